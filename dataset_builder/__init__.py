@@ -1,0 +1,1 @@
+"""Build, import and publish the CIFAKE dataset."""

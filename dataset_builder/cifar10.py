@@ -1,0 +1,200 @@
+"""CIFAR-10, the real half of CIFAKE: from the Hub, a python-format archive, or its folder.
+
+Every source ends as the same thing: uint8 images (N, 32, 32, 3) in CIFAR-10's own order and
+their class ids. The python format is the one `cifar-10-python.tar.gz` ships: pickled dicts with
+`b"data"` (N x 3072 uint8, channel-major) and `b"labels"`, in members `data_batch_1..5`,
+`test_batch` and `batches.meta`.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CifakeError
+from .features import CIFAR10_CLASSES, SPLITS
+
+DEFAULT_CIFAR10 = "uoft-cs/cifar10"
+TRAIN_MEMBERS = [f"data_batch_{i}" for i in range(1, 6)]
+TEST_MEMBER = "test_batch"
+META_MEMBER = "batches.meta"
+_HOW_TO_POINT = (
+    "Pass --cifar10 PATH to cifar-10-python.tar.gz or its extracted folder "
+    "(cifar-10-batches-py), or a Hub dataset id while online."
+)
+
+
+@dataclass
+class Cifar10Split:
+    images: np.ndarray  # (N, 32, 32, 3) uint8, RGB
+    labels: np.ndarray  # (N,) int64 class ids in CIFAR10_CLASSES order
+    source: str
+
+    def first_per_class(self, count: int) -> np.ndarray:
+        """Indices of the first `count` images of each class, in the source's order."""
+        chosen = []
+        for class_idx, name in enumerate(CIFAR10_CLASSES):
+            idx = np.flatnonzero(self.labels == class_idx)
+            if len(idx) < count:
+                raise CifakeError(
+                    f"The CIFAR-10 source {self.source!r} has only {len(idx)} images of class "
+                    f"{name!r} in this split, fewer than the {count} asked for. Ask for at most "
+                    f"{len(idx)} per class, or point --cifar10 at the full CIFAR-10."
+                )
+            chosen.append(idx[:count])
+        return np.concatenate(chosen)
+
+
+def load_cifar10(source: str | Path | None, split: str) -> Cifar10Split:
+    """Load one split ('train' or 'test') of CIFAR-10 from `source`.
+
+    `source` is a path to `cifar-10-python.tar.gz`, to its extracted folder, or a Hub dataset id
+    (default `uoft-cs/cifar10`, read through `datasets`).
+    """
+    if split not in SPLITS:
+        raise CifakeError(f"Unknown split {split!r}. Use one of: {', '.join(SPLITS)}.")
+    source = DEFAULT_CIFAR10 if source is None else source
+    path = Path(source).expanduser()
+    if path.exists():
+        members = [TEST_MEMBER] if split == "test" else TRAIN_MEMBERS
+        batches = _read_archive(path, members)
+        images = np.concatenate([b[0] for b in batches])
+        labels = np.concatenate([b[1] for b in batches])
+        return Cifar10Split(images, labels, str(path))
+    if _looks_like_path(str(source)):
+        raise CifakeError(f"CIFAR-10 source {str(source)!r} does not exist. {_HOW_TO_POINT}")
+    return _load_from_hub(str(source), split)
+
+
+def write_cifar10_archive(path: str | Path, train: tuple, test: tuple, note: str = "") -> Path:
+    """Write a CIFAR-10 python-format `.tar.gz` from (images, labels) pairs.
+
+    The training images are spread over the five `data_batch_*` members as CIFAR-10 does.
+    Used for test fixtures, benchmarks and the kit's bundled sample.
+    """
+    path = Path(path)
+    members = {}
+    train_images, train_labels = train
+    chunks = np.array_split(np.arange(len(train_labels)), len(TRAIN_MEMBERS))
+    for member, idx in zip(TRAIN_MEMBERS, chunks):
+        members[member] = _batch_dict(member, train_images[idx], train_labels[idx])
+    members[TEST_MEMBER] = _batch_dict(TEST_MEMBER, *test)
+    meta = {
+        "label_names": list(CIFAR10_CLASSES),
+        "num_cases_per_batch": int(max(len(idx) for idx in chunks)),
+        "num_vis": 3072,
+    }
+    if note:
+        meta["note"] = note
+    members[META_MEMBER] = meta
+    with tarfile.open(path, "w:gz") as tar:
+        for member, content in members.items():
+            data = pickle.dumps(content, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{member}")
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _batch_dict(name: str, images: np.ndarray, labels) -> dict:
+    images = np.asarray(images, dtype=np.uint8)
+    return {
+        b"batch_label": name.encode(),
+        b"labels": [int(x) for x in labels],
+        b"data": images.transpose(0, 3, 1, 2).reshape(len(images), 3072),
+        b"filenames": [f"{name}_{i}.png".encode() for i in range(len(images))],
+    }
+
+
+def _looks_like_path(source: str) -> bool:
+    # Hub ids are `name` or `owner/name`; anything else is meant as a path.
+    return (
+        source.startswith((".", "/", "~"))
+        or source.endswith((".tar.gz", ".tgz", ".tar"))
+        or source.count("/") > 1
+        or "\\" in source
+    )
+
+
+def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    if path.is_dir():
+        folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
+        batches = []
+        for member in members:
+            file = folder / member
+            if not file.is_file():
+                raise CifakeError(
+                    f"CIFAR-10 folder {str(folder)!r} has no {member!r}: it is not an extracted "
+                    f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
+                )
+            batches.append(_decode_batch(file.read_bytes(), f"{folder}/{member}"))
+        return batches
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            names = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            batches = []
+            for member in members:
+                if member not in names:
+                    raise CifakeError(
+                        f"CIFAR-10 archive {str(path)!r} has no {member!r} member: it is not "
+                        f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
+                    )
+                data = tar.extractfile(names[member]).read()
+                batches.append(_decode_batch(data, f"{path}:{member}"))
+            return batches
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise CifakeError(
+            f"CIFAR-10 archive {str(path)!r} cannot be read ({err}). Download "
+            f"cifar-10-python.tar.gz again. {_HOW_TO_POINT}"
+        ) from err
+
+
+def _decode_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = pickle.loads(data, encoding="bytes")
+        raw = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        images = raw.reshape(len(raw), 3, 32, 32).transpose(0, 2, 3, 1)
+    except Exception as err:  # a pickle can fail in many ways; all mean "not a CIFAR-10 batch"
+        raise CifakeError(
+            f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). "
+            f"{_HOW_TO_POINT}"
+        ) from err
+    if len(labels) != len(images) or (len(labels) and not 0 <= labels.min() <= labels.max() <= 9):
+        raise CifakeError(
+            f"{where} is not a CIFAR-10 python batch: {len(images)} images, {len(labels)} labels "
+            f"in range [{labels.min() if len(labels) else '-'}, "
+            f"{labels.max() if len(labels) else '-'}]. {_HOW_TO_POINT}"
+        )
+    return np.ascontiguousarray(images), labels
+
+
+def _load_from_hub(repo_id: str, split: str) -> Cifar10Split:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(repo_id, split=split)
+    except Exception as err:  # offline, unknown id, no network: all end the same way for the user
+        offline = datasets.config.HF_HUB_OFFLINE
+        why = "the Hub is offline (HF_HUB_OFFLINE=1)" if offline else f"{type(err).__name__}: {err}"
+        raise CifakeError(
+            f"No CIFAR-10 source: cannot load {repo_id!r} from the Hub ({why}) and no local copy "
+            f"was given. {_HOW_TO_POINT}"
+        ) from err
+    image_col = "img" if "img" in ds.column_names else "image"
+    if image_col not in ds.column_names or "label" not in ds.column_names:
+        raise CifakeError(
+            f"Hub dataset {repo_id!r} has columns {ds.column_names}, not CIFAR-10's img/label. "
+            f"{_HOW_TO_POINT}"
+        )
+    ds = ds.with_format("numpy", columns=[image_col, "label"])
+    images = np.stack([np.asarray(x, dtype=np.uint8) for x in ds[image_col]])
+    if images.shape[1:] != (32, 32, 3):
+        raise CifakeError(f"Hub dataset {repo_id!r} has images of shape {images.shape[1:]}, not 32x32 RGB.")
+    return Cifar10Split(images, np.asarray(ds["label"], dtype=np.int64), f"hf://datasets/{repo_id}")

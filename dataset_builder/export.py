@@ -1,0 +1,136 @@
+"""The local dataset folder, in exactly the layout `push_to_hub` writes.
+
+    OUT/README.md                              dataset card with YAML `configs` + `dataset_info`
+    OUT/data/{split}-NNNNN-of-NNNNN.parquet    shards cut by the same size rule as push_to_hub
+
+While a build runs, its working files live in `OUT/.cifake-build/`; the finished folder is swapped
+in only when complete, so an older copy is never left half-replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .errors import CifakeError
+
+WORK_DIR = ".cifake-build"
+KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
+_CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
+
+
+def prepare_output(out: str | Path, overwrite: bool = False) -> Path:
+    """Check `out` before anything is written; return its work folder (created, possibly resumed).
+
+    Allowed: a missing or empty folder, an unfinished build of this kit (resumed), or, with
+    `overwrite`, a finished dataset of this kit. Anything else is refused untouched.
+    """
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CifakeError(f"Output {str(out)!r} is a file, not a folder. Choose another --out.")
+    entries = sorted(os.listdir(out)) if out.exists() else []
+    finished = "data" in entries or "README.md" in entries
+    foreign = [e for e in entries if e not in ("README.md", "data", WORK_DIR)]
+    if foreign or (finished and not _is_kit_dataset(out)):
+        shown = ", ".join(foreign[:5] or [e for e in entries if e != WORK_DIR][:5])
+        raise CifakeError(
+            f"Output folder {str(out)!r} already holds other files ({shown}); nothing was written. "
+            f"Choose a new or empty --out folder."
+        )
+    if finished and not overwrite:
+        raise CifakeError(
+            f"Output folder {str(out)!r} already holds a CIFAKE dataset. Pass --overwrite to replace "
+            f"it (the old copy stays until the new one is complete), or choose another --out."
+        )
+    work = out / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Path) -> Path:
+    """Write `dataset_dict` as Parquet shards + README.md into `out`, replacing an older copy whole."""
+    out = Path(out)
+    staging = work / "export"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "data").mkdir(parents=True)
+    for split, dataset in dataset_dict.items():
+        for path, shard in _parquet_shards(dataset, split):
+            shard.to_parquet(str(staging / path), batch_size=_writer_batch_size(dataset))
+    (staging / "README.md").write_text(card_text, encoding="utf-8")
+    old = work / "replaced"
+    shutil.rmtree(old, ignore_errors=True)
+    old.mkdir()
+    for name in ("data", "README.md"):
+        if (out / name).exists():
+            os.replace(out / name, old / name)
+    for name in ("data", "README.md"):
+        os.replace(staging / name, out / name)
+    return out
+
+
+def render_card(dataset_dict, build_section: str) -> str:
+    """The card: `dataset_card.md` with YAML measured from this build, plus a 'This copy' section."""
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(_CARD_TEMPLATE, repo_type="dataset")
+    for key in ("dataset_info", "configs"):
+        card.data.pop(key, None)
+    any_split = next(iter(dataset_dict.values()))
+    splits = SplitDict()
+    for name, dataset in dataset_dict.items():
+        splits.add(SplitInfo(name=name, num_bytes=dataset._estimate_nbytes(), num_examples=len(dataset)))
+    info = DatasetInfo(
+        features=any_split.features, splits=splits, dataset_size=sum(s.num_bytes for s in splits.values())
+    )
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card.data)
+    MetadataConfigs(
+        {"default": {"data_files": [{"split": name, "path": f"data/{name}-*"} for name in dataset_dict]}}
+    ).to_dataset_card_data(card.data)
+    card.data["size_categories"] = [_size_category(sum(len(d) for d in dataset_dict.values()))]
+    tags = list(card.data.get("tags") or [])
+    card.data["tags"] = tags + [KIT_TAG] if KIT_TAG not in tags else tags
+    card.text = card.text.rstrip() + "\n\n" + build_section.strip() + "\n"
+    return str(card)
+
+
+def _parquet_shards(dataset, split: str):
+    # The same cut as `Dataset.push_to_hub`: one shard per started max_shard_size of data.
+    from datasets import config
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    num_shards = int(dataset._estimate_nbytes() / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
+    for index in range(num_shards):
+        path = f"data/{split}-{index:05d}-of-{num_shards:05d}.parquet"
+        yield path, dataset.shard(num_shards=num_shards, index=index, contiguous=True)
+
+
+def _writer_batch_size(dataset):
+    from datasets.arrow_writer import get_writer_batch_size_from_data_size, get_writer_batch_size_from_features
+
+    return get_writer_batch_size_from_features(dataset.features) or get_writer_batch_size_from_data_size(
+        len(dataset), dataset._estimate_nbytes()
+    )
+
+
+def _size_category(n: int) -> str:
+    for bound, name in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]:
+        if n < bound:
+            return name
+    return "1M<n<10M"
+
+
+def _is_kit_dataset(out: Path) -> bool:
+    readme = out / "README.md"
+    if not readme.is_file():
+        return False
+    from huggingface_hub import DatasetCard
+
+    try:
+        tags = DatasetCard.load(readme, repo_type="dataset").data.get("tags") or []
+    except Exception:  # an unparsable README is not ours
+        return False
+    return KIT_TAG in tags

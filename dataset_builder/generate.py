@@ -1,0 +1,296 @@
+"""The FAKE half: a diffusers text-to-image pipeline, batched, seeded per image, resumable.
+
+Work is planned as a fixed list of items (split, CIFAR-10 class, index) cut into shards. Each
+finished shard is written to a Parquet file and then recorded in a manifest (one JSON line per
+shard, with the file's SHA-256), so a run killed at any moment restarts after its last recorded
+shard: nothing is lost, nothing is made twice. Under `accelerate launch` each process takes every
+N-th shard and keeps its own manifest.
+
+Images are kept as raw 32x32 pixels here; encoding happens once, later, in the same encoder the
+real photos go through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CifakeError
+from .features import CIFAR10_CLASSES, IMAGE_SIZE, SPLITS
+from .imaging import downscale
+from .prompts import prompt_for, seed_for
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GENERATOR = "CompVis/stable-diffusion-v1-4"
+TINY_GENERATOR = "tiny-random"  # built in process by tiny_generator.py, no download
+MAX_ATTEMPTS = 10  # generations per image before a safety-checker blank is an error
+_SHARD_COLUMNS = ["split", "cifar10_class", "index", "seed", "prompt", "attempts", "pixels"]
+
+
+@dataclass(frozen=True)
+class FakeItem:
+    split: str
+    class_idx: int
+    index: int  # rank of the image within its split and class
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    generator: str = DEFAULT_GENERATOR
+    num_inference_steps: int = 50
+    guidance_scale: float = 7.5
+    seed: int = 0
+    resolution: int | None = None  # None: the pipeline's native size (512 for SD v1.4)
+    batch_size: int = 8
+    shard_size: int = 256
+
+    def identity(self) -> dict:
+        """The settings that decide the pixels; a resumed run must match them."""
+        fields = asdict(self)
+        fields.pop("batch_size")
+        return fields
+
+
+def plan_fakes(counts: dict[str, int]) -> list[FakeItem]:
+    """Every FAKE image of a build, in a fixed order: split, then class, then index."""
+    return [
+        FakeItem(split, class_idx, index)
+        for split in SPLITS
+        for class_idx in range(len(CIFAR10_CLASSES))
+        for index in range(counts[split])
+    ]
+
+
+def generator_id(generator: str) -> str:
+    """How a generator is recorded in the dataset: a Hub id as is, a local folder by its name."""
+    if generator == TINY_GENERATOR:
+        from .tiny_generator import TINY_GENERATOR_ID
+
+        return TINY_GENERATOR_ID
+    path = Path(generator).expanduser()
+    return f"local:{path.resolve().name}" if path.exists() else generator
+
+
+def load_generator(generator: str, device=None):
+    """Load a diffusers text-to-image pipeline on the best device (CUDA in fp16, else CPU fp32).
+
+    `generator` is a Hub id (default `CompVis/stable-diffusion-v1-4`), a local pipeline folder
+    with `model_index.json`, or `tiny-random` for the kit's own offline toy pipeline.
+    """
+    import torch
+
+    if device is None:
+        from accelerate import PartialState
+
+        device = PartialState().device
+    device = torch.device(device)
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    if generator == TINY_GENERATOR:
+        from .tiny_generator import make_tiny_pipeline
+
+        pipe = make_tiny_pipeline()
+    else:
+        pipe = _from_pretrained(generator, dtype)
+    pipe = pipe.to(device)
+    if device.type == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _from_pretrained(generator: str, dtype):
+    from diffusers import AutoPipelineForText2Image
+    from huggingface_hub import constants
+
+    path = Path(generator).expanduser()
+    if path.exists() and not (path / "model_index.json").is_file():
+        raise CifakeError(
+            f"Generator folder {str(path)!r} has no model_index.json: it is not a diffusers "
+            f"pipeline. Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id."
+        )
+    try:
+        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, torch_dtype=dtype)
+    except (OSError, ValueError) as err:
+        where = "the Hub is offline (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else str(err).splitlines()[0]
+        raise CifakeError(
+            f"Cannot load the generator {generator!r}: {where}. Pass --generator PATH to a local "
+            f"diffusers pipeline folder, download it first with `hf download {generator}` while "
+            f"online, or use --generator {TINY_GENERATOR} for the offline toy pipeline."
+        ) from err
+
+
+class FakeStore:
+    """Shards of generated pixels plus per-process manifests, in one folder."""
+
+    def __init__(self, folder: str | Path, rank: int = 0):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.rank = rank
+
+    def shard_path(self, shard_id: int) -> Path:
+        return self.folder / f"shard-{shard_id:06d}.parquet"
+
+    def completed(self) -> dict[int, dict]:
+        """Recorded shards whose file is intact, by shard id."""
+        done = {}
+        for manifest in sorted(self.folder.glob("manifest-*.jsonl")):
+            for line in manifest.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # a line torn by a kill mid-write: not recorded
+                    continue
+                path = self.shard_path(entry["shard"])
+                if path.is_file() and _sha256(path) == entry["sha256"]:
+                    done[entry["shard"]] = entry
+                else:
+                    logger.warning("Shard %s is missing or damaged; it will be made again.", path.name)
+        return done
+
+    def write(self, shard_id: int, rows: dict[str, list], blank_regenerations: int) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.shard_path(shard_id)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        pq.write_table(pa.table(rows), tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+        entry = {
+            "shard": shard_id,
+            "rows": len(rows["index"]),
+            "sha256": _sha256(path),
+            "blank_regenerations": blank_regenerations,
+        }
+        with open(self.folder / f"manifest-{self.rank}.jsonl", "a") as manifest:
+            manifest.write(json.dumps(entry) + "\n")
+            manifest.flush()
+            os.fsync(manifest.fileno())
+
+    def read(self, plan: list[FakeItem]) -> dict[FakeItem, dict]:
+        """All generated images by item; fails unless every planned item is there exactly once."""
+        import pyarrow.parquet as pq
+
+        found: dict[FakeItem, dict] = {}
+        for shard_id in sorted(self.completed()):
+            for row in pq.read_table(self.shard_path(shard_id)).to_pylist():
+                item = FakeItem(row["split"], row["cifar10_class"], row["index"])
+                if item in found:
+                    raise CifakeError(f"Generated image {item} appears twice in {self.folder}; rebuild with --overwrite.")
+                found[item] = row
+        missing = [item for item in plan if item not in found]
+        if missing:
+            raise CifakeError(
+                f"{len(missing)} generated images are missing from {self.folder} (first: {missing[0]}). "
+                f"Run the same build command again to finish them."
+            )
+        return found
+
+
+def generate_fakes(plan: list[FakeItem], settings: GenerationSettings, store: FakeStore, pipe=None, state=None) -> dict:
+    """Generate every item of `plan` not yet in `store`. Returns counts for the build report."""
+    from tqdm.auto import tqdm
+
+    if state is None:
+        from accelerate import PartialState
+
+        state = PartialState()
+    shards = [plan[i : i + settings.shard_size] for i in range(0, len(plan), settings.shard_size)]
+    done = store.completed()
+    mine = [s for s in range(len(shards)) if s % state.num_processes == state.process_index]
+    todo = [s for s in mine if s not in done]
+    stats = {"generated": 0, "resumed": sum(done[s]["rows"] for s in mine if s in done), "blank_regenerations": 0}
+    if todo:
+        pipe = pipe if pipe is not None else load_generator(settings.generator, device=state.device)
+        progress = tqdm(
+            total=sum(len(shards[s]) for s in mine),
+            initial=stats["resumed"],
+            unit="img",
+            desc="Generating FAKE images",
+            disable=not state.is_local_main_process,
+        )
+        for shard_id in todo:
+            rows, blanks = _generate_shard(pipe, shards[shard_id], settings, progress)
+            store.write(shard_id, rows, blanks)
+            stats["generated"] += len(shards[shard_id])
+            stats["blank_regenerations"] += blanks
+        progress.close()
+    state.wait_for_everyone()
+    stats["blank_regenerations"] += sum(done[s]["blank_regenerations"] for s in mine if s in done)
+    return stats
+
+
+def _generate_shard(pipe, items: list[FakeItem], settings: GenerationSettings, progress) -> tuple[dict, int]:
+    rows = {column: [] for column in _SHARD_COLUMNS}
+    blanks = 0
+    for start in range(0, len(items), settings.batch_size):
+        batch = items[start : start + settings.batch_size]
+        attempts = [0] * len(batch)
+        images = [None] * len(batch)
+        pending = list(range(len(batch)))
+        while pending:
+            seeds = [seed_for(settings.seed, batch[i].split, batch[i].class_idx, batch[i].index, attempts[i]) for i in pending]
+            prompts = [prompt_for(batch[i].class_idx, batch[i].index) for i in pending]
+            outputs = _run_pipeline(pipe, prompts, seeds, settings)
+            still_pending = []
+            for i, image, flagged in _outputs_with(pending, outputs):
+                if flagged or not np.asarray(image).any():
+                    blanks += 1
+                    attempts[i] += 1
+                    if attempts[i] >= MAX_ATTEMPTS:
+                        raise CifakeError(
+                            f"The safety checker blanked image {batch[i]} {MAX_ATTEMPTS} times in a row. "
+                            f"Check the prompts in dataset_builder/prompts.py for this class."
+                        )
+                    still_pending.append(i)
+                else:
+                    images[i] = downscale(image, IMAGE_SIZE)
+            pending = still_pending
+        for i, item in enumerate(batch):
+            rows["split"].append(item.split)
+            rows["cifar10_class"].append(item.class_idx)
+            rows["index"].append(item.index)
+            rows["seed"].append(seed_for(settings.seed, item.split, item.class_idx, item.index, attempts[i]))
+            rows["prompt"].append(prompt_for(item.class_idx, item.index))
+            rows["attempts"].append(attempts[i] + 1)
+            rows["pixels"].append(images[i].tobytes())
+        progress.update(len(batch))
+    return rows, blanks
+
+
+def _outputs_with(pending: list[int], outputs) -> list[tuple[int, object, bool]]:
+    flags = outputs.nsfw_content_detected or [False] * len(outputs.images)
+    return list(zip(pending, outputs.images, flags))
+
+
+def _run_pipeline(pipe, prompts: list[str], seeds: list[int], settings: GenerationSettings):
+    import torch
+
+    # One CPU generator per image: an image depends on its own seed only, whatever the batch.
+    generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+    size = settings.resolution
+    with torch.inference_mode():
+        return pipe(
+            prompt=prompts,
+            num_inference_steps=settings.num_inference_steps,
+            guidance_scale=settings.guidance_scale,
+            generator=generators,
+            height=size,
+            width=size,
+            output_type="pil",
+        )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

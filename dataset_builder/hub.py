@@ -1,0 +1,45 @@
+"""Publish a dataset folder to the Hugging Face Hub with its card.
+
+The card (README.md, rendered from `dataset_card.md` at build time) goes up first; `push_to_hub`
+then uploads the shards and refreshes the card's `dataset_info`/`configs`, keeping our text. The
+token comes from `hf auth login` or `HF_TOKEN` and is never printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import CifakeError
+
+
+def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Push the dataset folder `data` to the Hub dataset repo `repo_id`; return its URL."""
+    from datasets import load_dataset
+    from huggingface_hub import DatasetCard, HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    data = Path(data).expanduser()
+    readme = data / "README.md"
+    if not readme.is_file() or not (data / "data").is_dir():
+        raise CifakeError(
+            f"{str(data)!r} is not a dataset folder written by this kit (no README.md and data/). "
+            f"Build one with `cifake build` or `cifake import-kaggle`, or pass --data DIR."
+        )
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form your-name/cifake.") from err
+    if constants.HF_HUB_OFFLINE:
+        raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
+    api = HfApi(token=token)
+    if api.token is None:
+        raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
+    dataset_dict = load_dataset(str(data))
+    try:
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        DatasetCard(readme.read_text(encoding="utf-8")).push_to_hub(repo_id, repo_type="dataset", token=token)
+        dataset_dict.push_to_hub(repo_id, private=private, token=token)
+    except HfHubHTTPError as err:
+        raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's write access.") from err
+    return str(url)

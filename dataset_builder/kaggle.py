@@ -1,0 +1,147 @@
+"""The published CIFAKE folders (Kaggle): `train|test / REAL|FAKE / *.jpg` -> examples.
+
+File names carry the CIFAR-10 class: `N.jpg` is airplane and `N (k).jpg` is class k, counted
+from 1 (k = 2..10). REAL names are zero-padded to four digits and number the images of a class
+within CIFAR-10's split (0000-4999 train, 0000-0999 test); FAKE names are not padded and run
+0-999 in test and 1000-5999 in train. The original JPEG bytes are kept as they are.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import CifakeError
+from .features import CIFAR10_CLASSES, IMAGE_SIZE, LABEL_NAMES, SPLITS
+
+_NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.(jpe?g|png)$", re.IGNORECASE)
+# FAKE training images are numbered from 1000 in the release (0-999 are the test split).
+_FAKE_TRAIN_OFFSET = 1000
+_EXPECTED_LAYOUT = "train/REAL, train/FAKE, test/REAL and test/FAKE"
+
+
+def parse_kaggle_name(name: str) -> tuple[int, int]:
+    """(CIFAR-10 class id, number in the name) of a CIFAKE file name; ValueError if it is not one."""
+    match = _NAME.match(name)
+    if not match:
+        raise ValueError(f"{name!r} is not a CIFAKE file name (expected 'N.jpg' or 'N (k).jpg')")
+    number, k = int(match.group(1)), match.group(2)
+    if k is None:
+        return 0, number
+    k = int(k)
+    if not 2 <= k <= len(CIFAR10_CLASSES):
+        raise ValueError(f"{name!r} names class ({k}); CIFAKE uses (2) to ({len(CIFAR10_CLASSES)})")
+    return k - 1, number
+
+
+def kaggle_filename(label: str, split: str, class_idx: int, index: int) -> str:
+    """The release's file name for image `index` of a class: the inverse of the parser."""
+    if label == "REAL":
+        number = f"{index:04d}"
+    else:
+        number = str(index + (_FAKE_TRAIN_OFFSET if split == "train" else 0))
+    return f"{number}.jpg" if class_idx == 0 else f"{number} ({class_idx + 1}).jpg"
+
+
+def kaggle_index(label: str, split: str, number: int) -> int:
+    """Rank of an image within its split and class, from the number in its name."""
+    if label == "FAKE" and split == "train":
+        return number - _FAKE_TRAIN_OFFSET
+    return number
+
+
+@dataclass
+class KaggleFile:
+    path: Path
+    relpath: str  # e.g. "train/FAKE/1000 (10).jpg"
+    split: str
+    label: str
+    class_idx: int
+    index: int
+
+
+@dataclass
+class KaggleScan:
+    root: Path
+    files: dict[str, list[KaggleFile]]  # by split
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, why it was skipped)
+
+
+def scan_kaggle(source: str | Path) -> KaggleScan:
+    """List the CIFAKE files under `source`, refusing links that leave it."""
+    root = _find_root(Path(source).expanduser())
+    real_root = root.resolve()
+    scan = KaggleScan(root, {split: [] for split in SPLITS})
+    seen: dict[tuple, str] = {}
+    for split in SPLITS:
+        for label in sorted(LABEL_NAMES):
+            folder = root / split / label
+            with os.scandir(folder) as entries:
+                names = sorted(entry.name for entry in entries)
+            for name in names:
+                path = folder / name
+                relpath = f"{split}/{label}/{name}"
+                # A link (or a linked folder above) may point anywhere; only files inside the
+                # source are read. Same rule as datasets' metadata reader for `file_name`.
+                if not path.resolve().is_relative_to(real_root):
+                    scan.problems.append((relpath, "refused: it links outside the source folder"))
+                    continue
+                if not path.is_file():
+                    scan.problems.append((relpath, "skipped: not a regular file"))
+                    continue
+                try:
+                    class_idx, number = parse_kaggle_name(name)
+                except ValueError as err:
+                    scan.problems.append((relpath, f"skipped: {err}"))
+                    continue
+                key = (split, label, class_idx, number)
+                if key in seen:
+                    scan.problems.append((relpath, f"skipped: same image number as {seen[key]}"))
+                    continue
+                seen[key] = relpath
+                index = kaggle_index(label, split, number)
+                scan.files[split].append(KaggleFile(path, relpath, split, label, class_idx, index))
+    if not any(scan.files.values()):
+        raise CifakeError(
+            f"No CIFAKE images found under {str(root)!r}: the folders {_EXPECTED_LAYOUT} hold no "
+            f"file named like 'N.jpg' or 'N (k).jpg'. Point import-kaggle at the unzipped download."
+        )
+    return scan
+
+
+def read_kaggle_file(file: KaggleFile) -> bytes:
+    """The file's bytes, after checking that they decode to a 32x32 image (ValueError if not)."""
+    data = file.path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size = image.size
+            if image.format == "JPEG":
+                image.draft("RGB", (1, 1))  # DCT-scaled decode: reads every byte, 8x cheaper
+            image.load()
+    except Exception as err:  # PIL raises many types for bad data; all mean "unreadable"
+        raise ValueError(f"unreadable image ({type(err).__name__}: {err})") from err
+    if size != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"image is {size[0]}x{size[1]}, not {IMAGE_SIZE}x{IMAGE_SIZE}")
+    return data
+
+
+def _find_root(source: Path) -> Path:
+    if not source.is_dir():
+        raise CifakeError(
+            f"Kaggle source {str(source)!r} is not a folder. Unzip the CIFAKE download and pass "
+            f"the folder that holds {_EXPECTED_LAYOUT}."
+        )
+    candidates = [source] + sorted(p for p in source.iterdir() if p.is_dir())
+    for root in candidates:
+        if all((root / split / label).is_dir() for split in SPLITS for label in LABEL_NAMES):
+            return root
+    missing = [f"{s}/{l}" for s in SPLITS for l in LABEL_NAMES if not (source / s / l).is_dir()]
+    raise CifakeError(
+        f"{str(source)!r} is not the CIFAKE Kaggle layout: missing {', '.join(missing)}. Pass the "
+        f"unzipped folder that holds {_EXPECTED_LAYOUT}."
+    )
