@@ -215,7 +215,7 @@ def _resolve_cifar10(cifar10):
 
 
 def _label_counts(dataset) -> dict:
-    labels = dataset.with_format("numpy")["label"]
+    labels = dataset.data.column("label").to_numpy()
     names = dataset.features["label"].names
     return {name: int((labels == i).sum()) for i, name in enumerate(names)}
 

@@ -49,13 +49,19 @@ class GenerationSettings:
     seed: int = 0
     resolution: int | None = None  # None: the pipeline's native size (512 for SD v1.4)
     batch_size: int = 8
-    shard_size: int = 256
+    shard_size: int = 256  # rounded up to whole batches
 
     def identity(self) -> dict:
-        """The settings that decide the pixels; a resumed run must match them."""
-        fields = asdict(self)
-        fields.pop("batch_size")
-        return fields
+        """The settings that decide the bytes and the shards; a resumed run must match them.
+
+        The batch size is among them: batched float arithmetic rounds differently, so the same
+        seed gives the same bytes only for the same batch size and device.
+        """
+        return asdict(self)
+
+    @property
+    def images_per_shard(self) -> int:
+        return -(-self.shard_size // self.batch_size) * self.batch_size
 
 
 def plan_fakes(counts: dict[str, int]) -> list[FakeItem]:
@@ -116,7 +122,7 @@ def _from_pretrained(generator: str, dtype):
             f"pipeline. Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id."
         )
     try:
-        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, torch_dtype=dtype)
+        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype)
     except (OSError, ValueError) as err:
         where = "the Hub is offline (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else str(err).splitlines()[0]
         raise CifakeError(
@@ -201,7 +207,8 @@ def generate_fakes(plan: list[FakeItem], settings: GenerationSettings, store: Fa
         from accelerate import PartialState
 
         state = PartialState()
-    shards = [plan[i : i + settings.shard_size] for i in range(0, len(plan), settings.shard_size)]
+    step = settings.images_per_shard  # whole batches, so a batch never depends on the shard cut
+    shards = [plan[i : i + step] for i in range(0, len(plan), step)]
     done = store.completed()
     mine = [s for s in range(len(shards)) if s % state.num_processes == state.process_index]
     todo = [s for s in mine if s not in done]

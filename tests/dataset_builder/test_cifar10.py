@@ -1,0 +1,71 @@
+import tarfile
+
+import numpy as np
+import pytest
+
+from dataset_builder.cifar10 import load_cifar10
+from dataset_builder.errors import CifakeError
+
+
+def test_archive_and_folder_give_the_same_real_pixels(cifar10_archive, cifar_pixels, tmp_path):
+    with tarfile.open(cifar10_archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    images, labels = cifar_pixels
+    for split, per_class in (("train", 3), ("test", 2)):
+        from_tar = load_cifar10(cifar10_archive, split)
+        from_folder = load_cifar10(tmp_path / "cifar-10-batches-py", split)
+        from_parent = load_cifar10(tmp_path, split)
+        assert np.array_equal(from_tar.images, from_folder.images)
+        assert np.array_equal(from_tar.images, from_parent.images)
+        assert from_tar.images.shape == (10 * per_class, 32, 32, 3) and from_tar.images.dtype == np.uint8
+        assert np.bincount(from_tar.labels, minlength=10).tolist() == [per_class] * 10
+    # Pixels survive the format's channel-major layout: the first test image is the 4th of class 0.
+    test = load_cifar10(cifar10_archive, "test")
+    first_airplane = np.flatnonzero(labels == 0)[3]
+    assert np.array_equal(test.images[test.labels == 0][0], images[first_airplane])
+
+
+def test_first_per_class_follows_cifar_order(cifar10_archive):
+    train = load_cifar10(cifar10_archive, "train")
+    idx = train.first_per_class(2)
+    assert train.labels[idx].tolist() == [c for c in range(10) for _ in range(2)]
+    with pytest.raises(CifakeError, match=r"only 3 images of class 'airplane'.*at most 3"):
+        train.first_per_class(4)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(CifakeError, match=r"does not exist\. Pass --cifar10 PATH"):
+        load_cifar10(str(tmp_path / "nope" / "cifar-10-python.tar.gz"), "train")
+
+
+def test_archive_without_test_batch(tmp_path, cifar10_archive):
+    broken = tmp_path / "no-test.tar.gz"
+    with tarfile.open(cifar10_archive) as src, tarfile.open(broken, "w:gz") as dst:
+        for member in src.getmembers():
+            if not member.name.endswith("test_batch"):
+                dst.addfile(member, src.extractfile(member))
+    with pytest.raises(CifakeError, match="has no 'test_batch' member"):
+        load_cifar10(broken, "test")
+    assert len(load_cifar10(broken, "train").labels) == 30
+
+
+def test_file_that_is_not_an_archive(tmp_path):
+    fake = tmp_path / "cifar-10-python.tar.gz"
+    fake.write_bytes(b"not a tarball at all")
+    with pytest.raises(CifakeError, match="cannot be read"):
+        load_cifar10(fake, "train")
+
+
+def test_member_that_is_not_a_cifar_batch(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(CifakeError, match="test_batch is not a CIFAR-10 python batch"):
+        load_cifar10(folder, "test")
+    with pytest.raises(CifakeError, match="has no 'data_batch_1'"):
+        load_cifar10(folder, "train")
+
+
+def test_offline_without_local_copy_says_how_to_point_at_one():
+    with pytest.raises(CifakeError, match=r"No CIFAR-10 source.*offline.*--cifar10 PATH"):
+        load_cifar10(None, "train")

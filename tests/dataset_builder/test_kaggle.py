@@ -1,0 +1,82 @@
+import csv
+
+import pytest
+from datasets import load_dataset
+
+from dataset_builder import build
+from dataset_builder.errors import CifakeError
+from dataset_builder.kaggle import kaggle_filename, kaggle_index, parse_kaggle_name
+
+
+@pytest.mark.parametrize("label", ["REAL", "FAKE"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_parser_reads_every_published_name(shared_data, label, split):
+    with open(shared_data / "cifake-filelists" / label / f"{split}.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    per_class = {"train": 5000, "test": 1000}[split]
+    assert len(rows) == 10 * per_class
+    seen = set()
+    for row in rows:
+        class_idx, number = parse_kaggle_name(row["filename"])
+        assert class_idx == int(row["class"]) - 1, row
+        index = kaggle_index(label, split, number)
+        assert 0 <= index < per_class, row
+        assert kaggle_filename(label, split, class_idx, index) == row["filename"]
+        seen.add((class_idx, index))
+    assert len(seen) == 10 * per_class  # every (class, rank) exactly once
+
+
+@pytest.mark.parametrize("name", ["1 (1).jpg", "1 (11).jpg", "cat.jpg", "1(2).jpg", "1 (2).gif", "-1.jpg", ""])
+def test_parser_rejects_other_names(name):
+    with pytest.raises(ValueError, match="CIFAKE"):
+        parse_kaggle_name(name)
+
+
+def test_import_keeps_bytes_and_reports_bad_files(kaggle_folder, tmp_path):
+    out = tmp_path / "out"
+    report = build.import_kaggle(kaggle_folder["root"], out=out)
+
+    assert report.counts == {"train": {"FAKE": 20, "REAL": 20}, "test": {"FAKE": 20, "REAL": 20}}
+    problems = dict(report.problems)
+    assert set(problems) == {kaggle_folder["broken"], kaggle_folder["link"]}
+    assert "unreadable" in problems[kaggle_folder["broken"]]
+    assert "outside the source folder" in problems[kaggle_folder["link"]]
+
+    ds = load_dataset(str(out))
+    assert ds["train"].features["label"].names == ["FAKE", "REAL"]
+    raw = ds.cast_column("image", ds["train"].features["image"].__class__(decode=False))
+    for split in ("train", "test"):
+        for row in raw[split]:
+            path = row["image"]["path"]
+            assert row["image"]["bytes"] == kaggle_folder["files"][path].read_bytes(), path
+            class_idx, _ = parse_kaggle_name(path.rsplit("/", 1)[1])
+            assert row["cifar10_class"] == class_idx
+            assert row["label"] == (0 if "/FAKE/" in path else 1)
+            assert row["generator_id"] == ("CompVis/stable-diffusion-v1-4" if row["label"] == 0 else None)
+            assert row["seed"] is None and row["prompt"] is None
+
+
+def test_wrong_layout_is_refused_before_writing(tmp_path):
+    source = tmp_path / "download"
+    (source / "train" / "REAL").mkdir(parents=True)
+    (source / "test" / "FAKE").mkdir(parents=True)
+    out = tmp_path / "out"
+    with pytest.raises(CifakeError, match=r"missing train/FAKE, test/REAL"):
+        build.import_kaggle(source, out=out)
+    assert not out.exists()
+
+
+def test_source_that_is_not_a_folder(tmp_path):
+    archive = tmp_path / "cifake.zip"
+    archive.write_bytes(b"PK")
+    with pytest.raises(CifakeError, match="not a folder. Unzip"):
+        build.import_kaggle(archive, out=tmp_path / "out")
+
+
+def test_nested_download_folder_is_found(kaggle_folder, tmp_path):
+    # The Kaggle zip is often unpacked into one extra folder level.
+    wrapper = tmp_path / "wrapper"
+    wrapper.mkdir()
+    kaggle_folder["root"].rename(wrapper / "archive")
+    report = build.import_kaggle(wrapper, out=tmp_path / "out")
+    assert report.counts["test"]["REAL"] == 20
