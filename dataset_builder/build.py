@@ -7,17 +7,14 @@ Both go the same way: check the output folder, feed `CifakeBuilder`, write the f
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from .errors import CifakeError
-from .features import CIFAR10_CLASSES, FULL_PER_CLASS, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING, SPLITS
+from .features import FULL_PER_CLASS, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING, SPLITS
 from .generate import DEFAULT_GENERATOR, TINY_GENERATOR
-
-logger = logging.getLogger(__name__)
 
 # The offline demo: a handful of bundled CIFAR-10 photos and the kit's tiny random pipeline.
 DEMO = {
@@ -64,9 +61,7 @@ def build_dataset(
     same call after an interruption to resume. Under `accelerate launch`, every process generates
     its share and the main one writes the folder (the others return None).
     """
-    from accelerate import PartialState
-
-    from .generate import FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
+    from .generate import FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes, process_state
 
     counts = {"train": per_class, "test": max(1, per_class // 5) if test_per_class is None else test_per_class}
     _check_counts(counts)
@@ -77,7 +72,7 @@ def build_dataset(
     cifar10 = _resolve_cifar10(cifar10)
     settings = GenerationSettings(generator, num_inference_steps, guidance_scale, seed, resolution, batch_size, shard_size)
 
-    state = PartialState()
+    state = process_state()
     out = Path(out)
     # Every process checks; only the main one writes.
     work = _prepare(out, overwrite, state)
@@ -108,12 +103,13 @@ def import_kaggle(source: str | Path, out: str | Path = "cifake", overwrite: boo
     The original JPEG bytes are kept. Unreadable files and links leaving `source` are skipped and
     listed in the report's `problems`; everything else is imported.
     """
-    from .kaggle import scan_kaggle
+    from .export import prepare_output
+    from .kaggle import find_kaggle_root
 
-    scan_kaggle(source)  # fail on a wrong layout before touching `out`
+    root = find_kaggle_root(Path(source).expanduser())  # a wrong layout fails before `out` is touched
     out = Path(out)
-    work = prepare_output_checked(out, overwrite)
-    builder, dataset_dict = _prepare_builder(work, source="kaggle", kaggle_dir=str(Path(source).expanduser()))
+    work = prepare_output(out, overwrite)
+    builder, dataset_dict = _prepare_builder(work, source="kaggle", kaggle_dir=str(root))
     counts = {split: _label_counts(dataset_dict[split]) for split in dataset_dict}
     report = BuildReport(out, counts, problems=sorted(builder.problems))
     section = _kaggle_section(report, source)
@@ -126,17 +122,11 @@ def sample_archive() -> Path:
     return Path(str(resources.files("dataset_builder") / "data" / _SAMPLE_ARCHIVE))
 
 
-def prepare_output_checked(out: Path, overwrite: bool) -> Path:
-    from .export import prepare_output
-
-    return prepare_output(out, overwrite)
-
-
 def _prepare(out: Path, overwrite: bool, state) -> Path:
-    from .export import WORK_DIR
+    from .export import WORK_DIR, prepare_output
 
     if state.is_main_process:
-        work = prepare_output_checked(out, overwrite)
+        work = prepare_output(out, overwrite)
         if overwrite and (work / "settings.json").exists():
             shutil.rmtree(work)
             work.mkdir()
@@ -150,16 +140,10 @@ def _run_builder(out: Path, work: Path, section: str, **config) -> None:
 
 
 def _prepare_builder(work: Path, **config):
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar
-
     from .builder import CifakeBuilder
 
     builder = CifakeBuilder(cache_dir=str(work / "cache"), **config)
-    disable_progress_bar()
-    try:
-        builder.download_and_prepare(download_mode="force_redownload")
-    finally:
-        enable_progress_bar()
+    builder.download_and_prepare(download_mode="force_redownload")
     return builder, builder.as_dataset()
 
 

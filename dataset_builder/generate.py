@@ -84,6 +84,18 @@ def generator_id(generator: str) -> str:
     return f"local:{path.resolve().name}" if path.exists() else generator
 
 
+def process_state():
+    """This process's place in a multi-process run (`accelerate launch`, `torchrun`), or a lone one.
+
+    accelerate only joins CPU processes into a group when asked for the CPU explicitly, so a
+    machine without CUDA asks for it: `torchrun --nproc_per_node 2` then splits work on CPU too.
+    """
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def load_generator(generator: str, device=None):
     """Load a diffusers text-to-image pipeline on the best device (CUDA in fp16, else CPU fp32).
 
@@ -93,9 +105,7 @@ def load_generator(generator: str, device=None):
     import torch
 
     if device is None:
-        from accelerate import PartialState
-
-        device = PartialState().device
+        device = process_state().device
     device = torch.device(device)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     if generator == TINY_GENERATOR:
@@ -204,9 +214,7 @@ def generate_fakes(plan: list[FakeItem], settings: GenerationSettings, store: Fa
     from tqdm.auto import tqdm
 
     if state is None:
-        from accelerate import PartialState
-
-        state = PartialState()
+        state = process_state()
     step = settings.images_per_shard  # whole batches, so a batch never depends on the shard cut
     shards = [plan[i : i + step] for i in range(0, len(plan), step)]
     done = store.completed()
