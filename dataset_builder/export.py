@@ -54,15 +54,9 @@ def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Pa
     staging = work / "export"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "data").mkdir(parents=True)
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar
-
-    disable_progress_bar()
-    try:
-        for split, dataset in dataset_dict.items():
-            for path, shard in _parquet_shards(dataset, split):
-                shard.to_parquet(str(staging / path), batch_size=_writer_batch_size(dataset))
-    finally:
-        enable_progress_bar()
+    for split, dataset in dataset_dict.items():
+        for path, shard in _parquet_shards(dataset, split):
+            shard.to_parquet(str(staging / path), batch_size=_writer_batch_size(dataset))
     (staging / "README.md").write_text(card_text, encoding="utf-8")
     old = work / "replaced"
     shutil.rmtree(old, ignore_errors=True)

@@ -15,7 +15,7 @@ from .errors import CifakeError
 def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Push the dataset folder `data` to the Hub dataset repo `repo_id`; return its URL."""
     from datasets import load_dataset
-    from huggingface_hub import DatasetCard, HfApi, constants
+    from huggingface_hub import DatasetCard, HfApi, constants, get_token
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -32,10 +32,11 @@ def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: s
         raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form your-name/cifake.") from err
     if constants.HF_HUB_OFFLINE:
         raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
-    api = HfApi(token=token)
-    if api.token is None:
+    token = token or get_token()
+    if token is None:
         raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
     dataset_dict = load_dataset(str(data))
+    api = HfApi(token=token)
     try:
         url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         DatasetCard(readme.read_text(encoding="utf-8")).push_to_hub(repo_id, repo_type="dataset", token=token)

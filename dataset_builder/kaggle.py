@@ -74,7 +74,7 @@ class KaggleScan:
 
 def scan_kaggle(source: str | Path) -> KaggleScan:
     """List the CIFAKE files under `source`, refusing links that leave it."""
-    root = _find_root(Path(source).expanduser())
+    root = find_kaggle_root(Path(source).expanduser())
     real_root = root.resolve()
     scan = KaggleScan(root, {split: [] for split in SPLITS})
     seen: dict[tuple, str] = {}
@@ -130,7 +130,8 @@ def read_kaggle_file(file: KaggleFile) -> bytes:
     return data
 
 
-def _find_root(source: Path) -> Path:
+def find_kaggle_root(source: Path) -> Path:
+    """The folder under `source` (itself or one level down) that holds the four CIFAKE folders."""
     if not source.is_dir():
         raise CifakeError(
             f"Kaggle source {str(source)!r} is not a folder. Unzip the CIFAKE download and pass "

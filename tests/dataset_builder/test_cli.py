@@ -1,0 +1,90 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from datasets import load_dataset
+
+from dataset_builder.cli import main, make_parser
+
+CIFAKE = [sys.executable, "-m", "dataset_builder.cli"]
+
+
+def run(args, cwd=None, **env):
+    return subprocess.run(CIFAKE + args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys, contextlib, io\n"
+        "from dataset_builder.cli import main\n"
+        "for argv in (['--help'], ['build', '--help'], ['import-kaggle', '--help'], ['push-dataset', '--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'gradio', 'datasets', 'transformers') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [None, "build", "import-kaggle", "push-dataset"])
+def test_every_help_ends_with_a_real_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(([command] if command else []) + ["--help"])
+    assert exit_info.value.code == 0
+    lines = [line for line in capsys.readouterr().out.strip().splitlines() if line.strip()]
+    examples = [line for line in lines if line.strip().startswith(("cifake ", "accelerate launch"))]
+    assert examples, lines
+    if command:
+        assert any(line.strip().startswith(f"cifake {command}") for line in examples)
+
+
+def test_parser_keeps_the_documented_flag_names():
+    args = make_parser().parse_args(
+        "build --out o --cifar10 c --generator g --per-class 3 --test-per-class 1 --steps 2 "
+        "--guidance 1.5 --batch-size 2 --seed 5 --image-format png".split()
+    )
+    assert (args.out, args.cifar10, args.generator, args.per_class, args.test_per_class) == ("o", "c", "g", 3, 1)
+    assert (args.num_inference_steps, args.guidance_scale, args.batch_size, args.seed, args.image_format) == (2, 1.5, 2, 5, "png")
+    args = make_parser().parse_args(["push-dataset", "me/cifake", "--data", "d", "--private"])
+    assert (args.repo_id, args.data, args.private) == ("me/cifake", "d", True)
+
+
+def test_demo_build_then_load_dataset_by_name(tmp_path):
+    result = run(["build", "--demo"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote cifake/ (train: 40 REAL + 40 FAKE; test: 20 REAL + 20 FAKE)" in result.stdout
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        ds = load_dataset("cifake")
+    finally:
+        os.chdir(cwd)
+    assert {split: len(ds[split]) for split in ds} == {"train": 80, "test": 40}
+    assert ds["train"].features["label"].names == ["FAKE", "REAL"]
+    assert set(ds["train"]["generator_id"]) == {"cifake-kit/tiny-random-sd", None}
+    assert "demonstration build" in (tmp_path / "cifake" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["build", "--demo", "--per-class", "0"], "cifake build: error: --per-class must be at least 1, got 0."),
+        (["build", "--demo", "--cifar10", "missing/cifar-10-python.tar.gz"], "does not exist. Pass --cifar10 PATH"),
+        (["import-kaggle", "nowhere"], "is not a folder. Unzip the CIFAKE download"),
+        (["push-dataset", "me/cifake", "--data", "nowhere"], "is not a dataset folder written by this kit"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
+    result = run(args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error:" in line]) == 1
+
+
+def test_debug_variable_shows_the_traceback(tmp_path):
+    result = run(["import-kaggle", "nowhere"], cwd=tmp_path, CIFAKE_DEBUG="1")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "CifakeError" in result.stderr
