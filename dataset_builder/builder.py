@@ -126,12 +126,10 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
             }
 
     def _kaggle_examples(self, files):
-        from .kaggle import read_kaggle_file
-
         for position, file in enumerate(files):
             try:
-                data = read_kaggle_file(file)
-            except (ValueError, OSError) as err:
+                data = file.path.read_bytes()  # decoded once already, by scan_kaggle
+            except OSError as err:
                 self.problems.append((file.relpath, f"skipped: {err}"))
                 continue
             label = LABEL_NAMES.index(file.label)

@@ -80,3 +80,26 @@ def test_nested_download_folder_is_found(kaggle_folder, tmp_path):
     kaggle_folder["root"].rename(wrapper / "archive")
     report = build.import_kaggle(wrapper, out=tmp_path / "out")
     assert report.counts["test"]["REAL"] == 20
+
+
+def test_parallel_check_finds_the_same_problems(kaggle_folder, monkeypatch):
+    from dataset_builder import kaggle
+
+    serial = kaggle.scan_kaggle(kaggle_folder["root"], workers=1)
+    monkeypatch.setattr(kaggle, "_CHECK_CHUNK", 7)  # many small tasks over two processes
+    parallel = kaggle.scan_kaggle(kaggle_folder["root"], workers=2)
+    assert sorted(parallel.problems) == sorted(serial.problems)
+    assert {p for p, _ in parallel.problems} == {kaggle_folder["broken"], kaggle_folder["link"]}
+    assert parallel.files == serial.files
+    assert sum(len(files) for files in parallel.files.values()) == 80  # 2 per class, split, label
+
+
+def test_linked_folder_leaving_the_source_is_refused(kaggle_folder, tmp_path):
+    root = kaggle_folder["root"]
+    elsewhere = tmp_path / "elsewhere"
+    (root / "test" / "REAL").rename(elsewhere)
+    (root / "test" / "REAL").symlink_to(elsewhere, target_is_directory=True)
+    report = build.import_kaggle(root, out=tmp_path / "out")
+    refused = [path for path, why in report.problems if "outside the source folder" in why]
+    assert len(refused) == 20 + 1 and all(p.startswith(("test/REAL/", "train/REAL/")) for p in refused)
+    assert report.counts["test"]["REAL"] == 0 and report.counts["test"]["FAKE"] == 20
