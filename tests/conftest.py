@@ -140,3 +140,69 @@ def kaggle_folder(tmp_path, shared_data):
     outside.write_bytes(photos[0].read_bytes())
     (root / "train" / "REAL" / "4999 (5).jpg").symlink_to(outside)
     return {"root": root, "files": files, "broken": "test/FAKE/900 (3).jpg", "link": "train/REAL/4999 (5).jpg"}
+
+
+@pytest.fixture(scope="session")
+def built_dataset(tmp_path_factory, cifar10_archive, tiny_generator_dir, tiny_pipe):
+    """A tiny CIFAKE built by the kit: 3/2 CIFAR-10 photos per class (REAL) + tiny-pipeline images (FAKE)."""
+    from dataset_builder.build import build_dataset
+
+    out = tmp_path_factory.mktemp("built") / "cifake"
+    build_dataset(out=out, cifar10=str(cifar10_archive), generator=str(tiny_generator_dir), per_class=3,
+                  test_per_class=2, num_inference_steps=2, guidance_scale=6.0, batch_size=8, pipe=tiny_pipe)
+    return out
+
+
+TOY_PATTERN_AMPLITUDE = 6  # grey levels
+
+
+def toy_pattern() -> np.ndarray:
+    """A fixed high-frequency pattern (a one-pixel checkerboard per channel, phases shifted)."""
+    y, x = np.mgrid[0:32, 0:32]
+    channels = [((x + y + shift) % 2) * 2 - 1 for shift in range(3)]
+    return (np.stack(channels, -1) * TOY_PATTERN_AMPLITUDE).astype(np.int16)
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory, cifar_pixels):
+    """A separable toy task in the kit's dataset layout: REAL = CIFAR-10 photos, FAKE = other photos
+    with a fixed high-frequency pattern added (lossless PNG). Not generated images of any kind."""
+    from datasets import Dataset, DatasetDict
+
+    from dataset_builder.export import render_card, write_dataset_folder
+    from dataset_builder.features import cifake_features
+    from dataset_builder.imaging import encode_image
+
+    images, labels = cifar_pixels
+    marked = np.clip(images.astype(np.int16) + toy_pattern(), 0, 255).astype(np.uint8)
+    splits = {"train": range(0, 800), "test": range(800, 1000)}
+    dataset_dict = {}
+    for split, indices in splits.items():
+        rows = {name: [] for name in cifake_features()}
+        for i in indices:
+            fake = i % 2 == 0  # alternate images: the model never sees one photo in both labels
+            rows["image"].append({"bytes": encode_image(marked[i] if fake else images[i], "png"), "path": f"{i}.png"})
+            rows["label"].append(0 if fake else 1)
+            rows["cifar10_class"].append(int(labels[i]))
+            for column in ("prompt", "seed", "generator_id", "num_inference_steps", "guidance_scale"):
+                rows[column].append(None)
+        dataset_dict[split] = Dataset.from_dict(rows, features=cifake_features())
+    dataset_dict = DatasetDict(dataset_dict)
+    out = tmp_path_factory.mktemp("toy") / "toy-cifake"
+    work = out / ".work"
+    work.mkdir(parents=True)
+    write_dataset_folder(dataset_dict, out, render_card(dataset_dict, "## This copy\n\nA test fixture."), work)
+    import shutil
+
+    shutil.rmtree(work)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory, toy_dataset):
+    """The paper's best CNN trained briefly on the toy task (shared by several model tests)."""
+    from modeling.train import train
+
+    out = tmp_path_factory.mktemp("model") / "cifake-model"
+    train(data=str(toy_dataset), output_dir=out, epochs=6, batch_size=32, seed=0)
+    return out

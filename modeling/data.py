@@ -1,0 +1,287 @@
+"""CIFAKE data for training and evaluation: decode once, then keep uint8 tensors.
+
+`load_pixels` opens a dataset folder or Hub id with `datasets`, decodes every image once to
+(N, 3, 32, 32) uint8 (through the model's image processor when an image is not already 32x32
+RGB) and caches the result next to datasets' own cache, so the next run starts at once. The
+training loop then does model work only: `CifakeTensorDataset` hands out whole batches by
+indexing tensors (optionally flipped and cropped, batch-wise, for augmentation) and
+`CifakeCollator` turns uint8 into the normalised floats the processor would have produced.
+
+Data too large for memory can be streamed instead (`StreamingCifake`), decoding on the fly.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dataset_builder.errors import CifakeError
+from dataset_builder.features import IMAGE_SIZE, LABEL_NAMES
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("image", "label")
+_CACHE_VERSION = 1  # bump when the decoded layout changes
+_DECODE_BATCH = 2048
+
+
+@dataclass
+class CifakePixels:
+    """One split, decoded: images, labels (FAKE=0, REAL=1) and CIFAR-10 classes (-1 if unknown)."""
+
+    pixels: torch.Tensor  # (N, 3, 32, 32) uint8
+    labels: torch.Tensor  # (N,) int64
+    classes: torch.Tensor  # (N,) int64
+    class_names: list[str]
+    source: str
+    generators: list[str] = field(default_factory=list)  # generator_id values of the FAKE images, if recorded
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices) -> "CifakePixels":
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        return CifakePixels(self.pixels[indices], self.labels[indices], self.classes[indices], self.class_names,
+                            self.source, self.generators)
+
+
+def open_split(data: str | Path, split: str, streaming: bool = False):
+    """The `datasets` split of a dataset folder or Hub id, checked for CIFAKE's columns and labels."""
+    import datasets
+
+    where = str(data)
+    try:
+        dataset = datasets.load_dataset(where, split=split, streaming=streaming)
+    except ValueError as err:
+        if "Unknown split" in str(err) or "split" in str(err).lower():
+            raise CifakeError(f"Dataset {where!r} has no split {split!r} ({err}). Pass --split with one it has.") from err
+        raise CifakeError(f"Cannot open the dataset {where!r}: {err}") from err
+    except Exception as err:  # missing folder, offline Hub id, unreadable files: one message for all
+        offline = datasets.config.HF_HUB_OFFLINE and not Path(where).expanduser().exists()
+        why = "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder" if offline else f"{type(err).__name__}: {err}"
+        raise CifakeError(
+            f"Cannot open the dataset {where!r} ({why}). Pass --data with a folder written by "
+            f"`cifake build` / `cifake import-kaggle`, or a Hub dataset id while online."
+        ) from err
+    check_columns(dataset, where)
+    return dataset
+
+
+def check_columns(dataset, where: str) -> None:
+    """Fail unless `dataset` has an image column and REAL/FAKE labels."""
+    from datasets import ClassLabel
+
+    columns = list(dataset.features or {})
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise CifakeError(
+            f"Dataset {where!r} has columns {columns}, without {missing}. A CIFAKE dataset needs an "
+            f"'image' column and a 'label' ClassLabel with names FAKE and REAL; build one with `cifake build`."
+        )
+    label = dataset.features["label"]
+    if not isinstance(label, ClassLabel) or sorted(label.names) != sorted(LABEL_NAMES):
+        names = label.names if isinstance(label, ClassLabel) else type(label).__name__
+        raise CifakeError(
+            f"Dataset {where!r} has labels {names}, not the ClassLabel names {LABEL_NAMES}. "
+            f"Use a CIFAKE dataset (or rename its classes to FAKE and REAL)."
+        )
+
+
+def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool = True) -> CifakePixels:
+    """Every image of `split` as uint8 tensors, decoded once and cached beside datasets' cache."""
+    from datasets import Image
+
+    dataset = open_split(data, split)
+    path = _cache_path(dataset, split) if cache else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as stored:
+                return _from_arrays(stored, dataset, str(data))
+        except (OSError, ValueError, KeyError) as err:  # a torn cache file is rebuilt, not trusted
+            logger.warning("Decoded-image cache %s is unreadable (%s); decoding again.", path, err)
+    raw = dataset.cast_column("image", Image(decode=False))
+    pixels = np.empty((len(raw), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(raw), desc=f"Decoding {split} images (once; cached)", unit="img", disable=len(raw) < 5000) as bar:
+        for start in range(0, len(raw), _DECODE_BATCH):
+            stop = min(start + _DECODE_BATCH, len(raw))
+            images = raw.data.column("image").slice(start, stop - start).to_pylist()
+            for i, image in enumerate(images):
+                pixels[start + i] = decode_to_pixels(image, image_processor, where=f"{data} [{split} #{start + i}]")
+            bar.update(stop - start)
+    arrays = {"pixels": pixels, "labels": _labels(dataset), "classes": _classes(dataset)}
+    if path is not None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    return _from_arrays(arrays, dataset, str(data))
+
+
+def decode_to_pixels(image: dict, image_processor=None, where: str = "image") -> np.ndarray:
+    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it)."""
+    from PIL import Image
+
+    from .image_processing_cifake import to_rgb
+
+    try:
+        data = image["bytes"] if image.get("bytes") is not None else Path(image["path"]).read_bytes()
+        with Image.open(io.BytesIO(data)) as opened:
+            rgb = to_rgb(opened)
+    except Exception as err:  # PIL raises many types for bad data
+        raise CifakeError(f"Cannot decode {where} ({type(err).__name__}: {err}). Rebuild or re-import the dataset.") from err
+    if rgb.size == (IMAGE_SIZE, IMAGE_SIZE):
+        return np.array(rgb, dtype=np.uint8).transpose(2, 0, 1)
+    if image_processor is None:
+        raise CifakeError(f"{where} is {rgb.size[0]}x{rgb.size[1]}, not 32x32, and no image processor was given to resize it.")
+    resized = image_processor(rgb, do_rescale=False, do_normalize=False, return_tensors="np")["pixel_values"][0]
+    return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+
+
+def stratified_split(pixels: CifakePixels, fraction: float, seed: int) -> tuple[CifakePixels, CifakePixels]:
+    """Carve a validation set from training data: `fraction` of every (label, class) group."""
+    if not 0.0 < fraction < 1.0:
+        raise CifakeError(f"--validation-fraction must be between 0 and 1 (exclusive), got {fraction}.")
+    rng = np.random.default_rng(seed)
+    groups = pixels.labels.numpy() * 1000 + pixels.classes.numpy()
+    keep, held = [], []
+    for group in np.unique(groups):
+        members = rng.permutation(np.flatnonzero(groups == group))
+        n = int(round(len(members) * fraction))
+        if len(members) > 1:
+            n = min(max(n, 1), len(members) - 1)
+        held += list(members[:n])
+        keep += list(members[n:])
+    if not held:
+        raise CifakeError("The training split is too small to hold out a validation set; use more data.")
+    return pixels.subset(np.sort(keep)), pixels.subset(np.sort(held))
+
+
+class CifakeTensorDataset(torch.utils.data.Dataset):
+    """Examples from decoded tensors. `__getitems__` returns a whole batch at once (no per-image loop).
+
+    With `augment`, each batch is flipped left-right at random (half the images) and randomly
+    cropped from a 4-pixel zero-padded copy, as the usual CIFAR recipe does, on uint8 tensors.
+    """
+
+    def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0):
+        self.pixels, self.labels = pixels.pixels, pixels.labels
+        self.augment = augment
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        images = self.pixels[index]
+        if self.augment:
+            images = augment_batch(images, self.generator)
+        return {"pixel_values": images, "labels": self.labels[index]}
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random horizontal flips and padded random crops of a uint8 batch (B, C, H, W)."""
+    batch, _, height, width = images.shape
+    flip = torch.rand(batch, generator=generator) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
+    rows = (dy[:, None] + torch.arange(height))[:, None, :, None].expand(-1, images.shape[1], -1, width + 2 * pad)
+    cropped = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(width))[:, None, None, :].expand(-1, images.shape[1], height, -1)
+    return cropped.gather(3, cols)
+
+
+class CifakeCollator:
+    """uint8 batches -> `pixel_values` normalised exactly as the image processor normalises."""
+
+    def __init__(self, image_processor):
+        mean = torch.tensor(image_processor.image_mean, dtype=torch.float32)[None, :, None, None]
+        std = torch.tensor(image_processor.image_std, dtype=torch.float32)[None, :, None, None]
+        self.scale = image_processor.rescale_factor / std
+        self.shift = -mean / std
+
+    def __call__(self, batch) -> dict:
+        if isinstance(batch, list):  # per-example items (streaming, or a sampler without __getitems__)
+            if len(batch) == 1 and batch[0]["pixel_values"].ndim == 4:
+                batch = batch[0]
+            else:
+                batch = {
+                    "pixel_values": torch.stack([torch.as_tensor(b["pixel_values"]) for b in batch]),
+                    "labels": torch.as_tensor([int(b["labels"]) for b in batch]),
+                }
+        return {"pixel_values": self.normalize(batch["pixel_values"]), "labels": batch["labels"]}
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, pixels.float(), self.scale)
+
+
+class StreamingCifake(torch.utils.data.IterableDataset):
+    """Decode-as-you-go examples from a streamed split, for data that does not fit in memory."""
+
+    def __init__(self, dataset, image_processor=None, augment: bool = False, seed: int = 0, where: str = "stream"):
+        self.dataset, self.image_processor, self.where = dataset, image_processor, where
+        self.augment, self.seed = augment, seed
+        self.label_map = _label_map(dataset)
+
+    def __iter__(self):
+        from datasets import Image
+
+        generator = torch.Generator().manual_seed(self.seed)
+        for n, example in enumerate(self.dataset.cast_column("image", Image(decode=False))):
+            pixels = torch.from_numpy(decode_to_pixels(example["image"], self.image_processor, f"{self.where} #{n}"))
+            if self.augment:
+                pixels = augment_batch(pixels[None], generator)[0]
+            yield {"pixel_values": pixels, "labels": self.label_map[example["label"]]}
+
+
+def _label_map(dataset) -> dict[int, int]:
+    """Dataset label id -> kit label id (FAKE=0, REAL=1), by name."""
+    names = dataset.features["label"].names
+    return {i: LABEL_NAMES.index(name) for i, name in enumerate(names)}
+
+
+def _labels(dataset) -> np.ndarray:
+    mapping = _label_map(dataset)
+    raw = dataset.data.column("label").to_numpy()
+    return np.vectorize(mapping.get, otypes=[np.int64])(raw) if len(raw) else raw.astype(np.int64)
+
+
+def _classes(dataset) -> np.ndarray:
+    if "cifar10_class" not in dataset.features:
+        return np.full(len(dataset), -1, dtype=np.int64)
+    column = dataset.data.column("cifar10_class").to_numpy(zero_copy_only=False)
+    return np.where(np.equal(column, None), -1, column).astype(np.int64)
+
+
+def _class_names(dataset) -> list[str]:
+    feature = dataset.features.get("cifar10_class")
+    return list(getattr(feature, "names", []) or [])
+
+
+def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
+    return CifakePixels(
+        torch.from_numpy(np.ascontiguousarray(arrays["pixels"])),
+        torch.from_numpy(np.asarray(arrays["labels"], dtype=np.int64)),
+        torch.from_numpy(np.asarray(arrays["classes"], dtype=np.int64)),
+        _class_names(dataset),
+        source,
+        sorted(g for g in dataset.unique("generator_id") if g) if "generator_id" in dataset.features else [],
+    )
+
+
+def _cache_path(dataset, split: str) -> Path | None:
+    files = getattr(dataset, "cache_files", None)
+    if not files:
+        return None
+    return Path(files[0]["filename"]).parent / f"cifake-pixels-v{_CACHE_VERSION}-{split}-{dataset._fingerprint}.npz"

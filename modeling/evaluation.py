@@ -1,0 +1,191 @@
+"""Score a saved model on any split of any CIFAKE dataset, clean and under perturbations.
+
+`evaluate_model` loads the model and its processor (`from_pretrained`, local folder or Hub id),
+decodes the split once (`data.load_pixels`) and runs batched inference on the tensors. The
+robustness table re-scores the same images after common degradations (JPEG re-encoding, blur,
+noise, down-and-up scaling) and on datasets made with other generators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dataset_builder.errors import CifakeError
+
+from .data import CifakeCollator, CifakePixels, load_pixels
+from .report import compute_metrics, metrics_table, per_class_accuracy, write_report
+
+# Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
+# libjpeg (75 is the release's own setting); blur is a Gaussian radius in pixels; noise is the
+# standard deviation in grey levels (0-255); scale shrinks with bicubic and enlarges back.
+PERTURBATIONS = {
+    "jpeg q95": ("jpeg", 95),
+    "jpeg q75": ("jpeg", 75),
+    "jpeg q50": ("jpeg", 50),
+    "jpeg q30": ("jpeg", 30),
+    "blur r0.5": ("blur", 0.5),
+    "blur r1.0": ("blur", 1.0),
+    "noise s2": ("noise", 2.0),
+    "noise s5": ("noise", 5.0),
+    "noise s10": ("noise", 10.0),
+    "rescale x0.75": ("rescale", 0.75),
+    "rescale x0.5": ("rescale", 0.5),
+}
+ROBUSTNESS_COLUMNS = ["condition", "accuracy", "recall_fake", "recall_real", "f1_fake", "f1_real", "images"]
+
+
+@dataclass
+class Evaluation:
+    out_dir: Path
+    metrics: dict
+    robustness: list[dict] = field(default_factory=list)
+
+
+def load_model(model: str | Path, device: str | torch.device | None = None):
+    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`."""
+    import modeling  # noqa: F401  (registers the CIFAKE classes: no remote code needed)
+    from huggingface_hub import constants
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    where = str(model)
+    path = Path(where).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise CifakeError(f"{where!r} has no config.json: it is not a saved model. Pass a folder written by `cifake train`.")
+        if not any(path.glob("*.safetensors")):
+            raise CifakeError(
+                f"{where!r} has no model.safetensors: the weights are missing. Copy the whole folder written by "
+                f"`cifake train`, or train again."
+            )
+    try:
+        net = AutoModelForImageClassification.from_pretrained(where)
+        processor = AutoImageProcessor.from_pretrained(where)
+    except Exception as err:  # from_pretrained raises OSError, ValueError, safetensors errors...
+        if not path.exists() and constants.HF_HUB_OFFLINE:
+            why = "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder"
+        else:
+            why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        raise CifakeError(
+            f"Cannot load the model {where!r} ({why}). Pass a folder written by `cifake train` (config.json, "
+            f"model.safetensors, preprocessor_config.json), or a Hub model id while online."
+        ) from err
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return net.to(device).eval(), processor
+
+
+@torch.inference_mode()
+def predict(model, collator: CifakeCollator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted labels, P(REAL)) for uint8 images (N, 3, 32, 32)."""
+    device = next(model.parameters()).device
+    labels, scores = [], []
+    for start in range(0, len(pixels), batch_size):
+        batch = collator.normalize(pixels[start : start + batch_size]).to(device, non_blocking=True)
+        logits = model(pixel_values=batch).logits.float()
+        probs = logits.softmax(-1)
+        labels.append(logits.argmax(-1).cpu())
+        scores.append(probs[:, model.config.label2id.get("REAL", 1)].cpu())
+    return torch.cat(labels).numpy(), torch.cat(scores).numpy()
+
+
+def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tuple[dict, np.ndarray]:
+    """All metrics of `model` on decoded images, plus accuracy per CIFAR-10 class."""
+    predictions, _ = predict(model, CifakeCollator(processor), pixels.pixels, batch_size)
+    metrics = compute_metrics(predictions, pixels.labels.numpy())
+    metrics["per_cifar10_class_accuracy"] = per_class_accuracy(
+        predictions, pixels.labels.numpy(), pixels.classes.numpy(), pixels.class_names
+    )
+    return metrics, predictions
+
+
+def evaluate_model(
+    model: str | Path,
+    data: str | Path = "cifake",
+    split: str = "test",
+    output_dir: str | Path | None = None,
+    robustness: bool = False,
+    cross_data: list[str] | None = None,
+    batch_size: int = 1024,
+) -> Evaluation:
+    """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`."""
+    net, processor = load_model(model)
+    out_dir = Path(output_dir) if output_dir else default_output_dir(model, data, split)
+    pixels = load_pixels(data, split, processor)
+    metrics, _ = score(net, processor, pixels, batch_size)
+    summary = {
+        "title": f"{Path(str(model)).name} on {Path(str(data)).name} [{split}]",
+        "model": str(model),
+        "data": str(data),
+        "split": split,
+        "images": len(pixels),
+        "generators": pixels.generators,
+    }
+    log_history = _training_log(model)
+    write_report(out_dir, summary, metrics, log_history)
+    rows = []
+    if robustness or cross_data:
+        rows.append(_row("clean", metrics, len(pixels)))
+    if robustness:
+        for name, (kind, strength) in PERTURBATIONS.items():
+            degraded = dataclasses.replace(pixels, pixels=perturb(pixels.pixels, kind, strength, seed=0))
+            rows.append(_row(name, score(net, processor, degraded, batch_size)[0], len(pixels)))
+    for other in cross_data or []:
+        other_pixels = load_pixels(other, split, processor)
+        rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
+    if rows:
+        (out_dir / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (out_dir / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
+    return Evaluation(out_dir, metrics, rows)
+
+
+def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> torch.Tensor:
+    """A degraded copy of uint8 images (N, 3, 32, 32)."""
+    from PIL import Image, ImageFilter
+
+    images = pixels.permute(0, 2, 3, 1).numpy()
+    if kind == "noise":
+        rng = np.random.default_rng(seed)
+        noisy = images.astype(np.float32) + rng.normal(0.0, strength, images.shape).astype(np.float32)
+        out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    else:
+        out = np.empty_like(images)
+        for i, array in enumerate(images):
+            image = Image.fromarray(array)
+            if kind == "jpeg":
+                buffer = io.BytesIO()
+                image.save(buffer, format="JPEG", quality=int(strength))
+                image = Image.open(buffer).convert("RGB")
+            elif kind == "blur":
+                image = image.filter(ImageFilter.GaussianBlur(radius=strength))
+            elif kind == "rescale":
+                small = max(1, round(image.width * strength))
+                image = image.resize((small, small), Image.Resampling.BICUBIC).resize(image.size, Image.Resampling.BICUBIC)
+            else:
+                raise ValueError(f"Unknown perturbation {kind!r}.")
+            out[i] = np.asarray(image)
+    return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
+
+
+def default_output_dir(model, data, split: str) -> Path:
+    data_name = Path(str(data)).name or "data"
+    path = Path(str(model)).expanduser()
+    if path.is_dir():
+        return path / "eval" / f"{data_name}-{split}"
+    return Path("cifake-eval") / f"{str(model).replace('/', '--')}-on-{data_name}-{split}"
+
+
+def _row(condition: str, metrics: dict, images: int) -> dict:
+    return {"condition": condition, **{k: metrics[k] for k in ROBUSTNESS_COLUMNS[1:-1]}, "images": images}
+
+
+def _training_log(model) -> list | None:
+    state = Path(str(model)).expanduser() / "trainer_state.json"
+    if state.is_file():
+        return json.loads(state.read_text()).get("log_history")
+    return None

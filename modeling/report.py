@@ -1,0 +1,134 @@
+"""Evaluation reports: metrics JSON, a confusion-matrix PNG and a training-curve PNG.
+
+The metrics come from the kit's `evaluate` module (modeling/metrics/cifake_metrics), loaded
+from the repository so it works offline.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from dataset_builder.features import LABEL_NAMES
+
+METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
+REPORT_JSON = "report.json"
+CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "training_curves.png"
+
+
+@lru_cache(maxsize=1)
+def cifake_metric():
+    """The kit's `evaluate` metric module (accuracy, per-class precision / recall / F1)."""
+    import evaluate
+
+    return evaluate.load(str(METRICS_MODULE))
+
+
+def compute_metrics(predictions, references) -> dict:
+    """All CIFAKE metrics for label predictions (FAKE=0, REAL=1)."""
+    return cifake_metric().compute(predictions=list(map(int, predictions)), references=list(map(int, references)))
+
+
+def per_class_accuracy(predictions, references, classes, class_names) -> dict:
+    """Accuracy within each CIFAR-10 class, REAL and FAKE together (classes of -1 are skipped)."""
+    predictions, references, classes = map(np.asarray, (predictions, references, classes))
+    result = {}
+    for index, name in enumerate(class_names):
+        mask = classes == index
+        if mask.any():
+            result[name] = float((predictions[mask] == references[mask]).mean())
+    return result
+
+
+def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history: list | None = None) -> Path:
+    """Write report.json (summary + metrics), the confusion matrix and, given a log, the curves."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {**summary, "metrics": metrics}
+    plot_confusion_matrix(metrics["confusion_matrix"], out_dir / CONFUSION_PNG, title=summary.get("title", ""))
+    report["figures"] = [CONFUSION_PNG]
+    if log_history:
+        plot_training_curves(log_history, out_dir / CURVES_PNG)
+        report["figures"].append(CURVES_PNG)
+        report["log_history"] = log_history
+    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    return out_dir / REPORT_JSON
+
+
+def plot_confusion_matrix(matrix, path: Path, title: str = "") -> None:
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(4.2, 3.8), dpi=120)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{count:,}\n{shares[i, j]:.1%}", ha="center", va="center",
+                color="white" if shares[i, j] > 0.6 else "black", fontsize=10)
+    ax.set_xticks(range(len(LABEL_NAMES)), LABEL_NAMES)
+    ax.set_yticks(range(len(LABEL_NAMES)), LABEL_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "Confusion matrix", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_training_curves(log_history: list, path: Path) -> None:
+    """Training and validation loss, and validation accuracy, against epochs (Trainer's log)."""
+    plt = _pyplot()
+    train = [(e["epoch"], e["loss"]) for e in log_history if "loss" in e and "epoch" in e]
+    evals = [(e["epoch"], e["eval_loss"], e.get("eval_accuracy")) for e in log_history if "eval_loss" in e]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
+    if train:
+        left.plot(*zip(*train), label="training loss", color="tab:blue", linewidth=1)
+    if evals:
+        left.plot([e[0] for e in evals], [e[1] for e in evals], "o-", label="validation loss", color="tab:orange")
+        right.plot([e[0] for e in evals], [e[2] for e in evals], "o-", color="tab:green")
+    left.set_xlabel("epoch")
+    left.set_ylabel("cross-entropy")
+    left.legend()
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation accuracy")
+    right.set_ylim(top=1.0)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def metrics_table(rows: list[dict], columns: list[str]) -> str:
+    """A Markdown table of `rows`; rate metrics (accuracy, precision, recall, F1) as percentages."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c, row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cell(column: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if column.split("_")[-1] in _RATES or column.split("_")[0] in _RATES:
+            return f"{value:.2%}"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+_RATES = {"accuracy", "precision", "recall", "f1"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

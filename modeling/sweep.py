@@ -1,0 +1,109 @@
+"""`cifake sweep`: train the paper's 36 topologies and write its comparison table.
+
+Each topology trains into `OUT/<name>/` with `train.train`, then its row (every metric on the
+test split, parameters, epochs, time) is appended to `OUT/results.jsonl`, and the Markdown and
+CSV tables are rewritten from all rows. Rerunning the same command skips finished topologies
+and resumes an interrupted one from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from dataset_builder.errors import CifakeError
+
+from .report import metrics_table
+from .topologies import paper_topologies
+
+RESULTS = "results.jsonl"
+COLUMNS = [
+    "topology", "conv_filters", "dense_units", "parameters", "epochs_run", "accuracy",
+    "precision_fake", "recall_fake", "f1_fake", "precision_real", "recall_real", "f1_real",
+    "macro_f1", "train_seconds",
+]
+
+
+def sweep(
+    data: str = "cifake",
+    output_dir: str | Path = "cifake-sweep",
+    topologies: list[str] | None = None,
+    seed: int = 0,
+    **train_options,
+) -> Path:
+    """Train `topologies` (default: all 36) on `data`; return the Markdown table's path."""
+    from .report import REPORT_JSON
+    from .train import REPORT_DIR, RUN_FILE, train
+
+    grid = paper_topologies()
+    names = topologies or list(grid)
+    unknown = [n for n in names if n not in grid]
+    if unknown:
+        raise CifakeError(f"Unknown topologies {unknown}. The 36 are: {', '.join(grid)}.")
+    out = Path(output_dir).expanduser()
+    if out.is_dir() and any(out.iterdir()) and not (out / RESULTS).exists() and not any((out / n).is_dir() for n in grid):
+        raise CifakeError(f"--output-dir {str(out)!r} already holds other files; choose a new or empty folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    done = {row["topology"]: row for row in read_rows(out)}
+    for position, name in enumerate(names, 1):
+        if name in done:
+            print(f"[{position}/{len(names)}] {name}: done earlier, accuracy {done[name]['accuracy']:.2%}")
+            continue
+        report_path = out / name / REPORT_DIR / REPORT_JSON
+        if not report_path.is_file():  # a finished run whose row was not written yet is not redone
+            print(f"[{position}/{len(names)}] {name}: training")
+            resume = (out / name / RUN_FILE).is_file() and any((out / name).glob("checkpoint-*"))
+            train(data=data, output_dir=out / name, config=name, seed=seed, resume=resume,
+                  overwrite=not resume, **train_options)
+        row = _row(name, grid[name]["model"], json.loads(report_path.read_text()))
+        with open(out / RESULTS, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        done[name] = row
+        write_tables(out, [done[n] for n in grid if n in done])
+    rows = [done[n] for n in grid if n in done]
+    return write_tables(out, rows)
+
+
+def _row(name: str, model: dict, report: dict) -> dict:
+    metrics = report["metrics"]
+    return {
+        "topology": name,
+        "conv_filters": "-".join(map(str, model["conv_filters"])),
+        "dense_units": "-".join(map(str, model["dense_units"])) or "none",
+        "parameters": report["parameters"],
+        "epochs_run": report["epochs_run"],
+        **{k: v for k, v in metrics.items() if isinstance(v, float)},
+        "split": report["split"],
+        "train_seconds": round(float(report["train_metrics"].get("train_runtime", 0.0)), 1),
+    }
+
+
+def read_rows(out: Path) -> list[dict]:
+    path = out / RESULTS
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line torn by a kill: that topology runs again
+            continue
+    return rows
+
+
+def write_tables(out: Path, rows: list[dict]) -> Path:
+    """results.md (the paper's comparison, best first marked) and results.csv, from `rows`."""
+    best = max(rows, key=lambda r: r.get("accuracy", 0.0))["topology"] if rows else None
+    marked = [{**row, "topology": row["topology"] + (" **(best)**" if row["topology"] == best else "")} for row in rows]
+    split = rows[0].get("split", "test") if rows else "test"
+    text = (
+        f"# CIFAKE topology sweep\n\nMetrics on the {split} split; `_fake` columns take FAKE as the positive "
+        f"class, `_real` columns REAL. {len(rows)} of 36 topologies trained.\n\n" + metrics_table(marked, COLUMNS) + "\n"
+    )
+    (out / "results.md").write_text(text)
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out / "results.md"

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
+
+from dataset_builder.errors import CifakeError
+from dataset_builder.export import render_card, write_dataset_folder
+from modeling import CifakeImageProcessor
+from modeling import data as data_module
+from modeling.data import CifakeCollator, CifakeTensorDataset, augment_batch, load_pixels, stratified_split
+
+
+def test_load_pixels_decodes_every_image_once_and_caches(built_dataset, monkeypatch):
+    pixels = load_pixels(built_dataset, "train")
+    assert pixels.pixels.shape == (60, 3, 32, 32) and pixels.pixels.dtype == torch.uint8
+    assert pixels.labels.tolist() == [0] * 30 + [1] * 30  # the builder writes FAKE first
+    assert sorted(pixels.classes.tolist()) == sorted(list(range(10)) * 6)
+    assert pixels.class_names[0] == "airplane" and pixels.generators == ["local:tiny-sd"]
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again instead of reading the cache")
+
+    monkeypatch.setattr(data_module, "decode_to_pixels", no_decoding)
+    again = load_pixels(built_dataset, "train")
+    assert torch.equal(again.pixels, pixels.pixels) and torch.equal(again.labels, pixels.labels)
+
+
+def test_decoded_pixels_are_the_stored_images(built_dataset):
+    from datasets import load_dataset
+
+    stored = load_dataset(str(built_dataset), split="test").with_format("numpy")
+    pixels = load_pixels(built_dataset, "test", cache=False)
+    assert np.array_equal(pixels.pixels.numpy(), np.stack(list(stored["image"])).transpose(0, 3, 1, 2))
+
+
+def _write(tmp_path, features, rows, name="other"):
+    dataset = DatasetDict({"train": Dataset.from_dict(rows, features=Features(features))})
+    out = tmp_path / name
+    (out / ".work").mkdir(parents=True)
+    write_dataset_folder(dataset, out, render_card(dataset, "fixture"), out / ".work")
+    return out
+
+
+def _png(value, size=32):
+    import io
+
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (size, size), (value, value, value)).save(buffer, format="PNG")
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def test_dataset_without_the_expected_columns(tmp_path):
+    folder = _write(tmp_path, {"picture": Image(), "target": Value("int64")}, {"picture": [_png(1)], "target": [0]})
+    with pytest.raises(CifakeError, match=r"has columns \['picture', 'target'\], without \['image', 'label'\]"):
+        load_pixels(folder, "train")
+
+
+def test_dataset_with_other_labels(tmp_path):
+    features = {"image": Image(), "label": ClassLabel(names=["cat", "dog"])}
+    folder = _write(tmp_path, features, {"image": [_png(1)], "label": [0]})
+    with pytest.raises(CifakeError, match=r"has labels \['cat', 'dog'\], not the ClassLabel names \['FAKE', 'REAL'\]"):
+        load_pixels(folder, "train")
+
+
+def test_labels_are_mapped_by_name_and_other_sizes_resized(tmp_path):
+    # An imagefolder-style set that sorted REAL before FAKE, with 64x64 images and no class column.
+    features = {"image": Image(), "label": ClassLabel(names=["REAL", "FAKE"])}
+    folder = _write(tmp_path, features, {"image": [_png(10, 64), _png(200, 64)], "label": [0, 1]})
+    with pytest.raises(CifakeError, match="not 32x32, and no image processor"):
+        load_pixels(folder, "train", cache=False)
+    pixels = load_pixels(folder, "train", CifakeImageProcessor(), cache=False)
+    assert pixels.labels.tolist() == [1, 0]  # REAL=1, FAKE=0 in the kit's order
+    assert pixels.classes.tolist() == [-1, -1]
+    assert pixels.pixels[0].float().mean() == pytest.approx(10, abs=0.5)
+
+
+def test_missing_split_and_missing_folder(built_dataset, tmp_path):
+    with pytest.raises(CifakeError, match="has no split 'validation'"):
+        load_pixels(built_dataset, "validation")
+    with pytest.raises(CifakeError, match="Cannot open the dataset .*Pass --data"):
+        load_pixels(tmp_path / "nowhere", "train")
+
+
+def test_stratified_split_holds_out_every_group(built_dataset):
+    pixels = load_pixels(built_dataset, "train")
+    train, validation = stratified_split(pixels, 0.34, seed=0)
+    assert len(train) + len(validation) == 60 and len(validation) == 20  # one of three per (label, class)
+    groups = lambda p: sorted(zip(p.labels.tolist(), p.classes.tolist()))  # noqa: E731
+    assert groups(validation) == sorted((label, c) for label in (0, 1) for c in range(10))
+    seen = {bytes(x.numpy()) for x in train.pixels}
+    assert not any(bytes(x.numpy()) in seen for x in validation.pixels)
+    again, _ = stratified_split(pixels, 0.34, seed=0)
+    assert torch.equal(again.pixels, train.pixels)
+    with pytest.raises(CifakeError, match="--validation-fraction must be between 0 and 1"):
+        stratified_split(pixels, 1.0, seed=0)
+
+
+def test_batches_come_whole_and_normalise_like_the_processor(built_dataset):
+    pixels = load_pixels(built_dataset, "test")
+    batch = CifakeTensorDataset(pixels).__getitems__([3, 0, 7])
+    assert batch["pixel_values"].shape == (3, 3, 32, 32) and batch["labels"].tolist() == pixels.labels[[3, 0, 7]].tolist()
+    processor = CifakeImageProcessor()
+    collated = CifakeCollator(processor)(batch)
+    images = [pixels.pixels[i].permute(1, 2, 0).numpy() for i in (3, 0, 7)]
+    expected = processor(images, return_tensors="pt")["pixel_values"]
+    assert torch.allclose(collated["pixel_values"], expected, atol=1e-6)
+    single = CifakeCollator(processor)([{"pixel_values": pixels.pixels[0], "labels": 1}])
+    assert single["pixel_values"].shape == (1, 3, 32, 32) and single["labels"].tolist() == [1]
+
+
+def test_augmentation_flips_and_shifts_but_keeps_content():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.arange(2 * 3 * 32 * 32, dtype=torch.int64).reshape(2, 3, 32, 32).to(torch.uint8)
+    out = augment_batch(images, generator)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    same = augment_batch(images, torch.Generator().manual_seed(0))
+    assert torch.equal(out, same)  # seeded
+    # With no padding the crop is the image itself: only flips remain.
+    flipped = augment_batch(images, torch.Generator().manual_seed(1), pad=0)
+    for original, result in zip(images, flipped):
+        assert torch.equal(result, original) or torch.equal(result, original.flip(-1))
+    many = augment_batch(images.repeat(50, 1, 1, 1), torch.Generator().manual_seed(2))
+    assert 10 < len({bytes(x.numpy()) for x in many}) <= 2 * 2 * 81  # 2 images x 2 flips x 9x9 offsets

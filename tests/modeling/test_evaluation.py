@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from modeling.evaluation import PERTURBATIONS, evaluate_model, perturb
+from modeling.report import compute_metrics
+
+
+def test_metric_module_names_both_positive_classes():
+    # 3 FAKE (0) and 2 REAL (1); one FAKE called REAL.
+    metrics = compute_metrics(predictions=[0, 0, 1, 1, 1], references=[0, 0, 0, 1, 1])
+    assert metrics["accuracy"] == pytest.approx(0.8)
+    assert metrics["precision_fake"] == 1.0 and metrics["recall_fake"] == pytest.approx(2 / 3)
+    assert metrics["precision_real"] == pytest.approx(2 / 3) and metrics["recall_real"] == 1.0
+    assert metrics["f1_fake"] == pytest.approx(0.8) and metrics["f1_real"] == pytest.approx(0.8)
+    assert metrics["confusion_matrix"] == [[2, 1], [0, 2]]
+    assert (metrics["support_fake"], metrics["support_real"]) == (3, 2)
+
+
+def test_evaluate_writes_the_report_and_the_robustness_table(tmp_path, trained_model, toy_dataset, built_dataset):
+    result = evaluate_model(trained_model, data=str(toy_dataset), split="test", output_dir=tmp_path / "eval",
+                            robustness=True, cross_data=[str(built_dataset)])
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    trained = json.loads((trained_model / "report" / "report.json").read_text())
+    assert report["metrics"]["accuracy"] == pytest.approx(trained["metrics"]["accuracy"])  # same model, same split
+    assert report["images"] == 200 and "training_curves.png" in report["figures"]
+    rows = json.loads((tmp_path / "eval" / "robustness.json").read_text())
+    assert [r["condition"] for r in rows] == ["clean", *PERTURBATIONS, "data: cifake"]
+    assert rows[-1]["images"] == 40
+    by_name = {r["condition"]: r for r in rows}
+    # The toy FAKE cue is a one-pixel colour checkerboard, the kind of high-frequency trace the paper's
+    # CNN reads. Re-encoding, blurring or rescaling wipes it out and every fake passes as REAL; faint
+    # noise leaves it alone.
+    assert by_name["clean"]["accuracy"] >= 0.9
+    for condition in ("jpeg q75", "blur r1.0", "rescale x0.5"):
+        assert by_name[condition]["recall_fake"] <= 0.2 and by_name[condition]["recall_real"] >= 0.9, condition
+    assert by_name["noise s2"]["recall_fake"] >= 0.9
+    table = (tmp_path / "eval" / "robustness.md").read_text().splitlines()
+    assert table[0].startswith("| condition | accuracy |") and len(table) == 2 + len(rows)
+    assert result.out_dir == tmp_path / "eval"
+
+
+def test_default_output_folder_is_inside_the_model(trained_model, toy_dataset):
+    result = evaluate_model(trained_model, data=str(toy_dataset), split="train")
+    assert result.out_dir == trained_model / "eval" / f"{toy_dataset.name}-train"
+    assert (result.out_dir / "confusion_matrix.png").is_file()
+
+
+@pytest.mark.parametrize("name", list(PERTURBATIONS))
+def test_perturbations_change_pixels_but_not_shapes(cifar_pixels, name):
+    kind, strength = PERTURBATIONS[name]
+    images = torch.from_numpy(cifar_pixels[0][:8].transpose(0, 3, 1, 2).copy())
+    out = perturb(images, kind, strength, seed=0)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert not torch.equal(out, images)
+    difference = (out.float() - images.float()).abs().mean()
+    assert difference < 25, difference
+    assert torch.equal(perturb(images, kind, strength, seed=0), out)  # deterministic
+    if kind == "noise":
+        assert abs(float((out.float() - images.float()).std()) - strength) < 0.35 * strength + 0.6
+
+
+def test_stronger_perturbations_move_pixels_more(cifar_pixels):
+    images = torch.from_numpy(cifar_pixels[0][:16].transpose(0, 3, 1, 2).copy())
+    def change(kind, strength):
+        return float((perturb(images, kind, strength).float() - images.float()).abs().mean())
+    assert change("jpeg", 95) < change("jpeg", 50) < change("jpeg", 30)
+    assert change("blur", 0.5) < change("blur", 1.0)
+    assert change("rescale", 0.75) < change("rescale", 0.5)
+    assert np.isclose(change("noise", 0.0), 0.0)

@@ -1,0 +1,43 @@
+import csv
+
+import pytest
+
+from dataset_builder.errors import CifakeError
+from modeling import sweep as sweep_module
+from modeling.sweep import COLUMNS, sweep
+
+
+def test_sweep_trains_writes_tables_and_resumes(tmp_path, built_dataset, monkeypatch):
+    out = tmp_path / "sweep"
+    names = ["conv1x16", "conv2x32-dense1x64"]
+    table = sweep(data=str(built_dataset), output_dir=out, topologies=names, epochs=1, batch_size=16)
+    text = table.read_text()
+    assert "2 of 36 topologies trained" in text and "**(best)**" in text
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["topology"] for r in rows] == names and list(rows[0]) == COLUMNS
+    assert rows[0]["conv_filters"] == "16" and rows[0]["dense_units"] == "none"
+    assert rows[1]["conv_filters"] == "32-32" and rows[1]["dense_units"] == "64"
+    assert int(rows[0]["parameters"]) < int(rows[1]["parameters"])
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows)
+
+    import modeling.train
+
+    def no_training(**kwargs):
+        raise AssertionError(f"trained {kwargs['config']} again")
+
+    monkeypatch.setattr(modeling.train, "train", no_training)
+    sweep(data=str(built_dataset), output_dir=out, topologies=names, epochs=1, batch_size=16)
+    # A run that finished before its row was written is read back, not trained again.
+    (out / sweep_module.RESULTS).write_text((out / sweep_module.RESULTS).read_text().splitlines()[0] + "\n")
+    sweep(data=str(built_dataset), output_dir=out, topologies=names, epochs=1, batch_size=16)
+    assert [r["topology"] for r in csv.DictReader(open(out / "results.csv"))] == names
+
+
+def test_sweep_refuses_unknown_names_and_foreign_folders(tmp_path, built_dataset):
+    with pytest.raises(CifakeError, match=r"Unknown topologies \['conv4x8'\]"):
+        sweep(data=str(built_dataset), output_dir=tmp_path / "s", topologies=["conv4x8"])
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "a.jpg").write_bytes(b"x")
+    with pytest.raises(CifakeError, match="already holds other files"):
+        sweep(data=str(built_dataset), output_dir=foreign, topologies=["conv1x16"])

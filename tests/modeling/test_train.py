@@ -1,0 +1,101 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dataset_builder.errors import CifakeError
+from modeling.train import RUN_FILE, train
+
+
+def read_state(folder):
+    return json.loads((folder / "trainer_state.json").read_text())
+
+
+def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
+    out = tmp_path / "run"
+    result = train(data=str(built_dataset), output_dir=out, epochs=2, batch_size=8, seed=0)
+    losses = [e["loss"] for e in read_state(out)["log_history"] if "loss" in e]
+    assert len(losses) >= 4 and losses[-1] < losses[0]
+    assert result.eval_split == "test"
+    report = json.loads(result.report.read_text())
+    assert report["images"] == 40 and report["sizes"] == {"train": 40, "validation": 20}
+    assert report["metrics"]["support_fake"] == 20 and report["metrics"]["support_real"] == 20
+    assert sum(map(sum, report["metrics"]["confusion_matrix"])) == 40
+    assert {"accuracy", "precision_fake", "recall_real", "f1_fake", "f1_real"} <= set(report["metrics"])
+    assert list(report["metrics"]["per_cifar10_class_accuracy"]) == [
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    for figure in ("confusion_matrix.png", "training_curves.png"):
+        assert (result.report.parent / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    steps = read_state(out)["global_step"]
+    # Mark the last checkpoint's state: a resumed run carries it on, a restart from scratch would not.
+    last = out / f"checkpoint-{steps}"
+    state = read_state(last)
+    state["log_history"].append({"step": steps, "marker": "resumed from here"})
+    (last / "trainer_state.json").write_text(json.dumps(state))
+
+    # Resume in a fresh process, as a user would after an interruption, and go on for two more epochs.
+    result = subprocess.run(
+        [sys.executable, "-m", "dataset_builder.cli", "train", "--data", str(built_dataset), "--output-dir", str(out),
+         "--epochs", "4", "--batch-size", "8", "--resume"],
+        capture_output=True, text=True, timeout=600, env={**os.environ},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = read_state(out)
+    assert state["global_step"] == 2 * steps and state["epoch"] == 4  # two more epochs, not four from scratch
+    assert {"step": steps, "marker": "resumed from here"} in state["log_history"]
+
+
+def test_the_model_learns_a_separable_signal(trained_model):
+    # Toy task: REAL photos vs other photos carrying a fixed +-6 grey-level checkerboard.
+    report = json.loads((trained_model / "report" / "report.json").read_text())
+    assert report["split"] == "test" and report["images"] == 200
+    assert report["metrics"]["accuracy"] >= 0.9, report["metrics"]
+
+
+def test_output_folder_rules(tmp_path, built_dataset):
+    foreign = tmp_path / "thesis"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(CifakeError, match=r"already holds other files \(notes.txt\); nothing was written"):
+        train(data=str(built_dataset), output_dir=foreign, epochs=1)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+    with pytest.raises(CifakeError, match="Nothing to resume"):
+        train(data=str(built_dataset), output_dir=tmp_path / "new", epochs=1, resume=True)
+
+    run = tmp_path / "run"
+    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16)
+    with pytest.raises(CifakeError, match="already holds a training run. Pass --resume"):
+        train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16)
+    with pytest.raises(CifakeError, match=r"holds a run with other settings \(.*recipe.*\)"):
+        train(data=str(built_dataset), output_dir=run, epochs=1, config="conv1x16", resume=True)
+    before = json.loads((run / RUN_FILE).read_text())
+    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, config="conv1x16", overwrite=True)
+    assert json.loads((run / RUN_FILE).read_text())["recipe"] == "conv1x16" != before["recipe"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"config": "conv7x7"}, "Unknown config 'conv7x7'"),
+        ({"config": '{"conv_filters": [32, 0]}'}, r"Bad model config .*every layer needs at least 1 unit"),
+        ({"config": '{"backbone": "resnet-9000"}'}, "Cannot build the model: backbone='resnet-9000' is not a timm model"),
+        ({"epochs": 0}, "--epochs must be positive"),
+        ({"validation_fraction": 0.0}, "--validation-fraction must be between 0 and 1"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset, kwargs, message):
+    out = tmp_path / "out"
+    with pytest.raises(CifakeError, match=message):
+        train(data=str(built_dataset), output_dir=out, **kwargs)
+    assert not out.exists()
+
+
+def test_streaming_trains_from_the_folder(tmp_path, built_dataset):
+    result = train(data=str(built_dataset), output_dir=tmp_path / "stream", epochs=1, batch_size=8, streaming=True)
+    state = read_state(tmp_path / "stream")
+    assert state["global_step"] == 7  # 54 streamed training images (6 held out) in batches of 8
+    assert result.eval_split == "validation" and result.metrics["support_fake"] + result.metrics["support_real"] == 6
