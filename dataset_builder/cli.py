@@ -18,6 +18,7 @@ from .errors import CifakeError
 # (module, what it adds): later parts of the kit add their rows here.
 COMMAND_MODULES = [
     ("dataset_builder.commands", "build, import-kaggle, push-dataset"),
+    ("dataset_builder.model_commands", "train, evaluate, sweep, push-model"),
 ]
 
 EXAMPLES = """\
@@ -26,6 +27,8 @@ examples:
   cifake build --cifar10 cifar-10-python.tar.gz --per-class 5000
   cifake import-kaggle ~/Downloads/cifake --out ./cifake
   cifake push-dataset your-name/cifake --data ./cifake
+  cifake train --data ./cifake --output-dir ./cifake-model
+  cifake evaluate ./cifake-model --robustness
 
 Set CIFAKE_DEBUG=1 to see tracebacks.
 """
@@ -34,7 +37,8 @@ Set CIFAKE_DEBUG=1 to see tracebacks.
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cifake",
-        description="CIFAKE, real vs AI-generated 32x32 images: build, import and publish the dataset.",
+        description="CIFAKE, real vs AI-generated 32x32 images: build and publish the dataset, train and "
+        "evaluate the paper's CNN family.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cifake {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ncifake {args.command}: interrupted. Run the same command again to resume.", file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", "Run the same command again to resume.")
+        print(f"\ncifake {args.command}: interrupted. {hint}", file=sys.stderr)
         return 130
     return 0
 

@@ -18,7 +18,8 @@ def test_help_imports_nothing_heavy():
     code = (
         "import sys, contextlib, io\n"
         "from dataset_builder.cli import main\n"
-        "for argv in (['--help'], ['build', '--help'], ['import-kaggle', '--help'], ['push-dataset', '--help']):\n"
+        "for argv in (['--help'], ['build', '--help'], ['import-kaggle', '--help'], ['push-dataset', '--help'],\n"
+        "             ['train', '--help'], ['evaluate', '--help'], ['sweep', '--help'], ['push-model', '--help']):\n"
         "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "        main(argv)\n"
         "heavy = [m for m in ('torch', 'diffusers', 'gradio', 'datasets', 'transformers') if m in sys.modules]\n"
@@ -28,7 +29,7 @@ def test_help_imports_nothing_heavy():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("command", [None, "build", "import-kaggle", "push-dataset"])
+@pytest.mark.parametrize("command", [None, "build", "import-kaggle", "push-dataset", "train", "evaluate", "sweep", "push-model"])
 def test_every_help_ends_with_a_real_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(([command] if command else []) + ["--help"])
@@ -74,6 +75,11 @@ def test_demo_build_then_load_dataset_by_name(tmp_path):
         (["build", "--demo", "--cifar10", "missing/cifar-10-python.tar.gz"], "does not exist. Pass --cifar10 PATH"),
         (["import-kaggle", "nowhere"], "is not a folder. Unzip the CIFAKE download"),
         (["push-dataset", "me/cifake", "--data", "nowhere"], "is not a dataset folder written by this kit"),
+        (["train", "--config", "conv9x9"], "cifake train: error: Unknown config 'conv9x9'"),
+        (["train", "--data", "nowhere"], "cifake train: error: Cannot open the dataset 'nowhere'"),
+        (["evaluate", "nowhere"], "cifake evaluate: error: Cannot load the model 'nowhere'"),
+        (["sweep", "--topologies", "conv4x4"], "cifake sweep: error: Unknown topologies ['conv4x4']"),
+        (["push-model", "nowhere", "me/x"], "cifake push-model: error: 'nowhere' is not a saved model"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):

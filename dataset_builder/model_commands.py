@@ -1,0 +1,161 @@
+"""Handlers for `cifake train`, `evaluate`, `sweep` and `push-model`.
+
+They sit beside the CLI rather than in `modeling/`: importing `modeling` registers the model
+classes with transformers (torch and all), and `cifake train --help` must answer without that.
+Thin by design: parse, call one `modeling` function, say where the output went. Flags mirror
+the function's parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+TRAIN_EXAMPLE = """\
+examples:
+  cifake train --data ./cifake --output-dir ./cifake-model
+      the paper's best CNN (2 conv x 32 + 1 dense x 64) on a dataset folder; test scores in cifake-model/report/
+  cifake train --config cifake-cnn-plus --epochs 40 --output-dir ./cnn-plus
+      the kit's stronger small CNN (batch norm, augmentation, cosine schedule)
+  cifake train --output-dir ./cifake-model --resume
+      continue an interrupted run from its last checkpoint
+  accelerate launch -m dataset_builder.cli train --data your-name/cifake --streaming
+      several GPUs, data streamed from the Hub
+"""
+
+EVALUATE_EXAMPLE = """\
+examples:
+  cifake evaluate ./cifake-model --data ./cifake --split test
+  cifake evaluate ./cifake-model --robustness --cross-data ./cifake-sd21
+      adds JPEG / blur / noise / rescale rows and another generator's data to robustness.md
+"""
+
+SWEEP_EXAMPLE = """\
+examples:
+  cifake sweep --data ./cifake --output-dir ./cifake-sweep
+      all 36 topologies; rerun the same command to resume
+  cifake sweep --topologies conv1x16 conv2x32 conv2x32-dense1x64 --epochs 5
+"""
+
+PUSH_EXAMPLE = """\
+example:
+  cifake push-model ./cifake-model your-name/cifake-cnn --dataset-id your-name/cifake
+      weights, processor, code and a card whose model-index comes from report/report.json
+"""
+
+
+def register(subparsers) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    train = subparsers.add_parser(
+        "train", help="train a CIFAKE model with transformers' Trainer",
+        description="Train a CIFAKE classifier (the paper's CNN family, a stronger CNN, or a timm backbone) with "
+        "transformers' Trainer: checkpoints, resume, early stopping on a validation split carved from train, and "
+        "a final report (JSON + figures) on the test split.",
+        epilog=TRAIN_EXAMPLE, formatter_class=formatter,
+    )
+    train.add_argument("--data", default="cifake", help="dataset folder or Hub id (default: ./cifake)")
+    train.add_argument("--output-dir", default="cifake-model", help="model folder; checkpoints go below it (default: ./cifake-model)")
+    train.add_argument("--config", help="recipe name (default: paper-best), JSON file or JSON string; --list-configs shows names")
+    train.add_argument("--list-configs", action="store_true", help="print the recipe names and exit")
+    train.add_argument("--epochs", type=float, help="epochs (default: the recipe's)")
+    train.add_argument("--batch-size", type=int, help="images per step and device (default: the recipe's)")
+    train.add_argument("--learning-rate", type=float, help="peak learning rate (default: the recipe's)")
+    train.add_argument("--seed", type=int, default=0, help="seed for weights, data order and the validation split (default: 0)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace a training run already in --output-dir")
+    train.add_argument("--validation-fraction", type=float, default=0.1, help="share of train held out (default: 0.1)")
+    train.add_argument("--early-stopping-patience", type=int, help="epochs without improvement before stopping; 0 = off")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="random flips and crops (default: the recipe's)")
+    train.add_argument("--eval-split", default="test", help="split scored at the end (default: test)")
+    train.add_argument("--streaming", action="store_true", help="stream the data instead of decoding it all first")
+    train.add_argument("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
+    train.add_argument("--num-workers", type=int, default=0, help="data-loader worker processes (default: 0)")
+    train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="score a saved model on a dataset split, clean and perturbed",
+        description="Score a saved model (folder or Hub id) on any split of any CIFAKE dataset: report.json, confusion "
+        "matrix and per-class figures; optionally a robustness table under perturbations and on other generators' data.",
+        epilog=EVALUATE_EXAMPLE, formatter_class=formatter,
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="model folder written by `cifake train`, or a Hub id")
+    evaluate.add_argument("--data", default="cifake", help="dataset folder or Hub id (default: ./cifake)")
+    evaluate.add_argument("--split", default="test", help="split to score (default: test)")
+    evaluate.add_argument("--output-dir", help="report folder (default: MODEL/eval/<data>-<split>)")
+    evaluate.add_argument("--robustness", action="store_true", help="also score JPEG, blur, noise and rescale perturbations")
+    evaluate.add_argument("--cross-data", nargs="+", metavar="DATA", help="also score these datasets (e.g. other generators)")
+    evaluate.add_argument("--batch-size", type=int, default=1024, help="images per forward pass (default: 1024)")
+    evaluate.set_defaults(handler=run_evaluate)
+
+    sweep = subparsers.add_parser(
+        "sweep", help="train the paper's 36 topologies and write the comparison table",
+        description="Train the CIFAKE paper's 36 CNN topologies and write results.md / results.csv with every metric. "
+        "Resumable: finished topologies are skipped, an interrupted one continues from its checkpoint.",
+        epilog=SWEEP_EXAMPLE, formatter_class=formatter,
+    )
+    sweep.add_argument("--data", default="cifake", help="dataset folder or Hub id (default: ./cifake)")
+    sweep.add_argument("--output-dir", default="cifake-sweep", help="one subfolder per topology (default: ./cifake-sweep)")
+    sweep.add_argument("--topologies", nargs="+", metavar="NAME", help="a subset by name (default: all 36)")
+    sweep.add_argument("--epochs", type=float, help="epochs per topology (default: the paper recipe's)")
+    sweep.add_argument("--batch-size", type=int, help="images per step (default: the paper recipe's)")
+    sweep.add_argument("--early-stopping-patience", type=int, help="epochs without improvement before stopping")
+    sweep.add_argument("--seed", type=int, default=0, help="seed for every topology (default: 0)")
+    sweep.set_defaults(handler=run_sweep)
+
+    push = subparsers.add_parser(
+        "push-model", help="push a trained model folder to the Hugging Face Hub with its card",
+        description="Upload a model folder (weights, processor, code, report figures) to a Hub model repo, with "
+        "model_card.md filled from the folder's measured results.",
+        epilog=PUSH_EXAMPLE, formatter_class=formatter,
+    )
+    push.add_argument("model", metavar="MODEL", help="model folder written by `cifake train`")
+    push.add_argument("repo_id", metavar="REPO_ID", help="Hub model repo, e.g. your-name/cifake-cnn")
+    push.add_argument("--dataset-id", help="Hub id of the dataset it was scored on, for the card's model-index")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.set_defaults(handler=run_push_model)
+
+
+def run_train(args) -> None:
+    if args.list_configs:
+        from modeling.topologies import RECIPES
+
+        print("\n".join(RECIPES))
+        return
+    from modeling.train import train
+
+    result = train(
+        data=args.data, output_dir=args.output_dir, config=args.config, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, resume=args.resume,
+        overwrite=args.overwrite, validation_fraction=args.validation_fraction,
+        early_stopping_patience=args.early_stopping_patience, augment=args.augment, eval_split=args.eval_split,
+        streaming=args.streaming, max_steps=args.max_steps, num_workers=args.num_workers,
+    )
+    if result is not None:  # None on the non-main processes of a multi-GPU run
+        print(f"saved the model to {result.output_dir}/ (load it with from_pretrained({str(result.output_dir)!r}))")
+        print(f"  {result.eval_split} accuracy {result.metrics['accuracy']:.2%}; report: {result.report.parent}/")
+
+
+def run_evaluate(args) -> None:
+    from modeling.evaluation import evaluate_model
+
+    result = evaluate_model(args.model, data=args.data, split=args.split, output_dir=args.output_dir,
+                            robustness=args.robustness, cross_data=args.cross_data, batch_size=args.batch_size)
+    print(f"{args.split} accuracy {result.metrics['accuracy']:.2%}; report: {result.out_dir}/")
+    if result.robustness:
+        print(f"  robustness table: {result.out_dir / 'robustness.md'}")
+
+
+def run_sweep(args) -> None:
+    from modeling.sweep import sweep
+
+    options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                 "early_stopping_patience": args.early_stopping_patience}.items() if v is not None}
+    table = sweep(data=args.data, output_dir=args.output_dir, topologies=args.topologies, seed=args.seed, **options)
+    print(f"wrote {table} and {table.with_suffix('.csv')}")
+
+
+def run_push_model(args) -> None:
+    from modeling.hub import push_model
+
+    url = push_model(args.model, args.repo_id, private=args.private, dataset_id=args.dataset_id)
+    print(f"pushed {args.model} to {url}")

@@ -1,0 +1,140 @@
+"""`cifake push-model`: a trained model folder to the Hugging Face Hub, with its card.
+
+The card is `model_card.md` with a "This model" section and `model-index` metadata built from
+the folder's own reports (`ModelCardData` + `EvalResult`), so every number on it was measured.
+One commit uploads the weights (safetensors), config, image processor, the code files behind
+`auto_map`, the report figures and the card. Checkpoints and pickled training state stay home.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dataset_builder.errors import CifakeError
+
+CARD_TEMPLATE = Path(__file__).parent / "model_card.md"
+UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
+                   "report/*.json", "report/*.png"]
+TINY_GENERATOR_ID = "cifake-kit/tiny-random-sd"
+
+
+def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
+               dataset_id: str | None = None) -> str:
+    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL."""
+    from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    folder = Path(model).expanduser()
+    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+        raise CifakeError(
+            f"{str(folder)!r} is not a saved model (config.json and model.safetensors). Pass the folder "
+            f"written by `cifake train`."
+        )
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form your-name/cifake-cnn.") from err
+    card = render_model_card(folder, repo_id, dataset_id)
+    if constants.HF_HUB_OFFLINE:
+        raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
+    token = token or get_token()
+    if token is None:
+        raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
+    files = sorted({p for pattern in UPLOAD_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    operations = [CommitOperationAdd(str(p.relative_to(folder)), str(p)) for p in files]
+    operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        api.create_commit(repo_id, operations, commit_message="Upload CIFAKE model with the CIFAKE kit")
+    except HfHubHTTPError as err:
+        raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's write access.") from err
+    return str(url)
+
+
+def render_model_card(folder: Path, repo_id: str, dataset_id: str | None = None) -> str:
+    """model_card.md + this model's measured results (model-index and a "This model" section)."""
+    from huggingface_hub import EvalResult, ModelCard
+
+    from .report import REPORT_JSON
+    from .train import REPORT_DIR, RUN_FILE
+
+    card = ModelCard.load(CARD_TEMPLATE)
+    card.text = card.text.replace("REPO_ID", repo_id)
+    report_path = folder / REPORT_DIR / REPORT_JSON
+    if not report_path.is_file():
+        raise CifakeError(
+            f"{str(folder)!r} has no {REPORT_DIR}/{REPORT_JSON}: the card's results come from it. Train the model "
+            f"with `cifake train` (which writes it), or score it with `cifake evaluate {folder} --output-dir {folder / REPORT_DIR}`."
+        )
+    report = json.loads(report_path.read_text())
+    run = json.loads((folder / RUN_FILE).read_text()) if (folder / RUN_FILE).is_file() else {}
+    metrics = report["metrics"]
+    data = dataset_id or _hub_id(report.get("data", "")) or "cifake"
+    generators = report.get("generators") or []
+    demo = TINY_GENERATOR_ID in generators
+    dataset_name = f"CIFAKE-style data ({', '.join(generators) or 'generator not recorded'})"
+    card.data.model_name = repo_id.split("/")[-1]
+    card.data.datasets = [data] if "/" in data else None
+    card.data.eval_results = [
+        EvalResult(
+            task_type="image-classification",
+            task_name="Real vs AI-generated image classification",
+            dataset_type=data,
+            dataset_name=dataset_name,
+            dataset_split=report["split"],
+            metric_type=metric,
+            metric_name=name,
+            metric_value=round(float(metrics[key]), 4),
+        )
+        for key, metric, name in [
+            ("accuracy", "accuracy", "Accuracy"),
+            ("f1_fake", "f1", "F1 (FAKE positive)"),
+            ("f1_real", "f1", "F1 (REAL positive)"),
+            ("precision_fake", "precision", "Precision (FAKE positive)"),
+            ("recall_fake", "recall", "Recall (FAKE positive)"),
+        ]
+    ]
+    section = _this_model_section(report, run, data, generators, demo)
+    head, citation, tail = card.text.partition("## Citation")
+    card.text = f"{head.rstrip()}\n\n{section}\n\n{citation}{tail}"
+    return str(card)
+
+
+def _this_model_section(report: dict, run: dict, data: str, generators: list, demo: bool) -> str:
+    from .report import metrics_table
+
+    metrics = report["metrics"]
+    lines = ["## This model", ""]
+    if demo:
+        lines += [
+            "**Demonstration model.** Its FAKE training and test images came from the CIFAKE kit's tiny "
+            "random-weight pipeline (`cifake-kit/tiny-random-sd`): noise-like textures, not Stable Diffusion "
+            "output. The scores below say nothing about detecting real generators.",
+            "",
+        ]
+    lines += [
+        f"- Recipe: `{report.get('recipe', run.get('recipe', 'unknown'))}`; {report.get('parameters', 0):,} parameters.",
+        f"- Data: `{data}`; FAKE images from {', '.join(f'`{g}`' for g in generators) or 'an unrecorded generator'}.",
+        f"- Scored on the `{report['split']}` split, {report.get('images', 0):,} images.",
+    ]
+    if report.get("sizes"):
+        lines.append(f"- Trained on {report['sizes']['train']:,} images; {report['sizes']['validation']:,} held out for validation.")
+    if report.get("training"):
+        hyper = ", ".join(f"{k}={v}" for k, v in report["training"].items())
+        lines.append(f"- Training settings: {hyper}; epochs run: {report.get('epochs_run')}.")
+    lines += ["", metrics_table([{"split": report["split"], **metrics}],
+                                ["split", "accuracy", "precision_fake", "recall_fake", "f1_fake",
+                                 "precision_real", "recall_real", "f1_real"])]
+    for figure in report.get("figures", []):
+        lines += ["", f"![{figure}](report/{figure})"]
+    return "\n".join(lines)
+
+
+def _hub_id(data: str) -> str | None:
+    """`data` when it names a Hub dataset (owner/name, not an existing path), else None."""
+    if data and data.count("/") == 1 and not Path(data).expanduser().exists() and not data.startswith((".", "/", "~")):
+        return data
+    return None
