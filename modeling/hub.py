@@ -22,9 +22,10 @@ TINY_GENERATOR_ID = "cifake-kit/tiny-random-sd"
 def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                dataset_id: str | None = None) -> str:
     """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL."""
-    from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from dataset_builder.hub import push_token
 
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
@@ -32,16 +33,8 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
             f"{str(folder)!r} is not a saved model (config.json and model.safetensors). Pass the folder "
             f"written by `cifake train`."
         )
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form your-name/cifake-cnn.") from err
+    token = push_token(repo_id, token, example="your-name/cifake-cnn")
     card = render_model_card(folder, repo_id, dataset_id)
-    if constants.HF_HUB_OFFLINE:
-        raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
-    token = token or get_token()
-    if token is None:
-        raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
     files = sorted({p for pattern in UPLOAD_PATTERNS for p in folder.glob(pattern) if p.is_file()})
     operations = [CommitOperationAdd(str(p.relative_to(folder)), str(p)) for p in files]
     operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))

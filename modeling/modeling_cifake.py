@@ -59,7 +59,10 @@ class CifakeEncoder(nn.Module):
         self.num_features = config.conv_filters[-1] * config.feature_map_size() ** 2
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool = False):
-        hidden_state, hidden_states = pixel_values, ()
+        # Channels-last activations: on CPU (oneDNN) and GPU (cuDNN) the convolutions and above all the
+        # max-pooling run much faster in this layout (pooling ~7x on CPU). The flattened features keep
+        # the usual (channel, row, column) order, so weights do not depend on it.
+        hidden_state, hidden_states = pixel_values.contiguous(memory_format=torch.channels_last), ()
         for block in self.blocks:
             hidden_state = block(hidden_state)
             if output_hidden_states:

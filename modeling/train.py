@@ -61,11 +61,10 @@ def train(
     `config` is a recipe name from `modeling.topologies` (default: the paper's best CNN), a JSON
     file or a JSON string. The other arguments override the recipe's training settings.
     """
-    import torch
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers import set_seed
 
     from . import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from .data import CifakeCollator, CifakeTensorDataset, load_pixels, stratified_split
+    from .data import CifakeTensorDataset, load_pixels, stratified_split
 
     name, model_fields, training = _recipe(config)
     for key, value in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
@@ -91,51 +90,8 @@ def train(
     set_seed(seed)
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
     output_dir = prepare_run_dir(output_dir, settings, resume, overwrite)
-    cuda = torch.cuda.is_available()
-    steps_per_epoch = max(1, math.ceil(sizes["train"] / training["batch_size"]))
-    args = TrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=training["epochs"],
-        max_steps=max_steps or (-1 if not streaming else math.ceil(training["epochs"] * steps_per_epoch)),
-        per_device_train_batch_size=training["batch_size"],
-        per_device_eval_batch_size=max(training["batch_size"], 512),
-        learning_rate=training["learning_rate"],
-        weight_decay=training["weight_decay"],
-        lr_scheduler_type=training["lr_scheduler_type"],
-        warmup_steps=training["warmup_ratio"],
-        optim=training["optim"],
-        max_grad_norm=training["max_grad_norm"],
-        label_smoothing_factor=training["label_smoothing"],
-        eval_strategy="steps" if streaming else "epoch",
-        save_strategy="steps" if streaming else "epoch",
-        eval_steps=steps_per_epoch if streaming else None,
-        save_steps=steps_per_epoch if streaming else None,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
-        greater_is_better=True,
-        logging_strategy="steps",
-        logging_steps=max(1, steps_per_epoch // 10),
-        logging_first_step=True,
-        seed=seed,
-        data_seed=seed,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=num_workers,
-        dataloader_pin_memory=cuda,
-        report_to="none",
-        remove_unused_columns=False,  # batches arrive whole from CifakeTensorDataset.__getitems__
-    )
-    callbacks = [EarlyStoppingCallback(training["early_stopping_patience"])] if training["early_stopping_patience"] else []
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=CifakeCollator(processor),
-        compute_metrics=trainer_metrics,
-        processing_class=processor,
-        callbacks=callbacks,
-    )
+    trainer = make_trainer(model, processor, train_set, eval_set, output_dir, training, seed=seed,
+                           train_size=sizes["train"], streaming=streaming, max_steps=max_steps, num_workers=num_workers)
     try:
         output = trainer.train(resume_from_checkpoint=True if resume else None)
     except ValueError as err:
@@ -147,6 +103,62 @@ def train(
     if not trainer.is_world_process_zero():
         return None
     return _final_report(trainer, output_dir, data, eval_split, processor, settings, sizes, output.metrics)
+
+
+def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
+                 streaming: bool = False, max_steps: int | None = None, num_workers: int = 0, **overrides):
+    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too). `overrides` go to TrainingArguments."""
+    import torch
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    from .data import CifakeCollator
+
+    cuda = torch.cuda.is_available()
+    steps_per_epoch = max(1, math.ceil(train_size / training["batch_size"]))
+    arguments = {
+        "output_dir": str(output_dir),
+        "num_train_epochs": training["epochs"],
+        "max_steps": max_steps or (-1 if not streaming else math.ceil(training["epochs"] * steps_per_epoch)),
+        "per_device_train_batch_size": training["batch_size"],
+        "per_device_eval_batch_size": max(training["batch_size"], 512),
+        "learning_rate": training["learning_rate"],
+        "weight_decay": training["weight_decay"],
+        "lr_scheduler_type": training["lr_scheduler_type"],
+        "warmup_steps": training["warmup_ratio"],
+        "optim": training["optim"],
+        "max_grad_norm": training["max_grad_norm"],
+        "label_smoothing_factor": training["label_smoothing"],
+        "eval_strategy": "steps" if streaming else "epoch",
+        "save_strategy": "steps" if streaming else "epoch",
+        "eval_steps": steps_per_epoch if streaming else None,
+        "save_steps": steps_per_epoch if streaming else None,
+        "save_total_limit": 2,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "accuracy",
+        "greater_is_better": True,
+        "logging_strategy": "steps",
+        "logging_steps": max(1, steps_per_epoch // 10),
+        "logging_first_step": True,
+        "seed": seed,
+        "data_seed": seed,
+        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "dataloader_num_workers": num_workers,
+        "dataloader_pin_memory": cuda,
+        "report_to": "none",
+        "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
+    }
+    args = TrainingArguments(**{**arguments, **overrides})
+    callbacks = [EarlyStoppingCallback(training["early_stopping_patience"])] if training["early_stopping_patience"] else []
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=CifakeCollator(processor),
+        compute_metrics=trainer_metrics,
+        processing_class=processor,
+        callbacks=callbacks,
+    )
 
 
 def trainer_metrics(eval_prediction) -> dict:

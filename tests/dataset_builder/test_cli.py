@@ -1,6 +1,8 @@
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from datasets import load_dataset
@@ -52,10 +54,30 @@ def test_parser_keeps_the_documented_flag_names():
     assert (args.repo_id, args.data, args.private) == ("me/cifake", "d", True)
 
 
-def test_demo_build_then_load_dataset_by_name(tmp_path):
-    result = run(["build", "--demo"], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "wrote cifake/ (train: 40 REAL + 40 FAKE; test: 20 REAL + 20 FAKE)" in result.stdout
+def readme_main_job() -> list[list[str]]:
+    """The cifake commands of README.md's main-job line, in order (after the install steps)."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(l for l in re.findall(r"```bash\n(.*?)\n```", readme, re.S) if "cifake build --demo" in l)
+    steps = [shlex.split(part) for part in line.split("&&")]
+    return [step[1:] for step in steps if step[0] == ".venv/bin/cifake"]
+
+
+def test_readme_main_job_runs_offline_end_to_end(tmp_path):
+    commands = readme_main_job()
+    assert [c[0] for c in commands] == ["build", "train", "evaluate"]
+    outputs = {}
+    for args in commands + commands[:1]:  # and the build once more: the line can be run again
+        result = run(args, cwd=tmp_path)
+        assert result.returncode == 0, (args, result.stderr[-3000:])
+        outputs[args[0]] = result.stdout
+    assert "wrote cifake/ (train: 40 REAL + 40 FAKE; test: 20 REAL + 20 FAKE)" in outputs["build"]
+    assert "saved the model to cifake-model/" in outputs["train"] and "test accuracy" in outputs["evaluate"]
+    report = json.loads((tmp_path / "cifake-model" / "report" / "report.json").read_text())
+    assert report["generators"] == ["cifake-kit/tiny-random-sd"] and report["split"] == "test"
+    assert (tmp_path / "cifake-model" / "eval" / "cifake-test" / "robustness.md").is_file()
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -94,3 +116,15 @@ def test_debug_variable_shows_the_traceback(tmp_path):
     result = run(["import-kaggle", "nowhere"], cwd=tmp_path, CIFAKE_DEBUG="1")
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "CifakeError" in result.stderr
+
+
+def test_allocator_tuning_can_be_turned_off(monkeypatch):
+    from dataset_builder.model_commands import keep_freed_memory
+
+    monkeypatch.setenv("CIFAKE_MALLOC_TUNING", "0")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("CIFAKE_MALLOC_TUNING")
+    import platform
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True

@@ -113,17 +113,24 @@ def test_remote_code_loads_where_the_kit_cannot_be_imported(tmp_path, trained_mo
 
 
 def test_installed_kit_needs_no_remote_code(trained_model):
-    # stdin is closed: if transformers asked "run the custom code? [y/N]" this would fail.
+    # Any "run the custom code? [y/N]" prompt would end this process with an error.
     code = (
-        "import sys, modeling\n"
-        "from transformers import AutoImageProcessor, AutoModelForImageClassification\n"
+        "import builtins, sys, modeling\n"
+        "def no_prompt(text=''):\n"
+        "    raise SystemExit('prompted: ' + text[:80])\n"
+        "builtins.input = no_prompt\n"
+        "from PIL import Image\n"
+        "from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline\n"
         "m = AutoModelForImageClassification.from_pretrained(sys.argv[1])\n"
         "p = AutoImageProcessor.from_pretrained(sys.argv[1])\n"
-        "print(type(m).__module__, type(p).__module__)\n"
+        "classify = pipeline('image-classification', model=sys.argv[1], trust_remote_code=False)\n"
+        "scores = classify(Image.new('RGB', (64, 48)))\n"
+        "print(type(m).__module__, type(p).__module__, type(classify.model).__module__, len(scores))\n"
     )
     result = _fresh_python(code, trained_model)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["modeling.modeling_cifake", "modeling.image_processing_cifake"]
+    assert result.stdout.split() == ["modeling.modeling_cifake", "modeling.image_processing_cifake",
+                                     "modeling.modeling_cifake", "2"]
 
 
 def test_checkpoints_carry_the_code(trained_model, tmp_path, cifar_pixels):

@@ -1,0 +1,137 @@
+"""Inference speed on CPU: one image through processor + model, and `cifake evaluate` over 20,000.
+
+1. Latency of a single image as a user sends it: PIL image -> CifakeImageProcessor -> model ->
+   probabilities, for a 512x512 photo-sized image and a 32x32 one, and through
+   `pipeline("image-classification")`; p50 / p95 over --repeat calls after 20 warm-up calls.
+2. Throughput of `cifake evaluate` (modeling.evaluation.evaluate_model) over a 20,000-image test
+   split: cold (first run decodes every JPEG and caches tensors) and warm (cached), end to end
+   including loading the model and writing the report; and the bare forward passes alone.
+
+Images: the 10,000 CIFAR-10 test JPEGs from ../shared/data, plus the same photos with a faint
+pattern as the FAKE-labelled half (speed only; not generated images). The model is the paper's
+best CNN with its initial weights (speed does not depend on training).
+
+    python bench/bench_inference.py [--repeat 300] [--evaluate-runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import write_test_folder  # noqa: E402
+from _header import header  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def percentiles(samples_ms):
+    ordered = sorted(samples_ms)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
+    return pick(0.50), pick(0.95)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--evaluate-runs", type=int, default=3)
+    parser.add_argument("--config", default="paper-best")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cifake-bench-infer-"))
+    for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1",
+                        "HF_DATASETS_CACHE": str(work / "hf-cache")}.items():
+        os.environ.setdefault(name, value)
+
+    import numpy as np
+    import torch
+    from datasets.utils.logging import disable_progress_bar
+    from PIL import Image
+    from transformers import pipeline
+    from transformers.utils import logging as hf_logging
+
+    from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+    from modeling.data import CifakeCollator, load_pixels
+    from modeling.evaluation import evaluate_model, predict
+    from modeling.topologies import resolve_recipe
+
+    from dataset_builder.model_commands import keep_freed_memory
+
+    keep_freed_memory()  # as `cifake evaluate` runs
+    disable_progress_bar()
+    hf_logging.disable_progress_bar()
+    print(header("CIFAKE kit: inference latency and `cifake evaluate` throughput (bench/bench_inference.py)"))
+    name, fields, _ = resolve_recipe(args.config)
+    torch.manual_seed(0)
+    model_dir = work / "model"
+    CifakeForImageClassification(CifakeConfig(**fields)).save_pretrained(model_dir)
+    CifakeImageProcessor().save_pretrained(model_dir)
+    model = CifakeForImageClassification.from_pretrained(model_dir).eval()
+    processor = CifakeImageProcessor.from_pretrained(model_dir)
+    print(f"# model {name} | {torch.get_num_threads()} threads | CPU | single-image n = {args.repeat}")
+
+    rng = np.random.default_rng(0)
+    images = {
+        "512x512 RGB": Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)),
+        "32x32 RGB": Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)),
+    }
+
+    def direct(image):
+        with torch.inference_mode():
+            return model(**processor(image, return_tensors="pt")).logits.softmax(-1)
+
+    classifier = pipeline("image-classification", model=str(model_dir), device="cpu", trust_remote_code=False)
+    rows = []
+    for label, image in images.items():
+        for way, call in (("processor + model", direct), ("pipeline()", classifier)):
+            for _ in range(20):
+                call(image)
+            samples = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                call(image)
+                samples.append((time.perf_counter() - start) * 1000)
+            rows.append((f"{label}, {way}", *percentiles(samples)))
+    print("\n| one image | p50 (ms) | p95 (ms) |")
+    print("|---|---|---|")
+    for label, p50, p95 in rows:
+        print(f"| {label} | {p50:.2f} | {p95:.2f} |")
+
+    data = write_test_folder(args.shared, work / "data")
+    colds, warms = [], []
+    for run in range(args.evaluate_runs + 1):
+        start = time.perf_counter()
+        result = evaluate_model(model_dir, data=str(data), split="test", output_dir=work / f"eval{run}")
+        seconds = time.perf_counter() - start
+        (colds if run == 0 else warms).append(seconds)
+    assert sum(result.metrics["confusion_matrix"][0]) + sum(result.metrics["confusion_matrix"][1]) == 20_000
+    pixels = load_pixels(data, "test", processor)
+    collator = CifakeCollator(processor)
+    predict(model, collator, pixels.pixels[:2048])
+    forward = []
+    for _ in range(args.evaluate_runs):
+        start = time.perf_counter()
+        predict(model, collator, pixels.pixels)
+        forward.append(len(pixels) / (time.perf_counter() - start))
+
+    def fmt(values):
+        return f"{statistics.mean(values):,.0f}" + (f" ± {statistics.stdev(values):,.0f}" if len(values) > 1 else "")
+
+    print(f"\n| `cifake evaluate`, 20,000 images | images/s | seconds |")
+    print("|---|---|---|")
+    print(f"| cold: decode + cache + score + report | {20_000 / colds[0]:,.0f} | {colds[0]:.2f} |")
+    print(f"| warm: cached tensors + score + report (n = {len(warms)}) | {fmt([20_000 / s for s in warms])} | {statistics.mean(warms):.2f} |")
+    print(f"| forward passes alone, batch 1024 (n = {len(forward)}) | {fmt(forward)} | {20_000 / statistics.mean(forward):.2f} |")
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
