@@ -6,7 +6,6 @@ a faint fixed pattern, not generated images of any kind.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np

@@ -56,12 +56,11 @@ def main():
     from transformers import pipeline
     from transformers.utils import logging as hf_logging
 
+    from dataset_builder.model_commands import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from modeling.data import CifakeCollator, load_pixels
     from modeling.evaluation import evaluate_model, predict
     from modeling.topologies import resolve_recipe
-
-    from dataset_builder.model_commands import keep_freed_memory
 
     keep_freed_memory()  # as `cifake evaluate` runs
     disable_progress_bar()
@@ -123,7 +122,7 @@ def main():
     def fmt(values):
         return f"{statistics.mean(values):,.0f}" + (f" ± {statistics.stdev(values):,.0f}" if len(values) > 1 else "")
 
-    print(f"\n| `cifake evaluate`, 20,000 images | images/s | seconds |")
+    print("\n| `cifake evaluate`, 20,000 images | images/s | seconds |")
     print("|---|---|---|")
     print(f"| cold: decode + cache + score + report | {20_000 / colds[0]:,.0f} | {colds[0]:.2f} |")
     print(f"| warm: cached tensors + score + report (n = {len(warms)}) | {fmt([20_000 / s for s in warms])} | {statistics.mean(warms):.2f} |")

@@ -173,7 +173,7 @@ def find_kaggle_root(source: Path) -> Path:
     for root in candidates:
         if all((root / split / label).is_dir() for split in SPLITS for label in LABEL_NAMES):
             return root
-    missing = [f"{s}/{l}" for s in SPLITS for l in LABEL_NAMES if not (source / s / l).is_dir()]
+    missing = [f"{s}/{name}" for s in SPLITS for name in LABEL_NAMES if not (source / s / name).is_dir()]
     raise CifakeError(
         f"{str(source)!r} is not the CIFAKE Kaggle layout: missing {', '.join(missing)}. Pass the "
         f"unzipped folder that holds {_EXPECTED_LAYOUT}."

@@ -50,9 +50,10 @@ class Evaluation:
 
 def load_model(model: str | Path, device: str | torch.device | None = None):
     """(model, image processor) from a saved folder or Hub id, in eval mode on `device`."""
-    import modeling  # noqa: F401  (registers the CIFAKE classes: no remote code needed)
     from huggingface_hub import constants
     from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    import modeling  # noqa: F401  (registers the CIFAKE classes: no remote code needed)
 
     where = str(model)
     path = Path(where).expanduser()

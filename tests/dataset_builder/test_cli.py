@@ -60,7 +60,7 @@ def readme_main_job() -> list[list[str]]:
     import shlex
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    line = next(l for l in re.findall(r"```bash\n(.*?)\n```", readme, re.S) if "cifake build --demo" in l)
+    line = next(b for b in re.findall(r"```bash\n(.*?)\n```", readme, re.S) if "cifake build --demo" in b)
     steps = [shlex.split(part) for part in line.split("&&")]
     return [step[1:] for step in steps if step[0] == ".venv/bin/cifake"]
 
