@@ -1,0 +1,134 @@
+import io
+import math
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "space" / "examples"
+
+
+def save(tmp_path, name, image, **params):
+    path = tmp_path / name
+    image.save(path, **params)
+    return str(path)
+
+
+def check_prediction(result):
+    probabilities, overlay, view, notes = result
+    assert set(probabilities) == {"FAKE", "REAL"} and math.isclose(sum(probabilities.values()), 1.0, abs_tol=1e-6)
+    assert Image.open(overlay).size == (256, 256) and Image.open(view).size == (256, 256)
+    assert "The model says" in notes
+    return notes
+
+
+def test_the_page_names_its_model_and_labels_examples(space_app, trained_model):
+    assert f"`{trained_model}`" in space_app.model_summary()
+    assert all((EXAMPLES / Path(path).name).is_file() for path, _ in space_app.EXAMPLES)
+    machine_made = [label for path, label in space_app.EXAMPLES if "kit-tiny" in path]
+    assert machine_made and all("NOT Stable Diffusion" in label for label in machine_made)
+    assert all(label.startswith("REAL") for path, label in space_app.EXAMPLES if "real-cifar10" in path)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.*g")))
+def test_examples_are_classified(space_app, example):
+    check_prediction(space_app.classify(str(EXAMPLES / example)))
+
+
+def test_the_32x32_view_is_what_the_model_saw(space_app):
+    _, _, view, _ = space_app.classify(str(EXAMPLES / "real-cifar10-cat-0000.jpg"))
+    photo = np.asarray(Image.open(EXAMPLES / "real-cifar10-cat-0000.jpg").convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(view).convert("RGB"))[::8, ::8], photo)  # enlarged without blur
+
+
+def test_output_files_are_written_once_and_reused(space_app):
+    first = space_app.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
+    stamp = Path(first[1]).stat().st_mtime_ns
+    again = space_app.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
+    assert again[1] == first[1] and Path(again[1]).stat().st_mtime_ns == stamp  # never rewritten while served
+
+
+def odd_but_valid(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    sixteen = Image.fromarray(np.full((50, 60), 30000, dtype=np.uint16))
+    return {
+        "RGBA": save(tmp_path, "a.png", rgb.convert("RGBA")),
+        "greyscale": save(tmp_path, "g.png", rgb.convert("L")),
+        "CMYK": save(tmp_path, "c.jpg", rgb.convert("CMYK")),
+        "16-bit": save(tmp_path, "s.png", sixteen),
+        "palette": save(tmp_path, "p.png", rgb.convert("P")),
+        "webp": save(tmp_path, "w.webp", rgb),
+    }
+
+
+@pytest.mark.parametrize("kind", ["RGBA", "greyscale", "CMYK", "16-bit", "palette", "webp"])
+def test_odd_but_valid_images_get_a_prediction(space_app, tmp_path, kind):
+    check_prediction(space_app.classify(odd_but_valid(tmp_path)[kind]))
+
+
+def test_one_pixel_image_is_predicted_with_a_warning(space_app, tmp_path):
+    notes = check_prediction(space_app.classify(save(tmp_path, "dot.png", Image.new("RGB", (1, 1), (9, 9, 9)))))
+    assert "only 1x1 pixels" in notes
+
+
+def test_animated_gif_uses_its_first_frame(space_app, tmp_path):
+    frames = [Image.new("RGB", (40, 40), color) for color in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    notes = check_prediction(space_app.classify(str(path)))
+    assert "first of its 3 frames" in notes
+    first = space_app.classify(save(tmp_path, "first.png", frames[0]))
+    assert space_app.classify(str(path))[0] == pytest.approx(first[0], abs=1e-4)
+
+
+def bad_inputs(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    disguised = tmp_path / "photo.png"
+    disguised.write_bytes(b"%PDF-1.4 pretending to be a PNG")
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb)  # 400 megapixels in a few kB
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as handle:
+        handle.truncate(30 * 1024 * 1024)
+    return {
+        "text file": (text, "is not an image this app can read"),
+        "PDF named .png": (disguised, "is not an image this app can read"),
+        "truncated JPEG": (truncated, "is damaged or truncated"),
+        "decompression bomb": (bomb, "is too large to open safely"),
+        "30 MB file": (huge, "the app takes images up to 25 MB"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["text file", "PDF named .png", "truncated JPEG", "decompression bomb", "30 MB file"])
+def test_bad_input_gets_a_clear_message(space_app, tmp_path, kind):
+    path, message = bad_inputs(tmp_path)[kind]
+    with pytest.raises(gr.Error, match=message):
+        space_app.classify(str(path))
+
+
+def test_nothing_uploaded(space_app):
+    with pytest.raises(gr.Error, match="Upload an image, paste one, or pick an example first"):
+        space_app.classify(None)
+
+
+def test_an_app_without_a_model_says_so_on_its_page(tmp_path):
+    import os
+
+    from dataset_builder.errors import CifakeError
+    from modeling.demo import load_app
+
+    with pytest.raises(CifakeError, match="has no config.json"):
+        load_app(tmp_path)  # what `cifake demo` reports
+    app = load_app(tmp_path, require_model=False)  # what a Space shows
+    assert app.model_summary().startswith("**No model loaded.**") and "Set `CIFAKE_MODEL`" in app.model_summary()
+    with pytest.raises(gr.Error, match="No model is loaded"):
+        app.classify(str(EXAMPLES / "real-cifar10-cat-0000.jpg"))
+    assert os.environ.get("CIFAKE_MODEL") != str(tmp_path)  # the variable is restored

@@ -1,0 +1,133 @@
+"""The app as users meet it: served on 127.0.0.1, driven by gradio_client and by headless Chromium."""
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "space" / "examples"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def test_client_gets_prediction_overlay_and_view(served_app):
+    from gradio_client import Client, handle_file
+
+    client = Client(served_app, verbose=False)
+    probabilities, overlay, view, notes = client.predict(handle_file(str(EXAMPLES / "real-cifar10-ship-0000.jpg")),
+                                                         api_name="/predict")
+    assert probabilities["label"] in {"FAKE", "REAL"}
+    scores = {c["label"]: c["confidence"] for c in probabilities["confidences"]}
+    assert set(scores) == {"FAKE", "REAL"} and sum(scores.values()) == pytest.approx(1.0, abs=1e-6)
+    assert Image.open(overlay).size == (256, 256) and Image.open(view).size == (256, 256)
+    assert "The model says" in notes
+
+
+def test_client_sees_the_error_message_for_a_non_image(served_app, tmp_path):
+    from gradio_client import Client, handle_file
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    client = Client(served_app, verbose=False)
+    with pytest.raises(Exception, match="is not an image this app can read"):
+        client.predict(handle_file(str(text)), api_name="/predict")
+    # The app is still alive for the next user.
+    result = client.predict(handle_file(str(EXAMPLES / "real-cifar10-cat-0000.jpg")), api_name="/predict")
+    assert result[0]["label"] in {"FAKE", "REAL"}
+
+
+def test_concurrent_users_are_queued_and_all_served(served_app):
+    from gradio_client import Client, handle_file
+
+    examples = sorted(EXAMPLES.glob("*.*g"))
+
+    def one_user(path):
+        return Client(served_app, verbose=False).predict(handle_file(str(path)), api_name="/predict")[0]["label"]
+
+    with ThreadPoolExecutor(6) as pool:
+        labels = list(pool.map(one_user, examples))
+    assert len(labels) == len(examples) and set(labels) <= {"FAKE", "REAL"}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium and chromedriver, installed with apt when missing (no browser download)."""
+    if not shutil.which("chromium") or not shutil.which("chromedriver"):
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.skip("Debian's chromium and chromium-driver are not installed and this user cannot apt-get them")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
+            subprocess.run(install, env=env, capture_output=True, check=True)
+    return shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser(chromium, tmp_path):
+    os.environ.setdefault("SE_OFFLINE", "true")  # selenium must not look for drivers online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = chromium[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1150"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(chromium[1]), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_the_page_renders_and_classifies_an_upload(served_app, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served_app)
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: "NOT Stable Diffusion" in d.find_element(By.TAG_NAME, "body").text)  # examples drawn last
+    page = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("CIFAKE: real or AI-generated?", "REAL / FAKE", "Grad-CAM for the predicted class",
+                 "What the model saw (32x32, enlarged)", "NOT Stable Diffusion", "Model:"):
+        assert text in page, text
+    upload = browser.find_element(By.CSS_SELECTOR, "input[type=file]")
+    upload.send_keys(str(EXAMPLES / "real-cifar10-airplane-0000.jpg"))
+    wait.until(lambda d: "The model says" in d.find_element(By.TAG_NAME, "body").text)
+    wait.until(lambda d: len([i for i in d.find_elements(By.TAG_NAME, "img") if "file=" in (i.get_attribute("src") or "")]) >= 2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "space-prediction.png"))
+    assert Image.open(ARTIFACTS / "space-prediction.png").size[0] >= 1000
+
+
+def test_the_page_shows_an_error_for_a_non_image(served_app, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    browser.get(served_app)
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: "Upload an image file" in d.find_element(By.TAG_NAME, "body").text)
+    browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(text))
+    wait.until(lambda d: "is not an image this app can read" in d.find_element(By.TAG_NAME, "body").text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "space-error.png"))
+    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+
+
+def test_clicking_an_example_classifies_it(served_app, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served_app)
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: d.find_elements(By.XPATH, "//button[contains(., 'CIFAR-10 test photo (cat)')]"))
+    browser.find_element(By.XPATH, "//button[contains(., 'CIFAR-10 test photo (cat)')]").click()
+    wait.until(lambda d: "The model says" in d.find_element(By.TAG_NAME, "body").text)
+    wait.until(lambda d: len([i for i in d.find_elements(By.TAG_NAME, "img") if "file=" in (i.get_attribute("src") or "")]) >= 2)
