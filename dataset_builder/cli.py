@@ -18,7 +18,7 @@ from .errors import CifakeError
 # (module, what it adds): later parts of the kit add their rows here.
 COMMAND_MODULES = [
     ("dataset_builder.commands", "build, import-kaggle, push-dataset"),
-    ("dataset_builder.model_commands", "train, evaluate, sweep, push-model"),
+    ("dataset_builder.model_commands", "train, evaluate, sweep, push-model, explain, demo, push-space"),
 ]
 
 EXAMPLES = """\
@@ -29,6 +29,8 @@ examples:
   cifake push-dataset your-name/cifake --data ./cifake
   cifake train --data ./cifake --output-dir ./cifake-model
   cifake evaluate ./cifake-model --robustness
+  cifake explain photo.jpg --model ./cifake-model
+  cifake demo --model ./cifake-model
 
 Set CIFAKE_DEBUG=1 to see tracebacks.
 """

@@ -38,6 +38,26 @@ examples:
   cifake sweep --topologies conv1x16 conv2x32 conv2x32-dense1x64 --epochs 5
 """
 
+EXPLAIN_EXAMPLE = """\
+examples:
+  cifake explain photo.jpg other.png --model ./cifake-model --out ./explain
+      an overlay PNG per image, the 32x32 input, and gradcam-grid.png with label and probability per tile
+  cifake explain --model ./cifake-model --data ./cifake --split test --sample 2000
+      the paper's finding as numbers: Grad-CAM mass on the border vs the centre (cam_mass.json, .png)
+"""
+
+DEMO_EXAMPLE = """\
+example:
+  cifake demo --model ./cifake-model --port 7860
+      the Space's app on http://127.0.0.1:7860 (CIFAKE_MODEL is set from --model)
+"""
+
+SPACE_EXAMPLE = """\
+example:
+  cifake push-space your-name/cifake-demo --model your-name/cifake-cnn --dataset-id your-name/cifake
+      space/ plus the kit's packages; CIFAKE_MODEL is set to the model id
+"""
+
 PUSH_EXAMPLE = """\
 example:
   cifake push-model ./cifake-model your-name/cifake-cnn --dataset-id your-name/cifake
@@ -116,6 +136,43 @@ def register(subparsers) -> None:
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(handler=run_push_model)
 
+    explain = subparsers.add_parser(
+        "explain", help="Grad-CAM overlays for images, or the border-vs-centre study on a dataset",
+        description="Explain a model's verdicts with Grad-CAM (pytorch-grad-cam): overlays and a grid figure for the "
+        "given images; with --data, the share of Grad-CAM mass on the border against the centre over a sample of a "
+        "split, by label and by correct/wrong (the CIFAKE paper's finding, measured).",
+        epilog=EXPLAIN_EXAMPLE, formatter_class=formatter,
+    )
+    explain.add_argument("images", metavar="IMAGE", nargs="*", help="image files to explain")
+    explain.add_argument("--model", required=True, help="model folder written by `cifake train`, or a Hub id")
+    explain.add_argument("--out", default="cifake-explain", help="output folder (default: ./cifake-explain)")
+    explain.add_argument("--all-classes", action="store_true", help="a heatmap for each class, not only the predicted one")
+    explain.add_argument("--data", help="dataset folder or Hub id: run the border-vs-centre study on it")
+    explain.add_argument("--split", default="test", help="split for the study (default: test)")
+    explain.add_argument("--sample", type=int, default=1000, help="images in the study (default: 1000)")
+    explain.set_defaults(handler=run_explain)
+
+    demo = subparsers.add_parser(
+        "demo", help="run the Gradio Space locally",
+        description="Run the CIFAKE Space (space/app.py) on this machine: prediction, Grad-CAM overlay and the 32x32 view.",
+        epilog=DEMO_EXAMPLE, formatter_class=formatter,
+    )
+    demo.add_argument("--model", help="model folder or Hub id (default: $CIFAKE_MODEL, else ./cifake-model)")
+    demo.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    demo.set_defaults(handler=run_demo, interrupt_hint="Stopped.")
+
+    space = subparsers.add_parser(
+        "push-space", help="push the Gradio app to a Hugging Face Space",
+        description="Upload space/ and the kit's packages to a Hub Space (sdk gradio) and point it at a Hub model.",
+        epilog=SPACE_EXAMPLE, formatter_class=formatter,
+    )
+    space.add_argument("repo_id", metavar="REPO_ID", help="Hub Space, e.g. your-name/cifake-demo")
+    space.add_argument("--model", help="Hub id of the model the Space runs (sets CIFAKE_MODEL)")
+    space.add_argument("--dataset-id", help="Hub id of the dataset, for the Space card")
+    space.add_argument("--private", action="store_true", help="create the Space as private")
+    space.set_defaults(handler=run_push_space)
+
 
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse instead of handing it back to the OS.
@@ -187,3 +244,36 @@ def run_push_model(args) -> None:
 
     url = push_model(args.model, args.repo_id, private=args.private, dataset_id=args.dataset_id)
     print(f"pushed {args.model} to {url}")
+
+
+def run_explain(args) -> None:
+    from dataset_builder.errors import CifakeError
+
+    if not args.images and not args.data:
+        raise CifakeError("Nothing to explain: give IMAGE paths, or --data DIR for the border-vs-centre study.")
+    from modeling.explain import cam_mass_study, explain
+
+    if args.images:
+        grid = explain(args.images, args.model, out_dir=args.out, all_classes=args.all_classes)
+        print(f"wrote Grad-CAM overlays and {grid}")
+    if args.data:
+        keep_freed_memory()
+        study = cam_mass_study(args.model, data=args.data, split=args.split, sample=args.sample, out_dir=args.out)
+        print(f"share of Grad-CAM mass in the centre ({study['centre']}; a uniform map: {study['uniform_centre_share']:.0%}):")
+        for group, numbers in study["groups"].items():
+            if numbers["images"]:
+                print(f"  {group:13s} {numbers['centre_share']:.1%} over {numbers['images']} images")
+        print(f"wrote {args.out}/cam_mass.json and cam_mass.png")
+
+
+def run_demo(args) -> None:
+    from modeling.demo import launch_app
+
+    launch_app(model=args.model, port=args.port, host=args.host)
+
+
+def run_push_space(args) -> None:
+    from modeling.hub import push_space
+
+    url = push_space(args.repo_id, model=args.model, dataset_id=args.dataset_id, private=args.private)
+    print(f"pushed the Space to {url}")

@@ -69,10 +69,13 @@ def load_model(model: str | Path, device: str | torch.device | None = None):
         net = AutoModelForImageClassification.from_pretrained(where)
         processor = AutoImageProcessor.from_pretrained(where)
     except Exception as err:  # from_pretrained raises OSError, ValueError, safetensors errors...
+        detail = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         if not path.exists() and constants.HF_HUB_OFFLINE:
             why = "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder"
+        elif not path.exists():
+            why = f"there is no such folder, and the Hub could not provide it: {detail}"
         else:
-            why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            why = detail
         raise CifakeError(
             f"Cannot load the model {where!r} ({why}). Pass a folder written by `cifake train` (config.json, "
             f"model.safetensors, preprocessor_config.json), or a Hub model id while online."

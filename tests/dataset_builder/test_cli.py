@@ -21,7 +21,8 @@ def test_help_imports_nothing_heavy():
         "import sys, contextlib, io\n"
         "from dataset_builder.cli import main\n"
         "for argv in (['--help'], ['build', '--help'], ['import-kaggle', '--help'], ['push-dataset', '--help'],\n"
-        "             ['train', '--help'], ['evaluate', '--help'], ['sweep', '--help'], ['push-model', '--help']):\n"
+        "             ['train', '--help'], ['evaluate', '--help'], ['sweep', '--help'], ['push-model', '--help'],\n"
+        "             ['explain', '--help'], ['demo', '--help'], ['push-space', '--help']):\n"
         "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "        main(argv)\n"
         "heavy = [m for m in ('torch', 'diffusers', 'gradio', 'datasets', 'transformers') if m in sys.modules]\n"
@@ -31,7 +32,8 @@ def test_help_imports_nothing_heavy():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("command", [None, "build", "import-kaggle", "push-dataset", "train", "evaluate", "sweep", "push-model"])
+@pytest.mark.parametrize("command", [None, "build", "import-kaggle", "push-dataset", "train", "evaluate", "sweep",
+                                     "push-model", "explain", "demo", "push-space"])
 def test_every_help_ends_with_a_real_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(([command] if command else []) + ["--help"])
@@ -66,13 +68,34 @@ def readme_main_job() -> list[list[str]]:
 
 
 def test_readme_main_job_runs_offline_end_to_end(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
     commands = readme_main_job()
-    assert [c[0] for c in commands] == ["build", "train", "evaluate"]
+    assert [c[0] for c in commands] == ["build", "train", "evaluate", "demo"]
     outputs = {}
-    for args in commands + commands[:1]:  # and the build once more: the line can be run again
+    for args in commands[:-1] + commands[:1]:  # and the build once more: the line can be run again
         result = run(args, cwd=tmp_path)
         assert result.returncode == 0, (args, result.stderr[-3000:])
         outputs[args[0]] = result.stdout
+    # The last step serves the app until stopped: start it, fetch the page, stop it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(CIFAKE + commands[-1], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env={**os.environ, "GRADIO_SERVER_PORT": str(port)})
+    try:
+        deadline, page = time.monotonic() + 180, ""
+        while time.monotonic() < deadline and server.poll() is None and "CIFAKE" not in page:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+            except OSError:
+                time.sleep(1)
+        assert "CIFAKE" in page, server.stdout.read() if server.poll() is not None else "no page"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     assert "wrote cifake/ (train: 40 REAL + 40 FAKE; test: 20 REAL + 20 FAKE)" in outputs["build"]
     assert "saved the model to cifake-model/" in outputs["train"] and "test accuracy" in outputs["evaluate"]
     report = json.loads((tmp_path / "cifake-model" / "report" / "report.json").read_text())
@@ -102,6 +125,10 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
         (["evaluate", "nowhere"], "cifake evaluate: error: Cannot load the model 'nowhere'"),
         (["sweep", "--topologies", "conv4x4"], "cifake sweep: error: Unknown topologies ['conv4x4']"),
         (["push-model", "nowhere", "me/x"], "cifake push-model: error: 'nowhere' is not a saved model"),
+        (["explain", "--model", "m"], "cifake explain: error: Nothing to explain: give IMAGE paths, or --data DIR"),
+        (["explain", "x.png", "--model", "nowhere"], "cifake explain: error: Cannot load the model 'nowhere'"),
+        (["demo", "--model", "nowhere"], "cifake demo: error: Cannot load the model 'nowhere'"),
+        (["push-space", "me/demo", "--model", "./local-folder"], "cifake push-space: error: --model './local-folder' is not a Hub model id"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):

@@ -1,0 +1,159 @@
+"""The Space under load on loopback: latency of one full request, and requests/s with concurrent clients.
+
+A full request is what a user's upload costs, done the way the page does it over Gradio's HTTP
+API: upload the photo, call /predict, read the result from the event stream, fetch the overlay
+and the 32x32 view. The app decodes, predicts and runs Grad-CAM in between. The same request
+through `gradio_client` is timed too (it polls, which adds its own wait). The app runs in this
+process on 127.0.0.1 with its queue (one job at a time, as deployed). p50 / p95 over --requests
+sequential calls after a warm-up; then 1, 4 and 8 concurrent clients, each phase bounded by
+--per-phase requests and --seconds.
+
+Model: the paper's best CNN with its initial weights (speed does not depend on training). Images:
+CIFAR-10 test photos from ../shared/data, enlarged to 512x512 like a user's picture.
+
+    python bench/bench_space.py [--requests 100] [--per-phase 200] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import photo_files  # noqa: E402
+from _header import header  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--per-phase", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cifake-bench-space-"))
+    for name, value in {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}.items():
+        os.environ.setdefault(name, value)
+
+    import torch
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from dataset_builder.model_commands import keep_freed_memory
+    from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+    from modeling.demo import load_app
+
+    keep_freed_memory()  # as `cifake demo` runs
+    torch.manual_seed(0)
+    CifakeForImageClassification(CifakeConfig()).save_pretrained(work / "model")
+    CifakeImageProcessor().save_pretrained(work / "model")
+    images = []
+    for i, (path, _) in enumerate(photo_files(args.shared)[::500][:20]):
+        target = work / f"upload{i}.jpg"
+        Image.open(path).resize((512, 512), Image.Resampling.BICUBIC).save(target, quality=90)
+        images.append(str(target))
+
+    app = load_app(work / "model")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    print(header("CIFAKE kit: Space request latency and throughput on loopback (bench/bench_space.py)"))
+    print(f"# model paper-best (initial weights) | 512x512 JPEG uploads | queue: 1 job at a time | {torch.get_num_threads()} threads")
+
+    import httpx
+
+    api = f"{url}gradio_api"
+
+    def request(http, path):
+        """Upload, call, read the event stream, fetch both images; returns the predicted label."""
+        with open(path, "rb") as handle:
+            uploaded = http.post(f"{api}/upload", files={"files": (Path(path).name, handle, "image/jpeg")}).json()
+        call = http.post(f"{api}/call/predict", json={"data": [{"path": uploaded[0], "meta": {"_type": "gradio.FileData"}}]})
+        event, data = None, None
+        with http.stream("GET", f"{api}/call/predict/{call.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    data = json.loads(line.split(":", 1)[1])
+                    break
+        if event != "complete":
+            raise RuntimeError(f"request failed: {data}")
+        for image in data[1:3]:
+            http.get(image["url"]).raise_for_status()
+        return data[0]["label"]
+
+    def timed(call, n):
+        samples = []
+        for i in range(n):
+            start = time.perf_counter()
+            call(images[i % len(images)])
+            samples.append((time.perf_counter() - start) * 1000)
+        ordered = sorted(samples)
+        return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], statistics.mean(samples)
+
+    http = httpx.Client(timeout=60)
+    client = Client(url, verbose=False)
+    for path in images[:10]:
+        request(http, path)
+        client.predict(handle_file(path), api_name="/predict")
+    rows = [
+        ("HTTP API, as the page does it", timed(lambda p: request(http, p), args.requests)),
+        ("gradio_client.predict (downloads both images)", timed(lambda p: client.predict(handle_file(p), api_name="/predict"),
+                                                              args.requests)),
+    ]
+    print(f"\n| one full request: upload + predict + Grad-CAM + 2 images back (n = {args.requests}) | p50 | p95 | mean |")
+    print("|---|---|---|---|")
+    for name, (p50, p95, mean) in rows:
+        print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {mean:.1f} ms |")
+
+    print("\n| concurrent clients (HTTP API) | requests done | seconds | requests/s | failures |")
+    print("|---|---|---|---|---|")
+    def phase(clients: int) -> tuple[int, float, int]:
+        """`clients` users sending requests back to back until the phase's count or time runs out."""
+        stop = time.perf_counter() + args.seconds
+        counter, failures, lock = [0], [0], threading.Lock()
+
+        def user(index):
+            with httpx.Client(timeout=60) as own:
+                while time.perf_counter() < stop:
+                    with lock:
+                        if counter[0] >= args.per_phase:
+                            return
+                        counter[0] += 1
+                        n = counter[0]
+                    try:
+                        request(own, images[(index + n) % len(images)])
+                    except Exception:  # counted, not fatal: the table shows them
+                        with lock:
+                            failures[0] += 1
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(user, range(clients)))
+        return counter[0], time.perf_counter() - start, failures[0]
+
+    for clients in (1, 4, 8):
+        done, seconds, failed = phase(clients)
+        print(f"| {clients} | {done} | {seconds:.1f} | {done / seconds:.1f} | {failed} |")
+    app.demo.close()
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
