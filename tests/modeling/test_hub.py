@@ -11,6 +11,24 @@ def front_matter(card: str) -> dict:
     return yaml.safe_load(card.split("---")[1])
 
 
+@pytest.fixture
+def hub_calls(monkeypatch):
+    """The Hub is out of reach here: record the calls at the HfApi boundary instead."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    calls = []
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: calls.append(("repo", repo_id, kw)) or f"https://hub.example/{repo_id}")
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit",
+                        lambda self, repo_id, operations, **kw: calls.append(("commit", repo_id, operations, kw)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "add_space_variable",
+                        lambda self, repo_id, key, value, **kw: calls.append(("variable", repo_id, key, value)))
+    return calls
+
+
 def test_card_numbers_come_from_the_report(trained_model):
     card = render_model_card(trained_model, "me/cifake-cnn")
     report = json.loads((trained_model / "report" / "report.json").read_text())
@@ -38,17 +56,8 @@ def test_demo_models_are_labelled_as_such(tmp_path, trained_model):
     assert "cifake-kit/tiny-random-sd" in front_matter(card)["model-index"][0]["results"][0]["dataset"]["name"]
 
 
-def test_push_uploads_one_commit_without_checkpoints(trained_model, monkeypatch):
-    import huggingface_hub
-    from huggingface_hub import constants
-
-    calls = []
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: calls.append(("repo", repo_id, kw)) or f"https://hub.example/{repo_id}")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit",
-                        lambda self, repo_id, operations, **kw: calls.append(("commit", repo_id, operations, kw)))
+def test_push_uploads_one_commit_without_checkpoints(trained_model, hub_calls):
+    calls = hub_calls
     url = push_model(trained_model, "me/cifake-cnn", private=True, dataset_id="me/cifake")
     assert url == "https://hub.example/me/cifake-cnn"
     assert [c[0] for c in calls] == ["repo", "commit"] and calls[0][2]["private"] is True
@@ -76,23 +85,12 @@ def test_push_errors(tmp_path, trained_model, monkeypatch):
         push_model(trained_model, "me/cifake-cnn")
 
 
-def test_push_space_uploads_the_app_and_the_kit(monkeypatch):
-    import huggingface_hub
-    from huggingface_hub import constants
-
+def test_push_space_uploads_the_app_and_the_kit(hub_calls):
     from modeling.hub import push_space
 
-    calls = []
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: calls.append(("repo", repo_id, kw)) or f"https://hub.example/spaces/{repo_id}")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit",
-                        lambda self, repo_id, operations, **kw: calls.append(("commit", repo_id, operations, kw)))
-    monkeypatch.setattr(huggingface_hub.HfApi, "add_space_variable",
-                        lambda self, repo_id, key, value, **kw: calls.append(("variable", repo_id, key, value)))
+    calls = hub_calls
     url = push_space("me/cifake-demo", model="me/cifake-cnn", dataset_id="me/cifake")
-    assert url == "https://hub.example/spaces/me/cifake-demo"
+    assert url == "https://hub.example/me/cifake-demo"
     assert calls[0][2]["repo_type"] == "space" and calls[0][2]["space_sdk"] == "gradio"
     operations = calls[1][2]
     paths = {op.path_in_repo for op in operations}
