@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,8 +117,8 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
                 pixels[start + i] = decode_to_pixels(image, image_processor, where=f"{data} [{split} #{start + i}]")
             bar.update(stop - start)
     arrays = {"pixels": pixels, "labels": _labels(dataset), "classes": _classes(dataset)}
-    if path is not None:
-        tmp = path.with_suffix(".tmp.npz")
+    if path is not None:  # several processes may decode at once (multi-GPU): each writes its own file
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
     return _from_arrays(arrays, dataset, str(data))

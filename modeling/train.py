@@ -89,7 +89,7 @@ def train(
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(seed)
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
-    output_dir = prepare_run_dir(output_dir, settings, resume, overwrite)
+    output_dir = _prepare_on_main_process(output_dir, settings, resume, overwrite)
     trainer = make_trainer(model, processor, train_set, eval_set, output_dir, training, seed=seed,
                            train_size=sizes["train"], streaming=streaming, max_steps=max_steps, num_workers=num_workers)
     try:
@@ -142,6 +142,8 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         "seed": seed,
         "data_seed": seed,
         "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "use_cpu": not cuda,  # without it, torchrun / accelerate launch on CPU would not form a DDP group
+        "ddp_find_unused_parameters": False,  # every parameter takes part in every step
         "dataloader_num_workers": num_workers,
         "dataloader_pin_memory": cuda,
         "report_to": "none",
@@ -168,6 +170,17 @@ def trainer_metrics(eval_prediction) -> dict:
     predictions = eval_prediction.predictions.argmax(-1)
     metrics = compute_metrics(predictions, eval_prediction.label_ids)
     return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+
+def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool) -> Path:
+    """Under `accelerate launch` / `torchrun` only the main process checks and prepares the folder."""
+    from dataset_builder.generate import process_state
+
+    state = process_state()
+    if state.is_main_process:
+        prepare_run_dir(output_dir, settings, resume, overwrite)
+    state.wait_for_everyone()
+    return Path(output_dir).expanduser()
 
 
 def prepare_run_dir(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool) -> Path:

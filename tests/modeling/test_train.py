@@ -99,3 +99,20 @@ def test_streaming_trains_from_the_folder(tmp_path, built_dataset):
     state = read_state(tmp_path / "stream")
     assert state["global_step"] == 7  # 54 streamed training images (6 held out) in batches of 8
     assert result.eval_split == "validation" and result.metrics["support_fake"] + result.metrics["support_real"] == 6
+
+
+def test_two_processes_share_the_work_as_under_accelerate_launch(tmp_path, built_dataset):
+    import shutil
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "dataset_builder.cli", "train",
+         "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "2", "--batch-size", "8"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("saved the model to") == 1  # one process writes the model and the report
+    state = read_state(out)
+    assert state["epoch"] == 2 and state["global_step"] == 2 * 3  # 40 images / 2 processes / batch 8 = 3 steps
+    assert json.loads((out / "report" / "report.json").read_text())["images"] == 40
