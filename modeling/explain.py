@@ -187,9 +187,9 @@ def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:
 
 def plot_grid(names: list[str], explanations: list[Explanation], path: Path, title: str = "") -> None:
     """A figure like the paper's: per image, its 32x32 input and the Grad-CAM of each class shown."""
-    from .report import _pyplot
+    from .report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     columns = 1 + max(len(e.heatmaps) for e in explanations)
     fig, axes = plt.subplots(len(explanations), columns, figsize=(2.4 * columns, 2.5 * len(explanations)), dpi=110,
                              squeeze=False)
@@ -280,9 +280,9 @@ def cam_mass_study(
 def _plot_mass(shares, labels, predictions, uniform, path: Path, result: dict) -> None:
     from dataset_builder.features import LABEL_NAMES
 
-    from .report import _pyplot
+    from .report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8), dpi=120)
     bins = np.linspace(0, 1, 26)
     for label_id, label in enumerate(LABEL_NAMES):

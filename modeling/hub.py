@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 from dataset_builder.errors import CifakeError
+from dataset_builder.tiny_generator import TINY_GENERATOR_ID
 
 CARD_TEMPLATE = Path(__file__).parent / "model_card.md"
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
                    "report/*.json", "report/*.png"]
-TINY_GENERATOR_ID = "cifake-kit/tiny-random-sd"
 
 
 def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
@@ -104,7 +104,7 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
     if demo:
         lines += [
             "**Demonstration model.** Its FAKE training and test images came from the CIFAKE kit's tiny "
-            "random-weight pipeline (`cifake-kit/tiny-random-sd`): noise-like textures, not Stable Diffusion "
+            f"random-weight pipeline (`{TINY_GENERATOR_ID}`): noise-like textures, not Stable Diffusion "
             "output. The scores below say nothing about detecting real generators.",
             "",
         ]

@@ -60,7 +60,7 @@ def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history:
 
 
 def plot_confusion_matrix(matrix, path: Path, title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(4.2, 3.8), dpi=120)
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -80,7 +80,7 @@ def plot_confusion_matrix(matrix, path: Path, title: str = "") -> None:
 
 def plot_training_curves(log_history: list, path: Path) -> None:
     """Training and validation loss, and validation accuracy, against epochs (Trainer's log)."""
-    plt = _pyplot()
+    plt = pyplot()
     train = [(e["epoch"], e["loss"]) for e in log_history if "loss" in e and "epoch" in e]
     evals = [(e["epoch"], e["eval_loss"], e.get("eval_accuracy")) for e in log_history if "eval_loss" in e]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
@@ -125,7 +125,8 @@ def _cell(column: str, value) -> str:
 _RATES = {"accuracy", "precision", "recall", "f1"}
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,13 +27,13 @@ if (HERE.parent / "modeling").is_dir():  # a source checkout, or the Space repo 
     sys.path.insert(0, str(HERE.parent))
 
 from dataset_builder.errors import CifakeError  # noqa: E402
+from dataset_builder.tiny_generator import TINY_GENERATOR_ID  # noqa: E402
 from modeling.evaluation import load_model  # noqa: E402
 from modeling.explain import enlarge, explain_images, open_image  # noqa: E402
 
 logger = logging.getLogger("cifake.space")
 DEFAULT_MODEL = "cifake-model"
 MODEL_ID = os.environ.get("CIFAKE_MODEL", DEFAULT_MODEL)
-TINY_GENERATOR_ID = "cifake-kit/tiny-random-sd"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 OUTPUTS = Path(tempfile.gettempdir()) / "cifake-space-outputs"
 OUTPUT_MAX_AGE_S = 3600
@@ -125,10 +125,6 @@ def save_png(image) -> str:
     return str(path)
 
 
-def classify_pasted(path: str | None):
-    return classify(path)
-
-
 with gr.Blocks(title="CIFAKE: real or AI-generated?") as demo:
     gr.Markdown(
         "# CIFAKE: real or AI-generated?\n"
@@ -155,7 +151,7 @@ with gr.Blocks(title="CIFAKE: real or AI-generated?") as demo:
             notes = gr.Markdown()
     outputs = [probabilities, heatmap, view, notes]
     upload.change(classify, inputs=upload, outputs=outputs, api_name="predict")
-    paste.change(classify_pasted, inputs=paste, outputs=outputs, api_name="predict_pasted")
+    paste.change(classify, inputs=paste, outputs=outputs, api_name="predict_pasted")
 
 # One request at a time: Grad-CAM hooks the shared model while it runs. Others wait in the queue.
 demo.queue(default_concurrency_limit=1, max_size=64)
