@@ -110,18 +110,20 @@ def save_png(image) -> str:
     image.save(buffer, format="PNG")
     data = buffer.getvalue()
     OUTPUTS.mkdir(parents=True, exist_ok=True)
-    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-    if not path.exists():
-        staging = path.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
-        staging.write_bytes(data)
-        os.replace(staging, path)
     cutoff = time.time() - OUTPUT_MAX_AGE_S
     for old in OUTPUTS.glob("*.png"):
         try:
             if old.stat().st_mtime < cutoff:
                 old.unlink()
-        except FileNotFoundError:  # another request removed it first
+        except FileNotFoundError:  # another process removed it first
             pass
+    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    try:
+        os.utime(path)  # reused: mark it fresh so no sweep removes it while it is served
+    except FileNotFoundError:
+        staging = path.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
+        staging.write_bytes(data)
+        os.replace(staging, path)
     return str(path)
 
 

@@ -45,9 +45,23 @@ def test_the_32x32_view_is_what_the_model_saw(space_app):
 
 def test_output_files_are_written_once_and_reused(space_app):
     first = space_app.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
-    stamp = Path(first[1]).stat().st_mtime_ns
+    inode, data = Path(first[1]).stat().st_ino, Path(first[1]).read_bytes()
     again = space_app.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
-    assert again[1] == first[1] and Path(again[1]).stat().st_mtime_ns == stamp  # never rewritten while served
+    assert again[1] == first[1]
+    assert Path(again[1]).stat().st_ino == inode and Path(again[1]).read_bytes() == data  # the same file, never rewritten
+
+
+def test_an_old_output_that_is_reused_is_not_swept_away(space_app):
+    import os
+    import time
+
+    first = space_app.classify(str(EXAMPLES / "real-cifar10-ship-0000.jpg"))
+    two_hours_ago = time.time() - 2 * 3600
+    for path in first[1:3]:
+        os.utime(path, (two_hours_ago, two_hours_ago))  # as if written by a run long ago
+    again = space_app.classify(str(EXAMPLES / "real-cifar10-ship-0000.jpg"))
+    assert again[1:3] == first[1:3]
+    assert all(Path(path).is_file() and Path(path).stat().st_mtime > two_hours_ago + 3000 for path in again[1:3])
 
 
 def odd_but_valid(tmp_path):
