@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+from cifake_kit.schema import CIFAR10_CLASSES, PROVENANCE_COLUMNS
 
 
 def photo_files(shared: Path) -> list[tuple[Path, int]]:
     root = shared / "data" / "cifar10-test-jpeg"
-    return [(p, c) for c, name in enumerate(CLASSES) for p in sorted((root / name).glob("*.jpg"))]
+    return [(p, c) for c, name in enumerate(CIFAR10_CLASSES) for p in sorted((root / name).glob("*.jpg"))]
 
 
 def decoded_photos(shared: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +45,7 @@ def write_test_folder(shared: Path, out: Path) -> Path:
             rows["image"].append({"bytes": data, "path": path.name})
             rows["label"].append(label)
             rows["cifar10_class"].append(c)
-            for column in ("prompt", "seed", "generator_id", "num_inference_steps", "guidance_scale"):
+            for column in PROVENANCE_COLUMNS:
                 rows[column].append(None)
     dataset = DatasetDict({"test": Dataset.from_dict(rows, features=cifake_features())})
     (out / ".work").mkdir(parents=True, exist_ok=True)

@@ -26,12 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _header import header  # noqa: E402
 
+from cifake_kit.schema import CIFAR10_CLASSES  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def lay_out(shared: Path, root: Path) -> int:
-    photos = [p.read_bytes() for c in CLASSES for p in sorted((shared / "data" / "cifar10-test-jpeg" / c).glob("*.jpg"))]
+    photos = [p.read_bytes() for c in CIFAR10_CLASSES for p in sorted((shared / "data" / "cifar10-test-jpeg" / c).glob("*.jpg"))]
     count = 0
     for label in ("REAL", "FAKE"):
         for split in ("train", "test"):
@@ -74,7 +75,7 @@ def main():
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(work / "hf-cache", ignore_errors=True)
         t = time.perf_counter()
-        report = import_kaggle(source, out=out)
+        report = import_kaggle(source, output_dir=out)
         imports.append(time.perf_counter() - t)
         t = time.perf_counter()
         ds = load_dataset(str(out))

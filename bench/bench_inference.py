@@ -56,10 +56,11 @@ def main():
     from transformers import pipeline
     from transformers.utils import logging as hf_logging
 
-    from dataset_builder.model_commands import keep_freed_memory
+    from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from modeling.data import CifakeCollator, load_pixels
-    from modeling.evaluation import evaluate_model, predict
+    from modeling.evaluation import evaluate_model
+    from modeling.inference import predict
     from modeling.topologies import resolve_recipe
 
     keep_freed_memory()  # as `cifake evaluate` runs

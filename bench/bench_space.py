@@ -50,9 +50,9 @@ def main():
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from dataset_builder.model_commands import keep_freed_memory
+    from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from modeling.demo import load_app
+    from space.app import build_demo
 
     keep_freed_memory()  # as `cifake demo` runs
     torch.manual_seed(0)
@@ -64,11 +64,11 @@ def main():
         Image.open(path).resize((512, 512), Image.Resampling.BICUBIC).save(target, quality=90)
         images.append(str(target))
 
-    app = load_app(work / "model")
+    demo = build_demo(work / "model")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
     print(header("CIFAKE kit: Space request latency and throughput on loopback (bench/bench_space.py)"))
     print(f"# model paper-best (initial weights) | 512x512 JPEG uploads | queue: 1 job at a time | {torch.get_num_threads()} threads")
@@ -149,7 +149,7 @@ def main():
     for clients in (1, 4, 8):
         done, seconds, failed = phase(clients)
         print(f"| {clients} | {done} | {seconds:.1f} | {done / seconds:.1f} | {failed} |")
-    app.demo.close()
+    demo.close()
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)

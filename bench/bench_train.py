@@ -81,7 +81,7 @@ def main():
     os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from dataset_builder.model_commands import keep_freed_memory
+    from cifake_kit.runtime import keep_freed_memory
 
     # As `cifake train` runs; it applies to the plain loop too, so both sides get the same allocator.
     tuned = keep_freed_memory() if not args.default_malloc else False

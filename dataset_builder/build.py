@@ -6,14 +6,17 @@ Both go the same way: check the output folder, feed `CifakeBuilder`, write the f
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import CifakeError
-from .features import FULL_PER_CLASS, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING, SPLITS
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import require_same_settings
+from cifake_kit.runtime import process_state
+from cifake_kit.schema import DEMO_GENERATOR_ID, SPLITS
+
+from .features import FULL_PER_CLASS, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING
 from .generate import DEFAULT_GENERATOR, TINY_GENERATOR
 
 # The offline demo: a handful of bundled CIFAR-10 photos and the kit's tiny random pipeline.
@@ -30,7 +33,7 @@ _SAMPLE_ARCHIVE = "cifar10-sample.tar.gz"
 
 @dataclass
 class BuildReport:
-    out: Path
+    output_dir: Path
     counts: dict  # split -> {"FAKE": n, "REAL": n}
     generated: int = 0
     resumed: int = 0
@@ -39,7 +42,7 @@ class BuildReport:
 
 
 def build_dataset(
-    out: str | Path = "cifake",
+    output_dir: str | Path = "cifake",
     cifar10: str | None = None,
     generator: str = DEFAULT_GENERATOR,
     per_class: int = FULL_PER_CLASS["train"],
@@ -54,14 +57,14 @@ def build_dataset(
     overwrite: bool = False,
     pipe=None,
 ) -> BuildReport | None:
-    """Build CIFAKE into `out`: CIFAR-10 photos as REAL, images from `generator` as FAKE.
+    """Build CIFAKE into `output_dir`: CIFAR-10 photos as REAL, images from `generator` as FAKE.
 
     Defaults give the paper's full dataset (5,000/1,000 images per class and label for
     train/test). `test_per_class` defaults to a fifth of `per_class`, the paper's ratio. Rerun the
     same call after an interruption to resume. Under `accelerate launch`, every process generates
     its share and the main one writes the folder (the others return None).
     """
-    from .generate import FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes, process_state
+    from .generate import FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
 
     counts = {"train": per_class, "test": max(1, per_class // 5) if test_per_class is None else test_per_class}
     _check_counts(counts)
@@ -73,12 +76,13 @@ def build_dataset(
     settings = GenerationSettings(generator, num_inference_steps, guidance_scale, seed, resolution, batch_size, shard_size)
 
     state = process_state()
-    out = Path(out)
-    # Every process checks; only the main one writes.
-    work = _prepare(out, overwrite, state)
+    out = Path(output_dir)
+    # Every process checks; only the main one writes. Nothing is written before the inputs are checked.
     _check_real_counts(cifar10, counts)
+    work = _prepare(out, overwrite, state)
     if state.is_main_process:
-        _record_settings(work, {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()})
+        identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
+        require_same_settings(work / "settings.json", identity, what="an unfinished build")
     state.wait_for_everyone()
 
     plan = plan_fakes(counts)
@@ -97,7 +101,7 @@ def build_dataset(
     return report
 
 
-def import_kaggle(source: str | Path, out: str | Path = "cifake", overwrite: bool = False) -> BuildReport:
+def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwrite: bool = False) -> BuildReport:
     """Convert the published CIFAKE folders (train|test / REAL|FAKE) into the dataset folder.
 
     The original JPEG bytes are kept. Unreadable files and links leaving `source` are skipped and
@@ -106,8 +110,8 @@ def import_kaggle(source: str | Path, out: str | Path = "cifake", overwrite: boo
     from .export import prepare_output
     from .kaggle import find_kaggle_root
 
-    root = find_kaggle_root(Path(source).expanduser())  # a wrong layout fails before `out` is touched
-    out = Path(out)
+    root = find_kaggle_root(Path(source).expanduser())  # a wrong layout fails before the output is touched
+    out = Path(output_dir)
     work = prepare_output(out, overwrite)
     builder, dataset_dict = _prepare_builder(work, source="kaggle", kaggle_dir=str(root))
     counts = {split: _label_counts(dataset_dict[split]) for split in dataset_dict}
@@ -156,20 +160,6 @@ def _export(dataset_dict, out: Path, section: str, work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _record_settings(work: Path, settings: dict) -> None:
-    path = work / "settings.json"
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != settings:
-            changed = sorted(k for k in settings.keys() | previous.keys() if previous.get(k) != settings.get(k))
-            raise CifakeError(
-                f"{work.parent} holds an unfinished build made with other settings ({', '.join(changed)}). "
-                f"Rerun with the same settings to resume it, or pass --overwrite to start again."
-            )
-    else:
-        path.write_text(json.dumps(settings, indent=2, sort_keys=True))
-
-
 def _check_counts(counts: dict) -> None:
     for split, n in counts.items():
         flag = "--per-class" if split == "train" else "--test-per-class"
@@ -211,8 +201,6 @@ def _encoder_line(image_format: str) -> str:
 
 
 def _build_section(report: BuildReport, cifar10, generation: dict, settings, image_format: str) -> str:
-    from .tiny_generator import TINY_GENERATOR_ID
-
     counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
     lines = [
         "## This copy",
@@ -226,7 +214,7 @@ def _build_section(report: BuildReport, cifar10, generation: dict, settings, ima
         f"- Safety-checker blanks regenerated: {report.blank_regenerations}.",
         f"- Encoder: {_encoder_line(image_format)}.",
     ]
-    if generation["generator_id"] == TINY_GENERATOR_ID:
+    if generation["generator_id"] == DEMO_GENERATOR_ID:
         lines += [
             "",
             "**This is a demonstration build.** Its FAKE images come from the kit's tiny pipeline with "

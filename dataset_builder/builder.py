@@ -13,8 +13,10 @@ import datasets
 import numpy as np
 from datasets.builder import Key
 
-from .errors import CifakeError
-from .features import CIFAR10_CLASSES, FAKE, IMAGE_SIZE, LABEL_NAMES, REAL, SPLITS, cifake_features
+from cifake_kit.errors import CifakeError
+from cifake_kit.schema import CIFAR10_CLASSES, FAKE, IMAGE_SIZE, LABEL_NAMES, PROVENANCE_COLUMNS, REAL, SPLITS
+
+from .features import CIFAKE_GENERATOR_ID, cifake_features
 
 _CITATION = """\
 @article{bird2024cifake,
@@ -38,8 +40,7 @@ _DESCRIPTION = (
     "by a text-to-image diffusion model, labelled REAL or FAKE."
 )
 _HOMEPAGE = "https://arxiv.org/abs/2303.14126"
-_KAGGLE_GENERATOR = "CompVis/stable-diffusion-v1-4"  # the release's generator, per the paper
-_NO_PROVENANCE = {"prompt": None, "seed": None, "generator_id": None, "num_inference_steps": None, "guidance_scale": None}
+_NO_PROVENANCE = dict.fromkeys(PROVENANCE_COLUMNS)
 
 
 @dataclass
@@ -135,7 +136,7 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
             label = LABEL_NAMES.index(file.label)
             provenance = dict(_NO_PROVENANCE)
             if label == FAKE:
-                provenance["generator_id"] = _KAGGLE_GENERATOR
+                provenance["generator_id"] = CIFAKE_GENERATOR_ID  # the release's generator
             yield Key(label, position), {
                 "image": {"bytes": data, "path": file.relpath},
                 "label": label,

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CifakeError
-from .features import CIFAR10_CLASSES, SPLITS
+from cifake_kit.errors import CifakeError
+from cifake_kit.hub import is_hub_id, loading
+from cifake_kit.schema import CIFAR10_CLASSES, SPLITS
 
 DEFAULT_CIFAR10 = "uoft-cs/cifar10"
 TRAIN_MEMBERS = [f"data_batch_{i}" for i in range(1, 6)]
@@ -66,7 +67,7 @@ def load_cifar10(source: str | Path | None, split: str) -> Cifar10Split:
         images = np.concatenate([b[0] for b in batches])
         labels = np.concatenate([b[1] for b in batches])
         return Cifar10Split(images, labels, str(path))
-    if _looks_like_path(str(source)):
+    if not is_hub_id(source):
         raise CifakeError(f"CIFAR-10 source {str(source)!r} does not exist. {_HOW_TO_POINT}")
     return _load_from_hub(str(source), split)
 
@@ -110,16 +111,6 @@ def _batch_dict(name: str, images: np.ndarray, labels) -> dict:
         b"data": images.transpose(0, 3, 1, 2).reshape(len(images), 3072),
         b"filenames": [f"{name}_{i}.png".encode() for i in range(len(images))],
     }
-
-
-def _looks_like_path(source: str) -> bool:
-    # Hub ids are `name` or `owner/name`; anything else is meant as a path.
-    return (
-        source.startswith((".", "/", "~"))
-        or source.endswith((".tar.gz", ".tgz", ".tar"))
-        or source.count("/") > 1
-        or "\\" in source
-    )
 
 
 def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -178,15 +169,8 @@ def _decode_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 def _load_from_hub(repo_id: str, split: str) -> Cifar10Split:
     import datasets
 
-    try:
+    with loading("CIFAR-10 from", repo_id, _HOW_TO_POINT):
         ds = datasets.load_dataset(repo_id, split=split)
-    except Exception as err:  # offline, unknown id, no network: all end the same way for the user
-        offline = datasets.config.HF_HUB_OFFLINE
-        why = "the Hub is offline (HF_HUB_OFFLINE=1)" if offline else f"{type(err).__name__}: {err}"
-        raise CifakeError(
-            f"No CIFAR-10 source: cannot load {repo_id!r} from the Hub ({why}) and no local copy "
-            f"was given. {_HOW_TO_POINT}"
-        ) from err
     image_col = "img" if "img" in ds.column_names else "image"
     if image_col not in ds.column_names or "label" not in ds.column_names:
         raise CifakeError(

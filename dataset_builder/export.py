@@ -13,35 +13,26 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import CifakeError
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir
 
 WORK_DIR = ".cifake-build"
 KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
+_KIT_NAMES = ("README.md", "data", WORK_DIR)
 _CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 
 
-def prepare_output(out: str | Path, overwrite: bool = False) -> Path:
-    """Check `out` before anything is written; return its work folder (created, possibly resumed).
+def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
+    """Check `output_dir` before anything is written; return its work folder (created, possibly resumed).
 
     Allowed: a missing or empty folder, an unfinished build of this kit (resumed), or, with
     `overwrite`, a finished dataset of this kit. Anything else is refused untouched.
     """
-    out = Path(out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CifakeError(f"Output {str(out)!r} is a file, not a folder. Choose another --out.")
-    entries = sorted(os.listdir(out)) if out.exists() else []
-    finished = "data" in entries or "README.md" in entries
-    foreign = [e for e in entries if e not in ("README.md", "data", WORK_DIR)]
-    if foreign or (finished and not _is_kit_dataset(out)):
-        shown = ", ".join(foreign[:5] or [e for e in entries if e != WORK_DIR][:5])
+    out = Path(output_dir).expanduser()
+    if check_output_dir(out, ours=_holds_kit_output, kit_names=_KIT_NAMES) and _is_finished(out) and not overwrite:
         raise CifakeError(
-            f"Output folder {str(out)!r} already holds other files ({shown}); nothing was written. "
-            f"Choose a new or empty --out folder."
-        )
-    if finished and not overwrite:
-        raise CifakeError(
-            f"Output folder {str(out)!r} already holds a CIFAKE dataset. Pass --overwrite to replace "
-            f"it (the old copy stays until the new one is complete), or choose another --out."
+            f"--output-dir {str(out)!r} already holds a CIFAKE dataset. Pass --overwrite to replace "
+            f"it (the old copy stays until the new one is complete), or choose another --output-dir."
         )
     work = out / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
@@ -121,6 +112,15 @@ def _size_category(n: int) -> str:
         if n < bound:
             return name
     return "1M<n<10M"
+
+
+def _holds_kit_output(out: Path) -> bool:
+    """Only what this kit writes, and a README that is this kit's card (if any)."""
+    return set(os.listdir(out)) <= set(_KIT_NAMES) and (not _is_finished(out) or _is_kit_dataset(out))
+
+
+def _is_finished(out: Path) -> bool:
+    return (out / "data").exists() or (out / "README.md").exists()
 
 
 def _is_kit_dataset(out: Path) -> bool:

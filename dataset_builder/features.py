@@ -1,35 +1,18 @@
-"""Column names, label order and image conventions: the one source of truth for the dataset.
+"""The dataset's columns as `datasets.Features`, and the builder's own settings.
 
-Everything here is plain data so that importing it is free; `cifake_features()` builds the
-`datasets.Features` object on demand.
+Labels, classes, image size and splits come from `cifake_kit.schema`, shared with the rest of the
+kit; what is only the builder's business (sizes, filter, encoder) is set here. Importing this
+module is free; `cifake_features()` imports `datasets` when called.
 """
 
-# Same order as imagefolder / Keras give on the published folders (sorted names): FAKE=0, REAL=1.
-LABEL_NAMES = ["FAKE", "REAL"]
-FAKE, REAL = 0, 1
+from cifake_kit.schema import CIFAR10_CLASSES, LABEL_NAMES
 
-# CIFAR-10's own class order (batches.meta `label_names`).
-CIFAR10_CLASSES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
-
-SPLITS = ["train", "test"]
 # The paper's sizes: images per CIFAR-10 class and label.
 FULL_PER_CLASS = {"train": 5000, "test": 1000}
 
-# Provenance of a generated image (null for real photos). Names follow diffusers' arguments.
-PROVENANCE_COLUMNS = ["prompt", "seed", "generator_id", "num_inference_steps", "guidance_scale"]
+# The generator of the published CIFAKE FAKE half, per the paper; `cifake build`'s default.
+CIFAKE_GENERATOR_ID = "CompVis/stable-diffusion-v1-4"
 
-IMAGE_SIZE = 32
 # Downscaling filter for generated images (and for any image the model's processor receives):
 # PIL's bicubic, which antialiases when shrinking.
 DOWNSCALE_FILTER = "bicubic"

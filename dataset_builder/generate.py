@@ -21,14 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CifakeError
-from .features import CIFAR10_CLASSES, IMAGE_SIZE, SPLITS
+from cifake_kit.errors import CifakeError
+from cifake_kit.hub import loading
+from cifake_kit.runtime import process_state, verbose
+from cifake_kit.schema import CIFAR10_CLASSES, DEMO_GENERATOR_ID, IMAGE_SIZE, SPLITS
+
+from .features import CIFAKE_GENERATOR_ID
 from .imaging import downscale
 from .prompts import prompt_for, seed_for
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_GENERATOR = "CompVis/stable-diffusion-v1-4"
+DEFAULT_GENERATOR = CIFAKE_GENERATOR_ID
 TINY_GENERATOR = "tiny-random"  # built in process by tiny_generator.py, no download
 MAX_ATTEMPTS = 10  # generations per image before a safety-checker blank is an error
 _SHARD_COLUMNS = ["split", "cifar10_class", "index", "seed", "prompt", "attempts", "pixels"]
@@ -77,23 +81,9 @@ def plan_fakes(counts: dict[str, int]) -> list[FakeItem]:
 def generator_id(generator: str) -> str:
     """How a generator is recorded in the dataset: a Hub id as is, a local folder by its name."""
     if generator == TINY_GENERATOR:
-        from .tiny_generator import TINY_GENERATOR_ID
-
-        return TINY_GENERATOR_ID
+        return DEMO_GENERATOR_ID
     path = Path(generator).expanduser()
     return f"local:{path.resolve().name}" if path.exists() else generator
-
-
-def process_state():
-    """This process's place in a multi-process run (`accelerate launch`, `torchrun`), or a lone one.
-
-    accelerate only joins CPU processes into a group when asked for the CPU explicitly, so a
-    machine without CUDA asks for it: `torchrun --nproc_per_node 2` then splits work on CPU too.
-    """
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def load_generator(generator: str, device=None):
@@ -123,7 +113,7 @@ def load_generator(generator: str, device=None):
 
 def _from_pretrained(generator: str, dtype):
     from diffusers import AutoPipelineForText2Image
-    from huggingface_hub import constants
+    from diffusers.utils import logging as diffusers_logging
 
     path = Path(generator).expanduser()
     if path.exists() and not (path / "model_index.json").is_file():
@@ -131,15 +121,12 @@ def _from_pretrained(generator: str, dtype):
             f"Generator folder {str(path)!r} has no model_index.json: it is not a diffusers "
             f"pipeline. Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id."
         )
-    try:
+    if not verbose():
+        diffusers_logging.disable_progress_bar()  # "Loading pipeline components": the build shows its own bar
+    hint = (f"Pass --generator PATH to a local diffusers pipeline folder, download it first with "
+            f"`hf download {generator}` while online, or use --generator {TINY_GENERATOR} for the offline toy pipeline.")
+    with loading("the generator", generator, hint):
         return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype)
-    except (OSError, ValueError) as err:
-        where = "the Hub is offline (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else str(err).splitlines()[0]
-        raise CifakeError(
-            f"Cannot load the generator {generator!r}: {where}. Pass --generator PATH to a local "
-            f"diffusers pipeline folder, download it first with `hf download {generator}` while "
-            f"online, or use --generator {TINY_GENERATOR} for the offline toy pipeline."
-        ) from err
 
 
 class FakeStore:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import CifakeError
+from cifake_kit.errors import CifakeError
+from cifake_kit.hub import push_token
 
 
 def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
@@ -36,23 +37,3 @@ def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: s
         raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's write access.") from err
     return str(url)
 
-
-def push_token(repo_id: str, token: str | None = None, example: str = "your-name/cifake") -> str:
-    """Check that a push to `repo_id` can happen (valid id, online, logged in); return the token.
-
-    The token comes from `token`, `HF_TOKEN` or `hf auth login`, and is never printed.
-    """
-    from huggingface_hub import constants, get_token
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form {example}.") from err
-    if constants.HF_HUB_OFFLINE:
-        raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
-    token = token or get_token()
-    if token is None:
-        raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
-    return token

@@ -7,8 +7,10 @@ import io
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from .errors import CifakeError
-from .features import DOWNSCALE_FILTER, IMAGE_FORMATS, IMAGE_SIZE, JPEG_QUALITY, JPEG_SUBSAMPLING
+from cifake_kit.errors import CifakeError
+from cifake_kit.schema import IMAGE_SIZE
+
+from .features import DOWNSCALE_FILTER, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC}
 _SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}

@@ -12,13 +12,15 @@ import io
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
+from tqdm.auto import tqdm
 
-from .errors import CifakeError
-from .features import CIFAR10_CLASSES, IMAGE_SIZE, LABEL_NAMES, SPLITS
+from cifake_kit.errors import CifakeError
+from cifake_kit.schema import CIFAR10_CLASSES, IMAGE_SIZE, LABEL_NAMES, SPLITS
 
 _NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.(jpe?g|png)$", re.IGNORECASE)
 # FAKE training images are numbered from 1000 in the release (0-999 are the test split).
@@ -26,6 +28,7 @@ _FAKE_TRAIN_OFFSET = 1000
 _EXPECTED_LAYOUT = "train/REAL, train/FAKE, test/REAL and test/FAKE"
 _FORMATS = ("JPEG", "PNG")  # what the release and the kit write; no other PIL plugin is tried
 _CHECK_CHUNK = 2000  # files per task when decoding in parallel
+_BAR_FROM = 5000  # files: smaller imports finish before a bar would say anything
 
 
 def parse_kaggle_name(name: str) -> tuple[int, int]:
@@ -141,11 +144,12 @@ def _drop_unreadable(scan: KaggleScan, workers: int | None) -> None:
     files = [file for split in SPLITS for file in scan.files[split]]
     chunks = [[str(f.path) for f in files[i : i + _CHECK_CHUNK]] for i in range(0, len(files), _CHECK_CHUNK)]
     workers = min(workers or len(os.sched_getaffinity(0)), len(chunks))
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_unreadable, chunks))
-    else:
-        results = [_unreadable(chunk) for chunk in chunks]
+    results = []
+    with tqdm(total=len(files), desc="Checking images", unit="img", disable=len(files) < _BAR_FROM) as bar:
+        with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            for chunk, found in zip(chunks, pool.map(_unreadable, chunks) if pool else map(_unreadable, chunks)):
+                results.append(found)
+                bar.update(len(chunk))
     bad = {id(files[n * _CHECK_CHUNK + i]): why for n, found in enumerate(results) for i, why in found}
     for split in SPLITS:
         scan.problems += [(f.relpath, f"skipped: {bad[id(f)]}") for f in scan.files[split] if id(f) in bad]

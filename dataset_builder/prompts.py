@@ -8,7 +8,7 @@ prompt `i mod len(family)`, so every prompt is used equally often and a build is
 
 from __future__ import annotations
 
-from .features import CIFAR10_CLASSES, SPLITS
+from cifake_kit.schema import CIFAR10_CLASSES, SPLITS
 
 PROMPT_FAMILIES: dict[str, list[str]] = {
     "airplane": [

@@ -3,7 +3,8 @@
 It has the same parts and data flow as SD v1.4 (CLIP text encoder, UNet with cross-attention,
 VAE, DDIM scheduler) at a toy size, so the whole generation path runs offline in milliseconds.
 Its images are noise-like textures from random weights: they are NOT Stable Diffusion output and
-must never be presented as such. The kit uses it for the offline demo build and the tests.
+must never be presented as such. The kit uses it for the offline demo build and the tests, and
+records its images' `generator_id` as `cifake_kit.schema.DEMO_GENERATOR_ID`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import tempfile
 from pathlib import Path
 
-TINY_GENERATOR_ID = "cifake-kit/tiny-random-sd"
 _SPECIAL_TOKENS = ["<|startoftext|>", "<|endoftext|>"]
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_builder.errors import CifakeError
-from dataset_builder.features import IMAGE_SIZE, LABEL_NAMES
+from cifake_kit.errors import CifakeError
+from cifake_kit.hub import loading
+from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +57,14 @@ def open_split(data: str | Path, split: str, streaming: bool = False):
     import datasets
 
     where = str(data)
-    try:
-        dataset = datasets.load_dataset(where, split=split, streaming=streaming)
-    except ValueError as err:
-        if "Unknown split" in str(err) or "split" in str(err).lower():
-            raise CifakeError(f"Dataset {where!r} has no split {split!r} ({err}). Pass --split with one it has.") from err
-        raise CifakeError(f"Cannot open the dataset {where!r}: {err}") from err
-    except Exception as err:  # missing folder, offline Hub id, unreadable files: one message for all
-        offline = datasets.config.HF_HUB_OFFLINE and not Path(where).expanduser().exists()
-        why = "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder" if offline else f"{type(err).__name__}: {err}"
-        raise CifakeError(
-            f"Cannot open the dataset {where!r} ({why}). Pass --data with a folder written by "
-            f"`cifake build` / `cifake import-kaggle`, or a Hub dataset id while online."
-        ) from err
+    hint = "Pass --data with a folder written by `cifake build` / `cifake import-kaggle`, or a Hub dataset id while online."
+    with loading("the dataset", where, hint, verb="open"):
+        try:
+            dataset = datasets.load_dataset(where, split=split, streaming=streaming)
+        except ValueError as err:
+            if "split" in str(err).lower():
+                raise CifakeError(f"Dataset {where!r} has no split {split!r} ({err}). Pass --split with one it has.") from err
+            raise
     check_columns(dataset, where)
     return dataset
 

@@ -1,7 +1,7 @@
 """Score a saved model on any split of any CIFAKE dataset, clean and under perturbations.
 
-`evaluate_model` loads the model and its processor (`from_pretrained`, local folder or Hub id),
-decodes the split once (`data.load_pixels`) and runs batched inference on the tensors. The
+`evaluate_model` loads the model and its processor (`inference.load_model`: local folder or Hub
+id), decodes the split once (`data.load_pixels`) and runs batched inference on the tensors. The
 robustness table re-scores the same images after common degradations (JPEG re-encoding, blur,
 noise, down-and-up scaling) and on datasets made with other generators.
 """
@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_builder.errors import CifakeError
-
 from .data import CifakeCollator, CifakePixels, load_pixels
+from .inference import load_model, predict
 from .report import compute_metrics, metrics_table, per_class_accuracy, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
@@ -43,59 +42,9 @@ ROBUSTNESS_COLUMNS = ["condition", "accuracy", "recall_fake", "recall_real", "f1
 
 @dataclass
 class Evaluation:
-    out_dir: Path
+    output_dir: Path
     metrics: dict
     robustness: list[dict] = field(default_factory=list)
-
-
-def load_model(model: str | Path, device: str | torch.device | None = None):
-    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`."""
-    from huggingface_hub import constants
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-    import modeling  # noqa: F401  (registers the CIFAKE classes: no remote code needed)
-
-    where = str(model)
-    path = Path(where).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise CifakeError(f"{where!r} has no config.json: it is not a saved model. Pass a folder written by `cifake train`.")
-        if not any(path.glob("*.safetensors")):
-            raise CifakeError(
-                f"{where!r} has no model.safetensors: the weights are missing. Copy the whole folder written by "
-                f"`cifake train`, or train again."
-            )
-    try:
-        net = AutoModelForImageClassification.from_pretrained(where)
-        processor = AutoImageProcessor.from_pretrained(where)
-    except Exception as err:  # from_pretrained raises OSError, ValueError, safetensors errors...
-        detail = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        if not path.exists() and constants.HF_HUB_OFFLINE:
-            why = "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder"
-        elif not path.exists():
-            why = f"there is no such folder, and the Hub could not provide it: {detail}"
-        else:
-            why = detail
-        raise CifakeError(
-            f"Cannot load the model {where!r} ({why}). Pass a folder written by `cifake train` (config.json, "
-            f"model.safetensors, preprocessor_config.json), or a Hub model id while online."
-        ) from err
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return net.to(device).eval(), processor
-
-
-@torch.inference_mode()
-def predict(model, collator: CifakeCollator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted labels, P(REAL)) for uint8 images (N, 3, 32, 32)."""
-    device = next(model.parameters()).device
-    labels, scores = [], []
-    for start in range(0, len(pixels), batch_size):
-        batch = collator.normalize(pixels[start : start + batch_size]).to(device, non_blocking=True)
-        logits = model(pixel_values=batch).logits.float()
-        probs = logits.softmax(-1)
-        labels.append(logits.argmax(-1).cpu())
-        scores.append(probs[:, model.config.label2id.get("REAL", 1)].cpu())
-    return torch.cat(labels).numpy(), torch.cat(scores).numpy()
 
 
 def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tuple[dict, np.ndarray]:
@@ -119,7 +68,7 @@ def evaluate_model(
 ) -> Evaluation:
     """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`."""
     net, processor = load_model(model)
-    out_dir = Path(output_dir) if output_dir else default_output_dir(model, data, split)
+    output_dir = Path(output_dir) if output_dir else default_output_dir(model, data, split)
     pixels = load_pixels(data, split, processor)
     metrics, _ = score(net, processor, pixels, batch_size)
     summary = {
@@ -131,7 +80,7 @@ def evaluate_model(
         "generators": pixels.generators,
     }
     log_history = _training_log(model)
-    write_report(out_dir, summary, metrics, log_history)
+    write_report(output_dir, summary, metrics, log_history)
     rows = []
     if robustness or cross_data:
         rows.append(_row("clean", metrics, len(pixels)))
@@ -143,9 +92,9 @@ def evaluate_model(
         other_pixels = load_pixels(other, split, processor)
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
     if rows:
-        (out_dir / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
-        (out_dir / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
-    return Evaluation(out_dir, metrics, rows)
+        (output_dir / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (output_dir / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
+    return Evaluation(output_dir, metrics, rows)
 
 
 def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> torch.Tensor:

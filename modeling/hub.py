@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset_builder.errors import CifakeError
-from dataset_builder.tiny_generator import TINY_GENERATOR_ID
+from cifake_kit.errors import CifakeError
+from cifake_kit.hub import is_hub_id, push_token
+from cifake_kit.schema import DEMO_GENERATOR_ID
 
 CARD_TEMPLATE = Path(__file__).parent / "model_card.md"
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
@@ -24,8 +25,6 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
     """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
-
-    from dataset_builder.hub import push_token
 
     folder = Path(model).expanduser()
     if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
@@ -67,7 +66,7 @@ def render_model_card(folder: Path, repo_id: str, dataset_id: str | None = None)
     metrics = report["metrics"]
     data = dataset_id or _hub_id(report.get("data", "")) or "cifake"
     generators = report.get("generators") or []
-    demo = TINY_GENERATOR_ID in generators
+    demo = DEMO_GENERATOR_ID in generators
     dataset_name = f"CIFAKE-style data ({', '.join(generators) or 'generator not recorded'})"
     card.data.model_name = repo_id.split("/")[-1]
     card.data.datasets = [data] if "/" in data else None
@@ -104,7 +103,7 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
     if demo:
         lines += [
             "**Demonstration model.** Its FAKE training and test images came from the CIFAKE kit's tiny "
-            f"random-weight pipeline (`{TINY_GENERATOR_ID}`): noise-like textures, not Stable Diffusion "
+            f"random-weight pipeline (`{DEMO_GENERATOR_ID}`): noise-like textures, not Stable Diffusion "
             "output. The scores below say nothing about detecting real generators.",
             "",
         ]
@@ -127,54 +126,6 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
 
 
 def _hub_id(data: str) -> str | None:
-    """`data` when it names a Hub dataset (owner/name, not an existing path), else None."""
-    if data and data.count("/") == 1 and not Path(data).expanduser().exists() and not data.startswith((".", "/", "~")):
-        return data
-    return None
+    """`data` when it names a Hub dataset as owner/name, else None."""
+    return data if "/" in data and is_hub_id(data) else None
 
-
-SPACE_FILES = ["app.py", "requirements.txt", "examples/*"]
-KIT_PACKAGES = ["modeling", "dataset_builder"]
-
-
-def push_space(repo_id: str, model: str | None = None, dataset_id: str | None = None, private: bool = False,
-               token: str | None = None) -> str:
-    """Upload the Gradio app (space/) and the kit's packages to a Hub Space; return its URL.
-
-    `model` (a Hub model id) becomes the Space's CIFAKE_MODEL variable and its card's `models:`.
-    """
-    from huggingface_hub import CommitOperationAdd, HfApi, SpaceCard
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from dataset_builder.hub import push_token
-
-    root = Path(__file__).resolve().parents[1]
-    space = root / "space"
-    if not (space / "app.py").is_file():
-        raise CifakeError(f"No Space app at {space / 'app.py'}: push-space needs the kit's source checkout.")
-    if model and (Path(model).expanduser().exists() or _hub_id(model) is None):
-        raise CifakeError(
-            f"--model {model!r} is not a Hub model id. Push the model first (`cifake push-model {model} "
-            f"your-name/cifake-cnn`) and pass that id."
-        )
-    token = push_token(repo_id, token, example="your-name/cifake-demo")
-    card = SpaceCard.load(space / "README.md")
-    if model:
-        card.data.models = [model]
-    if dataset_id:
-        card.data.datasets = [dataset_id]
-    files = {str(p.relative_to(space)): p for pattern in SPACE_FILES for p in space.glob(pattern) if p.is_file()}
-    for package in KIT_PACKAGES:
-        for path in (root / package).rglob("*.py"):
-            files[str(path.relative_to(root))] = path
-    operations = [CommitOperationAdd(name, str(path)) for name, path in sorted(files.items())]
-    operations.append(CommitOperationAdd("README.md", str(card).encode("utf-8")))
-    api = HfApi(token=token)
-    try:
-        url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        api.create_commit(repo_id, operations, repo_type="space", commit_message="Upload the CIFAKE Space with the CIFAKE kit")
-        if model:
-            api.add_space_variable(repo_id, "CIFAKE_MODEL", model, description="Hub id of the CIFAKE model the app runs")
-    except HfHubHTTPError as err:
-        raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the name and your token's write access.") from err
-    return str(url)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_builder.features import LABEL_NAMES
+from cifake_kit.schema import LABEL_NAMES
 
 METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
 REPORT_JSON = "report.json"

@@ -12,7 +12,8 @@ import csv
 import json
 from pathlib import Path
 
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir
 
 from .report import metrics_table
 from .topologies import paper_topologies
@@ -42,8 +43,8 @@ def sweep(
     if unknown:
         raise CifakeError(f"Unknown topologies {unknown}. The 36 are: {', '.join(grid)}.")
     out = Path(output_dir).expanduser()
-    if out.is_dir() and any(out.iterdir()) and not (out / RESULTS).exists() and not any((out / n).is_dir() for n in grid):
-        raise CifakeError(f"--output-dir {str(out)!r} already holds other files; choose a new or empty folder.")
+    check_output_dir(out, ours=lambda folder: (folder / RESULTS).exists() or any((folder / n).is_dir() for n in grid),
+                     kit_names=[RESULTS, "results.md", "results.csv", *grid])
     out.mkdir(parents=True, exist_ok=True)
     done = {row["topology"]: row for row in read_rows(out)}
     for position, name in enumerate(names, 1):

@@ -13,107 +13,110 @@ the metrics JSON and figures, and `cifake_run.json` with the settings of the run
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
-from dataclasses import dataclass
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dataset_builder.errors import CifakeError
+from transformers import TrainerCallback
+
+from cifake_kit.errors import CifakeError
+from cifake_kit.options import TrainOptions
+from cifake_kit.outputs import check_output_dir, require_same_settings
+from cifake_kit.runtime import process_state, verbose
 
 from .topologies import resolve_recipe
 
 RUN_FILE = "cifake_run.json"
 REPORT_DIR = "report"
 # Settings a resumed run may change: how long it goes on, not what it trains.
-_RESUMABLE_CHANGES = {"epochs", "max_steps", "early_stopping_patience"}
+_RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
+# TrainOptions fields that override the recipe's training settings when given.
+_RECIPE_OVERRIDES = ("epochs", "batch_size", "learning_rate", "early_stopping_patience", "augment")
 
 
 @dataclass
 class TrainResult:
     output_dir: Path
-    eval_split: str
+    split: str  # the split the report scored: the one asked for, or "validation" when the data has none
     metrics: dict
     report: Path
     train_metrics: dict
 
 
-def train(
-    data: str = "cifake",
-    output_dir: str | Path = "cifake-model",
-    config: str | dict | None = None,
-    epochs: float | None = None,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    seed: int = 0,
-    resume: bool = False,
-    overwrite: bool = False,
-    validation_fraction: float = 0.1,
-    early_stopping_patience: int | None = None,
-    augment: bool | None = None,
-    eval_split: str = "test",
-    streaming: bool = False,
-    max_steps: int | None = None,
-    num_workers: int = 0,
-) -> TrainResult:
-    """Train a CIFAKE model on `data` (dataset folder or Hub id) into `output_dir`.
+def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | None:
+    """Train a CIFAKE model as `options` say; keyword arguments override single fields.
+
+        train(data="cifake", output_dir="cifake-model", config="cifake-cnn-plus", epochs=40)
 
     `config` is a recipe name from `modeling.topologies` (default: the paper's best CNN), a JSON
-    file or a JSON string. The other arguments override the recipe's training settings.
+    file or a JSON string; epochs, batch size, learning rate, early stopping and augmentation
+    left as None come from the recipe. Returns None on the non-main processes of a multi-process
+    run. See `cifake_kit.options.TrainOptions` for every field.
     """
     from transformers import set_seed
 
     from . import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from .data import CifakeTensorDataset, load_pixels, stratified_split
 
-    name, model_fields, training = _recipe(config)
-    for key, value in {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                       "early_stopping_patience": early_stopping_patience, "augment": augment}.items():
-        if value is not None:
-            training[key] = value
-    _check_training(training, max_steps)
+    opts = replace(options or TrainOptions(), **overrides)
+    name, model_fields, training = _recipe(opts.config)
+    training.update({key: getattr(opts, key) for key in _RECIPE_OVERRIDES if getattr(opts, key) is not None})
+    _check_training(training, opts.max_steps)
     model_config = _model_config(CifakeConfig, model_fields)
-    settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(data),
-                "seed": seed, "validation_fraction": validation_fraction, "streaming": streaming, "max_steps": max_steps}
+    settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(opts.data),
+                "seed": opts.seed, "validation_fraction": opts.validation_fraction, "streaming": opts.streaming,
+                "max_steps": opts.max_steps}
     settings["model"].pop("transformers_version", None)
-    settings = json.loads(json.dumps(settings))  # as stored, so a resumed run compares like with like
 
     processor = CifakeImageProcessor()
-    if streaming:
-        train_set, eval_set, sizes = _streaming_sets(data, processor, training, validation_fraction, seed)
+    if opts.streaming:
+        train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, opts.seed)
     else:
-        full = load_pixels(data, "train", processor)
-        train_pixels, val_pixels = stratified_split(full, validation_fraction, seed)
-        train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=seed)
+        full = load_pixels(opts.data, "train", processor)
+        train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
+        train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed)
         eval_set = CifakeTensorDataset(val_pixels)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
-    set_seed(seed)
+    set_seed(opts.seed)
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
-    output_dir = _prepare_on_main_process(output_dir, settings, resume, overwrite)
-    trainer = make_trainer(model, processor, train_set, eval_set, output_dir, training, seed=seed,
-                           train_size=sizes["train"], streaming=streaming, max_steps=max_steps, num_workers=num_workers)
-    try:
-        output = trainer.train(resume_from_checkpoint=True if resume else None)
-    except ValueError as err:
-        if "checkpoint" in str(err):
-            raise CifakeError(f"Cannot resume in {output_dir}: {err}. Run without --resume (and with --overwrite) to start again.") from err
-        raise
-    trainer.save_model(str(output_dir))
-    trainer.save_state()
+    output_dir = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite)
+    trainer = make_trainer(model, processor, train_set, eval_set, output_dir, training, seed=opts.seed,
+                           train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
+                           num_workers=opts.num_workers)
+    with _quiet_transformers_bars():
+        try:
+            output = trainer.train(resume_from_checkpoint=True if opts.resume else None)
+        except ValueError as err:
+            if "checkpoint" in str(err):
+                raise CifakeError(
+                    f"Cannot resume in {output_dir}: {err}. Run without --resume (and with --overwrite) to start again."
+                ) from err
+            raise
+        trainer.save_model(str(output_dir))
+        trainer.save_state()
     if not trainer.is_world_process_zero():
         return None
-    return _final_report(trainer, output_dir, data, eval_split, processor, settings, sizes, output.metrics)
+    return _final_report(trainer, output_dir, opts.data, opts.split, processor, settings, sizes, output.metrics)
 
 
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
                  streaming: bool = False, max_steps: int | None = None, num_workers: int = 0, **overrides):
-    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too). `overrides` go to TrainingArguments."""
+    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too). `overrides` go to TrainingArguments.
+
+    Its console is the kit's (`CifakeConsole`: one bar, one line per epoch) unless CIFAKE_VERBOSE=1
+    (`--verbose`) asks for Trainer's own bars and log lines.
+    """
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     from .data import CifakeCollator
 
     cuda = torch.cuda.is_available()
+    quiet = not verbose()
     steps_per_epoch = max(1, math.ceil(train_size / training["batch_size"]))
     arguments = {
         "output_dir": str(output_dir),
@@ -148,10 +151,12 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         "dataloader_pin_memory": cuda,
         "report_to": "none",
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
+        "disable_tqdm": quiet,
     }
     args = TrainingArguments(**{**arguments, **overrides})
-    callbacks = [EarlyStoppingCallback(training["early_stopping_patience"])] if training["early_stopping_patience"] else []
-    return Trainer(
+    patience = training["early_stopping_patience"]
+    callbacks = [EarlyStoppingCallback(patience)] if patience else []
+    trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -161,6 +166,10 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         processing_class=processor,
         callbacks=callbacks,
     )
+    if quiet:
+        trainer.remove_callback(PrinterCallback)  # a raw dict line per log
+        trainer.add_callback(CifakeConsole(patience))
+    return trainer
 
 
 def trainer_metrics(eval_prediction) -> dict:
@@ -172,10 +181,80 @@ def trainer_metrics(eval_prediction) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
 
+class CifakeConsole(TrainerCallback):
+    """What `cifake train` shows: one progress bar for the whole run and one line per epoch.
+
+    The line (epoch, mean training loss since the last one, validation loss and accuracy, wall
+    time) goes to stdout above the bar; the bar (stderr) ends where training ended, early
+    stopping included. Only the main process of a multi-process run shows anything.
+    """
+
+    def __init__(self, patience: int = 0):
+        self.patience = patience
+        self.bar = None
+        self.losses: list[float] = []
+        self.started = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="Training", unit="step")
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self.bar is None or not metrics:
+            return
+        loss = f"{sum(self.losses) / len(self.losses):.4f}" if self.losses else "-"
+        self.bar.write(
+            f"epoch {state.epoch:g}/{args.num_train_epochs:g}: training loss {loss}, "
+            f"validation loss {metrics.get('eval_loss', float('nan')):.4f}, "
+            f"validation accuracy {metrics.get('eval_accuracy', float('nan')):.2%} "
+            f"({time.monotonic() - self.started:.1f} s)"
+        )
+        self.losses = []
+        self.started = time.monotonic()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is None:
+            return
+        stopped_early = state.global_step < state.max_steps
+        if stopped_early:
+            self.bar.total = self.bar.n  # the run is complete, not abandoned at a fraction of the plan
+            self.bar.refresh()
+        self.bar.close()
+        self.bar = None
+        if stopped_early:
+            best = f"{state.best_metric:.2%}" if state.best_metric is not None else "unknown"
+            print(f"early stopping after epoch {state.epoch:g}: no better validation accuracy for {self.patience} "
+                  f"epochs; the best model (validation accuracy {best}) is kept")
+
+
+@contextmanager
+def _quiet_transformers_bars():
+    """No "Writing model shards" / "Loading weights" bars at every checkpoint, unless verbose."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if not verbose():
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool) -> Path:
     """Under `accelerate launch` / `torchrun` only the main process checks and prepares the folder."""
-    from dataset_builder.generate import process_state
-
     state = process_state()
     if state.is_main_process:
         prepare_run_dir(output_dir, settings, resume, overwrite)
@@ -186,45 +265,24 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
 def prepare_run_dir(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool) -> Path:
     """Check `output_dir` before anything is written: new, resumed, or replaced on request only."""
     out = Path(output_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CifakeError(f"--output-dir {str(out)!r} is a file, not a folder. Choose another --output-dir.")
-    entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    run_file = out / RUN_FILE
-    if entries and not run_file.is_file():
+    holds_run = check_output_dir(out, ours=lambda folder: (folder / RUN_FILE).is_file())
+    if holds_run and overwrite:
+        shutil.rmtree(out)
+    elif holds_run and not resume:
         raise CifakeError(
-            f"--output-dir {str(out)!r} already holds other files ({', '.join(entries[:5])}); nothing was written. "
-            f"Choose a new or empty folder."
+            f"--output-dir {str(out)!r} already holds a training run. Pass --resume to continue it, "
+            f"--overwrite to replace it, or choose another folder."
         )
-    if run_file.is_file():
-        if overwrite:
-            shutil.rmtree(out)
-        elif resume:
-            previous = json.loads(run_file.read_text())
-            changed = sorted(k for k in settings.keys() | previous.keys()
-                             if k not in _RESUMABLE_CHANGES and previous.get(k) != settings.get(k))
-            changed += sorted(k for k in set(settings["training"]) - _RESUMABLE_CHANGES
-                              if previous.get("training", {}).get(k) != settings["training"].get(k))
-            changed = [k for k in changed if k != "training"]
-            if changed:
-                raise CifakeError(
-                    f"{str(out)!r} holds a run with other settings ({', '.join(changed)}); it cannot be resumed with "
-                    f"these. Use the same settings, or --overwrite to start again."
-                )
-            if not any(out.glob("checkpoint-*")):
-                raise CifakeError(f"{str(out)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
-        else:
-            raise CifakeError(
-                f"--output-dir {str(out)!r} already holds a training run. Pass --resume to continue it, "
-                f"--overwrite to replace it, or choose another folder."
-            )
-    elif resume:
+    elif holds_run and not any(out.glob("checkpoint-*")):
+        raise CifakeError(f"{str(out)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
+    elif resume and not holds_run:
         raise CifakeError(f"Nothing to resume: {str(out)!r} holds no training run. Run without --resume.")
     out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    require_same_settings(out / RUN_FILE, settings, what="a run", may_change=_RESUMABLE_CHANGES)
     return out
 
 
-def _final_report(trainer, output_dir: Path, data, eval_split: str, processor, settings, sizes, train_metrics) -> TrainResult:
+def _final_report(trainer, output_dir: Path, data, split: str, processor, settings, sizes, train_metrics) -> TrainResult:
     from datasets import get_dataset_split_names
 
     from .data import load_pixels
@@ -233,13 +291,13 @@ def _final_report(trainer, output_dir: Path, data, eval_split: str, processor, s
 
     model = trainer.model.eval()
     try:
-        has_split = eval_split in get_dataset_split_names(str(data))
+        has_split = split in get_dataset_split_names(str(data))
     except Exception:  # streaming-only or unusual sources: score the validation set instead
         has_split = False
     if has_split and not settings["streaming"]:
-        pixels = load_pixels(data, eval_split, processor)
+        pixels = load_pixels(data, split, processor)
         metrics, _ = score(model, processor, pixels)
-        scored, images, generators = eval_split, len(pixels), pixels.generators
+        scored, images, generators = split, len(pixels), pixels.generators
     else:  # no such split (or streaming): the held-out validation set, clearly named as such
         prediction = trainer.predict(trainer.eval_dataset)
         metrics = compute_metrics(prediction.predictions.argmax(-1), prediction.label_ids)

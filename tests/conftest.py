@@ -1,6 +1,10 @@
 """Tiny *real* inputs, built once per session, and an offline, isolated Hugging Face setup.
 
-- a CIFAR-10 python archive in the real format, from real CIFAR-10 pixels (../shared/data);
+Everything here comes from what the repo bundles (60 CIFAR-10 photos) or builds, except the
+Kaggle-layout folder, which needs the shared material (../shared/data): tests that use it skip
+with the reason on a clone without it, and fail instead when CIFAKE_REQUIRE_ALL_TESTS=1 (CI).
+
+- a CIFAR-10 python archive in the real format, from the real CIFAR-10 photos the kit bundles;
 - a tiny random StableDiffusionPipeline saved as a diffusers folder (nothing downloaded);
 - a Kaggle-layout folder with real CIFAKE file names, one corrupt file and one escaping link.
 """
@@ -25,36 +29,49 @@ for _name, _value in {
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from cifake_kit.schema import CIFAR10_CLASSES, PROVENANCE_COLUMNS  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CIFAKE_SHARED", REPO.parent / "shared"))
 SHARED_DATA = SHARED / "data"
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# CI sets this: there every test must run, and a skip (missing material or browser) is a failure.
+REQUIRE_ALL = os.environ.get("CIFAKE_REQUIRE_ALL_TESTS") == "1"
 
 
-def _require_shared():
-    if not (SHARED_DATA / "cifar10_test_first1017.npz").is_file():
-        pytest.fail(f"Real test material missing: {SHARED_DATA} (set CIFAKE_SHARED to the shared/ folder)")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CIFAKE_REQUIRE_ALL_TESTS=1 wants every test run, but this one skipped: {reason}"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    _require_shared()
+    """The shared test material (../shared/data): every CIFAR-10 test JPEG and CIFAKE's file lists."""
+    if not (SHARED_DATA / "cifar10_test_first1017.npz").is_file():
+        pytest.skip(f"needs the kit's shared test material at {SHARED_DATA} (set CIFAKE_SHARED to its folder)")
     return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
-def cifar_pixels(shared_data):
-    """(images, labels) of the first 1,017 CIFAR-10 test photos, lossless."""
-    data = np.load(shared_data / "cifar10_test_first1017.npz")
-    return data["images"], data["labels_first"]
+def sample_photos():
+    """(images, labels) of the 60 real CIFAR-10 test photos the kit bundles, lossless, first of each class first."""
+    from dataset_builder.build import sample_archive
+    from dataset_builder.cifar10 import load_cifar10
+
+    parts = [load_cifar10(sample_archive(), split) for split in ("train", "test")]
+    return np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
 
 
 @pytest.fixture(scope="session")
-def cifar10_archive(tmp_path_factory, cifar_pixels):
+def cifar10_archive(tmp_path_factory, sample_photos):
     """A cifar-10-python.tar.gz with 3 train and 2 test images per class (real CIFAR-10 test photos)."""
     from dataset_builder.cifar10 import write_cifar10_archive
 
-    images, labels = cifar_pixels
+    images, labels = sample_photos
     train, test = [], []
     for class_idx in range(10):
         idx = np.flatnonzero(labels == class_idx)
@@ -148,7 +165,7 @@ def built_dataset(tmp_path_factory, cifar10_archive, tiny_generator_dir, tiny_pi
     from dataset_builder.build import build_dataset
 
     out = tmp_path_factory.mktemp("built") / "cifake"
-    build_dataset(out=out, cifar10=str(cifar10_archive), generator=str(tiny_generator_dir), per_class=3,
+    build_dataset(output_dir=out, cifar10=str(cifar10_archive), generator=str(tiny_generator_dir), per_class=3,
                   test_per_class=2, num_inference_steps=2, guidance_scale=6.0, batch_size=8, pipe=tiny_pipe)
     return out
 
@@ -163,28 +180,47 @@ def toy_pattern() -> np.ndarray:
     return (np.stack(channels, -1) * TOY_PATTERN_AMPLITUDE).astype(np.int16)
 
 
+def toy_views(images: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` views of each photo: a random 4-pixel shift (reflected border) and a random flip."""
+    rng = np.random.default_rng(seed)
+    padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
+    views = []
+    for _ in range(count):
+        for photo in padded:
+            dy, dx = rng.integers(0, 9, size=2)
+            view = photo[dy : dy + 32, dx : dx + 32]
+            views.append(view[:, ::-1] if rng.random() < 0.5 else view)
+    return np.stack(views)
+
+
 @pytest.fixture(scope="session")
-def toy_dataset(tmp_path_factory, cifar_pixels):
-    """A separable toy task in the kit's dataset layout: REAL = CIFAR-10 photos, FAKE = other photos
-    with a fixed high-frequency pattern added (lossless PNG). Not generated images of any kind."""
+def toy_dataset(tmp_path_factory, sample_photos):
+    """A separable toy task in the kit's dataset layout: REAL = views of CIFAR-10 photos, FAKE = views
+    with a fixed high-frequency pattern added (lossless PNG). Not generated images of any kind.
+
+    Built from the 60 bundled photos: 800 training views of 40 of them, 200 test views of the other 20.
+    """
     from datasets import Dataset, DatasetDict
 
     from dataset_builder.export import render_card, write_dataset_folder
     from dataset_builder.features import cifake_features
     from dataset_builder.imaging import encode_image
 
-    images, labels = cifar_pixels
-    marked = np.clip(images.astype(np.int16) + toy_pattern(), 0, 255).astype(np.uint8)
-    splits = {"train": range(0, 800), "test": range(800, 1000)}
+    images, labels = sample_photos
+    pattern = toy_pattern()
     dataset_dict = {}
-    for split, indices in splits.items():
+    for split, photos, count in (("train", slice(0, 40), 20), ("test", slice(40, 60), 10)):
+        views = toy_views(images[photos], count, seed=len(split))  # view k of photo p at k * n + p
+        n = len(images[photos])
+        classes = np.tile(labels[photos], count)
         rows = {name: [] for name in cifake_features()}
-        for i in indices:
-            fake = i % 2 == 0  # alternate images: the model never sees one photo in both labels
-            rows["image"].append({"bytes": encode_image(marked[i] if fake else images[i], "png"), "path": f"{i}.png"})
+        for i, (view, class_idx) in enumerate(zip(views, classes)):
+            fake = (i % n + i // n) % 2 == 0  # half the photos' views are FAKE, and each photo's views alternate
+            pixels = np.clip(view.astype(np.int16) + pattern, 0, 255).astype(np.uint8) if fake else view
+            rows["image"].append({"bytes": encode_image(pixels, "png"), "path": f"{split}-{i}.png"})
             rows["label"].append(0 if fake else 1)
-            rows["cifar10_class"].append(int(labels[i]))
-            for column in ("prompt", "seed", "generator_id", "num_inference_steps", "guidance_scale"):
+            rows["cifar10_class"].append(int(class_idx))
+            for column in PROVENANCE_COLUMNS:
                 rows[column].append(None)
         dataset_dict[split] = Dataset.from_dict(rows, features=cifake_features())
     dataset_dict = DatasetDict(dataset_dict)
@@ -206,3 +242,21 @@ def trained_model(tmp_path_factory, toy_dataset):
     out = tmp_path_factory.mktemp("model") / "cifake-model"
     train(data=str(toy_dataset), output_dir=out, epochs=6, batch_size=32, seed=0)
     return out
+
+
+@pytest.fixture
+def hub_calls(monkeypatch):
+    """The Hub is out of reach here: record the calls at the HfApi boundary instead."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    calls = []
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: calls.append(("repo", repo_id, kw)) or f"https://hub.example/{repo_id}")
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit",
+                        lambda self, repo_id, operations, **kw: calls.append(("commit", repo_id, operations, kw)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "add_space_variable",
+                        lambda self, repo_id, key, value, **kw: calls.append(("variable", repo_id, key, value)))
+    return calls

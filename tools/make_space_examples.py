@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from dataset_builder.features import IMAGE_SIZE
+from cifake_kit.schema import IMAGE_SIZE
 from dataset_builder.imaging import downscale
 from dataset_builder.prompts import prompt_for
 from dataset_builder.tiny_generator import make_tiny_pipeline

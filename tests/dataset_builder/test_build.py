@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from datasets import Image, load_dataset
 
+from cifake_kit.errors import CifakeError
 from dataset_builder.build import build_dataset
-from dataset_builder.errors import CifakeError
+from dataset_builder.features import CIFAKE_QTABLE_SUMS
 from dataset_builder.imaging import encoder_settings
 from dataset_builder.kaggle import parse_kaggle_name
 
@@ -17,7 +18,7 @@ def raw_rows(folder, split):
 
 def test_build_end_to_end(tmp_path, build_kwargs):
     out = tmp_path / "cifake"
-    report = build_dataset(out=out, **build_kwargs)
+    report = build_dataset(output_dir=out, **build_kwargs)
     assert report.counts == {"train": {"FAKE": 20, "REAL": 20}, "test": {"FAKE": 10, "REAL": 10}}
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "data"]  # work folder removed
     assert sorted(p.name for p in (out / "data").iterdir()) == [
@@ -55,7 +56,7 @@ def test_real_images_are_the_cifar_photos(tmp_path, build_kwargs, cifar10_archiv
     from dataset_builder.cifar10 import load_cifar10
 
     out = tmp_path / "png"
-    build_dataset(out=out, image_format="png", **build_kwargs)
+    build_dataset(output_dir=out, image_format="png", **build_kwargs)
     train = load_cifar10(cifar10_archive, "train")
     expected = train.images[train.first_per_class(2)]
     ds = load_dataset(str(out), split="train").with_format("numpy")
@@ -66,7 +67,7 @@ def test_real_images_are_the_cifar_photos(tmp_path, build_kwargs, cifar10_archiv
 @pytest.mark.parametrize("image_format", ["jpeg", "png"])
 def test_both_halves_share_one_encoder(tmp_path, build_kwargs, image_format):
     out = tmp_path / image_format
-    build_dataset(out=out, image_format=image_format, **build_kwargs)
+    build_dataset(output_dir=out, image_format=image_format, **build_kwargs)
     settings = collections.defaultdict(set)
     for split in ("train", "test"):
         for row in raw_rows(out, split):
@@ -74,7 +75,7 @@ def test_both_halves_share_one_encoder(tmp_path, build_kwargs, image_format):
     assert len(settings[0]) == 1 and settings[0] == settings[1]
     (only,) = settings[0]
     if image_format == "jpeg":
-        assert dict(only)["qtable_sums"] == (1858, 2780)  # the published CIFAKE tables
+        assert dict(only)["qtable_sums"] == CIFAKE_QTABLE_SUMS  # the published CIFAKE tables
         assert dict(only)["subsampling"] == "4:2:0"
     else:
         assert dict(only)["format"] == "PNG"
@@ -95,7 +96,7 @@ def test_both_halves_share_one_encoder(tmp_path, build_kwargs, image_format):
 def test_bad_counts_and_options(tmp_path, build_kwargs, overrides, message):
     out = tmp_path / "out"
     with pytest.raises(CifakeError, match=message):
-        build_dataset(out=out, **{**build_kwargs, **overrides})
+        build_dataset(output_dir=out, **{**build_kwargs, **overrides})
     assert not (out / "data").exists()
 
 
@@ -104,7 +105,7 @@ def test_foreign_output_folder_is_left_alone(tmp_path, build_kwargs):
     out.mkdir()
     (out / "chapter1.tex").write_text("precious")
     with pytest.raises(CifakeError, match=r"already holds other files \(chapter1.tex\); nothing was written"):
-        build_dataset(out=out, **build_kwargs)
+        build_dataset(output_dir=out, **build_kwargs)
     assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
     assert (out / "chapter1.tex").read_text() == "precious"
 
@@ -114,18 +115,18 @@ def test_foreign_readme_is_not_ours(tmp_path, build_kwargs):
     out.mkdir()
     (out / "README.md").write_text("# my project\n")
     with pytest.raises(CifakeError, match="already holds other files"):
-        build_dataset(out=out, **build_kwargs)
+        build_dataset(output_dir=out, **build_kwargs)
     assert (out / "README.md").read_text() == "# my project\n"
 
 
 def test_existing_dataset_needs_overwrite(tmp_path, build_kwargs):
     out = tmp_path / "cifake"
-    build_dataset(out=out, **build_kwargs)
+    build_dataset(output_dir=out, **build_kwargs)
     before = (out / "data" / "train-00000-of-00001.parquet").read_bytes()
     with pytest.raises(CifakeError, match="already holds a CIFAKE dataset. Pass --overwrite"):
-        build_dataset(out=out, **build_kwargs)
+        build_dataset(output_dir=out, **build_kwargs)
     assert (out / "data" / "train-00000-of-00001.parquet").read_bytes() == before
-    build_dataset(out=out, overwrite=True, **{**build_kwargs, "seed": 7})
+    build_dataset(output_dir=out, overwrite=True, **{**build_kwargs, "seed": 7})
     assert (out / "data" / "train-00000-of-00001.parquet").read_bytes() != before
     assert len(load_dataset(str(out), split="train")) == 40
 
@@ -134,4 +135,4 @@ def test_output_path_that_is_a_file(tmp_path, build_kwargs):
     out = tmp_path / "cifake"
     out.write_text("x")
     with pytest.raises(CifakeError, match="is a file, not a folder"):
-        build_dataset(out=out, **build_kwargs)
+        build_dataset(output_dir=out, **build_kwargs)

@@ -3,14 +3,14 @@ import tarfile
 import numpy as np
 import pytest
 
+from cifake_kit.errors import CifakeError
 from dataset_builder.cifar10 import load_cifar10
-from dataset_builder.errors import CifakeError
 
 
-def test_archive_and_folder_give_the_same_real_pixels(cifar10_archive, cifar_pixels, tmp_path):
+def test_archive_and_folder_give_the_same_real_pixels(cifar10_archive, sample_photos, tmp_path):
     with tarfile.open(cifar10_archive) as tar:
         tar.extractall(tmp_path, filter="data")
-    images, labels = cifar_pixels
+    images, labels = sample_photos
     for split, per_class in (("train", 3), ("test", 2)):
         from_tar = load_cifar10(cifar10_archive, split)
         from_folder = load_cifar10(tmp_path / "cifar-10-batches-py", split)
@@ -67,5 +67,5 @@ def test_member_that_is_not_a_cifar_batch(tmp_path):
 
 
 def test_offline_without_local_copy_says_how_to_point_at_one():
-    with pytest.raises(CifakeError, match=r"No CIFAR-10 source.*offline.*--cifar10 PATH"):
+    with pytest.raises(CifakeError, match=r"Cannot load CIFAR-10 from .uoft-cs/cifar10. .*offline.*--cifar10 PATH"):
         load_cifar10(None, "train")

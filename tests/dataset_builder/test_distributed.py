@@ -6,6 +6,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
 import torch
 from datasets import Image, load_dataset
 
@@ -26,23 +27,24 @@ def test_each_process_takes_every_nth_shard_and_keeps_its_own_manifest(tmp_path,
     assert len(FakeStore(tmp_path).read(plan)) == 12
 
 
+@pytest.mark.slow
 def test_two_process_build_equals_one_process_build(tmp_path, cifar10_archive, tiny_generator_dir):
     # torchrun on CPU, as `accelerate launch` runs on GPUs. Both builds use one thread per
     # process: thread count changes float summation order, and so JPEG bytes.
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    args = ["-m", "dataset_builder.cli", "build", "--cifar10", str(cifar10_archive), "--generator",
+    args = ["-m", "cifake_cli", "build", "--cifar10", str(cifar10_archive), "--generator",
             str(tiny_generator_dir), "--per-class", "2", "--test-per-class", "1", "--steps", "2",
             "--guidance", "6.0", "--batch-size", "4", "--shard-size", "4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29517", *args, "--out", str(tmp_path / "two")],
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29517", *args, "--output-dir", str(tmp_path / "two")],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("wrote ") == 1  # only the main process writes the folder
     # 30 FAKE images in 8 shards of 4: rank 0 (the one showing progress) makes shards 0, 2, 4, 6.
     assert "16/16" in two.stderr and "/30 " not in two.stderr
-    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], capture_output=True, text=True,
+    one = subprocess.run([sys.executable, *args, "--output-dir", str(tmp_path / "one")], capture_output=True, text=True,
                          env=env, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
 

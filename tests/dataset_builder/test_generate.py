@@ -12,10 +12,10 @@ import torch
 from datasets import Image, load_dataset
 from PIL import Image as PILImage
 
+from cifake_kit.errors import CifakeError
+from cifake_kit.schema import CIFAR10_CLASSES
 from dataset_builder.build import build_dataset
-from dataset_builder.errors import CifakeError
 from dataset_builder.export import WORK_DIR
-from dataset_builder.features import CIFAR10_CLASSES
 from dataset_builder.generate import FakeItem, generator_id, load_generator, plan_fakes
 from dataset_builder.prompts import PROMPT_FAMILIES, prompt_for, seed_for
 
@@ -45,21 +45,23 @@ def test_every_class_has_a_prompt_family_naming_it():
     assert prompt_for(1, 5) == PROMPT_FAMILIES["automobile"][1]
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path, build_kwargs):
-    build_dataset(out=tmp_path / "a", **build_kwargs)
-    build_dataset(out=tmp_path / "b", **{**build_kwargs, "shard_size": 5})  # 2 batches of 4
-    build_dataset(out=tmp_path / "c", **{**build_kwargs, "seed": 1})
+    build_dataset(output_dir=tmp_path / "a", **build_kwargs)
+    build_dataset(output_dir=tmp_path / "b", **{**build_kwargs, "shard_size": 5})  # 2 batches of 4
+    build_dataset(output_dir=tmp_path / "c", **{**build_kwargs, "seed": 1})
     a, b, c = (fake_rows(tmp_path / name) for name in "abc")
     assert a == b  # identical bytes; shard size changes nothing
     assert len(a) == 30
     assert all(a[path][1] != c[path][1] for path in a)
 
 
+@pytest.mark.slow
 def test_batch_size_changes_only_float_rounding(tmp_path, build_kwargs):
     # One CPU generator per image fixes each image's noise; a different batch size only changes
     # the order of float sums in the network, so pixels stay within a level or two.
-    build_dataset(out=tmp_path / "a", **build_kwargs)
-    build_dataset(out=tmp_path / "b", **{**build_kwargs, "batch_size": 3})
+    build_dataset(output_dir=tmp_path / "a", **build_kwargs)
+    build_dataset(output_dir=tmp_path / "b", **{**build_kwargs, "batch_size": 3})
     a, b = fake_rows(tmp_path / "a"), fake_rows(tmp_path / "b")
     assert a.keys() == b.keys()
     for path in a:
@@ -69,7 +71,7 @@ def test_batch_size_changes_only_float_rounding(tmp_path, build_kwargs):
 
 
 def test_generated_images_are_not_blank_and_depend_on_the_prompt(tmp_path, build_kwargs):
-    build_dataset(out=tmp_path / "out", **build_kwargs)
+    build_dataset(output_dir=tmp_path / "out", **build_kwargs)
     ds = load_dataset(str(tmp_path / "out"), split="train").with_format("numpy")
     fakes = np.stack([img for img, label in zip(ds["image"], ds["label"]) if label == 0])
     assert fakes.shape == (20, 32, 32, 3)
@@ -108,7 +110,7 @@ def test_blanked_images_are_regenerated_with_a_new_seed(tmp_path, build_kwargs):
     checker = BlankFirstImages(3)
     pipe = make_tiny_pipeline(safety_checker=checker, feature_extractor=CLIPImageProcessor(size=32, crop_size=32))
     pipe.set_progress_bar_config(disable=True)
-    report = build_dataset(out=tmp_path / "out", **{**build_kwargs, "pipe": pipe})
+    report = build_dataset(output_dir=tmp_path / "out", **{**build_kwargs, "pipe": pipe})
     assert checker.blanked == 3
     assert report.blank_regenerations == 3
     assert "Safety-checker blanks regenerated: 3." in (tmp_path / "out" / "README.md").read_text()
@@ -123,11 +125,12 @@ def test_blanked_images_are_regenerated_with_a_new_seed(tmp_path, build_kwargs):
 _KILLABLE_BUILD = """
 import sys
 from dataset_builder.build import build_dataset
-build_dataset(out=sys.argv[1], cifar10=sys.argv[2], generator=sys.argv[3], per_class=3, test_per_class=2,
+build_dataset(output_dir=sys.argv[1], cifar10=sys.argv[2], generator=sys.argv[3], per_class=2, test_per_class=1,
               num_inference_steps=2, guidance_scale=6.0, batch_size=1, shard_size=2)
 """
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path, build_kwargs, cifar10_archive, tiny_generator_dir):
     out = tmp_path / "killed"
     manifest = out / WORK_DIR / "fakes" / "manifest-0.jsonl"
@@ -145,15 +148,15 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path, build_kwargs, 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = [json.loads(line)["shard"] for line in manifest.read_text().splitlines() if line.strip()]
-    assert 4 <= len(done_before) < 25  # 50 images in shards of 2: killed mid-way
+    assert 4 <= len(done_before) < 15  # 30 images in shards of 2: killed mid-way
 
-    same = {**build_kwargs, "per_class": 3, "test_per_class": 2, "batch_size": 1, "shard_size": 2}
-    report = build_dataset(out=out, **same)
-    assert report.resumed >= 2 * len(done_before) and report.generated == 50 - report.resumed
+    same = {**build_kwargs, "batch_size": 1, "shard_size": 2}  # 2 / 1 per class and label, as above
+    report = build_dataset(output_dir=out, **same)
+    assert report.resumed >= 2 * len(done_before) and report.generated == 30 - report.resumed
 
-    build_dataset(out=tmp_path / "clean", **same)
+    build_dataset(output_dir=tmp_path / "clean", **same)
     resumed, clean = fake_rows(out), fake_rows(tmp_path / "clean")
-    assert len(resumed) == 50 and len({seed for seed, _ in resumed.values()}) == 50
+    assert len(resumed) == 30 and len({seed for seed, _ in resumed.values()}) == 30
     assert resumed == clean
 
 
@@ -161,9 +164,9 @@ def test_resume_with_other_settings_is_refused(tmp_path, build_kwargs):
     out = tmp_path / "out"
     (out / WORK_DIR).mkdir(parents=True)
     (out / WORK_DIR / "settings.json").write_text(json.dumps({"seed": 99}))
-    with pytest.raises(CifakeError, match="unfinished build made with other settings.*--overwrite"):
-        build_dataset(out=out, **build_kwargs)
-    build_dataset(out=out, overwrite=True, **build_kwargs)
+    with pytest.raises(CifakeError, match="unfinished build with other settings \\(.*seed.*\\).*--overwrite"):
+        build_dataset(output_dir=out, **build_kwargs)
+    build_dataset(output_dir=out, overwrite=True, **build_kwargs)
     assert len(load_dataset(str(out), split="test")) == 20
 
 

@@ -1,15 +1,12 @@
 import pytest
 
-from dataset_builder.build import build_dataset
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
 from dataset_builder.hub import push_dataset
 
 
 @pytest.fixture
-def built(tmp_path, build_kwargs):
-    out = tmp_path / "cifake"
-    build_dataset(out=out, **build_kwargs)
-    return out
+def built(built_dataset):
+    return built_dataset  # pushing reads the folder, never changes it: the session's build will do
 
 
 def test_push_refuses_a_folder_that_is_not_a_dataset(tmp_path):
@@ -54,7 +51,7 @@ def test_push_sends_the_card_then_the_data(built, monkeypatch):
     assert calls[0][2]["private"] is True and calls[0][2]["repo_type"] == "dataset"
     assert calls[1][2] == (built / "README.md").read_text()
     assert calls[1][3]["token"] == "hf_secret" and calls[2][3]["token"] == "hf_secret"
-    assert calls[2][2] == {"train": 40, "test": 20} and calls[2][3]["private"] is True
+    assert calls[2][2] == {"train": 60, "test": 40} and calls[2][3]["private"] is True
 
 
 def test_push_without_login_says_how(built, monkeypatch):

@@ -3,8 +3,8 @@ import csv
 import pytest
 from datasets import load_dataset
 
+from cifake_kit.errors import CifakeError
 from dataset_builder import build
-from dataset_builder.errors import CifakeError
 from dataset_builder.kaggle import kaggle_filename, kaggle_index, parse_kaggle_name
 
 
@@ -34,7 +34,7 @@ def test_parser_rejects_other_names(name):
 
 def test_import_keeps_bytes_and_reports_bad_files(kaggle_folder, tmp_path):
     out = tmp_path / "out"
-    report = build.import_kaggle(kaggle_folder["root"], out=out)
+    report = build.import_kaggle(kaggle_folder["root"], output_dir=out)
 
     assert report.counts == {"train": {"FAKE": 20, "REAL": 20}, "test": {"FAKE": 20, "REAL": 20}}
     problems = dict(report.problems)
@@ -62,7 +62,7 @@ def test_wrong_layout_is_refused_before_writing(tmp_path):
     (source / "test" / "FAKE").mkdir(parents=True)
     out = tmp_path / "out"
     with pytest.raises(CifakeError, match=r"missing train/FAKE, test/REAL"):
-        build.import_kaggle(source, out=out)
+        build.import_kaggle(source, output_dir=out)
     assert not out.exists()
 
 
@@ -70,7 +70,7 @@ def test_source_that_is_not_a_folder(tmp_path):
     archive = tmp_path / "cifake.zip"
     archive.write_bytes(b"PK")
     with pytest.raises(CifakeError, match="not a folder. Unzip"):
-        build.import_kaggle(archive, out=tmp_path / "out")
+        build.import_kaggle(archive, output_dir=tmp_path / "out")
 
 
 def test_nested_download_folder_is_found(kaggle_folder, tmp_path):
@@ -78,7 +78,7 @@ def test_nested_download_folder_is_found(kaggle_folder, tmp_path):
     wrapper = tmp_path / "wrapper"
     wrapper.mkdir()
     kaggle_folder["root"].rename(wrapper / "archive")
-    report = build.import_kaggle(wrapper, out=tmp_path / "out")
+    report = build.import_kaggle(wrapper, output_dir=tmp_path / "out")
     assert report.counts["test"]["REAL"] == 20
 
 
@@ -99,7 +99,7 @@ def test_linked_folder_leaving_the_source_is_refused(kaggle_folder, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     (root / "test" / "REAL").rename(elsewhere)
     (root / "test" / "REAL").symlink_to(elsewhere, target_is_directory=True)
-    report = build.import_kaggle(root, out=tmp_path / "out")
+    report = build.import_kaggle(root, output_dir=tmp_path / "out")
     refused = [path for path, why in report.problems if "outside the source folder" in why]
     assert len(refused) == 20 + 1 and all(p.startswith(("test/REAL/", "train/REAL/")) for p in refused)
     assert report.counts["test"]["REAL"] == 0 and report.counts["test"]["FAKE"] == 20

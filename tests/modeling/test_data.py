@@ -3,7 +3,7 @@ import pytest
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
 
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
 from dataset_builder.export import render_card, write_dataset_folder
 from modeling import CifakeImageProcessor
 from modeling import data as data_module

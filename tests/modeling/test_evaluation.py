@@ -39,19 +39,19 @@ def test_evaluate_writes_the_report_and_the_robustness_table(tmp_path, trained_m
     assert by_name["noise s2"]["recall_fake"] >= 0.9
     table = (tmp_path / "eval" / "robustness.md").read_text().splitlines()
     assert table[0].startswith("| condition | accuracy |") and len(table) == 2 + len(rows)
-    assert result.out_dir == tmp_path / "eval"
+    assert result.output_dir == tmp_path / "eval"
 
 
 def test_default_output_folder_is_inside_the_model(trained_model, toy_dataset):
     result = evaluate_model(trained_model, data=str(toy_dataset), split="train")
-    assert result.out_dir == trained_model / "eval" / f"{toy_dataset.name}-train"
-    assert (result.out_dir / "confusion_matrix.png").is_file()
+    assert result.output_dir == trained_model / "eval" / f"{toy_dataset.name}-train"
+    assert (result.output_dir / "confusion_matrix.png").is_file()
 
 
 @pytest.mark.parametrize("name", list(PERTURBATIONS))
-def test_perturbations_change_pixels_but_not_shapes(cifar_pixels, name):
+def test_perturbations_change_pixels_but_not_shapes(sample_photos, name):
     kind, strength = PERTURBATIONS[name]
-    images = torch.from_numpy(cifar_pixels[0][:8].transpose(0, 3, 1, 2).copy())
+    images = torch.from_numpy(sample_photos[0][:8].transpose(0, 3, 1, 2).copy())
     out = perturb(images, kind, strength, seed=0)
     assert out.shape == images.shape and out.dtype == torch.uint8
     assert not torch.equal(out, images)
@@ -62,8 +62,8 @@ def test_perturbations_change_pixels_but_not_shapes(cifar_pixels, name):
         assert abs(float((out.float() - images.float()).std()) - strength) < 0.35 * strength + 0.6
 
 
-def test_stronger_perturbations_move_pixels_more(cifar_pixels):
-    images = torch.from_numpy(cifar_pixels[0][:16].transpose(0, 3, 1, 2).copy())
+def test_stronger_perturbations_move_pixels_more(sample_photos):
+    images = torch.from_numpy(sample_photos[0][:16].transpose(0, 3, 1, 2).copy())
     def change(kind, strength):
         return float((perturb(images, kind, strength).float() - images.float()).abs().mean())
     assert change("jpeg", 95) < change("jpeg", 50) < change("jpeg", 30)

@@ -3,30 +3,12 @@ import json
 import pytest
 import yaml
 
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
 from modeling.hub import push_model, render_model_card
 
 
 def front_matter(card: str) -> dict:
     return yaml.safe_load(card.split("---")[1])
-
-
-@pytest.fixture
-def hub_calls(monkeypatch):
-    """The Hub is out of reach here: record the calls at the HfApi boundary instead."""
-    import huggingface_hub
-    from huggingface_hub import constants
-
-    calls = []
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: calls.append(("repo", repo_id, kw)) or f"https://hub.example/{repo_id}")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit",
-                        lambda self, repo_id, operations, **kw: calls.append(("commit", repo_id, operations, kw)))
-    monkeypatch.setattr(huggingface_hub.HfApi, "add_space_variable",
-                        lambda self, repo_id, key, value, **kw: calls.append(("variable", repo_id, key, value)))
-    return calls
 
 
 def test_card_numbers_come_from_the_report(trained_model):
@@ -83,28 +65,3 @@ def test_push_errors(tmp_path, trained_model, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(CifakeError, match="not logged in.*hf auth login"):
         push_model(trained_model, "me/cifake-cnn")
-
-
-def test_push_space_uploads_the_app_and_the_kit(hub_calls):
-    from modeling.hub import push_space
-
-    calls = hub_calls
-    url = push_space("me/cifake-demo", model="me/cifake-cnn", dataset_id="me/cifake")
-    assert url == "https://hub.example/me/cifake-demo"
-    assert calls[0][2]["repo_type"] == "space" and calls[0][2]["space_sdk"] == "gradio"
-    operations = calls[1][2]
-    paths = {op.path_in_repo for op in operations}
-    assert {"app.py", "requirements.txt", "README.md", "examples/SOURCES.md", "examples/real-cifar10-cat-0000.jpg",
-            "modeling/__init__.py", "modeling/explain.py", "dataset_builder/errors.py"} <= paths
-    assert not any(p.endswith((".tar.gz", ".safetensors")) or "__pycache__" in p for p in paths)
-    card = front_matter(next(op for op in operations if op.path_in_repo == "README.md").path_or_fileobj.decode())
-    assert card["app_file"] == "app.py" and card["sdk"] == "gradio" and card["models"] == ["me/cifake-cnn"]
-    assert card["datasets"] == ["me/cifake"]
-    assert calls[2] == ("variable", "me/cifake-demo", "CIFAKE_MODEL", "me/cifake-cnn")
-
-
-def test_push_space_wants_a_hub_model_id(tmp_path):
-    from modeling.hub import push_space
-
-    with pytest.raises(CifakeError, match="is not a Hub model id. Push the model first"):
-        push_space("me/cifake-demo", model=str(tmp_path))

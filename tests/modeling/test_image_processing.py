@@ -89,8 +89,8 @@ def test_square_pictures_shrink_exactly_like_the_dataset_builder(processor):
     assert np.array_equal(raw(processor, image), downscale(image))
 
 
-def test_32x32_input_is_untouched(processor, cifar_pixels):
-    photo = cifar_pixels[0][0]
+def test_32x32_input_is_untouched(processor, sample_photos):
+    photo = sample_photos[0][0]
     assert np.array_equal(raw(processor, Image.fromarray(photo)), photo)
     pixel_values = processor(Image.fromarray(photo), return_tensors="np")["pixel_values"][0]
     assert np.allclose(pixel_values, (photo.transpose(2, 0, 1) / 255 - 0.5) / 0.5, atol=1e-6)
@@ -103,8 +103,8 @@ def test_wide_pictures_are_centre_cropped_not_squashed(processor):
     assert np.all(pixels[..., 1] > 250) and np.all(pixels[..., 0] < 5)  # squashed, two thirds would be red
 
 
-def test_arrays_and_batches_work(processor, cifar_pixels):
-    batch = [cifar_pixels[0][i] for i in range(4)]
+def test_arrays_and_batches_work(processor, sample_photos):
+    batch = [sample_photos[0][i] for i in range(4)]
     out = processor(batch, return_tensors="pt")["pixel_values"]
     assert tuple(out.shape) == (4, 3, 32, 32)
     from_pil = processor([Image.fromarray(a) for a in batch], return_tensors="pt")["pixel_values"]

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-from modeling.evaluation import load_model
+from modeling.inference import load_model
 from modeling.topologies import resolve_recipe
 
 
@@ -63,7 +63,7 @@ _BLOCKED_LOAD = """
 import json, sys
 class Block:
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in ("modeling", "dataset_builder"):
+        if name.split(".")[0] in ("modeling", "dataset_builder", "cifake_kit", "cifake_cli", "space"):
             raise ImportError("this project's packages are blocked here: " + name)
 sys.meta_path.insert(0, Block())
 try:
@@ -86,9 +86,9 @@ print(json.dumps({"model": type(model).__module__, "processor": type(processor).
 """
 
 
-def _photo(tmp_path, cifar_pixels, size=(96, 64)):
+def _photo(tmp_path, sample_photos, size=(96, 64)):
     path = tmp_path / "photo.png"
-    Image.fromarray(cifar_pixels[0][5]).resize(size, Image.Resampling.NEAREST).save(path)
+    Image.fromarray(sample_photos[0][5]).resize(size, Image.Resampling.NEAREST).save(path)
     return path
 
 
@@ -97,8 +97,9 @@ def _fresh_python(code, *args, **env):
                           stdin=subprocess.DEVNULL, env={**os.environ, **env})
 
 
-def test_remote_code_loads_where_the_kit_cannot_be_imported(tmp_path, trained_model, cifar_pixels):
-    image_path = _photo(tmp_path, cifar_pixels)
+@pytest.mark.slow
+def test_remote_code_loads_where_the_kit_cannot_be_imported(tmp_path, trained_model, sample_photos):
+    image_path = _photo(tmp_path, sample_photos)
     result = _fresh_python(_BLOCKED_LOAD, trained_model, image_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -112,6 +113,7 @@ def test_remote_code_loads_where_the_kit_cannot_be_imported(tmp_path, trained_mo
     assert scores["REAL"] == pytest.approx(float(expected.softmax(-1)[1]), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_installed_kit_needs_no_remote_code(trained_model):
     # Any "run the custom code? [y/N]" prompt would end this process with an error.
     code = (
@@ -133,14 +135,15 @@ def test_installed_kit_needs_no_remote_code(trained_model):
                                      "modeling.modeling_cifake", "2"]
 
 
-def test_checkpoints_carry_the_code(trained_model, tmp_path, cifar_pixels):
+@pytest.mark.slow
+def test_checkpoints_carry_the_code(trained_model, tmp_path, sample_photos):
     checkpoints = sorted(trained_model.glob("checkpoint-*"))
     assert checkpoints
     for checkpoint in checkpoints:
         names = {p.name for p in checkpoint.iterdir()}
         assert {"configuration_cifake.py", "modeling_cifake.py", "image_processing_cifake.py",
                 "model.safetensors", "preprocessor_config.json"} <= names
-    result = _fresh_python(_BLOCKED_LOAD, checkpoints[-1], _photo(tmp_path, cifar_pixels))
+    result = _fresh_python(_BLOCKED_LOAD, checkpoints[-1], _photo(tmp_path, sample_photos))
     assert result.returncode == 0, result.stderr[-3000:]
 
 

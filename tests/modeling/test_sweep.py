@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
 from modeling import sweep as sweep_module
 from modeling.sweep import COLUMNS, sweep
 

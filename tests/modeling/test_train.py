@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from dataset_builder.errors import CifakeError
+from cifake_kit.errors import CifakeError
+from cifake_kit.schema import CIFAR10_CLASSES
 from modeling.train import RUN_FILE, train
 
 
@@ -13,19 +14,19 @@ def read_state(folder):
     return json.loads((folder / "trainer_state.json").read_text())
 
 
+@pytest.mark.slow
 def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
     out = tmp_path / "run"
     result = train(data=str(built_dataset), output_dir=out, epochs=2, batch_size=8, seed=0)
     losses = [e["loss"] for e in read_state(out)["log_history"] if "loss" in e]
     assert len(losses) >= 4 and losses[-1] < losses[0]
-    assert result.eval_split == "test"
+    assert result.split == "test"
     report = json.loads(result.report.read_text())
     assert report["images"] == 40 and report["sizes"] == {"train": 40, "validation": 20}
     assert report["metrics"]["support_fake"] == 20 and report["metrics"]["support_real"] == 20
     assert sum(map(sum, report["metrics"]["confusion_matrix"])) == 40
     assert {"accuracy", "precision_fake", "recall_real", "f1_fake", "f1_real"} <= set(report["metrics"])
-    assert list(report["metrics"]["per_cifar10_class_accuracy"]) == [
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert list(report["metrics"]["per_cifar10_class_accuracy"]) == CIFAR10_CLASSES
     for figure in ("confusion_matrix.png", "training_curves.png"):
         assert (result.report.parent / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
@@ -38,7 +39,7 @@ def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
 
     # Resume in a fresh process, as a user would after an interruption, and go on for two more epochs.
     result = subprocess.run(
-        [sys.executable, "-m", "dataset_builder.cli", "train", "--data", str(built_dataset), "--output-dir", str(out),
+        [sys.executable, "-m", "cifake_cli", "train", "--data", str(built_dataset), "--output-dir", str(out),
          "--epochs", "4", "--batch-size", "8", "--resume"],
         capture_output=True, text=True, timeout=600, env={**os.environ},
     )
@@ -94,20 +95,22 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_streaming_trains_from_the_folder(tmp_path, built_dataset):
     result = train(data=str(built_dataset), output_dir=tmp_path / "stream", epochs=1, batch_size=8, streaming=True)
     state = read_state(tmp_path / "stream")
     assert state["global_step"] == 7  # 54 streamed training images (6 held out) in batches of 8
-    assert result.eval_split == "validation" and result.metrics["support_fake"] + result.metrics["support_real"] == 6
+    assert result.split == "validation" and result.metrics["support_fake"] + result.metrics["support_real"] == 6
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_work_as_under_accelerate_launch(tmp_path, built_dataset):
     import shutil
 
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     out = tmp_path / "ddp"
     result = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "dataset_builder.cli", "train",
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "cifake_cli", "train",
          "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "2", "--batch-size", "8"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )

@@ -1,4 +1,4 @@
-"""The Space's app, loaded once with a model the tests trained, and served on 127.0.0.1."""
+"""The Space's app, built once around a model the tests trained, and served on 127.0.0.1."""
 
 import socket
 
@@ -6,18 +6,23 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def space_app(trained_model):
-    from modeling.demo import load_app
+def detector(trained_model):
+    from space.app import Detector
 
-    return load_app(trained_model)
+    loaded = Detector.load(trained_model)
+    assert loaded.error is None, loaded.error
+    return loaded
 
 
 @pytest.fixture(scope="session")
-def served_app(space_app):
+def served_app(detector):
     """The app launched on a free loopback port; yields its URL."""
+    from space.app import build_demo
+
+    demo = build_demo(detector)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    space_app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
-    space_app.demo.close()
+    demo.close()

@@ -24,42 +24,44 @@ def check_prediction(result):
     return notes
 
 
-def test_the_page_names_its_model_and_labels_examples(space_app, trained_model):
-    assert f"`{trained_model}`" in space_app.model_summary()
-    assert all((EXAMPLES / Path(path).name).is_file() for path, _ in space_app.EXAMPLES)
-    machine_made = [label for path, label in space_app.EXAMPLES if "kit-tiny" in path]
+def test_the_page_names_its_model_and_labels_examples(detector, trained_model):
+    from space import app
+
+    assert f"`{trained_model}`" in detector.summary()
+    assert all((EXAMPLES / Path(path).name).is_file() for path, _ in app.EXAMPLES)
+    machine_made = [label for path, label in app.EXAMPLES if "kit-tiny" in path]
     assert machine_made and all("NOT Stable Diffusion" in label for label in machine_made)
-    assert all(label.startswith("REAL") for path, label in space_app.EXAMPLES if "real-cifar10" in path)
+    assert all(label.startswith("REAL") for path, label in app.EXAMPLES if "real-cifar10" in path)
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.*g")))
-def test_examples_are_classified(space_app, example):
-    check_prediction(space_app.classify(str(EXAMPLES / example)))
+def test_examples_are_classified(detector, example):
+    check_prediction(detector.classify(str(EXAMPLES / example)))
 
 
-def test_the_32x32_view_is_what_the_model_saw(space_app):
-    _, _, view, _ = space_app.classify(str(EXAMPLES / "real-cifar10-cat-0000.jpg"))
+def test_the_32x32_view_is_what_the_model_saw(detector):
+    _, _, view, _ = detector.classify(str(EXAMPLES / "real-cifar10-cat-0000.jpg"))
     photo = np.asarray(Image.open(EXAMPLES / "real-cifar10-cat-0000.jpg").convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(view).convert("RGB"))[::8, ::8], photo)  # enlarged without blur
 
 
-def test_output_files_are_written_once_and_reused(space_app):
-    first = space_app.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
+def test_output_files_are_written_once_and_reused(detector):
+    first = detector.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
     inode, data = Path(first[1]).stat().st_ino, Path(first[1]).read_bytes()
-    again = space_app.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
+    again = detector.classify(str(EXAMPLES / "real-cifar10-frog-0000.jpg"))
     assert again[1] == first[1]
     assert Path(again[1]).stat().st_ino == inode and Path(again[1]).read_bytes() == data  # the same file, never rewritten
 
 
-def test_an_old_output_that_is_reused_is_not_swept_away(space_app):
+def test_an_old_output_that_is_reused_is_not_swept_away(detector):
     import os
     import time
 
-    first = space_app.classify(str(EXAMPLES / "real-cifar10-ship-0000.jpg"))
+    first = detector.classify(str(EXAMPLES / "real-cifar10-ship-0000.jpg"))
     two_hours_ago = time.time() - 2 * 3600
     for path in first[1:3]:
         os.utime(path, (two_hours_ago, two_hours_ago))  # as if written by a run long ago
-    again = space_app.classify(str(EXAMPLES / "real-cifar10-ship-0000.jpg"))
+    again = detector.classify(str(EXAMPLES / "real-cifar10-ship-0000.jpg"))
     assert again[1:3] == first[1:3]
     assert all(Path(path).is_file() and Path(path).stat().st_mtime > two_hours_ago + 3000 for path in again[1:3])
 
@@ -79,23 +81,23 @@ def odd_but_valid(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["RGBA", "greyscale", "CMYK", "16-bit", "palette", "webp"])
-def test_odd_but_valid_images_get_a_prediction(space_app, tmp_path, kind):
-    check_prediction(space_app.classify(odd_but_valid(tmp_path)[kind]))
+def test_odd_but_valid_images_get_a_prediction(detector, tmp_path, kind):
+    check_prediction(detector.classify(odd_but_valid(tmp_path)[kind]))
 
 
-def test_one_pixel_image_is_predicted_with_a_warning(space_app, tmp_path):
-    notes = check_prediction(space_app.classify(save(tmp_path, "dot.png", Image.new("RGB", (1, 1), (9, 9, 9)))))
+def test_one_pixel_image_is_predicted_with_a_warning(detector, tmp_path):
+    notes = check_prediction(detector.classify(save(tmp_path, "dot.png", Image.new("RGB", (1, 1), (9, 9, 9)))))
     assert "only 1x1 pixels" in notes
 
 
-def test_animated_gif_uses_its_first_frame(space_app, tmp_path):
+def test_animated_gif_uses_its_first_frame(detector, tmp_path):
     frames = [Image.new("RGB", (40, 40), color) for color in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    notes = check_prediction(space_app.classify(str(path)))
+    notes = check_prediction(detector.classify(str(path)))
     assert "first of its 3 frames" in notes
-    first = space_app.classify(save(tmp_path, "first.png", frames[0]))
-    assert space_app.classify(str(path))[0] == pytest.approx(first[0], abs=1e-4)
+    first = detector.classify(save(tmp_path, "first.png", frames[0]))
+    assert detector.classify(str(path))[0] == pytest.approx(first[0], abs=1e-4)
 
 
 def bad_inputs(tmp_path):
@@ -122,27 +124,35 @@ def bad_inputs(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["text file", "PDF named .png", "truncated JPEG", "decompression bomb", "30 MB file"])
-def test_bad_input_gets_a_clear_message(space_app, tmp_path, kind):
+def test_bad_input_gets_a_clear_message(detector, tmp_path, kind):
     path, message = bad_inputs(tmp_path)[kind]
     with pytest.raises(gr.Error, match=message):
-        space_app.classify(str(path))
+        detector.classify(str(path))
 
 
-def test_nothing_uploaded(space_app):
+def test_nothing_uploaded(detector):
     with pytest.raises(gr.Error, match="Upload an image, paste one, or pick an example first"):
-        space_app.classify(None)
+        detector.classify(None)
 
 
 def test_an_app_without_a_model_says_so_on_its_page(tmp_path):
-    import os
+    from space.app import Detector, build_demo
 
-    from dataset_builder.errors import CifakeError
-    from modeling.demo import load_app
-
-    with pytest.raises(CifakeError, match="has no config.json"):
-        load_app(tmp_path)  # what `cifake demo` reports
-    app = load_app(tmp_path, require_model=False)  # what a Space shows
-    assert app.model_summary().startswith("**No model loaded.**") and "Set `CIFAKE_MODEL`" in app.model_summary()
+    detector = Detector.load(tmp_path)  # what `cifake demo` refuses to serve, and a Space shows
+    assert "has no config.json" in detector.error
+    assert detector.summary().startswith("**No model loaded.**") and "Set `CIFAKE_MODEL`" in detector.summary()
     with pytest.raises(gr.Error, match="No model is loaded"):
-        app.classify(str(EXAMPLES / "real-cifar10-cat-0000.jpg"))
-    assert os.environ.get("CIFAKE_MODEL") != str(tmp_path)  # the variable is restored
+        detector.classify(str(EXAMPLES / "real-cifar10-cat-0000.jpg"))
+    demo = build_demo(detector)
+    page = demo.config["components"]
+    assert any("No model loaded" in str(component.get("props", {}).get("value", "")) for component in page)
+
+
+def test_the_factory_takes_a_path_and_reads_no_environment(trained_model, monkeypatch):
+    from space.app import build_demo
+
+    monkeypatch.setenv("CIFAKE_MODEL", "someone/else")  # only `python app.py` (a Space) reads it
+    demo = build_demo(trained_model)
+    texts = " ".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
+    assert f"`{trained_model}`" in texts and "someone/else" not in texts
+    assert {"predict", "predict_pasted"} <= {fn.get("api_name") for fn in demo.config["dependencies"]}

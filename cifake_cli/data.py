@@ -1,7 +1,7 @@
-"""Handlers for `cifake build`, `cifake import-kaggle` and `cifake push-dataset`.
+"""`cifake build`, `cifake import-kaggle`, `cifake push-dataset`: the dataset side (dataset_builder).
 
-Thin by design: parse, call one library function, say where the output went. Flags mirror the
-function's parameters. Nothing heavy is imported at module level.
+Thin by design: parse, call one `dataset_builder` function, say where the output went. Flags
+mirror the function's parameters. The library is imported inside the handlers.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .features import FULL_PER_CLASS, IMAGE_FORMATS
+from dataset_builder.features import FULL_PER_CLASS, IMAGE_FORMATS  # plain data: free to import
+
+from .flags import add_data, add_output_dir, command
 
 BUILD_EXAMPLE = """\
 examples:
@@ -17,13 +19,13 @@ examples:
       offline, seconds: 60 bundled CIFAR-10 photos + the kit's tiny random pipeline (not SD)
   cifake build --cifar10 ~/data/cifar-10-python.tar.gz --per-class 100
       1,200 images: 100/20 per class and label, FAKE from CompVis/stable-diffusion-v1-4
-  accelerate launch -m dataset_builder.cli build
+  accelerate launch -m cifake_cli build
       the paper's full 120,000 images, generation split across every GPU
 """
 
 IMPORT_EXAMPLE = """\
 example:
-  cifake import-kaggle ~/Downloads/cifake --out ./cifake
+  cifake import-kaggle ~/Downloads/cifake --output-dir ./cifake
       SRC is the unzipped Kaggle download: it holds train/REAL, train/FAKE, test/REAL, test/FAKE
 """
 
@@ -35,17 +37,14 @@ example:
 
 
 def register(subparsers) -> None:
-    formatter = argparse.RawDescriptionHelpFormatter
-    build = subparsers.add_parser(
-        "build",
-        help="build CIFAKE from CIFAR-10 and a diffusers text-to-image pipeline",
-        description="Build CIFAKE: CIFAR-10 photos as REAL, images from a text-to-image pipeline as FAKE, "
-        "into a folder that datasets.load_dataset opens. Defaults give the paper's full dataset. "
-        "An interrupted build resumes when the same command is run again.",
-        epilog=BUILD_EXAMPLE,
-        formatter_class=formatter,
+    build = command(
+        subparsers, "build", "build CIFAKE from CIFAR-10 and a diffusers text-to-image pipeline",
+        "Build CIFAKE: CIFAR-10 photos as REAL, images from a text-to-image pipeline as FAKE, into a folder that "
+        "datasets.load_dataset opens. Defaults give the paper's full dataset. An interrupted build resumes when the "
+        "same command is run again.",
+        BUILD_EXAMPLE,
     )
-    build.add_argument("--out", default="cifake", help="output folder (default: ./cifake)")
+    add_output_dir(build, "cifake", "dataset folder to write (default: ./cifake)")
     build.add_argument("--demo", action="store_true",
                        help="offline demo: bundled CIFAR-10 sample, the tiny random pipeline, 4/2 per class, 2 steps")
     build.add_argument("--cifar10", help="CIFAR-10: Hub id, cifar-10-python.tar.gz or its folder (default: uoft-cs/cifar10)")
@@ -61,53 +60,42 @@ def register(subparsers) -> None:
                        help="encoder for both labels: jpeg = CIFAKE's quality-75 tables (default), png = lossless")
     build.add_argument("--resolution", type=int, help="generation size in pixels (default: the pipeline's own, 512 for SD v1.4)")
     build.add_argument("--shard-size", type=int, default=256, help="images per resumable shard (default: 256)")
-    build.add_argument("--overwrite", action="store_true", help="replace a finished dataset in --out, or restart an unfinished build")
+    build.add_argument("--overwrite", action="store_true", help="replace a finished dataset in --output-dir, or restart an "
+                       "unfinished build")
     build.set_defaults(handler=run_build)
 
-    kaggle = subparsers.add_parser(
-        "import-kaggle",
-        help="convert the published CIFAKE folders into the dataset folder",
-        description="Convert the published CIFAKE download (train|test / REAL|FAKE JPEG folders) into the "
-        "dataset folder, keeping the original JPEG bytes. Unreadable files and links leaving SRC are "
-        "skipped and listed at the end.",
-        epilog=IMPORT_EXAMPLE,
-        formatter_class=formatter,
+    kaggle = command(
+        subparsers, "import-kaggle", "convert the published CIFAKE folders into the dataset folder",
+        "Convert the published CIFAKE download (train|test / REAL|FAKE JPEG folders) into the dataset folder, keeping "
+        "the original JPEG bytes. Unreadable files and links leaving SRC are skipped and listed at the end.",
+        IMPORT_EXAMPLE,
     )
     kaggle.add_argument("source", metavar="SRC", help="the unzipped Kaggle download")
-    kaggle.add_argument("--out", default="cifake", help="output folder (default: ./cifake)")
-    kaggle.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --out")
+    add_output_dir(kaggle, "cifake", "dataset folder to write (default: ./cifake)")
+    kaggle.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --output-dir")
     kaggle.set_defaults(handler=run_import_kaggle)
 
-    push = subparsers.add_parser(
-        "push-dataset",
-        help="push a built dataset folder to the Hugging Face Hub with its card",
-        description="Push the dataset folder to a Hub dataset repo with push_to_hub, card included.",
-        epilog=PUSH_EXAMPLE,
-        formatter_class=formatter,
+    push = command(
+        subparsers, "push-dataset", "push a built dataset folder to the Hugging Face Hub with its card",
+        "Push the dataset folder to a Hub dataset repo with push_to_hub, card included.",
+        PUSH_EXAMPLE,
     )
     push.add_argument("repo_id", metavar="REPO_ID", help="Hub dataset repo, e.g. your-name/cifake")
-    push.add_argument("--data", default="cifake", help="dataset folder (default: ./cifake)")
+    add_data(push, help="dataset folder to push (default: ./cifake)")
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(handler=run_push_dataset)
 
 
-def run_build(args) -> None:
-    from .build import DEMO, build_dataset
+def run_build(args: argparse.Namespace) -> None:
+    from dataset_builder.build import DEMO, build_dataset
 
     options = dict(DEMO) if args.demo else {}
     for name in ("cifar10", "generator", "per_class", "test_per_class", "num_inference_steps", "guidance_scale"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    report = build_dataset(
-        out=args.out,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        image_format=args.image_format,
-        resolution=args.resolution,
-        shard_size=args.shard_size,
-        overwrite=args.overwrite,
-        **options,
-    )
+    report = build_dataset(output_dir=args.output_dir, batch_size=args.batch_size, seed=args.seed,
+                           image_format=args.image_format, resolution=args.resolution, shard_size=args.shard_size,
+                           overwrite=args.overwrite, **options)
     if report is not None:  # None on the non-main processes of `accelerate launch`
         _print_done(report)
         if report.resumed:
@@ -115,10 +103,10 @@ def run_build(args) -> None:
         print(f"  safety-checker blanks regenerated: {report.blank_regenerations}")
 
 
-def run_import_kaggle(args) -> None:
-    from .build import import_kaggle
+def run_import_kaggle(args: argparse.Namespace) -> None:
+    from dataset_builder.build import import_kaggle
 
-    report = import_kaggle(args.source, out=args.out, overwrite=args.overwrite)
+    report = import_kaggle(args.source, output_dir=args.output_dir, overwrite=args.overwrite)
     _print_done(report)
     if report.problems:
         print(f"\n{len(report.problems)} files were not imported:", file=sys.stderr)
@@ -126,8 +114,8 @@ def run_import_kaggle(args) -> None:
             print(f"  {path}: {why}", file=sys.stderr)
 
 
-def run_push_dataset(args) -> None:
-    from .hub import push_dataset
+def run_push_dataset(args: argparse.Namespace) -> None:
+    from dataset_builder.hub import push_dataset
 
     url = push_dataset(args.data, args.repo_id, private=args.private)
     print(f"pushed {args.data} to {url}")
@@ -135,5 +123,5 @@ def run_push_dataset(args) -> None:
 
 def _print_done(report) -> None:
     counts = "; ".join(f"{split}: {c['REAL']} REAL + {c['FAKE']} FAKE" for split, c in report.counts.items())
-    print(f"wrote {report.out}/ ({counts})")
-    print(f"  open it with: datasets.load_dataset({str(report.out)!r})")
+    print(f"wrote {report.output_dir}/ ({counts})")
+    print(f"  open it with: datasets.load_dataset({str(report.output_dir)!r})")

@@ -1,0 +1,74 @@
+"""The `cifake` command: one entry point over the kit's three areas, heavy imports deferred.
+
+    data.py    build, import-kaggle, push-dataset        (dataset_builder)
+    model.py   train, evaluate, sweep, explain, push-model (modeling)
+    space.py   demo, push-space                           (space)
+
+Each area module registers its subcommands and imports the library it wraps only inside the
+handlers, so `cifake --help` answers without torch, transformers, datasets or gradio. Flags share
+one vocabulary (flags.py). Errors of the kit (`CifakeError`) print as one line and exit 1;
+`CIFAKE_DEBUG=1` shows the traceback instead. This package sits on top: nothing imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from cifake_kit import __version__
+from cifake_kit.errors import CifakeError
+from cifake_kit.runtime import configure_console
+
+COMMAND_MODULES = ["cifake_cli.data", "cifake_cli.model", "cifake_cli.space"]
+
+EXAMPLES = """\
+examples:
+  cifake build --demo                     # offline: a small CIFAKE in ./cifake in seconds
+  cifake build --cifar10 cifar-10-python.tar.gz --per-class 5000
+  cifake import-kaggle ~/Downloads/cifake --output-dir ./cifake
+  cifake push-dataset your-name/cifake --data ./cifake
+  cifake train --data ./cifake --output-dir ./cifake-model
+  cifake evaluate --model ./cifake-model --robustness
+  cifake sweep --data ./cifake --output-dir ./cifake-sweep
+  cifake explain photo.jpg --model ./cifake-model
+  cifake push-model your-name/cifake-cnn --model ./cifake-model
+  cifake demo --model ./cifake-model
+  cifake push-space your-name/cifake-demo --model your-name/cifake-cnn
+
+Set CIFAKE_DEBUG=1 to see tracebacks.
+"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cifake",
+        description="CIFAKE, real vs AI-generated 32x32 images: build and publish the dataset, train, evaluate and "
+        "explain the paper's CNN family, and run its Gradio Space.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cifake {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    configure_console(verbose=args.verbose)
+    try:
+        args.handler(args)
+    except CifakeError as err:
+        if os.environ.get("CIFAKE_DEBUG"):
+            raise
+        print(f"cifake {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        hint = getattr(args, "interrupt_hint", "Run the same command again to resume.")
+        print(f"\ncifake {args.command}: interrupted. {hint}", file=sys.stderr)
+        return 130
+    return 0

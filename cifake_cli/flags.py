@@ -1,0 +1,108 @@
+"""One vocabulary for every subcommand: --data, --model, --output-dir, --split, --verbose.
+
+A dataset is always `--data`, a model always `--model`, where output goes always `--output-dir`,
+which split always `--split`. Earlier spellings (`--out`, `--eval-split`, a positional MODEL) are
+still accepted for one release: hidden from `--help`, and each says what to type instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def command(subparsers, name: str, summary: str, description: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with `example`, with the --verbose every command takes."""
+    parser = subparsers.add_parser(name, help=summary, description=description, epilog=example, formatter_class=FORMATTER)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the libraries' own progress bars and log lines (Trainer's included)")
+    return parser
+
+
+def add_data(parser, help: str = "dataset folder or Hub id (default: ./cifake)", **kwargs) -> None:
+    kwargs.setdefault("default", "cifake")
+    parser.add_argument("--data", help=help, **kwargs)
+
+
+def add_model(parser, help: str = "model folder written by `cifake train`, or a Hub id (default: ./cifake-model)",
+              **kwargs) -> None:
+    kwargs.setdefault("default", "cifake-model")
+    parser.add_argument("--model", metavar="MODEL", help=help, **kwargs)
+
+
+def add_output_dir(parser, default: str | None, help: str) -> None:
+    parser.add_argument("--output-dir", metavar="DIR", default=default, help=help)
+    add_old_spelling(parser, "--out", "--output-dir", dest="output_dir")
+
+
+def add_split(parser, help: str = "split to score (default: test)", default: str = "test") -> None:
+    parser.add_argument("--split", default=default, help=help)
+
+
+class OldSpelling(argparse.Action):
+    """An earlier flag, hidden from --help: it stores its value as the new flag does and names the new flag."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cifake: {option_string} is now {self.new}; the old spelling goes in the next release.", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_old_spelling(parser, old: str, new: str, dest: str, **kwargs) -> None:
+    parser.add_argument(old, dest=dest, action=OldSpelling, new=new, **kwargs)
+
+
+def add_old_positional_model(parser, **kwargs) -> None:
+    """MODEL as the first positional argument, as `evaluate` and `push-model` took it before --model."""
+    parser.add_argument("old_model", nargs="?", help=argparse.SUPPRESS, default=None, **kwargs)
+
+
+def take_old_positional_model(args) -> None:
+    if args.old_model is not None:
+        print(f"cifake: a positional MODEL is now --model {args.old_model}; the old spelling goes in the next release.",
+              file=sys.stderr)
+        args.model = args.old_model
+
+
+def add_options(parser, options_class, names: list[str] | None = None) -> None:
+    """A flag for each field of the dataclass `options_class` (or those in `names`), with its help text.
+
+    `batch_size` becomes `--batch-size`; a bool defaulting to False is a switch, a bool defaulting
+    to None gets `--x/--no-x`. (transformers' HfArgumentParser does the same, but importing it
+    costs the command's --help a second; this stays free.)
+    """
+    hints = typing.get_type_hints(options_class)
+    for field in dataclasses.fields(options_class):
+        if names is not None and field.name not in names:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        kind = _plain_type(hints[field.name])
+        text = field.metadata.get("help")
+        if kind is bool:
+            action = argparse.BooleanOptionalAction if field.default is None else "store_true"
+            parser.add_argument(flag, action=action, default=field.default, help=text)
+            continue
+        parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"))
+        for old in field.metadata.get("old_flags", ()):
+            add_old_spelling(parser, old, flag, dest=field.name, type=kind)
+
+
+def options_from(args, options_class):
+    """The dataclass `options_class` filled from parsed arguments of the same names."""
+    return options_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options_class) if hasattr(args, f.name)})
+
+
+def _plain_type(hint):
+    """int for `int` or `int | None`."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (kind,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return kind
+    return hint

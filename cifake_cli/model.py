@@ -1,0 +1,206 @@
+"""`cifake train`, `evaluate`, `sweep`, `explain`, `push-model`: the model side (modeling).
+
+Thin by design: parse, call one `modeling` function, say where the output went. `train`'s flags
+are made from `cifake_kit.options.TrainOptions`, the dataclass `modeling.train.train` reads.
+`modeling` is imported inside the handlers only: importing it loads torch and transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cifake_kit.errors import CifakeError
+from cifake_kit.options import TrainOptions
+from cifake_kit.runtime import keep_freed_memory
+
+from .flags import (
+    add_data,
+    add_model,
+    add_old_positional_model,
+    add_options,
+    add_output_dir,
+    add_split,
+    command,
+    options_from,
+    take_old_positional_model,
+)
+
+TRAIN_EXAMPLE = """\
+examples:
+  cifake train --data ./cifake --output-dir ./cifake-model
+      the paper's best CNN (2 conv x 32 + 1 dense x 64) on a dataset folder; test scores in cifake-model/report/
+  cifake train --config cifake-cnn-plus --epochs 40 --output-dir ./cnn-plus
+      the kit's stronger small CNN (batch norm, augmentation, cosine schedule)
+  cifake train --output-dir ./cifake-model --resume
+      continue an interrupted run from its last checkpoint
+  accelerate launch -m cifake_cli train --data your-name/cifake --streaming
+      several GPUs, data streamed from the Hub
+"""
+
+EVALUATE_EXAMPLE = """\
+examples:
+  cifake evaluate --model ./cifake-model --data ./cifake --split test
+  cifake evaluate --model ./cifake-model --robustness --cross-data ./cifake-sd21
+      adds JPEG / blur / noise / rescale rows and another generator's data to robustness.md
+"""
+
+SWEEP_EXAMPLE = """\
+examples:
+  cifake sweep --data ./cifake --output-dir ./cifake-sweep
+      all 36 topologies; rerun the same command to resume
+  cifake sweep --topologies conv1x16 conv2x32 conv2x32-dense1x64 --epochs 5
+"""
+
+EXPLAIN_EXAMPLE = """\
+examples:
+  cifake explain photo.jpg other.png --model ./cifake-model --output-dir ./explain
+      an overlay PNG per image, the 32x32 input, and gradcam-grid.png with label and probability per tile
+  cifake explain --model ./cifake-model --data ./cifake --split test --sample 2000
+      the paper's finding as numbers: Grad-CAM mass on the border vs the centre (cam_mass.json, .png)
+"""
+
+PUSH_EXAMPLE = """\
+example:
+  cifake push-model your-name/cifake-cnn --model ./cifake-model --dataset-id your-name/cifake
+      weights, processor, code and a card whose model-index comes from report/report.json
+"""
+
+_SWEEP_TRAINING = ["epochs", "batch_size", "early_stopping_patience", "seed"]
+
+
+def register(subparsers) -> None:
+    train = command(
+        subparsers, "train", "train a CIFAKE model with transformers' Trainer",
+        "Train a CIFAKE classifier (the paper's CNN family, a stronger CNN, or a timm backbone) with transformers' "
+        "Trainer: checkpoints, resume, early stopping on a validation split carved from train, and a final report "
+        "(JSON + figures) on the test split. Shows one progress bar and one line per epoch (--verbose: Trainer's own "
+        "output).",
+        TRAIN_EXAMPLE,
+    )
+    add_options(train, TrainOptions)
+    train.add_argument("--list-configs", action="store_true", help="print the recipe names and exit")
+    train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+
+    evaluate = command(
+        subparsers, "evaluate", "score a saved model on a dataset split, clean and perturbed",
+        "Score a saved model (folder or Hub id) on any split of any CIFAKE dataset: report.json, confusion matrix and "
+        "per-class figures; optionally a robustness table under perturbations and on other generators' data.",
+        EVALUATE_EXAMPLE,
+    )
+    add_model(evaluate)
+    add_old_positional_model(evaluate)
+    add_data(evaluate)
+    add_split(evaluate)
+    add_output_dir(evaluate, None, "report folder (default: MODEL/eval/<data>-<split>)")
+    evaluate.add_argument("--robustness", action="store_true", help="also score JPEG, blur, noise and rescale perturbations")
+    evaluate.add_argument("--cross-data", nargs="+", metavar="DATA", help="also score these datasets (e.g. other generators)")
+    evaluate.add_argument("--batch-size", type=int, default=1024, help="images per forward pass (default: 1024)")
+    evaluate.set_defaults(handler=run_evaluate)
+
+    sweep = command(
+        subparsers, "sweep", "train the paper's 36 topologies and write the comparison table",
+        "Train the CIFAKE paper's 36 CNN topologies and write results.md / results.csv with every metric. Resumable: "
+        "finished topologies are skipped, an interrupted one continues from its checkpoint.",
+        SWEEP_EXAMPLE,
+    )
+    add_data(sweep)
+    add_output_dir(sweep, "cifake-sweep", "one subfolder per topology (default: ./cifake-sweep)")
+    sweep.add_argument("--topologies", nargs="+", metavar="NAME", help="a subset by name (default: all 36)")
+    add_options(sweep, TrainOptions, names=_SWEEP_TRAINING)
+    sweep.set_defaults(handler=run_sweep)
+
+    explain = command(
+        subparsers, "explain", "Grad-CAM overlays for images, or the border-vs-centre study on a dataset",
+        "Explain a model's verdicts with Grad-CAM (pytorch-grad-cam): overlays and a grid figure for the given images; "
+        "with --data, the share of Grad-CAM mass on the border against the centre over a sample of a split, by label "
+        "and by correct/wrong (the CIFAKE paper's finding, measured).",
+        EXPLAIN_EXAMPLE,
+    )
+    explain.add_argument("images", metavar="IMAGE", nargs="*", help="image files to explain")
+    add_model(explain)
+    add_output_dir(explain, "cifake-explain", "folder for the pictures and the study (default: ./cifake-explain)")
+    explain.add_argument("--all-classes", action="store_true", help="a heatmap for each class, not only the predicted one")
+    add_data(explain, help="dataset folder or Hub id: run the border-vs-centre study on it", default=None)
+    add_split(explain, help="split for the study (default: test)")
+    explain.add_argument("--sample", type=int, default=1000, help="images in the study (default: 1000)")
+    explain.set_defaults(handler=run_explain)
+
+    push = command(
+        subparsers, "push-model", "push a trained model folder to the Hugging Face Hub with its card",
+        "Upload a model folder (weights, processor, code, report figures) to a Hub model repo, with model_card.md "
+        "filled from the folder's measured results.",
+        PUSH_EXAMPLE,
+    )
+    push.add_argument("repo_id", metavar="REPO_ID", help="Hub model repo, e.g. your-name/cifake-cnn")
+    push.add_argument("old_repo_id", nargs="?", help=argparse.SUPPRESS)  # the old order: push-model MODEL REPO_ID
+    add_model(push, help="model folder written by `cifake train` (default: ./cifake-model)")
+    push.add_argument("--dataset-id", help="Hub id of the dataset it was scored on, for the card's model-index")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.set_defaults(handler=run_push_model)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    if args.list_configs:
+        from modeling.topologies import RECIPES
+
+        print("\n".join(RECIPES))
+        return
+    from modeling.train import train
+
+    keep_freed_memory()
+    result = train(options_from(args, TrainOptions))
+    if result is not None:  # None on the non-main processes of a multi-GPU run
+        print(f"saved the model to {result.output_dir}/ (load it with from_pretrained({str(result.output_dir)!r}))")
+        print(f"  {result.split} accuracy {result.metrics['accuracy']:.2%}; report: {result.report.parent}/")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    take_old_positional_model(args)
+    from modeling.evaluation import evaluate_model
+
+    keep_freed_memory()
+    result = evaluate_model(args.model, data=args.data, split=args.split, output_dir=args.output_dir,
+                            robustness=args.robustness, cross_data=args.cross_data, batch_size=args.batch_size)
+    print(f"{args.split} accuracy {result.metrics['accuracy']:.2%}; report: {result.output_dir}/")
+    if result.robustness:
+        print(f"  robustness table: {result.output_dir / 'robustness.md'}")
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    from modeling.sweep import sweep
+
+    keep_freed_memory()
+    options = {name: getattr(args, name) for name in _SWEEP_TRAINING if getattr(args, name) is not None}
+    table = sweep(data=args.data, output_dir=args.output_dir, topologies=args.topologies, **options)
+    print(f"wrote {table} and {table.with_suffix('.csv')}")
+
+
+def run_explain(args: argparse.Namespace) -> None:
+    if not args.images and not args.data:
+        raise CifakeError("Nothing to explain: give IMAGE paths, or --data DIR for the border-vs-centre study.")
+    from modeling.explain import cam_mass_study, explain
+
+    if args.images:
+        grid = explain(args.images, args.model, output_dir=args.output_dir, all_classes=args.all_classes)
+        print(f"wrote Grad-CAM overlays and {grid}")
+    if args.data:
+        keep_freed_memory()
+        study = cam_mass_study(args.model, data=args.data, split=args.split, sample=args.sample,
+                               output_dir=args.output_dir)
+        print(f"share of Grad-CAM mass in the centre ({study['centre']}; a uniform map: {study['uniform_centre_share']:.0%}):")
+        for group, numbers in study["groups"].items():
+            if numbers["images"]:
+                print(f"  {group:13s} {numbers['centre_share']:.1%} over {numbers['images']} images")
+        print(f"wrote {args.output_dir}/cam_mass.json and cam_mass.png")
+
+
+def run_push_model(args: argparse.Namespace) -> None:
+    if args.old_repo_id is not None:  # `push-model MODEL REPO_ID`, as before --model
+        print("cifake: `push-model MODEL REPO_ID` is now `push-model REPO_ID --model MODEL`; the old order goes in "
+              "the next release.", file=sys.stderr)
+        args.model, args.repo_id = args.repo_id, args.old_repo_id
+    from modeling.hub import push_model
+
+    url = push_model(args.model, args.repo_id, private=args.private, dataset_id=args.dataset_id)
+    print(f"pushed {args.model} to {url}")

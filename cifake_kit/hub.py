@@ -1,0 +1,87 @@
+"""The Hugging Face Hub as every area of the kit meets it: ids or paths, tokens, loading failures.
+
+huggingface_hub is imported inside the functions, so importing this module stays free.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import CifakeError
+
+# File names that are never Hub repo ids, even when they do not exist (yet).
+_FILE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".json")
+
+
+def is_hub_id(source) -> bool:
+    """True when `source` names a Hub repo (`name` or `owner/name`) rather than a local path.
+
+    An existing path is a path. So is anything written like one: starting with `.`, `/` or `~`,
+    holding a backslash or more than one `/`, or ending like an archive or JSON file.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    text = str(source)
+    if not text or Path(text).expanduser().exists():
+        return False
+    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1 or text.endswith(_FILE_SUFFIXES):
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+def load_failure(err: BaseException, source) -> str:
+    """Why loading `source` (a local path or a Hub id) failed, in a few words for a message."""
+    from huggingface_hub import constants
+
+    message = str(err).splitlines()[0] if str(err) else ""
+    detail = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    if Path(str(source)).expanduser().exists():
+        return detail
+    if constants.HF_HUB_OFFLINE:
+        return "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder"
+    return f"there is no such folder, and the Hub could not provide it: {detail}"
+
+
+@contextmanager
+def loading(what: str, source, hint: str, verb: str = "load"):
+    """Turn any failure inside the block into one CifakeError naming `source`, the reason and `hint`.
+
+        with loading("the model", path, "Pass a folder written by `cifake train`."):
+            model = AutoModelForImageClassification.from_pretrained(path)
+
+    gives "Cannot load the model 'path' (<why>). Pass a folder ..." where <why> says whether the
+    Hub is offline, the folder is missing, or what the library reported. CifakeErrors pass through.
+    """
+    try:
+        yield
+    except CifakeError:
+        raise
+    except Exception as err:  # libraries raise OSError, ValueError, HTTP and safetensors errors...
+        raise CifakeError(f"Cannot {verb} {what} {str(source)!r} ({load_failure(err, source)}). {hint}") from err
+
+
+def push_token(repo_id: str, token: str | None = None, example: str = "your-name/cifake") -> str:
+    """Check that a push to `repo_id` can happen (valid id, online, logged in); return the token.
+
+    The token comes from `token`, `HF_TOKEN` or `hf auth login`, and is never printed.
+    """
+    from huggingface_hub import constants, get_token
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form {example}.") from err
+    if constants.HF_HUB_OFFLINE:
+        raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
+    token = token or get_token()
+    if token is None:
+        raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
+    return token

@@ -1,0 +1,52 @@
+"""The parameters of a training run, declared once.
+
+`modeling.train.train` takes a `TrainOptions`; `cifake train` makes its flags from the same
+fields (`--batch-size` <-> `batch_size`), with the help text below, so the command and the
+Python API cannot drift apart. It lives in the leaf package because the command must build its
+`--help` without importing torch, which `modeling` does on import.
+
+`None` means "the recipe's value": each recipe in `modeling.topologies` brings its own epochs,
+batch size, learning rate, early stopping and augmentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _help(text: str, old: tuple[str, ...] = (), metavar: str | None = None) -> dict:
+    # `old`: earlier spellings of the flag, still accepted (with a note) for one release.
+    return {"help": text, "old_flags": old, "metavar": metavar}
+
+
+@dataclass
+class TrainOptions:
+    """What to train, on what, into where, and for how long."""
+
+    data: str = field(default="cifake", metadata=_help("dataset folder or Hub id (default: ./cifake)"))
+    output_dir: str = field(
+        default="cifake-model",
+        metadata=_help("model folder; checkpoints go below it (default: ./cifake-model)", metavar="DIR"),
+    )
+    config: str | None = field(
+        default=None,
+        metadata=_help("recipe name (default: paper-best), JSON file or JSON string; --list-configs shows the names"),
+    )
+    epochs: float | None = field(default=None, metadata=_help("epochs (default: the recipe's)"))
+    batch_size: int | None = field(default=None, metadata=_help("images per step and device (default: the recipe's)"))
+    learning_rate: float | None = field(default=None, metadata=_help("peak learning rate (default: the recipe's)"))
+    early_stopping_patience: int | None = field(
+        default=None, metadata=_help("epochs without a better validation accuracy before stopping; 0 = off "
+                                     "(default: the recipe's)")
+    )
+    augment: bool | None = field(default=None, metadata=_help("random flips and crops (default: the recipe's)"))
+    max_steps: int | None = field(default=None, metadata=_help("stop after this many steps (overrides --epochs)"))
+    seed: int = field(default=0, metadata=_help("seed for weights, data order and the validation split (default: 0)"))
+    validation_fraction: float = field(default=0.1, metadata=_help("share of train held out for validation (default: 0.1)"))
+    split: str = field(
+        default="test", metadata=_help("split scored at the end (default: test)", old=("--eval-split",))
+    )
+    streaming: bool = field(default=False, metadata=_help("stream the data instead of decoding it all first"))
+    num_workers: int = field(default=0, metadata=_help("data-loader worker processes (default: 0)"))
+    resume: bool = field(default=False, metadata=_help("continue the run in --output-dir from its last checkpoint"))
+    overwrite: bool = field(default=False, metadata=_help("replace a training run already in --output-dir"))

@@ -1,0 +1,82 @@
+"""Output folders: refuse what the kit did not write, and resume only what it began the same way.
+
+Every command that writes a folder (`build`, `import-kaggle`, `train`, `sweep`) checks it here
+before writing anything, and a resumable job records its settings here so that a rerun with
+other settings is refused instead of mixing two runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .errors import CifakeError
+
+
+def check_output_dir(
+    path: str | Path,
+    ours: Callable[[Path], bool],
+    kit_names: Iterable[str] = (),
+    flag: str = "--output-dir",
+) -> bool:
+    """Refuse `path` unless it is missing, empty, or holds earlier output of the same command.
+
+    `ours(path)` tells whether a non-empty folder holds that output; True is returned for it (the
+    caller then resumes, replaces or refuses), False for a missing or empty folder. A file, or a
+    folder holding anything else, is refused with nothing touched; the message names the entries
+    that are not in `kit_names` (the names the command itself writes).
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise CifakeError(f"{flag} {str(path)!r} is a file, not a folder. Choose another {flag}.")
+    entries = sorted(os.listdir(path)) if path.is_dir() else []
+    if not entries:
+        return False
+    if ours(path):
+        return True
+    others = [name for name in entries if name not in set(kit_names)] or entries
+    raise CifakeError(
+        f"{flag} {str(path)!r} already holds other files ({', '.join(others[:5])}); nothing was written. "
+        f"Choose a new or empty folder."
+    )
+
+
+def require_same_settings(record: str | Path, settings: dict, what: str, may_change: Iterable[str] = ()) -> None:
+    """Write `settings` to the JSON file `record`, unless an earlier run recorded other ones.
+
+    A resumed job must go on as it began. Keys in `may_change` (dotted for nested keys, e.g.
+    "training.epochs") may differ between runs: how long a job goes on, not what it makes.
+    """
+    record = Path(record)
+    if record.is_file():
+        previous = _flatten(json.loads(record.read_text()))
+        current = _flatten(json.loads(json.dumps(settings)))  # as stored: tuples become lists
+        allowed = set(may_change)
+        changed = sorted(k for k in previous.keys() | current.keys()
+                         if k not in allowed and previous.get(k) != current.get(k))
+        if changed:
+            raise CifakeError(
+                f"{str(record.parent)!r} holds {what} with other settings ({', '.join(changed)}); it cannot be "
+                f"resumed with these. Use the same settings to resume it, or pass --overwrite to start again."
+            )
+    write_json(record, settings)
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write `data` as JSON, atomically: a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staging.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(staging, path)
+
+
+def _flatten(settings: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

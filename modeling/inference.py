@@ -1,0 +1,107 @@
+"""A saved model at work: load it, open a user's picture safely, score decoded images in batches.
+
+Everything that runs a trained model goes through here: `cifake evaluate` and the robustness
+table (evaluation.py), the Grad-CAM study (explain.py) and the Space's app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cifake_kit.errors import CifakeError
+from cifake_kit.hub import loading
+
+_MODEL_HINT = ("Pass a folder written by `cifake train` (config.json, model.safetensors, preprocessor_config.json), "
+               "or a Hub model id while online.")
+
+
+def load_model(model: str | Path, device: str | torch.device | None = None):
+    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    where = str(model)
+    path = Path(where).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise CifakeError(f"{where!r} has no config.json: it is not a saved model. Pass a folder written by `cifake train`.")
+        if not any(path.glob("*.safetensors")):
+            raise CifakeError(
+                f"{where!r} has no model.safetensors: the weights are missing. Copy the whole folder written by "
+                f"`cifake train`, or train again."
+            )
+    with loading("the model", where, _MODEL_HINT):
+        net = AutoModelForImageClassification.from_pretrained(where)
+        processor = AutoImageProcessor.from_pretrained(where)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return net.to(device).eval(), processor
+
+
+def iter_logits(
+    model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(indices, normalised batch, float logits on the CPU) for uint8 images (N, 3, 32, 32), batch by batch.
+
+    `collator` normalises as the model's processor does (`data.CifakeCollator`); `indices` picks
+    and orders the images (default: all, in order).
+    """
+    device = next(model.parameters()).device
+    order = torch.arange(len(pixels)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        batch = collator.normalize(pixels[index]).to(device, non_blocking=True)
+        with torch.inference_mode():
+            logits = model(pixel_values=batch).logits.float().cpu()
+        yield index, batch, logits
+
+
+def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted labels, P(REAL)) for uint8 images (N, 3, 32, 32)."""
+    real = model.config.label2id.get("REAL", 1)
+    labels, scores = [], []
+    for _, _, logits in iter_logits(model, collator, pixels, batch_size):
+        labels.append(logits.argmax(-1))
+        scores.append(logits.softmax(-1)[:, real])
+    if not labels:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    return torch.cat(labels).numpy(), torch.cat(scores).numpy()
+
+
+def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:
+    """A fully decoded image and notes about it; CifakeError for anything that is not one.
+
+    Refuses decompression bombs (PIL's pixel limit), truncated or unreadable files; keeps the
+    first frame of an animation and says so.
+    """
+    import warnings
+
+    path = Path(path)
+    notes = []
+    if not path.is_file():
+        raise CifakeError(f"{path.name!r} is not a file. Give the path of an image (PNG, JPEG, WebP, GIF, BMP, TIFF).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            frames = getattr(image, "n_frames", 1)
+            image.load()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise CifakeError(
+            f"{path.name!r} is too large to open safely ({err}). Shrink it below "
+            f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels and try again."
+        ) from err
+    except Image.UnidentifiedImageError as err:
+        raise CifakeError(
+            f"{path.name!r} is not an image this app can read. Use a PNG, JPEG, WebP, GIF, BMP or TIFF file."
+        ) from err
+    except (OSError, SyntaxError, ValueError) as err:  # truncated or damaged data
+        raise CifakeError(f"{path.name!r} is damaged or truncated ({err}). Try another copy of the image.") from err
+    if frames > 1:
+        notes.append(f"Animated image: the first of its {frames} frames was classified.")
+    if min(image.size) < 8:
+        notes.append(f"The image is only {image.width}x{image.height} pixels: it was enlarged to 32x32 and says little.")
+    return image, notes

@@ -1,0 +1,271 @@
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+
+from cifake_cli import main, make_parser
+from cifake_kit.options import TrainOptions
+from cifake_kit.runtime import VERBOSE_ENV
+
+CIFAKE = [sys.executable, "-m", "cifake_cli"]
+COMMANDS = ["build", "import-kaggle", "push-dataset", "train", "evaluate", "sweep", "explain", "push-model", "demo",
+            "push-space"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(args, cwd=None, **env):
+    return subprocess.run(CIFAKE + args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+
+
+@pytest.fixture(autouse=True)
+def console_environment(monkeypatch):
+    """`main` sets the console variables for the process: give them back after each test."""
+    for name in (VERBOSE_ENV, "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+def subcommands() -> dict:
+    parser = make_parser()
+    (choices,) = [action.choices for action in parser._actions if hasattr(action, "choices") and action.choices]
+    return choices
+
+
+def visible_flags(parser) -> set[str]:
+    return {flag for action in parser._actions if action.help != "==SUPPRESS==" for flag in action.option_strings}
+
+
+@pytest.mark.slow
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys, contextlib, io\n"
+        "from cifake_cli import main\n"
+        f"for argv in [['--help'], ['--version']] + [[c, '--help'] for c in {COMMANDS!r}]:\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'gradio', 'datasets', 'transformers', 'huggingface_hub')\n"
+        "         if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_help_ends_with_a_real_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(([command] if command else []) + ["--help"])
+    assert exit_info.value.code == 0
+    lines = [line for line in capsys.readouterr().out.strip().splitlines() if line.strip()]
+    examples = [line for line in lines if line.strip().startswith(("cifake ", "accelerate launch"))]
+    assert examples, lines
+    if command:
+        assert any(line.strip().startswith(f"cifake {command}") for line in examples)
+    else:  # the top-level help shows every command in use
+        assert {line.split()[1] for line in examples} == set(COMMANDS)
+
+
+def test_version_is_the_installed_distribution(capsys):
+    import tomllib
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"cifake {version}"
+
+
+def test_one_vocabulary_across_subcommands():
+    commands = subcommands()
+    assert list(commands) == COMMANDS
+    for name, parser in commands.items():
+        flags = visible_flags(parser)
+        assert "--verbose" in flags, name
+        assert not flags & {"--out", "--eval-split"}, name  # old spellings stay hidden
+        positionals = [a.metavar for a in parser._actions if not a.option_strings and a.help != "==SUPPRESS=="]
+        assert "MODEL" not in positionals, name  # a model is always named with --model
+    for name in ("evaluate", "explain", "push-model", "demo", "push-space"):
+        assert "--model" in visible_flags(commands[name]), name
+    for name in ("build", "import-kaggle", "train", "evaluate", "sweep", "explain"):
+        assert "--output-dir" in visible_flags(commands[name]), name
+    for name in ("train", "evaluate", "explain"):
+        assert "--split" in visible_flags(commands[name]), name
+    for name in ("push-dataset", "train", "evaluate", "sweep", "explain"):
+        assert "--data" in visible_flags(commands[name]), name
+
+
+def test_train_flags_are_the_fields_of_train_options():
+    train = subcommands()["train"]
+    flags = visible_flags(train)
+    for field in dataclasses.fields(TrainOptions):
+        assert "--" + field.name.replace("_", "-") in flags, field.name
+    from cifake_cli.flags import options_from
+
+    args = make_parser().parse_args(["train", "--data", "d", "--output-dir", "o", "--epochs", "2.5", "--batch-size", "16",
+                                     "--no-augment", "--split", "validation", "--resume"])
+    assert options_from(args, TrainOptions) == TrainOptions(data="d", output_dir="o", epochs=2.5, batch_size=16,
+                                                            augment=False, split="validation", resume=True)
+    assert options_from(make_parser().parse_args(["train"]), TrainOptions) == TrainOptions()  # same defaults
+
+
+def test_parser_keeps_the_documented_flag_names():
+    args = make_parser().parse_args(
+        "build --output-dir o --cifar10 c --generator g --per-class 3 --test-per-class 1 --steps 2 "
+        "--guidance 1.5 --batch-size 2 --seed 5 --image-format png".split()
+    )
+    assert (args.output_dir, args.cifar10, args.generator, args.per_class, args.test_per_class) == ("o", "c", "g", 3, 1)
+    assert (args.num_inference_steps, args.guidance_scale, args.batch_size, args.seed, args.image_format) == (2, 1.5, 2, 5, "png")
+    args = make_parser().parse_args(["push-dataset", "me/cifake", "--data", "d", "--private"])
+    assert (args.repo_id, args.data, args.private) == ("me/cifake", "d", True)
+    args = make_parser().parse_args(["evaluate", "--cross-data", "a", "b", "--model", "m"])
+    assert (args.model, args.cross_data, args.old_model) == ("m", ["a", "b"], None)  # --model is never swallowed
+
+
+def test_old_spellings_still_work_and_name_the_new_one(capsys):
+    from cifake_cli.flags import take_old_positional_model
+
+    parser = make_parser()
+    assert parser.parse_args(["build", "--out", "o"]).output_dir == "o"
+    assert parser.parse_args(["explain", "x.png", "--out", "o"]).output_dir == "o"
+    assert parser.parse_args(["train", "--eval-split", "validation"]).split == "validation"
+    assert parser.parse_args(["build"]).output_dir == "cifake"  # defaults untouched by the hidden aliases
+    args = parser.parse_args(["evaluate", "./old-model", "--robustness"])
+    take_old_positional_model(args)
+    assert args.model == "./old-model"
+    notes = capsys.readouterr().err
+    assert "--out is now --output-dir" in notes and "--eval-split is now --split" in notes
+    assert "a positional MODEL is now --model ./old-model" in notes
+
+
+def test_old_push_model_order_is_understood(monkeypatch, capsys):
+    import modeling.hub
+
+    calls = []
+    monkeypatch.setattr(modeling.hub, "push_model", lambda model, repo_id, **kw: calls.append((model, repo_id)) or "url")
+    assert main(["push-model", "./m", "me/x"]) == 0  # the old order: MODEL REPO_ID
+    assert main(["push-model", "me/y", "--model", "./n"]) == 0
+    assert calls == [("./m", "me/x"), ("./n", "me/y")]
+    assert "is now `push-model REPO_ID --model MODEL`" in capsys.readouterr().err
+
+
+def readme_main_job() -> list[list[str]]:
+    """The cifake commands of README.md's main-job line, in order (after the install steps)."""
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    line = next(b for b in re.findall(r"```bash\n(.*?)\n```", readme, re.S) if "cifake build --demo" in b)
+    steps = [shlex.split(part) for part in line.split("&&")]
+    return [step[1:] for step in steps if step[0] == ".venv/bin/cifake"]
+
+
+@pytest.mark.slow
+def test_readme_main_job_runs_offline_end_to_end(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    commands = readme_main_job()
+    assert [c[0] for c in commands] == ["build", "train", "evaluate", "demo"]
+    outputs = {}
+    for args in commands[:-1]:
+        result = run(args, cwd=tmp_path)
+        assert result.returncode == 0, (args, result.stderr[-3000:])
+        outputs[args[0]] = result
+    # The last step serves the app until stopped: start it, fetch the page, stop it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(CIFAKE + commands[-1], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env={**os.environ, "GRADIO_SERVER_PORT": str(port)})
+    try:
+        deadline, page = time.monotonic() + 180, ""
+        while time.monotonic() < deadline and server.poll() is None and "CIFAKE" not in page:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+            except OSError:
+                time.sleep(1)
+        assert "CIFAKE" in page, server.stdout.read() if server.poll() is not None else "no page"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "wrote cifake/ (train: 40 REAL + 40 FAKE; test: 20 REAL + 20 FAKE)" in outputs["build"].stdout
+    assert "saved the model to cifake-model/" in outputs["train"].stdout
+    assert "test accuracy" in outputs["evaluate"].stdout
+    report = json.loads((tmp_path / "cifake-model" / "report" / "report.json").read_text())
+    assert report["generators"] == ["cifake-kit/tiny-random-sd"] and report["split"] == "test"
+    assert (tmp_path / "cifake-model" / "eval" / "cifake-test" / "robustness.md").is_file()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        ds = load_dataset("cifake")
+    finally:
+        os.chdir(cwd)
+    assert {split: len(ds[split]) for split in ds} == {"train": 80, "test": 40}
+    assert ds["train"].features["label"].names == ["FAKE", "REAL"]
+    assert set(ds["train"]["generator_id"]) == {"cifake-kit/tiny-random-sd", None}
+    assert "demonstration build" in (tmp_path / "cifake" / "README.md").read_text()
+
+    # A quiet console: one line per epoch, the kit's own bars only, no raw log dicts or library bars.
+    epochs = [line for line in outputs["train"].stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == report["epochs_run"] and all("validation accuracy" in line for line in epochs)
+    assert "{'loss'" not in outputs["train"].stdout and "'eval_loss'" not in outputs["train"].stdout
+    everything = "".join(r.stdout + r.stderr for r in outputs.values())
+    for noise in ("Writing model shards", "Loading weights", "Generating train split", "Creating parquet"):
+        assert noise not in everything, noise
+    bars = {line.split(":")[0].strip() for line in outputs["train"].stderr.replace("\r", "\n").splitlines() if "%|" in line}
+    assert bars == {"Training"}, bars
+
+
+@pytest.mark.slow
+def test_verbose_brings_trainers_own_output_back(tmp_path, built_dataset):
+    result = run(["train", "--data", str(built_dataset), "--output-dir", "m", "--epochs", "1", "--batch-size", "16",
+                  "--verbose"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "'eval_loss'" in result.stdout or "'eval_loss'" in result.stderr  # Trainer's log lines
+    assert "Running training" in result.stderr  # transformers' info messages
+    assert not [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["build", "--demo", "--per-class", "0"], "cifake build: error: --per-class must be at least 1, got 0."),
+        (["build", "--demo", "--cifar10", "missing/cifar-10-python.tar.gz"], "does not exist. Pass --cifar10 PATH"),
+        (["import-kaggle", "nowhere"], "is not a folder. Unzip the CIFAKE download"),
+        (["push-dataset", "me/cifake", "--data", "nowhere"], "is not a dataset folder written by this kit"),
+        (["train", "--config", "conv9x9"], "cifake train: error: Unknown config 'conv9x9'"),
+        (["train", "--data", "nowhere"], "cifake train: error: Cannot open the dataset 'nowhere'"),
+        (["evaluate", "--model", "nowhere"], "cifake evaluate: error: Cannot load the model 'nowhere'"),
+        (["evaluate"], "cifake evaluate: error: Cannot load the model 'cifake-model'"),  # the default, named
+        (["sweep", "--topologies", "conv4x4"], "cifake sweep: error: Unknown topologies ['conv4x4']"),
+        (["push-model", "me/x", "--model", "nowhere"], "cifake push-model: error: 'nowhere' is not a saved model"),
+        (["explain", "--model", "m"], "cifake explain: error: Nothing to explain: give IMAGE paths, or --data DIR"),
+        (["explain", "x.png", "--model", "nowhere"], "cifake explain: error: Cannot load the model 'nowhere'"),
+        (["demo", "--model", "nowhere"], "cifake demo: error: Cannot load the model 'nowhere'"),
+        (["push-space", "me/demo", "--model", "./local-folder"], "cifake push-space: error: --model './local-folder' is not a Hub model id"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written for bad input
+
+
+@pytest.mark.slow
+def test_a_real_process_prints_one_line_and_debug_shows_the_traceback(tmp_path):
+    result = run(["import-kaggle", "nowhere"], cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("cifake import-kaggle: error:") and len(result.stderr.strip().splitlines()) == 1
+    result = run(["import-kaggle", "nowhere"], cwd=tmp_path, CIFAKE_DEBUG="1")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "CifakeError" in result.stderr

@@ -1,0 +1,55 @@
+import json
+
+import pytest
+
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir, require_same_settings, write_json
+
+
+def never(folder):
+    raise AssertionError("asked about a folder that is missing or empty")
+
+
+def test_missing_or_empty_folders_are_free(tmp_path):
+    assert check_output_dir(tmp_path / "new", ours=never) is False
+    (tmp_path / "empty").mkdir()
+    assert check_output_dir(tmp_path / "empty", ours=never) is False
+
+
+def test_a_file_or_a_foreign_folder_is_refused_untouched(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CifakeError, match=r"--output-dir '.*file' is a file, not a folder"):
+        check_output_dir(tmp_path / "file", ours=never)
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    for name in ("data", "notes.txt", "README.md"):
+        (folder / name).write_text("mine")
+    with pytest.raises(CifakeError, match=r"already holds other files \(notes.txt\); nothing was written"):
+        check_output_dir(folder, ours=lambda f: False, kit_names=["data", "README.md"])
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data", "notes.txt"]
+    assert all(p.read_text() == "mine" for p in folder.iterdir())
+
+
+def test_earlier_output_of_the_same_command_is_reported(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    assert check_output_dir(tmp_path, ours=lambda folder: (folder / "run.json").is_file()) is True
+
+
+def test_same_settings_resume_other_settings_do_not(tmp_path):
+    record = tmp_path / "run.json"
+    settings = {"recipe": "paper-best", "training": {"epochs": 5, "batch_size": 128}, "shape": (1, 2)}
+    require_same_settings(record, settings, what="a run")
+    require_same_settings(record, settings, what="a run")  # a tuple stored as a list is still the same
+    longer = {**settings, "training": {"epochs": 9, "batch_size": 128}}
+    require_same_settings(record, longer, what="a run", may_change={"training.epochs"})
+    assert json.loads(record.read_text())["training"]["epochs"] == 9  # the record follows the run
+    other = {**settings, "recipe": "conv1x16", "training": {"epochs": 9, "batch_size": 64}}
+    with pytest.raises(CifakeError, match=r"holds a run with other settings \(recipe, training.batch_size\).*--overwrite"):
+        require_same_settings(record, other, what="a run", may_change={"training.epochs"})
+    assert json.loads(record.read_text())["recipe"] == "paper-best"  # a refused run changes nothing
+
+
+def test_json_is_written_whole(tmp_path):
+    write_json(tmp_path / "a.json", {"b": 1})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"b": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no staging file left behind
