@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cifake_kit.errors import CifakeError
+
 from .data import CifakeCollator, CifakePixels, load_pixels
 from .inference import load_model, predict
 from .report import compute_metrics, metrics_table, per_class_accuracy, write_report
@@ -67,6 +69,12 @@ def evaluate_model(
     batch_size: int = 1024,
 ) -> Evaluation:
     """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`."""
+    for other in cross_data or []:
+        if (Path(str(other)).expanduser() / "config.json").is_file():
+            raise CifakeError(
+                f"--cross-data {str(other)!r} is a saved model (it has config.json), not a dataset. Name the model "
+                f"with --model and only datasets after --cross-data."
+            )
     net, processor = load_model(model)
     output_dir = Path(output_dir) if output_dir else default_output_dir(model, data, split)
     pixels = load_pixels(data, split, processor)

@@ -143,6 +143,13 @@ def test_old_spellings_still_work_and_name_the_new_one(capsys):
     assert "a positional MODEL is now --model ./old-model" in notes
 
 
+def test_a_model_left_after_cross_data_is_named_not_swallowed(trained_model, toy_dataset, capsys):
+    # `--cross-data A MODEL` (a positional MODEL after a list flag) cannot mean MODEL is the model:
+    # argparse hands it to --cross-data. The kit says so instead of scoring the default model.
+    assert main(["evaluate", "--data", str(toy_dataset), "--cross-data", str(toy_dataset), str(trained_model)]) == 1
+    assert "is a saved model (it has config.json), not a dataset. Name the model with --model" in capsys.readouterr().err
+
+
 def test_old_push_model_order_is_understood(monkeypatch, capsys):
     import modeling.hub
 
