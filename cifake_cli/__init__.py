@@ -1,6 +1,6 @@
 """The `cifake` command: one entry point over the kit's three areas, heavy imports deferred.
 
-    data.py    build, import-kaggle, push-dataset        (dataset_builder)
+    data.py    build, import-kaggle, import-folder, push-dataset (dataset_builder)
     model.py   train, evaluate, sweep, explain, push-model (modeling)
     space.py   demo, push-space                           (space)
 
@@ -28,6 +28,7 @@ examples:
   cifake build --demo                     # offline: a small CIFAKE in ./cifake in seconds
   cifake build --cifar10 cifar-10-python.tar.gz --per-class 5000
   cifake import-kaggle ~/Downloads/cifake --output-dir ./cifake
+  cifake import-folder --real ./photos --fake gan=./gan-samples
   cifake push-dataset your-name/cifake --data ./cifake
   cifake train --data ./cifake --output-dir ./cifake-model
   cifake evaluate --model ./cifake-model --robustness

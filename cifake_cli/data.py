@@ -1,4 +1,4 @@
-"""`cifake build`, `cifake import-kaggle`, `cifake push-dataset`: the dataset side (dataset_builder).
+"""`cifake build`, `import-kaggle`, `import-folder`, `push-dataset`: the dataset side (dataset_builder).
 
 Thin by design: parse, call one `dataset_builder` function, say where the output went. Flags
 mirror the function's parameters. The library is imported inside the handlers.
@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cifake_kit.errors import CifakeError
 from dataset_builder.features import FULL_PER_CLASS, IMAGE_FORMATS  # plain data: free to import
+from dataset_builder.importing import ENCODINGS
 
 from .flags import add_data, add_output_dir, command
 
 BUILD_EXAMPLE = """\
 examples:
   cifake build --demo
-      offline, seconds: 60 bundled CIFAR-10 photos + the kit's tiny random pipeline (not SD)
+      offline, seconds: 420 real CIFAR-10 photos + 420 images of 14 trained GANs and DDPMs bundled with the kit
   cifake build --cifar10 ~/data/cifar-10-python.tar.gz --per-class 100
       1,200 images: 100/20 per class and label, FAKE from CompVis/stable-diffusion-v1-4
   accelerate launch -m cifake_cli build
@@ -27,6 +29,14 @@ IMPORT_EXAMPLE = """\
 example:
   cifake import-kaggle ~/Downloads/cifake --output-dir ./cifake
       SRC is the unzipped Kaggle download: it holds train/REAL, train/FAKE, test/REAL, test/FAKE
+"""
+
+FOLDER_EXAMPLE = """\
+examples:
+  cifake import-folder --real ~/data/cifar10-test-jpeg --fake sngan=~/samples/sngan ddpm=~/samples/ddpm
+      every image below each folder; generator_id sngan / ddpm on the FAKE rows; 20% of each drawn into test
+  cifake import-folder --real ./photos --fake ./genimage-subset --test-fraction 1 --output-dir ./genimage-test
+      a test-only dataset, to score a model on another generator: cifake evaluate --cross-data ./genimage-test
 """
 
 PUSH_EXAMPLE = """\
@@ -46,8 +56,10 @@ def register(subparsers) -> None:
     )
     add_output_dir(build, "cifake", "dataset folder to write (default: ./cifake)")
     build.add_argument("--demo", action="store_true",
-                       help="offline demo: bundled CIFAR-10 sample, the tiny random pipeline, 4/2 per class, 2 steps")
-    build.add_argument("--cifar10", help="CIFAR-10: Hub id, cifar-10-python.tar.gz or its folder (default: uoft-cs/cifar10)")
+                       help="offline demo: import the genuine real and generated images bundled with the kit "
+                            "(takes only --output-dir and --overwrite)")
+    build.add_argument("--cifar10", help="CIFAR-10: Hub id, cifar-10-python.tar.gz or its folder, or 'bundled-sample' "
+                       "(60 photos shipped with the kit) (default: uoft-cs/cifar10)")
     build.add_argument("--generator", help="diffusers pipeline: Hub id, local folder, or 'tiny-random' "
                        "(default: CompVis/stable-diffusion-v1-4)")
     build.add_argument("--per-class", type=int, help=f"train images per class and label (default: {FULL_PER_CLASS['train']})")
@@ -75,6 +87,30 @@ def register(subparsers) -> None:
     kaggle.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --output-dir")
     kaggle.set_defaults(handler=run_import_kaggle)
 
+    folder = command(
+        subparsers, "import-folder", "import folders of real photos and of generated images as a dataset",
+        "Import every image below folders of real photos (--real) and of generated images (--fake NAME=DIR: NAME "
+        "becomes the generator_id of those rows; DIR alone uses the folder's name) into the dataset folder. JPEG, "
+        "PNG, WebP, BMP and GIF files are taken; others, unreadable files and links are skipped and listed. Splits: "
+        "the sources' train/ and test/ folders, or a test share drawn per label and generator. By default both halves "
+        "go through one encoder (CIFAKE's JPEG; files that already are 32x32 CIFAKE JPEGs are kept as they are). "
+        "An interrupted import resumes when the same command is run again.",
+        FOLDER_EXAMPLE,
+    )
+    folder.add_argument("--real", nargs="+", metavar="DIR", required=True, help="folders of real photos")
+    folder.add_argument("--fake", nargs="+", metavar="[NAME=]DIR", required=True,
+                        help="folders of generated images, each with its generator's name (default: the folder's)")
+    add_output_dir(folder, "cifake", "dataset folder to write (default: ./cifake)")
+    folder.add_argument("--test-fraction", type=float, default=0.2,
+                        help="share of each label and generator drawn into test where a source has no train/ and "
+                             "test/ folders (default: 0.2; 1 makes a test-only dataset)")
+    folder.add_argument("--seed", type=int, default=0, help="seed of the test draw (default: 0)")
+    folder.add_argument("--encoder", choices=ENCODINGS, default="cifake-jpeg",
+                        help="cifake-jpeg: one JPEG encoder for both halves, CIFAKE's own 32x32 JPEGs kept (default); "
+                             "png: lossless for both; keep: every file's bytes as they are (warns if the halves differ)")
+    folder.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --output-dir")
+    folder.set_defaults(handler=run_import_folder)
+
     push = command(
         subparsers, "push-dataset", "push a built dataset folder to the Hugging Face Hub with its card",
         "Push the dataset folder to a Hub dataset repo with push_to_hub, card included.",
@@ -87,12 +123,23 @@ def register(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> None:
-    from dataset_builder.build import DEMO, build_dataset
+    generation = {"cifar10": "--cifar10", "generator": "--generator", "per_class": "--per-class",
+                  "test_per_class": "--test-per-class", "num_inference_steps": "--steps", "guidance_scale": "--guidance"}
+    if args.demo:
+        given = [flag for name, flag in {**generation, "resolution": "--resolution"}.items()
+                 if getattr(args, name) is not None]
+        if given:
+            raise CifakeError(f"--demo imports the bundled images and generates nothing: drop {', '.join(given)}, or "
+                              f"drop --demo to build with a generator.")
+        from dataset_builder.demo import build_demo
 
-    options = dict(DEMO) if args.demo else {}
-    for name in ("cifar10", "generator", "per_class", "test_per_class", "num_inference_steps", "guidance_scale"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
+        report = build_demo(args.output_dir, overwrite=args.overwrite)
+        _print_done(report)
+        _print_problems(report)
+        return
+    from dataset_builder.build import build_dataset
+
+    options = {name: getattr(args, name) for name in generation if getattr(args, name) is not None}
     report = build_dataset(output_dir=args.output_dir, batch_size=args.batch_size, seed=args.seed,
                            image_format=args.image_format, resolution=args.resolution, shard_size=args.shard_size,
                            overwrite=args.overwrite, **options)
@@ -108,10 +155,19 @@ def run_import_kaggle(args: argparse.Namespace) -> None:
 
     report = import_kaggle(args.source, output_dir=args.output_dir, overwrite=args.overwrite)
     _print_done(report)
-    if report.problems:
-        print(f"\n{len(report.problems)} files were not imported:", file=sys.stderr)
-        for path, why in report.problems:
-            print(f"  {path}: {why}", file=sys.stderr)
+    _print_problems(report)
+
+
+def run_import_folder(args: argparse.Namespace) -> None:
+    from dataset_builder.build import import_folders
+
+    report = import_folders(args.real, args.fake, output_dir=args.output_dir, test_fraction=args.test_fraction,
+                            seed=args.seed, encoder=args.encoder, overwrite=args.overwrite)
+    _print_done(report)
+    for label, name, generator, counts in report.sources:
+        split_counts = " + ".join(f"{n:,} {split}" for split, n in counts.items())
+        print(f"  {label} {name}{f' ({generator})' if generator else ''}: {split_counts or 'nothing imported'}")
+    _print_problems(report)
 
 
 def run_push_dataset(args: argparse.Namespace) -> None:
@@ -119,6 +175,15 @@ def run_push_dataset(args: argparse.Namespace) -> None:
 
     url = push_dataset(args.data, args.repo_id, private=args.private)
     print(f"pushed {args.data} to {url}")
+
+
+def _print_problems(report) -> None:
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if report.problems:
+        print(f"\n{len(report.problems)} files were not imported:", file=sys.stderr)
+        for path, why in report.problems:
+            print(f"  {path}: {why}", file=sys.stderr)
 
 
 def _print_done(report) -> None:

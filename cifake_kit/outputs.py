@@ -43,11 +43,13 @@ def check_output_dir(
     )
 
 
-def require_same_settings(record: str | Path, settings: dict, what: str, may_change: Iterable[str] = ()) -> None:
+def require_same_settings(record: str | Path, settings: dict, what: str, may_change: Iterable[str] = (),
+                          where: str | Path | None = None) -> None:
     """Write `settings` to the JSON file `record`, unless an earlier run recorded other ones.
 
     A resumed job must go on as it began. Keys in `may_change` (dotted for nested keys, e.g.
     "training.epochs") may differ between runs: how long a job goes on, not what it makes.
+    `where` names the folder in the message (default: the record's).
     """
     record = Path(record)
     if record.is_file():
@@ -58,7 +60,7 @@ def require_same_settings(record: str | Path, settings: dict, what: str, may_cha
                          if k not in allowed and previous.get(k) != current.get(k))
         if changed:
             raise CifakeError(
-                f"{str(record.parent)!r} holds {what} with other settings ({', '.join(changed)}); it cannot be "
+                f"{str(where or record.parent)!r} holds {what} with other settings ({', '.join(changed)}); it cannot be "
                 f"resumed with these. Use the same settings to resume it, or pass --overwrite to start again."
             )
     write_json(record, settings)

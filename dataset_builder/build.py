@@ -1,12 +1,17 @@
-"""Build CIFAKE from its parts, or import the published folders: the kit's two entry points.
+"""The dataset's entry points: build CIFAKE from its parts, or import images that exist already.
 
-Both go the same way: check the output folder, feed `CifakeBuilder`, write the folder that
-`load_dataset` opens. `build_dataset` first generates the FAKE half (resumable) when needed.
+`build_dataset` generates the FAKE half (resumable), then `CifakeBuilder` encodes both halves.
+`import_kaggle` (the published release) and `import_folders` (any folders of real and generated
+images) plan the files, then importing.py reads each once, in parallel and resumably. All of them
+check the output folder first and end the same way: the folder that `load_dataset` opens, with
+its card, swapped in whole.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,20 +19,13 @@ from pathlib import Path
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import require_same_settings
 from cifake_kit.runtime import process_state
-from cifake_kit.schema import DEMO_GENERATOR_ID, SPLITS
+from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
 from .features import FULL_PER_CLASS, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING
-from .generate import DEFAULT_GENERATOR, TINY_GENERATOR
+from .generate import DEFAULT_GENERATOR
 
-# The offline demo: a handful of bundled CIFAR-10 photos and the kit's tiny random pipeline.
-DEMO = {
-    "cifar10": "bundled-sample",
-    "generator": TINY_GENERATOR,
-    "per_class": 4,
-    "test_per_class": 2,
-    "num_inference_steps": 2,
-    "guidance_scale": 6.0,
-}
+# `--cifar10 bundled-sample`: 60 CIFAR-10 photos in the python format, shipped with the kit.
+SAMPLE_CIFAR10 = "bundled-sample"
 _SAMPLE_ARCHIVE = "cifar10-sample.tar.gz"
 
 
@@ -38,7 +36,9 @@ class BuildReport:
     generated: int = 0
     resumed: int = 0
     blank_regenerations: int = 0
-    problems: list = field(default_factory=list)  # (path, why), Kaggle import only
+    problems: list = field(default_factory=list)  # (path, why): files an import skipped
+    notes: list = field(default_factory=list)  # warnings worth a line on the console and in the card
+    sources: list = field(default_factory=list)  # import-folder: (label, source name, generator_id, {split: n})
 
 
 def build_dataset(
@@ -82,7 +82,7 @@ def build_dataset(
     work = _prepare(out, overwrite, state)
     if state.is_main_process:
         identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
-        require_same_settings(work / "settings.json", identity, what="an unfinished build")
+        require_same_settings(work / "settings.json", identity, what="an unfinished build", where=out)
     state.wait_for_everyone()
 
     plan = plan_fakes(counts)
@@ -96,28 +96,67 @@ def build_dataset(
     }
     report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
     section = _build_section(report, cifar10, generation, settings, image_format)
-    _run_builder(out, work, section, source="generate", cifar10=str(cifar10), per_class=counts,
+    _run_builder(out, work, section, cifar10=str(cifar10), per_class=counts,
                  fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
     return report
 
 
-def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwrite: bool = False) -> BuildReport:
+def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwrite: bool = False,
+                  workers: int | None = None) -> BuildReport:
     """Convert the published CIFAKE folders (train|test / REAL|FAKE) into the dataset folder.
 
     The original JPEG bytes are kept. Unreadable files and links leaving `source` are skipped and
-    listed in the report's `problems`; everything else is imported.
+    listed in the report's `problems`; everything else is imported. Rerun to resume.
     """
-    from .export import prepare_output
-    from .kaggle import find_kaggle_root
+    from .importing import plan_digest
+    from .kaggle import KAGGLE_ENCODING, scan_kaggle
 
-    root = find_kaggle_root(Path(source).expanduser())  # a wrong layout fails before the output is touched
-    out = Path(output_dir)
-    work = prepare_output(out, overwrite)
-    builder, dataset_dict = _prepare_builder(work, source="kaggle", kaggle_dir=str(root))
-    counts = {split: _label_counts(dataset_dict[split]) for split in dataset_dict}
-    report = BuildReport(out, counts, problems=sorted(builder.problems))
-    section = _kaggle_section(report, source)
-    _export(dataset_dict, out, section, work)
+    scan = scan_kaggle(source)  # a wrong layout fails before the output is touched
+    settings = {"import": "kaggle", "source": str(scan.root), "plan": plan_digest(scan.files)}
+    report, stats, files, work = _import(output_dir, overwrite, scan.files, KAGGLE_ENCODING, settings, workers)
+    report.problems = sorted(scan.problems + report.problems)
+    _export_files(files, report.output_dir, _kaggle_section(report), work)
+    return report
+
+
+def import_folders(
+    real: list[str | Path],
+    fake: list[str],
+    output_dir: str | Path = "cifake",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    encoder: str = "cifake-jpeg",
+    overwrite: bool = False,
+    workers: int | None = None,
+    intro: str = "",
+) -> BuildReport:
+    """Import folders of real photos (`real`) and generated images (`fake`: "NAME=DIR" or "DIR").
+
+    Every image below each folder is taken; `NAME` (or the folder's name) becomes the FAKE rows'
+    `generator_id`. Splits come from the sources' train/ and test/ folders, or are drawn at
+    `test_fraction` per label and generator, deterministic in `seed`. `encoder`: "cifake-jpeg"
+    (the default: one encoder for both halves, CIFAKE's own JPEGs kept as they are), "png" or
+    "keep" (every file's bytes as they are; a note says when the halves' encoders differ).
+    `intro`: a paragraph for the card. Rerun to resume.
+    """
+    from .folders import parse_sources, plan_folders
+    from .importing import ENCODINGS, Encoding, plan_digest
+
+    _check_choice("encoder", encoder, ENCODINGS)
+    plan = plan_folders(parse_sources([str(r) for r in real], [str(f) for f in fake]), test_fraction, seed)
+    settings = {"import": "folders", "sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
+                "test_fraction": test_fraction, "seed": seed, "encoder": encoder,
+                "plan": plan_digest(plan.files)}
+    report, stats, files, work = _import(output_dir, overwrite, plan.files, Encoding(policy=encoder), settings, workers)
+    report.problems = sorted(plan.problems + report.problems)
+    skipped = {path for path, _ in report.problems}
+    per_source = {}
+    for file in plan.files:
+        if file.relpath not in skipped:
+            per_source.setdefault(file.relpath.split("/")[1], Counter())[file.split] += 1
+    report.sources = [(LABEL_NAMES[s.label], s.name, s.generator_id, dict(per_source.get(s.name, {}))) for s in plan.sources]
+    section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro)
+    _export_files(files, report.output_dir, section, work)
     return report
 
 
@@ -126,29 +165,57 @@ def sample_archive() -> Path:
     return Path(str(resources.files("dataset_builder") / "data" / _SAMPLE_ARCHIVE))
 
 
-def _prepare(out: Path, overwrite: bool, state) -> Path:
+def _prepare(out: Path, overwrite: bool, state=None) -> Path:
+    """The work folder of `out`, checked by the main process; emptied first when `overwrite` restarts it."""
     from .export import WORK_DIR, prepare_output
 
-    if state.is_main_process:
+    if state is None or state.is_main_process:
         work = prepare_output(out, overwrite)
         if overwrite and (work / "settings.json").exists():
             shutil.rmtree(work)
             work.mkdir()
-    state.wait_for_everyone()
+    if state is not None:
+        state.wait_for_everyone()
     return out / WORK_DIR
 
 
+def _import(output_dir, overwrite: bool, files, encoding, settings: dict, workers):
+    """Run a planned import into the work folder: (report, stats, {split: chunk files}, work folder)."""
+    from .importing import imported_files, run_import
+    from .shards import ShardStore
+
+    out = Path(output_dir)
+    work = _prepare(out, overwrite)
+    require_same_settings(work / "settings.json", settings, what="an unfinished import", where=out)
+    store = ShardStore(work / "imported", durable=False)  # a chunk is a second's work: redone, not fsynced
+    stats = run_import(files, encoding, store, workers)
+    if not stats.rows:
+        first = "; ".join(f"{path}: {why}" for path, why in stats.problems[:3])
+        raise CifakeError(f"No file could be imported ({len(stats.problems)} skipped; first: {first}). Check the "
+                          f"source folders: they need whole images.")
+    report = BuildReport(out, stats.rows, resumed=stats.resumed, problems=list(stats.problems))
+    real, fake = (set(stats.codecs.get(label, {})) for label in LABEL_NAMES[::-1])
+    if real and fake and real != fake:
+        report.notes.append(
+            "The two halves are stored with different encoders (REAL: " + _top(stats.codecs["REAL"]) + "; FAKE: "
+            + _top(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. The default "
+            "--encoder cifake-jpeg (or png) stores both one way."
+        )
+    return report, stats, imported_files(store, stats.done), work
+
+
+def _top(counts: dict, most: int = 2) -> str:
+    ordered = sorted(counts.items(), key=lambda item: -item[1])
+    shown = ", ".join(f"{signature} ({n:,})" for signature, n in ordered[:most])
+    return shown + (f" and {len(ordered) - most} more" if len(ordered) > most else "")
+
+
 def _run_builder(out: Path, work: Path, section: str, **config) -> None:
-    _, dataset_dict = _prepare_builder(work, **config)
-    _export(dataset_dict, out, section, work)
-
-
-def _prepare_builder(work: Path, **config):
     from .builder import CifakeBuilder
 
     builder = CifakeBuilder(cache_dir=str(work / "cache"), **config)
     builder.download_and_prepare(download_mode="force_redownload")
-    return builder, builder.as_dataset()
+    _export(builder.as_dataset(), out, section, work)
 
 
 def _export(dataset_dict, out: Path, section: str, work: Path) -> None:
@@ -157,6 +224,13 @@ def _export(dataset_dict, out: Path, section: str, work: Path) -> None:
     card = render_card(dataset_dict, section)
     write_dataset_folder(dataset_dict, out, card, work)
     del dataset_dict  # release the memory-mapped cache before removing it
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _export_files(split_files: dict, out: Path, section: str, work: Path) -> None:
+    from .export import write_parquet_folder
+
+    write_parquet_folder(split_files, out, section, work)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -185,13 +259,7 @@ def _check_choice(what: str, value: str, allowed: list[str]) -> None:
 
 
 def _resolve_cifar10(cifar10):
-    return sample_archive() if cifar10 == DEMO["cifar10"] else cifar10
-
-
-def _label_counts(dataset) -> dict:
-    labels = dataset.data.column("label").to_numpy()
-    names = dataset.features["label"].names
-    return {name: int((labels == i).sum()) for i, name in enumerate(names)}
+    return sample_archive() if cifar10 == SAMPLE_CIFAR10 else cifar10
 
 
 def _encoder_line(image_format: str) -> str:
@@ -217,27 +285,90 @@ def _build_section(report: BuildReport, cifar10, generation: dict, settings, ima
     if generation["generator_id"] == DEMO_GENERATOR_ID:
         lines += [
             "",
-            "**This is a demonstration build.** Its FAKE images come from the kit's tiny pipeline with "
-            "random weights: they are noise-like textures, not Stable Diffusion output, and a model trained "
-            "on them learns nothing about real generators. Its REAL images are a bundled handful of CIFAR-10 "
-            "*test* photos, some filed under `train` so both splits exist.",
+            "**This build only exercises the generation path.** Its FAKE images come from the kit's tiny "
+            "pipeline with random weights: noise-like textures, not Stable Diffusion output and not the output "
+            "of any trained generator. A model trained on them learns nothing about real generators.",
         ]
     return "\n".join(lines)
 
 
-def _kaggle_section(report: BuildReport, source) -> str:
-    counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
-    return "\n".join(
-        [
-            "## This copy",
-            "",
-            "Imported from the published CIFAKE folders by the CIFAKE kit (`cifake import-kaggle`), "
-            "original JPEG bytes unchanged.",
-            "",
-            f"- Images: {counts}.",
-            f"- Files skipped (unreadable, misnamed, or links leaving the folder): {len(report.problems)}.",
-        ]
-    )
+def _counts_line(report: BuildReport) -> str:
+    return "; ".join(f"{s}: {c['REAL']:,} REAL + {c['FAKE']:,} FAKE" for s, c in report.counts.items())
+
+
+def _kaggle_section(report: BuildReport) -> str:
+    lines = [
+        "## This copy",
+        "",
+        "Imported from the published CIFAKE folders by the CIFAKE kit (`cifake import-kaggle`), "
+        "original JPEG bytes unchanged.",
+        "",
+        f"- Images: {_counts_line(report)}.",
+        f"- Files skipped (unreadable, misnamed, or links leaving the folder): {len(report.problems)}.",
+    ]
+    return "\n".join(lines + [f"- Note: {note}" for note in report.notes])
+
+
+def _folders_section(report: BuildReport, plan, stats, encoder: str, test_fraction: float, seed: int,
+                     intro: str = "") -> str:
+    lines = [
+        "## This copy",
+        "",
+        *([intro, ""] if intro else []),
+        "Imported by the CIFAKE kit (`cifake import-folder`) from folders of real photos and of images made by "
+        "the generators named below.",
+        "",
+        f"- Images: {_counts_line(report)}.",
+        f"- Splits: {_splits_line(plan.split_rule, test_fraction, seed)}.",
+        f"- Encoder: {_import_encoder_line(encoder, stats)}",
+        f"- Files skipped (not images, unreadable, links, hidden): {len(report.problems):,}.",
+        *[f"- Note: {note}" for note in report.notes],
+        "",
+        "| label | source folder | generator_id | train | test |",
+        "|---|---|---|---|---|",
+    ]
+    for label, name, generator, counts in report.sources:
+        lines.append(f"| {label} | `{name}` | {f'`{generator}`' if generator else '-'} | {counts.get('train', 0):,} | "
+                     f"{counts.get('test', 0):,} |")
+    lines += ["", "Encodings as stored (format, size, JPEG tables):", ""]
+    for label in ("REAL", "FAKE"):
+        lines.append(f"- {label}: {_top(stats.codecs.get(label, {}), most=3)}")
+    if plan.attribution:
+        lines += ["", "### Attribution of the sources", "",
+                  "Found beside the imported images and carried here as they were written:"]
+        for shown, text in plan.attribution:
+            lines += ["", f"`{shown}`:", "", _fence(text)]
+    return "\n".join(lines)
+
+
+def _splits_line(split_rule: dict, test_fraction: float, seed: int) -> str:
+    drawn = [f"`{name}`" for name, rule in split_rule.items() if rule == "drawn"]
+    kept = [f"`{name}`" for name, rule in split_rule.items() if rule != "drawn"]
+    parts = []
+    if drawn:
+        which = "every source" if not kept else ", ".join(drawn)
+        parts.append(f"{test_fraction:.0%} of each label and generator drawn at random into test (seed {seed}) for {which}")
+    if kept:
+        parts.append(f"the train/ and test/ folders of {', '.join(kept)} kept as they are")
+    return "; ".join(parts)
+
+
+def _fence(text: str) -> str:
+    """`text` as a Markdown code block whose fence no run of backticks inside can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}text\n{text}\n{ticks}"
+
+
+def _import_encoder_line(encoder: str, stats) -> str:
+    if encoder == "keep":
+        return f"none: every file's bytes kept as they were ({stats.kept:,} files)."
+    resized = f" ({stats.resized:,} of them first brought to 32x32: shorter side with PIL bicubic, centre crop)"
+    if encoder == "png":
+        return f"PNG (lossless) for both labels: {stats.encoded:,} files decoded and written as PNG{resized}."
+    return (f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), "
+            f"for both labels: {stats.kept:,} files that already were 32x32 JPEGs with exactly those tables kept byte for "
+            f"byte (no second compression), {stats.encoded:,} encoded{resized}.")
 
 
 def _public_source(cifar10) -> str:

@@ -1,8 +1,9 @@
-"""`CifakeBuilder`: the dataset's features and splits, and the examples of each split.
+"""`CifakeBuilder`: the dataset's features and splits, and the examples of each split, for `cifake build`.
 
-Two sources feed it. `source="generate"`: real photos from CIFAR-10 (`cifar10.py`) and generated
-images from a finished `FakeStore` (`generate.py`), both encoded here by the one encoder.
-`source="kaggle"`: the published folders (`kaggle.py`), original bytes kept.
+Real photos come from CIFAR-10 (`cifar10.py`) and generated images from a finished `FakeStore`
+(`generate.py`); both are encoded here by the one encoder. (Imports of existing files,
+`import-kaggle` and `import-folder`, need no builder: importing.py writes their rows as Parquet
+and `datasets` reads them back.)
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import datasets
 import numpy as np
 from datasets.builder import Key
 
-from cifake_kit.errors import CifakeError
-from cifake_kit.schema import CIFAR10_CLASSES, FAKE, IMAGE_SIZE, LABEL_NAMES, PROVENANCE_COLUMNS, REAL, SPLITS
+from cifake_kit.schema import CIFAR10_CLASSES, FAKE, IMAGE_SIZE, PROVENANCE_COLUMNS, REAL, SPLITS
 
-from .features import CIFAKE_GENERATOR_ID, cifake_features
+from .features import cifake_features
 
 _CITATION = """\
 @article{bird2024cifake,
@@ -47,13 +47,11 @@ _NO_PROVENANCE = dict.fromkeys(PROVENANCE_COLUMNS)
 class CifakeConfig(datasets.BuilderConfig):
     """Where the examples come from; see the module docstring."""
 
-    source: str = "generate"  # "generate" or "kaggle"
-    cifar10: str | None = None  # Hub id or path, for source="generate"
+    cifar10: str | None = None  # Hub id or path
     per_class: dict = field(default_factory=dict)  # images per class and label, by split
-    fakes_dir: str | None = None  # a finished FakeStore folder, for source="generate"
+    fakes_dir: str | None = None  # a finished FakeStore folder
     generation: dict = field(default_factory=dict)  # generator_id, num_inference_steps, guidance_scale
     image_format: str = "jpeg"
-    kaggle_dir: str | None = None  # for source="kaggle"
 
 
 class CifakeBuilder(datasets.GeneratorBasedBuilder):
@@ -62,8 +60,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
     VERSION = datasets.Version("1.0.0")
 
     def _info(self):
-        if self.config.source not in ("generate", "kaggle"):
-            raise CifakeError(f"Unknown CIFAKE source {self.config.source!r}: use 'generate' or 'kaggle'.")
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
             features=cifake_features(),
@@ -74,15 +70,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        if self.config.source == "kaggle":
-            from .kaggle import scan_kaggle
-
-            self.kaggle_scan = scan_kaggle(self.config.kaggle_dir)
-            self.problems = list(self.kaggle_scan.problems)
-            return [
-                datasets.SplitGenerator(name=split, gen_kwargs={"files": self.kaggle_scan.files[split]})
-                for split in SPLITS
-            ]
         from .generate import FakeStore, plan_fakes
 
         fakes = FakeStore(self.config.fakes_dir).read(plan_fakes(self.config.per_class))
@@ -91,10 +78,7 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
             for split in SPLITS
         ]
 
-    def _generate_examples(self, split=None, fakes=None, files=None):
-        if files is not None:
-            yield from self._kaggle_examples(files)
-            return
+    def _generate_examples(self, split, fakes):
         from .cifar10 import load_cifar10
         from .imaging import encode_image
         from .kaggle import kaggle_filename
@@ -124,24 +108,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
                 "label": REAL,
                 "cifar10_class": class_idx,
                 **_NO_PROVENANCE,
-            }
-
-    def _kaggle_examples(self, files):
-        for position, file in enumerate(files):
-            try:
-                data = file.path.read_bytes()  # decoded once already, by scan_kaggle
-            except OSError as err:
-                self.problems.append((file.relpath, f"skipped: {err}"))
-                continue
-            label = LABEL_NAMES.index(file.label)
-            provenance = dict(_NO_PROVENANCE)
-            if label == FAKE:
-                provenance["generator_id"] = CIFAKE_GENERATOR_ID  # the release's generator
-            yield Key(label, position), {
-                "image": {"bytes": data, "path": file.relpath},
-                "label": label,
-                "cifar10_class": file.class_idx,
-                **provenance,
             }
 
 

@@ -9,6 +9,7 @@ in only when complete, so an older copy is never left half-replaced.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -41,14 +42,110 @@ def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
 
 def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Path) -> Path:
     """Write `dataset_dict` as Parquet shards + README.md into `out`, replacing an older copy whole."""
-    out = Path(out)
-    staging = work / "export"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "data").mkdir(parents=True)
+    staging = _staging(work)
     for split, dataset in dataset_dict.items():
         for path, shard in _parquet_shards(dataset, split):
             shard.to_parquet(str(staging / path), batch_size=_writer_batch_size(dataset))
     (staging / "README.md").write_text(card_text, encoding="utf-8")
+    return _swap_in(staging, Path(out), work)
+
+
+def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path) -> dict:
+    """Write Parquet files already in the dataset's schema (an import's chunks) as the dataset folder.
+
+    The rows are streamed into `data/{split}-NNNNN-of-NNNNN.parquet` in order, cut into shards and
+    row groups by the same rules as `push_to_hub` and `Dataset.to_parquet`, without going through
+    an Arrow cache first; the card is rendered from what was written. Returns {split: rows}.
+    """
+    import pyarrow.parquet as pq
+    from datasets import config
+    from datasets.arrow_writer import get_parquet_column_options, get_writer_batch_size_from_features
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    from .features import cifake_features
+
+    features = cifake_features()
+    row_group = get_writer_batch_size_from_features(features) or config.DEFAULT_MAX_BATCH_SIZE
+    # The writer options `Dataset.to_parquet` uses: images stored plain, content-defined chunks, page index.
+    options = {"use_content_defined_chunking": config.DEFAULT_CDC_OPTIONS, "write_page_index": True,
+               **get_parquet_column_options(features, features.arrow_schema)}
+    staging = _staging(work)
+    sizes = {}
+    for split, files in split_files.items():
+        metadata = [pq.read_metadata(path) for path in files]
+        rows = sum(m.num_rows for m in metadata)
+        estimate = sum(m.row_group(i).total_byte_size for m in metadata for i in range(m.num_row_groups))
+        num_shards = int(estimate / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
+        per_shard, written, nbytes = -(-rows // num_shards), 0, 0
+        writer, current = None, -1
+        for path in files:
+            table = pq.read_table(path)
+            nbytes += table.nbytes
+            while table.num_rows:
+                shard = written // per_shard
+                if shard != current:
+                    _close(writer)
+                    writer = pq.ParquetWriter(staging / _shard_path(split, shard, num_shards), table.schema, **options)
+                    current = shard
+                take = min(table.num_rows, per_shard * (shard + 1) - written)
+                writer.write_table(table.slice(0, take), row_group_size=row_group)
+                table, written = table.slice(take), written + take
+        _close(writer)
+        sizes[split] = (rows, nbytes)
+    (staging / "README.md").write_text(card_text(features, sizes, section), encoding="utf-8")
+    _swap_in(staging, Path(out), work)
+    return {split: rows for split, (rows, _) in sizes.items()}
+
+
+def render_card(dataset_dict, build_section: str) -> str:
+    """The card for `dataset_dict`: `dataset_card.md` with YAML measured from it, plus a 'This copy' section."""
+    any_split = next(iter(dataset_dict.values()))
+    sizes = {name: (len(dataset), dataset._estimate_nbytes()) for name, dataset in dataset_dict.items()}
+    return card_text(any_split.features, sizes, build_section)
+
+
+def card_text(features, sizes: dict, build_section: str) -> str:
+    """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`."""
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(_CARD_TEMPLATE, repo_type="dataset")
+    for key in ("dataset_info", "configs"):
+        card.data.pop(key, None)
+    splits = SplitDict()
+    for name, (rows, nbytes) in sizes.items():
+        splits.add(SplitInfo(name=name, num_bytes=nbytes, num_examples=rows))
+    info = DatasetInfo(features=features, splits=splits, dataset_size=sum(s.num_bytes for s in splits.values()))
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card.data)
+    MetadataConfigs(
+        {"default": {"data_files": [{"split": name, "path": f"data/{name}-*"} for name in sizes]}}
+    ).to_dataset_card_data(card.data)
+    card.data["size_categories"] = [_size_category(sum(rows for rows, _ in sizes.values()))]
+    tags = list(card.data.get("tags") or [])
+    card.data["tags"] = tags + [KIT_TAG] if KIT_TAG not in tags else tags
+    card.text = card.text.rstrip() + "\n\n" + build_section.strip() + "\n"
+    return str(card)
+
+
+def _close(writer) -> None:
+    if writer is not None:
+        from datasets import config
+
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(config.DEFAULT_CDC_OPTIONS)})
+        writer.close()
+
+
+def _staging(work: Path) -> Path:
+    staging = work / "export"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "data").mkdir(parents=True)
+    return staging
+
+
+def _swap_in(staging: Path, out: Path, work: Path) -> Path:
+    """Move the finished `data/` and README.md into `out`; an older copy is moved aside, never half replaced."""
     old = work / "replaced"
     shutil.rmtree(old, ignore_errors=True)
     old.mkdir()
@@ -60,34 +157,6 @@ def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Pa
     return out
 
 
-def render_card(dataset_dict, build_section: str) -> str:
-    """The card: `dataset_card.md` with YAML measured from this build, plus a 'This copy' section."""
-    from datasets import DatasetInfo, SplitDict, SplitInfo
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCard
-
-    card = DatasetCard.load(_CARD_TEMPLATE, repo_type="dataset")
-    for key in ("dataset_info", "configs"):
-        card.data.pop(key, None)
-    any_split = next(iter(dataset_dict.values()))
-    splits = SplitDict()
-    for name, dataset in dataset_dict.items():
-        splits.add(SplitInfo(name=name, num_bytes=dataset._estimate_nbytes(), num_examples=len(dataset)))
-    info = DatasetInfo(
-        features=any_split.features, splits=splits, dataset_size=sum(s.num_bytes for s in splits.values())
-    )
-    DatasetInfosDict({"default": info}).to_dataset_card_data(card.data)
-    MetadataConfigs(
-        {"default": {"data_files": [{"split": name, "path": f"data/{name}-*"} for name in dataset_dict]}}
-    ).to_dataset_card_data(card.data)
-    card.data["size_categories"] = [_size_category(sum(len(d) for d in dataset_dict.values()))]
-    tags = list(card.data.get("tags") or [])
-    card.data["tags"] = tags + [KIT_TAG] if KIT_TAG not in tags else tags
-    card.text = card.text.rstrip() + "\n\n" + build_section.strip() + "\n"
-    return str(card)
-
-
 def _parquet_shards(dataset, split: str):
     # The same cut as `Dataset.push_to_hub`: one shard per started max_shard_size of data.
     from datasets import config
@@ -95,8 +164,11 @@ def _parquet_shards(dataset, split: str):
 
     num_shards = int(dataset._estimate_nbytes() / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
     for index in range(num_shards):
-        path = f"data/{split}-{index:05d}-of-{num_shards:05d}.parquet"
-        yield path, dataset.shard(num_shards=num_shards, index=index, contiguous=True)
+        yield _shard_path(split, index, num_shards), dataset.shard(num_shards=num_shards, index=index, contiguous=True)
+
+
+def _shard_path(split: str, index: int, num_shards: int) -> str:
+    return f"data/{split}-{index:05d}-of-{num_shards:05d}.parquet"
 
 
 def _writer_batch_size(dataset):

@@ -1,10 +1,9 @@
 """The FAKE half: a diffusers text-to-image pipeline, batched, seeded per image, resumable.
 
-Work is planned as a fixed list of items (split, CIFAR-10 class, index) cut into shards. Each
-finished shard is written to a Parquet file and then recorded in a manifest (one JSON line per
-shard, with the file's SHA-256), so a run killed at any moment restarts after its last recorded
-shard: nothing is lost, nothing is made twice. Under `accelerate launch` each process takes every
-N-th shard and keeps its own manifest.
+Work is planned as a fixed list of items (split, CIFAR-10 class, index) cut into shards, kept
+in a `shards.ShardStore`: a run killed at any moment restarts after its last recorded shard,
+nothing is lost, nothing is made twice. Under `accelerate launch` each process takes every N-th
+shard and keeps its own manifest.
 
 Images are kept as raw 32x32 pixels here; encoding happens once, later, in the same encoder the
 real photos go through.
@@ -12,10 +11,6 @@ real photos go through.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,8 +24,7 @@ from cifake_kit.schema import CIFAR10_CLASSES, DEMO_GENERATOR_ID, IMAGE_SIZE, SP
 from .features import CIFAKE_GENERATOR_ID
 from .imaging import downscale
 from .prompts import prompt_for, seed_for
-
-logger = logging.getLogger(__name__)
+from .shards import ShardStore
 
 DEFAULT_GENERATOR = CIFAKE_GENERATOR_ID
 TINY_GENERATOR = "tiny-random"  # built in process by tiny_generator.py, no download
@@ -129,60 +123,24 @@ def _from_pretrained(generator: str, dtype):
         return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype)
 
 
-class FakeStore:
-    """Shards of generated pixels plus per-process manifests, in one folder."""
-
-    def __init__(self, folder: str | Path, rank: int = 0):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.rank = rank
+class FakeStore(ShardStore):
+    """Shards of generated pixels (`shard-NNNNNN.parquet`) plus per-process manifests, in one folder."""
 
     def shard_path(self, shard_id: int) -> Path:
-        return self.folder / f"shard-{shard_id:06d}.parquet"
-
-    def completed(self) -> dict[int, dict]:
-        """Recorded shards whose file is intact, by shard id."""
-        done = {}
-        for manifest in sorted(self.folder.glob("manifest-*.jsonl")):
-            for line in manifest.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:  # a line torn by a kill mid-write: not recorded
-                    continue
-                path = self.shard_path(entry["shard"])
-                if path.is_file() and _sha256(path) == entry["sha256"]:
-                    done[entry["shard"]] = entry
-                else:
-                    logger.warning("Shard %s is missing or damaged; it will be made again.", path.name)
-        return done
+        return self.path("shard", shard_id)
 
     def write(self, shard_id: int, rows: dict[str, list], blank_regenerations: int) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        path = self.shard_path(shard_id)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        pq.write_table(pa.table(rows), tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-        entry = {
-            "shard": shard_id,
-            "rows": len(rows["index"]),
-            "sha256": _sha256(path),
-            "blank_regenerations": blank_regenerations,
-        }
-        with open(self.folder / f"manifest-{self.rank}.jsonl", "a") as manifest:
-            manifest.write(json.dumps(entry) + "\n")
-            manifest.flush()
-            os.fsync(manifest.fileno())
+        super().write(shard_id, {"shard": pa.table(rows)}, rows=len(rows["index"]), blank_regenerations=blank_regenerations)
 
     def read(self, plan: list[FakeItem]) -> dict[FakeItem, dict]:
         """All generated images by item; fails unless every planned item is there exactly once."""
         import pyarrow.parquet as pq
 
         found: dict[FakeItem, dict] = {}
-        for shard_id in sorted(self.completed()):
-            for row in pq.read_table(self.shard_path(shard_id)).to_pylist():
+        for path in self.files("shard"):
+            for row in pq.read_table(path).to_pylist():
                 item = FakeItem(row["split"], row["cifar10_class"], row["index"])
                 if item in found:
                     raise CifakeError(f"Generated image {item} appears twice in {self.folder}; rebuild with --overwrite.")
@@ -287,12 +245,3 @@ def _run_pipeline(pipe, prompts: list[str], seeds: list[int], settings: Generati
             width=size,
             output_type="pil",
         )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())

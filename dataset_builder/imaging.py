@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 import numpy as np
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageOps, JpegImagePlugin
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import IMAGE_SIZE
@@ -14,6 +15,7 @@ from .features import DOWNSCALE_FILTER, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAM
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC}
 _SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+_TRANSPARENT_BACKGROUND = (255, 255, 255)  # how viewers show transparent pixels
 
 
 def downscale(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
@@ -22,6 +24,42 @@ def downscale(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), resample=_FILTERS[DOWNSCALE_FILTER])
     return np.asarray(image, dtype=np.uint8)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB view of any PIL image: EXIF-upright, 16-bit greyscale scaled, transparency on white.
+
+    The same conversion as the model's image processor (`modeling/image_processing_cifake.py`,
+    which travels to the Hub alone and so keeps its own copy; a test keeps the two equal).
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)  # convert() would clip at 255 instead of scaling
+        top = 65535.0 if image.mode.startswith("I;16") or pixels.max(initial=0) > 255 else 255.0
+        if image.mode == "F" and pixels.max(initial=0) <= 1.0:
+            top = 1.0
+        image = Image.fromarray(np.clip(pixels / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _TRANSPARENT_BACKGROUND + (255,))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def fit(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
+    """RGB `size` x `size` pixels of any image: its shorter side brought to `size` with the dataset's
+    filter, then the centre cropped. A square image is resized exactly as `downscale` does."""
+    image = to_rgb(image)
+    width, height = image.size
+    if width == height:
+        return downscale(image, size)
+    scale = size / min(width, height)
+    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))),
+                           resample=_FILTERS[DOWNSCALE_FILTER])
+    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
 def encode_image(pixels: np.ndarray, image_format: str = "jpeg") -> bytes:
@@ -59,3 +97,42 @@ def encoder_settings(data: bytes) -> dict:
             )
             settings["progressive"] = bool(image.info.get("progressive", False))
     return settings
+
+
+@lru_cache(maxsize=1)
+def cifake_jpeg_tables() -> dict:
+    """The quantisation tables `encode_image` writes: libjpeg quality 75, the published CIFAKE ones."""
+    with Image.open(io.BytesIO(encode_image(np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)))) as image:
+        return {k: list(v) for k, v in image.quantization.items()}
+
+
+def is_cifake_jpeg(image: Image.Image) -> bool:
+    """Whether an opened file already is what the encoder writes: a baseline 32x32 RGB JPEG with
+    exactly CIFAKE's tables and 4:2:0 subsampling (its bytes can be kept: no second compression)."""
+    return (
+        image.format == "JPEG"
+        and image.size == (IMAGE_SIZE, IMAGE_SIZE)
+        and image.mode == "RGB"
+        and not image.info.get("progressive", False)
+        and JpegImagePlugin.get_sampling(image) == 2
+        and {k: list(v) for k, v in image.quantization.items()} == cifake_jpeg_tables()
+    )
+
+
+def codec_signature(image: Image.Image) -> str:
+    """A short description of an opened file's encoding (format, size, mode, JPEG tables and
+    subsampling): two halves of a dataset whose signatures differ can be told apart by codec alone."""
+    text = f"{image.format} {image.size[0]}x{image.size[1]} {image.mode}"
+    if image.format == "JPEG":
+        sums = "/".join(str(sum(image.quantization[k])) for k in sorted(image.quantization))
+        sampling = _SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(image), "unknown")
+        text += f", tables {sums}, {sampling}{', progressive' if image.info.get('progressive') else ''}"
+    return text
+
+
+@lru_cache(maxsize=2)
+def encoder_signature(image_format: str) -> str:
+    """The codec signature of what `encode_image` writes at 32x32."""
+    data = encode_image(np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8), image_format)
+    with Image.open(io.BytesIO(data)) as image:
+        return codec_signature(image)

@@ -257,8 +257,7 @@ def _labels(dataset) -> np.ndarray:
 def _classes(dataset) -> np.ndarray:
     if "cifar10_class" not in dataset.features:
         return np.full(len(dataset), -1, dtype=np.int64)
-    column = dataset.data.column("cifar10_class").to_numpy(zero_copy_only=False)
-    return np.where(np.equal(column, None), -1, column).astype(np.int64)
+    return dataset.data.column("cifar10_class").fill_null(-1).to_numpy().astype(np.int64)  # null: class unknown
 
 
 def _class_names(dataset) -> list[str]:

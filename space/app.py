@@ -33,15 +33,17 @@ MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 OUTPUTS = Path(tempfile.gettempdir()) / "cifake-space-outputs"
 OUTPUT_MAX_AGE_S = 3600
 
-# Bundled examples: real CIFAR-10 test photos, and images made by the kit's own tiny
-# random-weight pipeline (not Stable Diffusion); see examples/SOURCES.md.
+# Bundled examples: real CIFAR-10 test photos, and genuine samples of generators trained on
+# CIFAR-10, each labelled with its generator and source (none is Stable Diffusion output); see
+# examples/SOURCES.md.
 EXAMPLES = [
     ("examples/real-cifar10-airplane-0000.jpg", "REAL · CIFAR-10 test photo (airplane)"),
     ("examples/real-cifar10-cat-0000.jpg", "REAL · CIFAR-10 test photo (cat)"),
     ("examples/real-cifar10-ship-0000.jpg", "REAL · CIFAR-10 test photo (ship)"),
     ("examples/real-cifar10-frog-0000.jpg", "REAL · CIFAR-10 test photo (frog)"),
-    ("examples/kit-tiny-random-pipeline-0.png", "Kit's random pipeline #1 (NOT Stable Diffusion)"),
-    ("examples/kit-tiny-random-pipeline-1.png", "Kit's random pipeline #2 (NOT Stable Diffusion)"),
+    ("examples/fake-sndcgan-chainer-gan-lib.png", "FAKE · SN-DCGAN sample (pfnet-research/chainer-gan-lib)"),
+    ("examples/fake-ddpm-w86763777.png", "FAKE · DDPM sample (w86763777/pytorch-ddpm)"),
+    ("examples/fake-began-chainer-gan-lib.png", "FAKE · BEGAN sample (pfnet-research/chainer-gan-lib)"),
 ]
 
 
@@ -72,7 +74,8 @@ class Detector:
         report = Path(self.model_id) / "report" / "report.json"
         if report.is_file():
             facts = json.loads(report.read_text())
-            line += f" Its {facts['split']} accuracy: {facts['metrics']['accuracy']:.1%} on `{facts['data']}`."
+            line += (f" Its {facts['split']} accuracy: {facts['metrics']['accuracy']:.1%} on {facts.get('images', 0):,} "
+                     f"images of `{facts['data']}`.")
             if DEMO_GENERATOR_ID in (facts.get("generators") or []):
                 line += (" **Demonstration model:** its FAKE training images came from the kit's tiny random-weight "
                          "pipeline, not from Stable Diffusion, so its verdicts on real pictures mean nothing.")
@@ -151,7 +154,8 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
                     examples=[[str(HERE / path)] for path, _ in EXAMPLES],
                     example_labels=[label for _, label in EXAMPLES],
                     inputs=[upload],
-                    label="Examples: CIFAR-10 photos, and images from the kit's tiny random pipeline (not Stable Diffusion)",
+                    label="Examples: CIFAR-10 photos, and samples of GANs and a DDPM trained on CIFAR-10 "
+                          "(none is Stable Diffusion output)",
                 )
             with gr.Column():
                 probabilities = gr.Label(label="REAL / FAKE", num_top_classes=2)

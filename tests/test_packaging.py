@@ -106,6 +106,7 @@ from pathlib import Path
 import cifake_kit, cifake_cli, dataset_builder, modeling, space
 from space.app import EXAMPLES, HERE, build_demo
 from space.hub import space_files
+from dataset_builder.demo import demo_sources
 demo = build_demo(sys.argv[1])
 print(json.dumps({
     "files": [m.__file__ for m in (cifake_kit, cifake_cli, dataset_builder, modeling, space)],
@@ -115,6 +116,8 @@ print(json.dumps({
     "card_templates": [Path(modeling.__file__).with_name("model_card.md").is_file(),
                        Path(dataset_builder.__file__).with_name("data").joinpath("dataset_card.md").is_file()],
     "title": demo.title,
+    "demo_images": sum(1 for folder in demo_sources()[0] + [Path(s.split("=", 1)[1]) for s in demo_sources()[1]]
+                       for path in folder.glob("**/*") if path.suffix in (".jpg", ".png")),
 }))
 """
 
@@ -159,3 +162,4 @@ def test_a_wheel_install_works_outside_the_repository(tmp_path, trained_model):
     assert out["examples"] and out["sample"] and out["card_templates"] == [True, True]
     assert {"app.py", "requirements.txt", "examples/SOURCES.md", "modeling/inference.py"} <= set(out["space_files"])
     assert out["title"] == "CIFAKE: real or AI-generated?"
+    assert out["demo_images"] == 840  # the genuine demo ships in the wheel

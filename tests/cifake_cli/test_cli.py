@@ -12,9 +12,12 @@ from datasets import load_dataset
 from cifake_cli import main, make_parser
 from cifake_kit.options import TrainOptions
 from cifake_kit.runtime import VERBOSE_ENV
+from dataset_builder.demo import demo_sources
+
+DEMO_GENERATORS = {spec.split("=")[0] for spec in demo_sources()[1]}
 
 CIFAKE = [sys.executable, "-m", "cifake_cli"]
-COMMANDS = ["build", "import-kaggle", "push-dataset", "train", "evaluate", "sweep", "explain", "push-model", "demo",
+COMMANDS = ["build", "import-kaggle", "import-folder", "push-dataset", "train", "evaluate", "sweep", "explain", "push-model", "demo",
             "push-space"]
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,7 +95,7 @@ def test_one_vocabulary_across_subcommands():
         assert "MODEL" not in positionals, name  # a model is always named with --model
     for name in ("evaluate", "explain", "push-model", "demo", "push-space"):
         assert "--model" in visible_flags(commands[name]), name
-    for name in ("build", "import-kaggle", "train", "evaluate", "sweep", "explain"):
+    for name in ("build", "import-kaggle", "import-folder", "train", "evaluate", "sweep", "explain"):
         assert "--output-dir" in visible_flags(commands[name]), name
     for name in ("train", "evaluate", "explain"):
         assert "--split" in visible_flags(commands[name]), name
@@ -201,11 +204,11 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert "wrote cifake/ (train: 40 REAL + 40 FAKE; test: 20 REAL + 20 FAKE)" in outputs["build"].stdout
+    assert "wrote cifake/ (train: 336 REAL + 336 FAKE; test: 84 REAL + 84 FAKE)" in outputs["build"].stdout
     assert "saved the model to cifake-model/" in outputs["train"].stdout
     assert "test accuracy" in outputs["evaluate"].stdout
     report = json.loads((tmp_path / "cifake-model" / "report" / "report.json").read_text())
-    assert report["generators"] == ["cifake-kit/tiny-random-sd"] and report["split"] == "test"
+    assert report["generators"] == sorted(DEMO_GENERATORS) and report["split"] == "test" and report["images"] == 168
     assert (tmp_path / "cifake-model" / "eval" / "cifake-test" / "robustness.md").is_file()
     cwd = os.getcwd()
     os.chdir(tmp_path)
@@ -213,10 +216,11 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
         ds = load_dataset("cifake")
     finally:
         os.chdir(cwd)
-    assert {split: len(ds[split]) for split in ds} == {"train": 80, "test": 40}
+    assert {split: len(ds[split]) for split in ds} == {"train": 672, "test": 168}
     assert ds["train"].features["label"].names == ["FAKE", "REAL"]
-    assert set(ds["train"]["generator_id"]) == {"cifake-kit/tiny-random-sd", None}
-    assert "demonstration build" in (tmp_path / "cifake" / "README.md").read_text()
+    assert set(ds["train"]["generator_id"]) == {*DEMO_GENERATORS, None}
+    card = (tmp_path / "cifake" / "README.md").read_text()
+    assert "The CIFAKE kit's offline demo" in card and "None of them is Stable Diffusion output" in card
 
     # A quiet console: one line per epoch, the kit's own bars only, no raw log dicts or library bars.
     epochs = [line for line in outputs["train"].stdout.splitlines() if line.startswith("epoch ")]
@@ -242,8 +246,11 @@ def test_verbose_brings_trainers_own_output_back(tmp_path, built_dataset):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["build", "--demo", "--per-class", "0"], "cifake build: error: --per-class must be at least 1, got 0."),
-        (["build", "--demo", "--cifar10", "missing/cifar-10-python.tar.gz"], "does not exist. Pass --cifar10 PATH"),
+        (["build", "--cifar10", "bundled-sample", "--generator", "tiny-random", "--per-class", "0"],
+         "cifake build: error: --per-class must be at least 1, got 0."),
+        (["build", "--cifar10", "missing/cifar-10-python.tar.gz"], "does not exist. Pass --cifar10 PATH"),
+        (["build", "--demo", "--steps", "3"], "--demo imports the bundled images and generates nothing: drop --steps"),
+        (["import-folder", "--real", "photos", "--fake", "gan=nowhere"], "--real 'photos' is not a folder"),
         (["import-kaggle", "nowhere"], "is not a folder. Unzip the CIFAKE download"),
         (["push-dataset", "me/cifake", "--data", "nowhere"], "is not a dataset folder written by this kit"),
         (["train", "--config", "conv9x9"], "cifake train: error: Unknown config 'conv9x9'"),

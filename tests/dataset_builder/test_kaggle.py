@@ -1,7 +1,7 @@
 import csv
 
 import pytest
-from datasets import load_dataset
+from datasets import Image, load_dataset
 
 from cifake_kit.errors import CifakeError
 from dataset_builder import build
@@ -82,16 +82,22 @@ def test_nested_download_folder_is_found(kaggle_folder, tmp_path):
     assert report.counts["test"]["REAL"] == 20
 
 
-def test_parallel_check_finds_the_same_problems(kaggle_folder, monkeypatch):
-    from dataset_builder import kaggle
+def test_parallel_import_equals_serial_import(kaggle_folder, tmp_path, monkeypatch):
+    from dataset_builder import importing
 
-    serial = kaggle.scan_kaggle(kaggle_folder["root"], workers=1)
-    monkeypatch.setattr(kaggle, "_CHECK_CHUNK", 7)  # many small tasks over two processes
-    parallel = kaggle.scan_kaggle(kaggle_folder["root"], workers=2)
+    serial = build.import_kaggle(kaggle_folder["root"], output_dir=tmp_path / "serial", workers=1)
+    monkeypatch.setattr(importing, "CHUNK", 7)  # many small tasks over two processes
+    parallel = build.import_kaggle(kaggle_folder["root"], output_dir=tmp_path / "parallel", workers=2)
     assert sorted(parallel.problems) == sorted(serial.problems)
     assert {p for p, _ in parallel.problems} == {kaggle_folder["broken"], kaggle_folder["link"]}
-    assert parallel.files == serial.files
-    assert sum(len(files) for files in parallel.files.values()) == 80  # 2 per class, split, label
+    assert parallel.counts == serial.counts
+
+    def rows(folder):
+        ds = load_dataset(str(folder), split="train").cast_column("image", Image(decode=False))
+        return [(r["image"]["path"], r["image"]["bytes"], r["label"], r["cifar10_class"]) for r in ds]
+
+    assert rows(tmp_path / "parallel") == rows(tmp_path / "serial")  # the same rows, in the same order
+    assert len(rows(tmp_path / "serial")) == 40  # 2 per class and label; the escaping link is not among them
 
 
 def test_linked_folder_leaving_the_source_is_refused(kaggle_folder, tmp_path):

@@ -29,9 +29,12 @@ def test_the_page_names_its_model_and_labels_examples(detector, trained_model):
 
     assert f"`{trained_model}`" in detector.summary()
     assert all((EXAMPLES / Path(path).name).is_file() for path, _ in app.EXAMPLES)
-    machine_made = [label for path, label in app.EXAMPLES if "kit-tiny" in path]
-    assert machine_made and all("NOT Stable Diffusion" in label for label in machine_made)
+    generated = [label for path, label in app.EXAMPLES if "/fake-" in path]
+    assert len(generated) == 3 and all(label.startswith("FAKE · ") and "(" in label for label in generated)
     assert all(label.startswith("REAL") for path, label in app.EXAMPLES if "real-cifar10" in path)
+    assert not any("stable diffusion" in label.lower() for _, label in app.EXAMPLES)
+    sources = (EXAMPLES / "SOURCES.md").read_text()
+    assert all(Path(path).name in sources for path, _ in app.EXAMPLES)  # every example's source is written down
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.*g")))

@@ -87,10 +87,10 @@ def test_the_page_renders_and_classifies_an_upload(served_app, browser):
 
     browser.get(served_app)
     wait = WebDriverWait(browser, 60)
-    wait.until(lambda d: "NOT Stable Diffusion" in d.find_element(By.TAG_NAME, "body").text)  # examples drawn last
+    wait.until(lambda d: "DDPM sample" in d.find_element(By.TAG_NAME, "body").text)  # examples drawn last
     page = browser.find_element(By.TAG_NAME, "body").text
     for text in ("CIFAKE: real or AI-generated?", "REAL / FAKE", "Grad-CAM for the predicted class",
-                 "What the model saw (32x32, enlarged)", "NOT Stable Diffusion", "Model:"):
+                 "What the model saw (32x32, enlarged)", "none is Stable Diffusion output", "Model:"):
         assert text in page, text
     upload = browser.find_element(By.CSS_SELECTOR, "input[type=file]")
     upload.send_keys(str(EXAMPLES / "real-cifar10-airplane-0000.jpg"))

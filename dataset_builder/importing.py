@@ -1,0 +1,229 @@
+"""Image files into the dataset: each read once, checked, encoded, in parallel, resumable.
+
+`import-kaggle` and `import-folder` plan what to import as `ImportFile`s (kaggle.py, folders.py)
+and hand the plan here. Worker processes take chunks of files; each file is opened without
+following links (the planners resolved or refused links already), must be a regular file under
+a size bound and decode completely as one of the allowed formats, and its bytes are then kept
+or re-encoded by the kit's one encoder (`Encoding`). The main process writes each finished chunk
+to a `ShardStore` (one Parquet file per split, already in the dataset's schema), so a killed
+import resumes after its last chunk. At the end export.py streams the chunks into the dataset
+folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import warnings
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, PROVENANCE_COLUMNS, SPLITS
+
+CHUNK = 1024  # files per task, and per resumable piece
+MAX_FILE_BYTES = 64 << 20  # no image of this task is larger; a bigger file is skipped unread
+_BAR_FROM = 5000  # files: smaller imports finish before a bar would say anything
+ENCODINGS = ["cifake-jpeg", "keep", "png"]
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    path: str  # the file to read: a plain file, links already resolved or refused by the planner
+    relpath: str  # stored as the image's path in the dataset
+    split: str
+    label: int  # FAKE=0, REAL=1
+    cifar10_class: int | None = None
+    generator_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """What becomes of a file's bytes.
+
+    `keep`: stored as they are. `cifake-jpeg`: 32x32 JPEGs with CIFAKE's exact tables are kept
+    (no second compression); everything else is brought to 32x32 (shorter side, PIL bicubic,
+    centre crop) and encoded as the kit's quality-75 JPEG. `png`: brought to 32x32, lossless PNG.
+    `formats`: what PIL may decode. `size`: if set, images of another size are skipped (the
+    published release is all 32x32).
+    """
+
+    policy: str = "cifake-jpeg"
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+    size: int | None = None
+
+
+@dataclass
+class ImportStats:
+    rows: dict = field(default_factory=dict)  # split -> {label name: count}
+    kept: int = 0  # files stored byte for byte
+    encoded: int = 0  # files re-encoded by the kit's encoder
+    resized: int = 0  # of those, files that were not 32x32
+    problems: list = field(default_factory=list)  # (relpath, why)
+    codecs: dict = field(default_factory=dict)  # label name -> Counter of codec signatures as stored
+    resumed: int = 0  # files done by an earlier, interrupted run
+    done: dict = field(default_factory=dict)  # the store's entries of this import's chunks, by number
+
+
+def plan_digest(files: list[ImportFile]) -> str:
+    """A fingerprint of a plan (what goes where): a resumed import must have the same plan.
+
+    That the files themselves are unchanged is checked chunk by chunk when resuming (`run_import`).
+    """
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relpath}\t{file.split}\t{file.label}\t{file.cifar10_class}\t{file.generator_id}\n".encode())
+    return digest.hexdigest()
+
+
+def run_import(files: list[ImportFile], encoding: Encoding, store, workers: int | None = None) -> ImportStats:
+    """Import every planned file not yet in `store`; return the counts of the whole import."""
+    from tqdm.auto import tqdm
+
+    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    done = store.completed()
+    for n in list(done):  # resuming: a chunk counts only if its files are still the ones it imported
+        if n >= len(chunks) or _file_stats(chunks[n]) != [tuple(s) if s else None for s in done[n]["stats"]]:
+            del done[n]
+    todo = [n for n in range(len(chunks)) if n not in done]
+    workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(todo) or 1))
+    resumed = sum(len(chunks[n]) for n in done if n < len(chunks))
+    with tqdm(total=len(files), initial=resumed, desc="Importing images", unit="img",
+              disable=len(files) < _BAR_FROM) as bar:
+        with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            mapper = pool.map if pool else map
+            # Workers write each chunk's files themselves; here they are only recorded, in order.
+            results = mapper(_process_chunk, [chunks[n] for n in todo], [encoding] * len(todo), [store] * len(todo), todo)
+            for n, (written, info) in zip(todo, results):
+                done[n] = store.record(n, written, **info)
+                bar.update(len(chunks[n]))
+    stats = ImportStats(resumed=resumed, done=done)
+    for n in range(len(chunks)):
+        entry = done[n]
+        for split, counts in entry["rows"].items():
+            stats.rows.setdefault(split, Counter()).update(counts)
+        stats.kept += entry["kept"]
+        stats.encoded += entry["encoded"]
+        stats.resized += entry["resized"]
+        stats.problems += [tuple(problem) for problem in entry["problems"]]
+        for label, counts in entry["codecs"].items():
+            stats.codecs.setdefault(label, Counter()).update(counts)
+    stats.rows = {split: {name: stats.rows[split].get(name, 0) for name in LABEL_NAMES} for split in SPLITS
+                  if split in stats.rows}
+    return stats
+
+
+def imported_files(store, completed: dict | None = None) -> dict:
+    """The recorded chunk files of each split, in order: {split: [path, ...]} for the splits that have rows."""
+    completed = store.completed() if completed is None else completed
+    return {split: files for split in SPLITS if (files := store.files(split, completed))}
+
+
+def read_file(path: str, limit: int = MAX_FILE_BYTES) -> tuple[bytes, tuple[int, int]]:
+    """(bytes, (size, mtime in ns)) of a regular file, read once through a descriptor that follows no link.
+
+    OSError (also for a link, a device, a folder) or ValueError (over `limit` bytes, checked
+    before reading) when it cannot or should not be read.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size / 2**20:.0f} MB, more than an image here can be ({limit >> 20} MB)")
+        blocks, left = [], info.st_size + 1  # one byte more: a file that grew since is still read whole
+        while left > 0 and (block := os.read(descriptor, left)):
+            blocks.append(block)
+            left -= len(block)
+        return b"".join(blocks), (info.st_size, info.st_mtime_ns)
+    finally:
+        os.close(descriptor)
+
+
+def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: int) -> tuple[dict, dict]:
+    """One chunk, in a worker: its rows written to `store` (a Parquet file per split, in the
+    dataset's schema) but not recorded yet; returns (the files written, the chunk's counts)."""
+    import pyarrow as pa
+    from PIL import Image
+
+    from .features import cifake_features
+
+    columns = {split: {name: [] for name in ("image", "label", "cifar10_class", *PROVENANCE_COLUMNS)} for split in SPLITS}
+    info = {"rows": {}, "kept": 0, "encoded": 0, "resized": 0, "problems": [], "codecs": {}, "stats": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
+        for file in files:
+            _add(file, encoding, columns, info)
+    schema = cifake_features().arrow_schema
+    tables = {split: pa.Table.from_pydict(cols, schema=schema) for split, cols in columns.items() if cols["label"]}
+    info["rows"] = {split: dict(counts) for split, counts in info["rows"].items()}
+    info["codecs"] = {label: dict(counts) for label, counts in info["codecs"].items()}
+    return store.write_files(piece, tables), info
+
+
+def _add(file: ImportFile, encoding: Encoding, columns: dict, info: dict) -> None:
+    """Read, check and encode one file into `columns`; or note in `info` why it was skipped."""
+    try:
+        data, stats = read_file(file.path)
+    except OSError as err:
+        info["stats"].append(None)
+        info["problems"].append((file.relpath, f"skipped: cannot read it ({err.strerror or err})"))
+        return
+    info["stats"].append(stats)
+    try:
+        data, how, size, signature = _encode(data, encoding)
+    except ValueError as err:
+        info["problems"].append((file.relpath, f"skipped: {err}"))
+        return
+    info[how] += 1
+    if how == "encoded" and size != (IMAGE_SIZE, IMAGE_SIZE):
+        info["resized"] += 1
+    target = columns[file.split]
+    target["image"].append({"bytes": data, "path": file.relpath})
+    target["label"].append(file.label)
+    target["cifar10_class"].append(file.cifar10_class)
+    for column in PROVENANCE_COLUMNS:  # an imported file's only provenance is its generator's name
+        target[column].append(file.generator_id if column == "generator_id" else None)
+    label = LABEL_NAMES[file.label]
+    info["rows"].setdefault(file.split, Counter())[label] += 1
+    info["codecs"].setdefault(label, Counter())[signature] += 1
+
+
+def _file_stats(files: list[ImportFile]) -> list[tuple[int, int] | None]:
+    stats = []
+    for file in files:
+        try:
+            info = os.stat(file.path, follow_symlinks=False)
+            stats.append((info.st_size, info.st_mtime_ns))
+        except OSError:
+            stats.append(None)
+    return stats
+
+
+def _encode(data: bytes, encoding: Encoding) -> tuple[bytes, str, tuple[int, int], str]:
+    """(bytes to store, "kept" or "encoded", the image's size, the codec signature of what is stored).
+
+    ValueError for anything that is not a whole image of the allowed formats and size.
+    """
+    from PIL import Image
+
+    from .imaging import codec_signature, encode_image, encoder_signature, fit, is_cifake_jpeg
+
+    try:  # (the caller turns DecompressionBombWarning into an error)
+        with Image.open(io.BytesIO(data), formats=encoding.formats) as image:
+            image.load()  # the whole file decodes, not only its header
+            size = image.size
+            keep = encoding.policy == "keep" or (encoding.policy == "cifake-jpeg" and is_cifake_jpeg(image))
+            pixels, signature = (None, codec_signature(image)) if keep else (fit(image), None)
+    except Exception as err:  # PIL raises many types for bad data; all mean "unreadable"
+        raise ValueError(f"unreadable image ({type(err).__name__}: {err})") from err
+    if encoding.size is not None and size != (encoding.size, encoding.size):
+        raise ValueError(f"image is {size[0]}x{size[1]}, not {encoding.size}x{encoding.size}")
+    if keep:
+        return data, "kept", size, signature
+    image_format = "png" if encoding.policy == "png" else "jpeg"
+    return encode_image(pixels, image_format), "encoded", size, encoder_signature(image_format)

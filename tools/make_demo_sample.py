@@ -1,0 +1,129 @@
+"""Write dataset_builder/data/demo/: the genuine sample behind `cifake build --demo`.
+
+From ../shared/data (see ../shared/README.md), copied byte for byte:
+- real/<class>/NNNN.jpg: 42 CIFAR-10 test photos per class (ranks 0010-0051 in test_batch order),
+  the quality-75 JPEGs the CIFAKE release carries;
+- generated/<generator>/*.png: 30 tiles from each of 14 generators trained on CIFAR-10 (the 9 GANs
+  of chainer-gan-lib, and 5 DDPM samplers/checkpoints from 3 repositories), picked evenly through
+  each source grid's tiles, so weak and strong, GAN and diffusion are all there in equal measure;
+- generated/SOURCES.csv: per file its generator, repository, commit, path in the repository, grid
+  row and column, pixel MD5 and licence; generated/SOURCES.md: the same in words, with the licences.
+
+    python tools/make_demo_sample.py [--shared ../shared]
+"""
+
+import argparse
+import csv
+import shutil
+from pathlib import Path
+
+from cifake_kit.schema import CIFAR10_CLASSES
+
+PER_GENERATOR = 30
+REAL_RANKS = range(10, 52)  # per class; ranks 0-5 are in cifar10-sample.tar.gz, 0 is a Space example
+LICENCES = {
+    "pfnet-research/chainer-gan-lib": "MIT, Copyright (c) 2017 pfnet-research",
+    "kopper-xdu/diffusion_model_pytorch": "MIT, Copyright (c) 2022 Xijun Wang",
+    "w86763777/pytorch-ddpm": "WTFPL v2",
+    "zoubohao/DenoisingDiffusionProbabilityModel-ddpm-": "MIT",
+}
+# bundle folder: (shared folder, file-name prefix, generator_id, what it is)
+GENERATORS = {
+    **{f"gan-{prefix.replace('_', '-')}": ("cifar10-gan-chainer-gan-lib", prefix, f"pfnet-research/chainer-gan-lib:{prefix}", name)
+       for prefix, name in [("progressive", "Progressive GAN"), ("sndcgan", "SN-DCGAN"), ("wgan_gp", "WGAN-GP"),
+                            ("dfm", "DFM"), ("cramer", "Cramer GAN"), ("dragan", "DRAGAN"), ("dcgan", "DCGAN"),
+                            ("minibatch_dis", "minibatch discrimination GAN"), ("began", "BEGAN")]},
+    "ddpm-w86763777": ("cifar10-ddpm-w86763777", "ddpm_cifar10_samples", "w86763777/pytorch-ddpm",
+                       "DDPM (Ho et al.), FID 3.25 as its authors report"),
+    "ddpm-kopper-xdu-epoch1720": ("cifar10-ddpm-kopper-xdu", "epoch1720_", "kopper-xdu/diffusion_model_pytorch:epoch1720",
+                                  "DDPM reproduction, 1000-step samples at epoch 1720"),
+    "ddpm-kopper-xdu-epoch220": ("cifar10-ddpm-kopper-xdu", "image-epoch220", "kopper-xdu/diffusion_model_pytorch:epoch220",
+                                 "the same DDPM at epoch 220, early in training"),
+    "ddpm-zoubohao-uncond": ("cifar10-ddpm-zoubohao", "uncond", "zoubohao/DenoisingDiffusionProbabilityModel-ddpm-:uncond",
+                             "a small unconditional DDPM"),
+    "ddpm-zoubohao-cfg-guided": ("cifar10-ddpm-zoubohao", "cfg_guided_head",
+                                 "zoubohao/DenoisingDiffusionProbabilityModel-ddpm-:cfg_guided",
+                                 "the same DDPM, class-conditional with classifier-free guidance"),
+}
+
+
+def main():
+    root = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=root.parent / "shared")
+    args = parser.parse_args()
+    data = args.shared / "data"
+    out = root / "dataset_builder" / "data" / "demo"
+    shutil.rmtree(out, ignore_errors=True)
+    for name in CIFAR10_CLASSES:
+        (out / "real" / name).mkdir(parents=True)
+        for rank in REAL_RANKS:
+            shutil.copyfile(data / "cifar10-test-jpeg" / name / f"{rank:04d}.jpg", out / "real" / name / f"{rank:04d}.jpg")
+    rows = []
+    for folder, (shared, prefix, generator, _) in GENERATORS.items():
+        with open(data / "generated" / shared / "provenance.csv", newline="") as handle:
+            tiles = [row for row in csv.DictReader(handle) if row["file"].startswith(prefix) and not row["duplicate_of"]]
+        tiles.sort(key=lambda row: row["file"])
+        step = len(tiles) / PER_GENERATOR
+        chosen = [tiles[int(i * step)] for i in range(PER_GENERATOR)]  # evenly through the grid(s)
+        (out / "generated" / folder).mkdir(parents=True)
+        for row in chosen:
+            shutil.copyfile(data / "generated" / shared / row["file"], out / "generated" / folder / row["file"])
+            rows.append({"folder": folder, "file": row["file"], "generator_id": generator, "repo": row["repo"],
+                         "commit": row["commit"], "path": row["path"], "row": row["row"], "col": row["col"],
+                         "pixel_md5": row["pixel_md5"], "licence": LICENCES[row["repo"]]})
+    with open(out / "generated" / "SOURCES.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "generated" / "SOURCES.md").write_text(sources_text(rows), encoding="utf-8")
+    (out / "real" / "SOURCES.md").write_text(REAL_SOURCES, encoding="utf-8")
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"wrote {out}: {len(rows)} generated + {len(CIFAR10_CLASSES) * len(REAL_RANKS)} real images, {size:,} bytes")
+
+
+REAL_SOURCES = """\
+# Real photos of the CIFAKE kit's demo
+
+42 photos per class from the CIFAR-10 *test* set (ranks 0010-0051 of each class in `test_batch`
+order), as the 32x32 quality-75 JPEGs that the published CIFAKE release carries, copied byte for
+byte. CIFAR-10: A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009.
+They are real photographs; none was generated.
+"""
+
+
+def sources_text(rows: list[dict]) -> str:
+    lines = [
+        "# Generated images of the CIFAKE kit's demo",
+        "",
+        "Every image here was made by a real generative model trained on CIFAR-10 and published by the",
+        "model's authors as a sample grid in their public repository; each file is an exact 32x32 tile of",
+        "such a grid (the generator's own 8-bit output, never resampled or re-encoded). None is a Stable",
+        "Diffusion image and none is a CIFAKE image. `SOURCES.csv` gives, per file, the repository, commit,",
+        "path of the grid, its row and column, the MD5 of the pixels and the licence.",
+        "",
+        "| folder | generator_id | what it is | images | licence of the source repository |",
+        "|---|---|---|---|---|",
+    ]
+    for folder, (_, _, generator, what) in GENERATORS.items():
+        count = sum(row["folder"] == folder for row in rows)
+        repo = generator.split(":")[0]
+        commit = next(row["commit"] for row in rows if row["folder"] == folder)[:8]
+        lines.append(f"| `{folder}` | `{generator}` | {what} (`{repo}` @ {commit}) | {count} | {LICENCES[repo]} |")
+    lines += [
+        "",
+        "MIT licence of the MIT-licensed repositories above: Permission is hereby granted, free of charge, to",
+        "any person obtaining a copy of this software and associated documentation files (the \"Software\"),",
+        "to deal in the Software without restriction, including without limitation the rights to use, copy,",
+        "modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and to permit",
+        "persons to whom the Software is furnished to do so, subject to the following conditions: The above",
+        "copyright notice and this permission notice shall be included in all copies or substantial portions",
+        "of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND.",
+        "",
+        "Selected from the shared research set by `tools/make_demo_sample.py`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
