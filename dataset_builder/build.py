@@ -113,9 +113,9 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
 
     scan = scan_kaggle(source)  # a wrong layout fails before the output is touched
     settings = {"import": "kaggle", "source": str(scan.root), "plan": plan_digest(scan.files)}
-    report, stats, files, work = _import(output_dir, overwrite, scan.files, KAGGLE_ENCODING, settings, workers)
+    report, stats, store, work = _import(output_dir, overwrite, scan.files, KAGGLE_ENCODING, settings, workers)
     report.problems = sorted(scan.problems + report.problems)
-    _export_files(files, report.output_dir, _kaggle_section(report), work)
+    _export_import(store, stats, report.output_dir, _kaggle_section(report), work)
     return report
 
 
@@ -147,16 +147,18 @@ def import_folders(
     settings = {"import": "folders", "sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
                 "test_fraction": test_fraction, "seed": seed, "encoder": encoder,
                 "plan": plan_digest(plan.files)}
-    report, stats, files, work = _import(output_dir, overwrite, plan.files, Encoding(policy=encoder), settings, workers)
+    report, stats, store, work = _import(output_dir, overwrite, plan.files, Encoding(policy=encoder), settings, workers)
     report.problems = sorted(plan.problems + report.problems)
     skipped = {path for path, _ in report.problems}
     per_source = {}
     for file in plan.files:
         if file.relpath not in skipped:
             per_source.setdefault(file.relpath.split("/")[1], Counter())[file.split] += 1
-    report.sources = [(LABEL_NAMES[s.label], s.name, s.generator_id, dict(per_source.get(s.name, {}))) for s in plan.sources]
+    report.sources = [(LABEL_NAMES[s.label], s.name, s.generator_id,
+                       {split: per_source[s.name][split] for split in SPLITS if per_source.get(s.name, {}).get(split)})
+                      for s in plan.sources]
     section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro)
-    _export_files(files, report.output_dir, section, work)
+    _export_import(store, stats, report.output_dir, section, work)
     return report
 
 
@@ -180,8 +182,8 @@ def _prepare(out: Path, overwrite: bool, state=None) -> Path:
 
 
 def _import(output_dir, overwrite: bool, files, encoding, settings: dict, workers):
-    """Run a planned import into the work folder: (report, stats, {split: chunk files}, work folder)."""
-    from .importing import imported_files, run_import
+    """Run a planned import into the work folder: (report, stats, the chunk store, work folder)."""
+    from .importing import run_import
     from .shards import ShardStore
 
     out = Path(output_dir)
@@ -201,7 +203,7 @@ def _import(output_dir, overwrite: bool, files, encoding, settings: dict, worker
             + _top(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. The default "
             "--encoder cifake-jpeg (or png) stores both one way."
         )
-    return report, stats, imported_files(store, stats.done), work
+    return report, stats, store, work
 
 
 def _top(counts: dict, most: int = 2) -> str:
@@ -227,10 +229,11 @@ def _export(dataset_dict, out: Path, section: str, work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _export_files(split_files: dict, out: Path, section: str, work: Path) -> None:
+def _export_import(store, stats, out: Path, section: str, work: Path) -> None:
     from .export import write_parquet_folder
+    from .importing import imported_files
 
-    write_parquet_folder(split_files, out, section, work)
+    write_parquet_folder(imported_files(store, stats.done), out, section, work, read=store.read)
     shutil.rmtree(work, ignore_errors=True)
 
 

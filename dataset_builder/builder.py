@@ -72,7 +72,7 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         from .generate import FakeStore, plan_fakes
 
-        fakes = FakeStore(self.config.fakes_dir).read(plan_fakes(self.config.per_class))
+        fakes = FakeStore(self.config.fakes_dir).read_items(plan_fakes(self.config.per_class))
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={"split": split, "fakes": fakes})
             for split in SPLITS

@@ -50,8 +50,8 @@ def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Pa
     return _swap_in(staging, Path(out), work)
 
 
-def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path) -> dict:
-    """Write Parquet files already in the dataset's schema (an import's chunks) as the dataset folder.
+def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path, read) -> dict:
+    """Write tables already in the dataset's schema (an import's chunks, `read(path)` gives each) as the dataset folder.
 
     The rows are streamed into `data/{split}-NNNNN-of-NNNNN.parquet` in order, cut into shards and
     row groups by the same rules as `push_to_hub` and `Dataset.to_parquet`, without going through
@@ -72,15 +72,12 @@ def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, se
     staging = _staging(work)
     sizes = {}
     for split, files in split_files.items():
-        metadata = [pq.read_metadata(path) for path in files]
-        rows = sum(m.num_rows for m in metadata)
-        estimate = sum(m.row_group(i).total_byte_size for m in metadata for i in range(m.num_row_groups))
-        num_shards = int(estimate / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
-        per_shard, written, nbytes = -(-rows // num_shards), 0, 0
+        tables = [read(path) for path in files]  # memory-mapped: nothing is copied until it is written
+        rows, nbytes = sum(t.num_rows for t in tables), sum(t.nbytes for t in tables)
+        num_shards = int(nbytes / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
+        per_shard, written = -(-rows // num_shards), 0
         writer, current = None, -1
-        for path in files:
-            table = pq.read_table(path)
-            nbytes += table.nbytes
+        for table in tables:
             while table.num_rows:
                 shard = written // per_shard
                 if shard != current:

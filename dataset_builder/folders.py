@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,6 @@ class FolderPlan:
     files: list[ImportFile]
     problems: list[tuple[str, str]] = field(default_factory=list)
     split_rule: dict[str, str] = field(default_factory=dict)  # source name -> "its train/ and test/ folders" | "drawn"
-    counts: dict[str, Counter] = field(default_factory=dict)  # source name -> files per split
     attribution: list[tuple[str, str]] = field(default_factory=list)  # (file shown as, text)
 
 
@@ -91,21 +89,21 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
     for source in sources:
         own_splits = any((source.folder / split).is_dir() and not (source.folder / split).is_symlink() for split in SPLITS)
         plan.split_rule[source.name] = "its train/ and test/ folders" if own_splits else "drawn"
-        plan.counts[source.name] = Counter()
         found = 0
-        for relative in _walk(source, plan.problems):
-            stored = f"{LABEL_NAMES[source.label]}/{source.name}/{relative.as_posix()}"
+        prefix = f"{LABEL_NAMES[source.label]}/{source.name}/"
+        for relative, path in _walk(source, plan.problems):
+            parts = relative.split("/")
             split = None
             if own_splits:
-                if relative.parts[0] not in SPLITS:
-                    plan.problems.append((stored, "skipped: outside the source's train/ and test/ folders"))
+                if parts[0] not in SPLITS:
+                    plan.problems.append((prefix + relative, "skipped: outside the source's train/ and test/ folders"))
                     continue
-                split = relative.parts[0]
+                split = parts[0]
             found += 1
             if split is None:
                 drawn.setdefault((source.label, source.generator_id), []).append(len(plan.files))
-            plan.files.append(ImportFile(str(source.folder / relative), stored, split or "", source.label,
-                                         _cifar10_class(relative, source.folder), source.generator_id))
+            plan.files.append(ImportFile(path, prefix + relative, split or "", source.label,
+                                         _cifar10_class(parts, source.folder.name), source.generator_id))
         if not found:
             raise CifakeError(
                 f"{_KINDS[source.label]} {str(source.folder)!r} holds no images below it (JPEG, PNG, WebP, BMP or GIF "
@@ -117,11 +115,7 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
         order = np.random.default_rng([seed, key]).permutation(len(positions))
         test = {positions[i] for i in order[: int(len(positions) * test_fraction + 0.5)]}
         for position in positions:
-            file = plan.files[position]
-            plan.files[position] = ImportFile(file.path, file.relpath, "test" if position in test else "train",
-                                              file.label, file.cifar10_class, file.generator_id)
-    for file in plan.files:
-        plan.counts[file.relpath.split("/")[1]][file.split] += 1
+            plan.files[position] = plan.files[position]._replace(split="test" if position in test else "train")
     return plan
 
 
@@ -139,46 +133,41 @@ def _parse_fake(spec: str) -> tuple[str | None, Path]:
 
 
 def _walk(source: Source, problems: list):
-    """The path (relative to the source) of each image file below it; everything else goes to `problems`."""
-    label = LABEL_NAMES[source.label]
-    for folder, dirs, names in os.walk(source.folder):  # links to folders are listed, never entered
-        here = Path(folder)
-        for name in sorted(dirs):
-            path = here / name
-            shown = f"{label}/{source.name}/{path.relative_to(source.folder).as_posix()}/"
-            if path.is_symlink():
-                dirs.remove(name)
-                problems.append((shown, _link_problem(path, source)))
-            elif name.startswith("."):
-                dirs.remove(name)
-                problems.append((shown, "skipped: a hidden folder"))
-        dirs.sort()
-        for name in sorted(names):
-            path = here / name
-            relative = path.relative_to(source.folder)
-            shown = f"{label}/{source.name}/{relative.as_posix()}"
-            info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                problems.append((shown, _link_problem(path, source)))
-            elif name.startswith("."):
-                problems.append((shown, "skipped: a hidden file"))
-            elif not stat.S_ISREG(info.st_mode):
-                problems.append((shown, "skipped: not a regular file"))
-            elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-                if here != source.folder or not _is_attribution(path):  # those are carried into the card instead
-                    problems.append((shown, "skipped: not an image file (JPEG, PNG, WebP, BMP or GIF)"))
-            else:
-                yield relative
+    """(path relative to the source, full path) of each image file below it, in name order; everything
+    else goes to `problems`. Links are never followed (os.scandir answers without stat calls)."""
+    prefix = f"{LABEL_NAMES[source.label]}/{source.name}/"
+    pending = [("", str(source.folder))]
+    while pending:
+        relative_folder, folder = pending.pop()
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        below = []
+        for entry in entries:
+            relative = relative_folder + entry.name
+            if entry.is_symlink():
+                problems.append((prefix + relative + ("/" if entry.is_dir() else ""), _link_problem(entry.path, source)))
+            elif entry.name.startswith("."):
+                problems.append((prefix + relative + ("/" if entry.is_dir(follow_symlinks=False) else ""),
+                                 "skipped: a hidden folder" if entry.is_dir(follow_symlinks=False) else "skipped: a hidden file"))
+            elif entry.is_dir(follow_symlinks=False):
+                below.append((relative + "/", entry.path))
+            elif not entry.is_file(follow_symlinks=False):
+                problems.append((prefix + relative, "skipped: not a regular file"))
+            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                yield relative, entry.path
+            elif relative_folder or not _is_attribution(Path(entry.path)):  # those are carried into the card instead
+                problems.append((prefix + relative, "skipped: not an image file (JPEG, PNG, WebP, BMP or GIF)"))
+        pending += reversed(below)  # depth first, folders in name order
 
 
-def _link_problem(path: Path, source: Source) -> str:
-    if not path.resolve().is_relative_to(source.folder):
+def _link_problem(path: str, source: Source) -> str:
+    if not Path(path).resolve().is_relative_to(source.folder):
         return "refused: it links outside the source folder"
     return "skipped: a link inside the source (what it points to is imported where it lies)"
 
 
-def _cifar10_class(relative: Path, root: Path) -> int | None:
-    for part in [*reversed(relative.parts[:-1]), root.name]:
+def _cifar10_class(parts: list[str], root_name: str) -> int | None:
+    for part in [*reversed(parts[:-1]), root_name]:
         if part.lower() in CIFAR10_CLASSES:
             return CIFAR10_CLASSES.index(part.lower())
     return None

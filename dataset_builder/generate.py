@@ -124,7 +124,7 @@ def _from_pretrained(generator: str, dtype):
 
 
 class FakeStore(ShardStore):
-    """Shards of generated pixels (`shard-NNNNNN.parquet`) plus per-process manifests, in one folder."""
+    """Shards of generated pixels (`shard-NNNNNN.arrow`) plus per-process manifests, in one folder."""
 
     def shard_path(self, shard_id: int) -> Path:
         return self.path("shard", shard_id)
@@ -134,13 +134,11 @@ class FakeStore(ShardStore):
 
         super().write(shard_id, {"shard": pa.table(rows)}, rows=len(rows["index"]), blank_regenerations=blank_regenerations)
 
-    def read(self, plan: list[FakeItem]) -> dict[FakeItem, dict]:
+    def read_items(self, plan: list[FakeItem]) -> dict[FakeItem, dict]:
         """All generated images by item; fails unless every planned item is there exactly once."""
-        import pyarrow.parquet as pq
-
         found: dict[FakeItem, dict] = {}
         for path in self.files("shard"):
-            for row in pq.read_table(path).to_pylist():
+            for row in self.read(path).to_pylist():
                 item = FakeItem(row["split"], row["cifar10_class"], row["index"])
                 if item in found:
                     raise CifakeError(f"Generated image {item} appears twice in {self.folder}; rebuild with --overwrite.")

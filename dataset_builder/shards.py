@@ -1,7 +1,8 @@
 """Long jobs in resumable pieces: each finished piece is written to Parquet, then recorded.
 
 A piece (a shard of generated images, a chunk of imported files) is written to one or more
-Parquet files, each moved into place whole, and only then recorded in a manifest (one JSON line per piece, naming its files with their SHA-256). A run killed at any
+Arrow IPC files (the format of datasets' own cache: written at memory speed, read back by memory
+map), each moved into place whole, and only then recorded in a manifest (one JSON line per piece, naming its files with their SHA-256). A run killed at any
 moment restarts after its last recorded piece: nothing is lost, nothing is done twice, and a
 file that was torn or altered since is found by its hash and its piece done again. Under
 `accelerate launch` each process keeps its own manifest (`rank`), so no two write one file.
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class ShardStore:
-    """Finished pieces of a job as Parquet files, by piece number, in one folder."""
+    """Finished pieces of a job as Arrow files, by piece number, in one folder."""
 
     def __init__(self, folder: str | Path, rank: int = 0, durable: bool = True):
         self.folder = Path(folder)
@@ -31,7 +32,7 @@ class ShardStore:
         self.durable = durable
 
     def path(self, name: str, piece: int) -> Path:
-        return self.folder / f"{name}-{piece:06d}.parquet"
+        return self.folder / f"{name}-{piece:06d}.arrow"
 
     def completed(self) -> dict[int, dict]:
         """Manifest entries of the pieces whose files are all intact, by piece number."""
@@ -60,13 +61,13 @@ class ShardStore:
         Safe in a worker process: until `record` names them, the files do not count.
         """
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         files = {}
         for name, table in tables.items():
             path = self.path(name, piece)
             buffer = pa.BufferOutputStream()
-            pq.write_table(table, buffer, compression="none", use_dictionary=False)  # a work file: fast over small
+            with pa.ipc.new_file(buffer, table.schema) as writer:
+                writer.write_table(table)
             data = buffer.getvalue()
             staging = path.with_suffix(f".tmp{os.getpid()}")
             with open(staging, "wb") as handle:
@@ -87,6 +88,12 @@ class ShardStore:
             if self.durable:
                 os.fsync(manifest.fileno())
         return entry
+
+    def read(self, path: Path):
+        """A recorded file as a pyarrow Table (memory-mapped, not copied)."""
+        import pyarrow as pa
+
+        return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
 
     def files(self, name: str, completed: dict[int, dict] | None = None) -> list[Path]:
         """The recorded files called `name`, in piece order (`completed`: a `completed()` already read)."""

@@ -164,6 +164,24 @@ def test_old_push_model_order_is_understood(monkeypatch, capsys):
     assert "is now `push-model REPO_ID --model MODEL`" in capsys.readouterr().err
 
 
+def test_import_folder_prints_what_it_imported_per_source(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    from PIL import Image
+
+    for folder, seed in (("photos", 0), ("gan", 50)):
+        for i in range(5):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            pixels = np.random.default_rng(seed + i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / folder / f"{i}.png")
+    (tmp_path / "gan" / "notes.txt").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert main(["import-folder", "--real", "photos", "--fake", "my-gan=gan", "--output-dir", "ds"]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote ds/ (train: 4 REAL + 4 FAKE; test: 1 REAL + 1 FAKE)" in out
+    assert "  FAKE gan (my-gan): 4 train + 1 test" in out
+    assert "1 files were not imported" in err and "FAKE/gan/notes.txt: skipped: not an image file" in err
+
+
 def readme_main_job() -> list[list[str]]:
     """The cifake commands of README.md's main-job line, in order (after the install steps)."""
     import shlex

@@ -24,7 +24,7 @@ def test_each_process_takes_every_nth_shard_and_keeps_its_own_manifest(tmp_path,
     for rank, shards in ((0, [0, 2, 4]), (1, [1, 3, 5])):
         lines = (tmp_path / f"manifest-{rank}.jsonl").read_text().splitlines()
         assert sorted(int(line.split('"shard": ')[1].split(",")[0]) for line in lines) == shards
-    assert len(FakeStore(tmp_path).read(plan)) == 12
+    assert len(FakeStore(tmp_path).read_items(plan)) == 12
 
 
 @pytest.mark.slow

@@ -177,11 +177,11 @@ def test_damaged_shard_is_made_again(tmp_path, build_kwargs):
     settings = GenerationSettings(num_inference_steps=2, guidance_scale=6.0, batch_size=2, shard_size=2)
     store = FakeStore(tmp_path / "fakes")
     generate_fakes(plan, settings, store, pipe=build_kwargs["pipe"])
-    before = store.read(plan)
+    before = store.read_items(plan)
     store.shard_path(1).write_bytes(b"torn")
     stats = generate_fakes(plan, settings, store, pipe=build_kwargs["pipe"])
     assert stats == {"generated": 2, "resumed": 2, "blank_regenerations": 0}
-    assert store.read(plan) == before
+    assert store.read_items(plan) == before
 
 
 def test_generator_errors_name_the_fix(tmp_path):
