@@ -10,8 +10,7 @@ import argparse
 import sys
 
 from cifake_kit.errors import CifakeError
-from dataset_builder.features import FULL_PER_CLASS, IMAGE_FORMATS  # plain data: free to import
-from dataset_builder.importing import ENCODINGS
+from dataset_builder.features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS  # plain data: free to import
 
 from .flags import add_data, add_output_dir, command
 
@@ -105,7 +104,7 @@ def register(subparsers) -> None:
                         help="share of each label and generator drawn into test where a source has no train/ and "
                              "test/ folders (default: 0.2; 1 makes a test-only dataset)")
     folder.add_argument("--seed", type=int, default=0, help="seed of the test draw (default: 0)")
-    folder.add_argument("--encoder", choices=ENCODINGS, default="cifake-jpeg",
+    folder.add_argument("--encoder", choices=IMPORT_ENCODINGS, default="cifake-jpeg",
                         help="cifake-jpeg: one JPEG encoder for both halves, CIFAKE's own 32x32 JPEGs kept (default); "
                              "png: lossless for both; keep: every file's bytes as they are (warns if the halves differ)")
     folder.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --output-dir")

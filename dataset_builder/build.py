@@ -21,7 +21,7 @@ from cifake_kit.outputs import require_same_settings
 from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
-from .features import FULL_PER_CLASS, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING
+from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS, JPEG_QUALITY, JPEG_SUBSAMPLING
 from .generate import DEFAULT_GENERATOR
 
 # `--cifar10 bundled-sample`: 60 CIFAR-10 photos in the python format, shipped with the kit.
@@ -140,9 +140,9 @@ def import_folders(
     `intro`: a paragraph for the card. Rerun to resume.
     """
     from .folders import parse_sources, plan_folders
-    from .importing import ENCODINGS, Encoding, plan_digest
+    from .importing import Encoding, plan_digest
 
-    _check_choice("encoder", encoder, ENCODINGS)
+    _check_choice("encoder", encoder, IMPORT_ENCODINGS)
     plan = plan_folders(parse_sources([str(r) for r in real], [str(f) for f in fake]), test_fraction, seed)
     settings = {"import": "folders", "sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
                 "test_fraction": test_fraction, "seed": seed, "encoder": encoder,

@@ -20,6 +20,9 @@ DOWNSCALE_FILTER = "bicubic"
 # The encoder both halves go through. The published CIFAKE JPEGs carry libjpeg's quality-75
 # tables (luma/chroma sums 1858/2780) with 4:2:0 chroma subsampling.
 IMAGE_FORMATS = ["jpeg", "png"]
+# What an import does with each file's bytes (importing.Encoding): re-encode with the one encoder
+# unless already in it, lossless PNG for both halves, or keep every file as it is.
+IMPORT_ENCODINGS = ["cifake-jpeg", "png", "keep"]
 JPEG_QUALITY = 75
 JPEG_SUBSAMPLING = "4:2:0"
 CIFAKE_QTABLE_SUMS = (1858, 2780)

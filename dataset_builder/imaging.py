@@ -122,12 +122,20 @@ def is_cifake_jpeg(image: Image.Image) -> bool:
 def codec_signature(image: Image.Image) -> str:
     """A short description of an opened file's encoding (format, size, mode, JPEG tables and
     subsampling): two halves of a dataset whose signatures differ can be told apart by codec alone."""
-    text = f"{image.format} {image.size[0]}x{image.size[1]} {image.mode}"
-    if image.format == "JPEG":
-        sums = "/".join(str(sum(image.quantization[k])) for k in sorted(image.quantization))
-        sampling = _SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(image), "unknown")
-        text += f", tables {sums}, {sampling}{', progressive' if image.info.get('progressive') else ''}"
-    return text
+    if image.format != "JPEG":
+        return f"{image.format} {image.size[0]}x{image.size[1]} {image.mode}"
+    tables = image.quantization
+    key = (image.size, image.mode, JpegImagePlugin.get_sampling(image), bool(image.info.get("progressive")),
+           *(tuple(tables[k]) for k in sorted(tables)))
+    return _jpeg_signature(key)
+
+
+@lru_cache(maxsize=256)  # an import meets a handful of encodings, 120,000 times over
+def _jpeg_signature(key: tuple) -> str:
+    (width, height), mode, sampling, progressive, *tables = key
+    sums = "/".join(str(sum(table)) for table in tables)
+    return (f"JPEG {width}x{height} {mode}, tables {sums}, {_SUBSAMPLING_NAMES.get(sampling, 'unknown')}"
+            f"{', progressive' if progressive else ''}")
 
 
 @lru_cache(maxsize=2)

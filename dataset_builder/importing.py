@@ -23,12 +23,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from PIL import Image
+
 from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, PROVENANCE_COLUMNS, SPLITS
+
+from .imaging import codec_signature, encode_image, encoder_signature, fit, is_cifake_jpeg
 
 CHUNK = 1024  # files per task, and per resumable piece
 MAX_FILE_BYTES = 64 << 20  # no image of this task is larger; a bigger file is skipped unread
 _BAR_FROM = 5000  # files: smaller imports finish before a bar would say anything
-ENCODINGS = ["cifake-jpeg", "keep", "png"]
 
 
 class ImportFile(NamedTuple):  # a tuple: 120,000 of them are made and sent to workers per import
@@ -145,52 +148,59 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> tuple[bytes, tuple[int,
 
 
 def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: int) -> tuple[dict, dict]:
-    """One chunk, in a worker: its rows written to `store` (a Parquet file per split, in the
-    dataset's schema) but not recorded yet; returns (the files written, the chunk's counts)."""
+    """One chunk, in a worker: its rows written to `store` (a file per split, in the dataset's
+    schema) but not recorded yet; returns (the files written, the chunk's counts)."""
     import pyarrow as pa
-    from PIL import Image
 
     from .features import cifake_features
 
-    columns = {split: {name: [] for name in ("image", "label", "cifar10_class", *PROVENANCE_COLUMNS)} for split in SPLITS}
-    info = {"rows": {}, "kept": 0, "encoded": 0, "resized": 0, "problems": [], "codecs": {}, "stats": []}
+    rows, info = [], {"kept": 0, "encoded": 0, "resized": 0, "problems": [], "stats": []}
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
         for file in files:
-            _add(file, encoding, columns, info)
+            row = _import_one(file, encoding, info)
+            if row is not None:
+                rows.append(row)
     schema = cifake_features().arrow_schema
-    tables = {split: pa.Table.from_pydict(cols, schema=schema) for split, cols in columns.items() if cols["label"]}
-    info["rows"] = {split: dict(counts) for split, counts in info["rows"].items()}
-    info["codecs"] = {label: dict(counts) for label, counts in info["codecs"].items()}
+    tables = {}
+    for split in SPLITS:
+        mine = [row for row in rows if row[0].split == split]
+        if mine:
+            nothing = [None] * len(mine)
+            tables[split] = pa.Table.from_pydict({
+                "image": [{"bytes": data, "path": file.relpath} for file, data, _ in mine],
+                "label": [file.label for file, _, _ in mine],
+                "cifar10_class": [file.cifar10_class for file, _, _ in mine],
+                **{column: [file.generator_id for file, _, _ in mine] if column == "generator_id" else nothing
+                   for column in PROVENANCE_COLUMNS},  # an imported file's only provenance is its generator's name
+            }, schema=schema)
+    counts = Counter((file.split, LABEL_NAMES[file.label]) for file, _, _ in rows)
+    info["rows"] = {split: {label: n for (s, label), n in counts.items() if s == split} for split in SPLITS
+                    if any(s == split for s, _ in counts)}
+    codecs = Counter((LABEL_NAMES[file.label], signature) for file, _, signature in rows)
+    info["codecs"] = {label: {signature: n for (lab, signature), n in codecs.items() if lab == label}
+                      for label in {label for label, _ in codecs}}
     return store.write_files(piece, tables), info
 
 
-def _add(file: ImportFile, encoding: Encoding, columns: dict, info: dict) -> None:
-    """Read, check and encode one file into `columns`; or note in `info` why it was skipped."""
+def _import_one(file: ImportFile, encoding: Encoding, info: dict):
+    """(file, bytes to store, codec signature) of one file; or None, noting in `info` why it was skipped."""
     try:
         data, stats = read_file(file.path)
     except OSError as err:
         info["stats"].append(None)
         info["problems"].append((file.relpath, f"skipped: cannot read it ({err.strerror or err})"))
-        return
+        return None
     info["stats"].append(stats)
     try:
         data, how, size, signature = _encode(data, encoding)
     except ValueError as err:
         info["problems"].append((file.relpath, f"skipped: {err}"))
-        return
+        return None
     info[how] += 1
     if how == "encoded" and size != (IMAGE_SIZE, IMAGE_SIZE):
         info["resized"] += 1
-    target = columns[file.split]
-    target["image"].append({"bytes": data, "path": file.relpath})
-    target["label"].append(file.label)
-    target["cifar10_class"].append(file.cifar10_class)
-    for column in PROVENANCE_COLUMNS:  # an imported file's only provenance is its generator's name
-        target[column].append(file.generator_id if column == "generator_id" else None)
-    label = LABEL_NAMES[file.label]
-    info["rows"].setdefault(file.split, Counter())[label] += 1
-    info["codecs"].setdefault(label, Counter())[signature] += 1
+    return file, data, signature
 
 
 def _file_stats(files: list[ImportFile]) -> list[tuple[int, int] | None]:
@@ -209,10 +219,6 @@ def _encode(data: bytes, encoding: Encoding) -> tuple[bytes, str, tuple[int, int
 
     ValueError for anything that is not a whole image of the allowed formats and size.
     """
-    from PIL import Image
-
-    from .imaging import codec_signature, encode_image, encoder_signature, fit, is_cifake_jpeg
-
     try:  # (the caller turns DecompressionBombWarning into an error)
         with Image.open(io.BytesIO(data), formats=encoding.formats) as image:
             image.load()  # the whole file decodes, not only its header
