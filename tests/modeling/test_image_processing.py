@@ -109,3 +109,26 @@ def test_arrays_and_batches_work(processor, sample_photos):
     assert tuple(out.shape) == (4, 3, 32, 32)
     from_pil = processor([Image.fromarray(a) for a in batch], return_tensors="pt")["pixel_values"]
     assert np.allclose(out.numpy(), from_pil.numpy())
+
+
+def test_the_dataset_builder_converts_odd_modes_as_the_processor_does():
+    # image_processing_cifake.py travels to the Hub alone, so the builder keeps its own copy of to_rgb.
+    from PIL import ImageOps
+
+    from dataset_builder.imaging import to_rgb as builder_to_rgb
+
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    rotated = rgb.copy()
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # EXIF orientation: rotate
+    buffer = io.BytesIO()
+    rotated.save(buffer, "JPEG", exif=exif)
+    cases = [rgb.convert("RGBA"), rgb.convert("LA"), rgb.convert("P"), rgb.convert("CMYK"), rgb.convert("L"),
+             Image.fromarray(rng.integers(0, 65536, (20, 30), dtype=np.uint16)), Image.open(buffer)]
+    transparent = rgb.convert("P")
+    transparent.info["transparency"] = 0
+    cases.append(transparent)
+    for image in cases:
+        assert np.array_equal(np.asarray(builder_to_rgb(image)), np.asarray(to_rgb(image))), image.mode
+    assert to_rgb(Image.open(buffer)).size == ImageOps.exif_transpose(Image.open(buffer)).size == (20, 30)
