@@ -162,11 +162,15 @@ def test_other_sizes_and_modes_are_brought_to_32x32(synthetic, tmp_path):
     noise_png(synthetic / "big" / "wide.png", size=(96, 64), seed=7)
     noise_png(synthetic / "big" / "grey.bmp", size=(40, 40), seed=8, mode="L")
     noise_png(synthetic / "big" / "small.webp", size=(16, 16), seed=9)
+    frames = [PILImage.new("RGB", (32, 32), color) for color in ((250, 0, 0), (0, 0, 250))]
+    frames[0].save(synthetic / "big" / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     report = import_folders([synthetic / "photos"], [str(synthetic / "big")], output_dir=tmp_path / "out",
                             test_fraction=0)
-    fake = [r for r in rows(tmp_path / "out", "train") if r["label"] == 0]
-    assert len(fake) == 3 and all(encoder_settings(r["image"]["bytes"])["size"] == (32, 32) for r in fake)
-    assert {r["generator_id"] for r in fake} == {"big"}  # the folder's name, as none was given
+    fake = {r["image"]["path"].rsplit("/", 1)[1]: r for r in rows(tmp_path / "out", "train") if r["label"] == 0}
+    assert len(fake) == 4 and all(encoder_settings(r["image"]["bytes"])["size"] == (32, 32) for r in fake.values())
+    assert {r["generator_id"] for r in fake.values()} == {"big"}  # the folder's name, as none was given
+    first = np.asarray(PILImage.open(io.BytesIO(fake["anim.gif"]["image"]["bytes"])), dtype=int)
+    assert first[..., 0].mean() > 200 and first[..., 2].mean() < 50  # a GIF's first frame (red), not the second
     assert "3 of them first brought to 32x32" in (tmp_path / "out" / "README.md").read_text()
     assert not report.problems
 
