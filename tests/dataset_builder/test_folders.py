@@ -1,4 +1,7 @@
-"""`import-folder`: any folders of real photos and generated images -> the dataset folder."""
+"""`import-folder`: any folders of real photos and generated images -> the dataset folder.
+
+The genuine images come from the demo sample the kit bundles (real CIFAR-10 photos, samples of
+generators trained on CIFAR-10), so these tests need nothing outside the repository."""
 
 import collections
 import io
@@ -15,24 +18,25 @@ from dataset_builder.build import import_folders
 from dataset_builder.features import CIFAKE_QTABLE_SUMS
 from dataset_builder.imaging import encoder_settings
 
-GENERATORS = ["cifar10-gan-chainer-gan-lib", "cifar10-ddpm-kopper-xdu", "cifar10-ddpm-w86763777", "cifar10-ddpm-zoubohao"]
+GENERATORS = ["gan-sndcgan", "gan-began", "ddpm-w86763777", "ddpm-kopper-xdu-epoch220"]
 
 
 @pytest.fixture(scope="module")
-def genuine(tmp_path_factory, request):
-    """Real CIFAR-10 test JPEGs (12 per class, in class folders) and genuine generated PNGs (30 from
-    each of the 4 shared sets, with the sets' README beside them), copied from ../shared/data."""
-    shared_data = request.getfixturevalue("shared_data")
+def genuine(tmp_path_factory):
+    """Real CIFAR-10 test JPEGs (12 per class, in class folders) and genuine generated PNGs (the 30 of
+    each of 4 generators, weak and strong, GAN and DDPM), with their SOURCES.md beside them: copied
+    from the demo sample the kit bundles."""
+    from dataset_builder.demo import demo_folder
+
+    bundle = demo_folder()
     root = tmp_path_factory.mktemp("genuine")
     for name in CIFAR10_CLASSES:
         (root / "real" / name).mkdir(parents=True)
-        for path in sorted((shared_data / "cifar10-test-jpeg" / name).glob("*.jpg"))[:12]:
+        for path in sorted((bundle / "real" / name).glob("*.jpg"))[:12]:
             shutil.copyfile(path, root / "real" / name / path.name)
     for generator in GENERATORS:
-        (root / "generated" / generator).mkdir(parents=True)
-        for path in sorted((shared_data / "generated" / generator).glob("*.png"))[:30]:
-            shutil.copyfile(path, root / "generated" / generator / path.name)
-    shutil.copyfile(shared_data / "generated" / "README.md", root / "generated" / "README.md")
+        shutil.copytree(bundle / "generated" / generator, root / "generated" / generator)
+    shutil.copyfile(bundle / "generated" / "SOURCES.md", root / "generated" / "SOURCES.md")
     return root
 
 
@@ -74,7 +78,7 @@ def test_genuine_import_counts_per_split_label_and_generator(genuine, tmp_path):
     assert {r["cifar10_class"] for r in real} == set(range(10))  # from the class folders
     assert {r["cifar10_class"] for r in rows(tmp_path / "out", "train") if r["label"] == 0} == {None}
     assert [name for _, name, _, _ in report.sources] == ["real", *GENERATORS]
-    assert ("FAKE", GENERATORS[0], "lib", {"train": 24, "test": 6}) in report.sources
+    assert ("FAKE", GENERATORS[0], "sndcgan", {"train": 24, "test": 6}) in report.sources
 
 
 def test_the_draw_is_stratified_and_deterministic_in_the_seed(genuine, tmp_path):
@@ -128,10 +132,10 @@ def test_png_encoder_is_lossless_for_both(genuine, tmp_path):
 def test_the_card_lists_the_sources_and_carries_their_attribution(genuine, tmp_path):
     import_folders([genuine / "real"], fakes(genuine), output_dir=tmp_path / "out")
     card = (tmp_path / "out" / "README.md").read_text()
-    assert "| FAKE | `cifar10-ddpm-w86763777` | `w86763777` | 24 | 6 |" in card
+    assert "| FAKE | `ddpm-w86763777` | `w86763777` | 24 | 6 |" in card
     assert "| REAL | `real` | - | 96 | 24 |" in card
-    assert "### Attribution of the sources" in card and "`generated/README.md`" in card
-    assert "pfnet-research/chainer-gan-lib @ cf9efba5" in card  # the licence line of the shared README
+    assert "### Attribution of the sources" in card and "`generated/SOURCES.md`" in card
+    assert "MIT, Copyright (c) 2017 pfnet-research" in card  # a licence line of the SOURCES.md beside them
     assert "cifake-kit" in card.split("---")[1]  # tagged: a later --overwrite may replace it
 
 
