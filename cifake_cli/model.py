@@ -96,6 +96,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--robustness", action="store_true", help="also score JPEG, blur, noise and rescale perturbations")
     evaluate.add_argument("--cross-data", nargs="+", metavar="DATA", help="also score these datasets (e.g. other generators)")
     evaluate.add_argument("--batch-size", type=int, default=1024, help="images per forward pass (default: 1024)")
+    evaluate.add_argument("--save-predictions", action="store_true",
+                          help="also write predictions.csv: P(FAKE) and the verdict of every image")
     evaluate.set_defaults(handler=run_evaluate)
 
     sweep = command(
@@ -152,7 +154,16 @@ def run_train(args: argparse.Namespace) -> None:
     result = train(options_from(args, TrainOptions))
     if result is not None:  # None on the non-main processes of a multi-GPU run
         print(f"saved the model to {result.output_dir}/ (load it with from_pretrained({str(result.output_dir)!r}))")
-        print(f"  {result.split} accuracy {result.metrics['accuracy']:.2%}; report: {result.report.parent}/")
+        print(f"  {result.split}: {headline(result.metrics)}; report: {result.report.parent}/")
+
+
+def headline(metrics: dict) -> str:
+    """The numbers a command ends with: AUROC (FAKE positive), accuracy at 0.5 and at the threshold."""
+    auroc = "-" if metrics.get("roc_auc") is None else f"{metrics['roc_auc']:.3f}"
+    line = f"AUROC {auroc} (FAKE positive), accuracy {metrics['accuracy']:.2%}"
+    if metrics.get("threshold", 0.5) != 0.5:
+        line += f" at P(FAKE) 0.5, {metrics['accuracy_at_threshold']:.2%} at the model's threshold {metrics['threshold']:.3g}"
+    return line
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -161,8 +172,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
     keep_freed_memory()
     result = evaluate_model(args.model, data=args.data, split=args.split, output_dir=args.output_dir,
-                            robustness=args.robustness, cross_data=args.cross_data, batch_size=args.batch_size)
-    print(f"{args.split} accuracy {result.metrics['accuracy']:.2%}; report: {result.output_dir}/")
+                            robustness=args.robustness, cross_data=args.cross_data, batch_size=args.batch_size,
+                            save_predictions=args.save_predictions)
+    print(f"{args.split}: {headline(result.metrics)}; report: {result.output_dir}/")
     if result.robustness:
         print(f"  robustness table: {result.output_dir / 'robustness.md'}")
 

@@ -46,6 +46,9 @@ class TrainOptions:
     split: str = field(
         default="test", metadata=_help("split scored at the end (default: test)", old=("--eval-split",))
     )
+    save_predictions: bool = field(
+        default=False, metadata=_help("also write report/predictions.csv: P(FAKE) and the verdict of every scored image")
+    )
     streaming: bool = field(default=False, metadata=_help("stream the data instead of decoding it all first"))
     num_workers: int = field(default=0, metadata=_help("data-loader worker processes (default: 0)"))
     resume: bool = field(default=False, metadata=_help("continue the run in --output-dir from its last checkpoint"))

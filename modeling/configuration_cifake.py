@@ -54,6 +54,9 @@ class CifakeConfig(PreTrainedConfig):
         backbone_cifar_stem (`bool`, *optional*, defaults to `False`):
             Replace a ResNet-style stem (strided 7x7 conv + max-pool) by one 3x3 stride-1 conv, the
             usual adaptation of ImageNet ResNets to 32x32 input.
+        fake_threshold (`float`, *optional*):
+            The model says FAKE when P(FAKE) is at least this. `cifake train` sets it to the cut-off
+            with the best balanced accuracy on its validation split; unset means 0.5 (the argmax).
 
     Example:
 
@@ -84,6 +87,7 @@ class CifakeConfig(PreTrainedConfig):
     backbone_kwargs: dict | None = None
     backbone_input_size: int | None = None
     backbone_cifar_stem: bool = False
+    fake_threshold: float | None = None
 
     def __post_init__(self, **kwargs):
         self.conv_filters = list(self.conv_filters)
@@ -110,6 +114,8 @@ class CifakeConfig(PreTrainedConfig):
             sizes = getattr(self, name)
             if any(size < 1 for size in sizes):
                 raise ValueError(f"{name}={sizes}: every layer needs at least 1 unit; drop the layer instead.")
+        if self.fake_threshold is not None and not 0.0 < self.fake_threshold < 1.0:
+            raise ValueError(f"fake_threshold={self.fake_threshold} must be between 0 and 1 (exclusive), or None for 0.5.")
         if self.backbone is None:
             if not self.conv_filters:
                 raise ValueError("conv_filters is empty: give at least one convolutional layer, or a timm backbone.")

@@ -42,14 +42,19 @@ class CifakePixels:
     class_names: list[str]
     source: str
     generators: list[str] = field(default_factory=list)  # generator_id values of the FAKE images, if recorded
+    generator_ids: list[str | None] | None = None  # each image's generator_id (None: real, or not recorded)
+    image_ids: list[str] | None = None  # each image's stored file name, for per-image reports
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, indices) -> "CifakePixels":
         indices = torch.as_tensor(indices, dtype=torch.long)
+        pick = indices.tolist()
         return CifakePixels(self.pixels[indices], self.labels[indices], self.classes[indices], self.class_names,
-                            self.source, self.generators)
+                            self.source, self.generators,
+                            None if self.generator_ids is None else [self.generator_ids[i] for i in pick],
+                            None if self.image_ids is None else [self.image_ids[i] for i in pick])
 
 
 def open_split(data: str | Path, split: str, streaming: bool = False):
@@ -273,7 +278,19 @@ def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
         _class_names(dataset),
         source,
         sorted(g for g in dataset.unique("generator_id") if g) if "generator_id" in dataset.features else [],
+        dataset.data.column("generator_id").to_pylist() if "generator_id" in dataset.features else None,
+        _image_ids(dataset),
     )
+
+
+def _image_ids(dataset) -> list[str]:
+    """The stored file name of every image (its `path` in datasets' Image struct), "" when none."""
+    column = dataset.data.column("image")
+    try:
+        paths = column.combine_chunks().field("path").to_pylist()
+    except (AttributeError, KeyError, TypeError):  # not a bytes/path struct
+        return [""] * len(dataset)
+    return [p or "" for p in paths]
 
 
 def _cache_path(dataset, split: str) -> Path | None:

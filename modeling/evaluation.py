@@ -18,10 +18,12 @@ import numpy as np
 import torch
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.schema import FAKE, REAL
 
 from .data import CifakeCollator, CifakePixels, load_pixels
-from .inference import load_model, predict
-from .report import compute_metrics, metrics_table, per_class_accuracy, write_report
+from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, write_predictions
+from .inference import decision_threshold, load_model, predict
+from .report import compute_metrics, metrics_table, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
 # libjpeg (75 is the release's own setting); blur is a Gaussian radius in pixels; noise is the
@@ -39,7 +41,8 @@ PERTURBATIONS = {
     "rescale x0.75": ("rescale", 0.75),
     "rescale x0.5": ("rescale", 0.5),
 }
-ROBUSTNESS_COLUMNS = ["condition", "accuracy", "recall_fake", "recall_real", "f1_fake", "f1_real", "images"]
+ROBUSTNESS_COLUMNS = ["condition", "roc_auc", "average_precision", "accuracy", "accuracy_at_threshold", "recall_fake",
+                      "recall_real", "f1_fake", "f1_real", "images"]
 
 
 @dataclass
@@ -50,13 +53,22 @@ class Evaluation:
 
 
 def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tuple[dict, np.ndarray]:
-    """All metrics of `model` on decoded images, plus accuracy per CIFAR-10 class."""
-    predictions, _ = predict(model, CifakeCollator(processor), pixels.pixels, batch_size)
-    metrics = compute_metrics(predictions, pixels.labels.numpy())
-    metrics["per_cifar10_class_accuracy"] = per_class_accuracy(
-        predictions, pixels.labels.numpy(), pixels.classes.numpy(), pixels.class_names
-    )
-    return metrics, predictions
+    """Every metric of `model` on decoded images, and their P(FAKE).
+
+    Label metrics (accuracy, precision, recall, F1, confusion matrix) take the argmax (P(FAKE) >=
+    0.5); the detection metrics add ROC AUC, average precision, calibration, accuracy at the
+    model's own decision threshold, and results per generator and per CIFAR-10 class.
+    """
+    _, p_fake = predict(model, CifakeCollator(processor), pixels.pixels, batch_size)
+    labels = pixels.labels.numpy()
+    threshold = decision_threshold(model.config)
+    metrics = compute_metrics(np.where(p_fake >= 0.5, FAKE, REAL), labels)
+    metrics.update(detection_metrics(labels, p_fake, threshold))
+    metrics["threshold_source"] = "validation split" if model.config.fake_threshold is not None else "default (0.5)"
+    groups = breakdown(labels, p_fake, threshold, pixels.generator_ids, pixels.classes.numpy(), pixels.class_names)
+    metrics.update(groups)
+    metrics["per_cifar10_class_accuracy"] = {row["cifar10_class"]: row["accuracy"] for row in groups["per_cifar10_class"]}
+    return metrics, p_fake
 
 
 def evaluate_model(
@@ -67,8 +79,12 @@ def evaluate_model(
     robustness: bool = False,
     cross_data: list[str] | None = None,
     batch_size: int = 1024,
+    save_predictions: bool = False,
 ) -> Evaluation:
-    """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`."""
+    """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`.
+
+    `save_predictions` adds predictions.csv: one row per image with its P(FAKE) and verdict.
+    """
     for other in cross_data or []:
         if (Path(str(other)).expanduser() / "config.json").is_file():
             raise CifakeError(
@@ -78,7 +94,7 @@ def evaluate_model(
     net, processor = load_model(model)
     output_dir = Path(output_dir) if output_dir else default_output_dir(model, data, split)
     pixels = load_pixels(data, split, processor)
-    metrics, _ = score(net, processor, pixels, batch_size)
+    metrics, p_fake = score(net, processor, pixels, batch_size)
     summary = {
         "title": f"{Path(str(model)).name} on {Path(str(data)).name} [{split}]",
         "model": str(model),
@@ -88,7 +104,9 @@ def evaluate_model(
         "generators": pixels.generators,
     }
     log_history = _training_log(model)
-    write_report(output_dir, summary, metrics, log_history)
+    write_report(output_dir, summary, metrics, log_history, scores=(pixels.labels.numpy(), p_fake))
+    if save_predictions:
+        save_split_predictions(output_dir / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
     rows = []
     if robustness or cross_data:
         rows.append(_row("clean", metrics, len(pixels)))
@@ -103,6 +121,12 @@ def evaluate_model(
         (output_dir / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
         (output_dir / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
     return Evaluation(output_dir, metrics, rows)
+
+
+def save_split_predictions(path: Path, pixels: CifakePixels, p_fake: np.ndarray, threshold: float) -> Path:
+    """predictions.csv for a scored split (see detection.write_predictions)."""
+    return write_predictions(path, p_fake, pixels.labels.numpy(), threshold, pixels.image_ids, pixels.generator_ids,
+                             pixels.classes.numpy(), pixels.class_names)
 
 
 def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> torch.Tensor:

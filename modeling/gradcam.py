@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .inference import fake_probability, verdict_ids
+
 OVERLAY_SCALE = 8  # 32x32 -> 256x256 on screen
 
 
@@ -87,7 +89,7 @@ def explain_images(model, processor, images: list[Image.Image], all_classes: boo
         logits = model(pixel_values=pixel_values.to(next(model.parameters()).device)).logits.float().cpu()
     probabilities = logits.softmax(-1)
     id2label = model.config.id2label
-    predicted = probabilities.argmax(-1).tolist()
+    predicted = verdict_ids(fake_probability(logits, model.config), model.config).tolist()  # its decision threshold
     classes = list(id2label) if all_classes else [None]
     heatmaps = {}
     for class_id in classes:

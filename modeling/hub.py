@@ -17,7 +17,7 @@ from cifake_kit.schema import DEMO_GENERATOR_ID
 
 CARD_TEMPLATE = Path(__file__).parent / "model_card.md"
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
-                   "report/*.json", "report/*.png"]
+                   "report/*.json", "report/*.png", "eval/*/robustness.md", "eval/*/robustness.json"]
 
 
 def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
@@ -82,20 +82,26 @@ def render_model_card(folder: Path, repo_id: str, dataset_id: str | None = None)
             metric_value=round(float(metrics[key]), 4),
         )
         for key, metric, name in [
+            ("roc_auc", "roc_auc", "ROC AUC (FAKE positive)"),
+            ("average_precision", "average_precision", "Average precision (FAKE positive)"),
             ("accuracy", "accuracy", "Accuracy"),
+            ("accuracy_at_threshold", "accuracy", "Accuracy at the decision threshold"),
             ("f1_fake", "f1", "F1 (FAKE positive)"),
             ("f1_real", "f1", "F1 (REAL positive)"),
             ("precision_fake", "precision", "Precision (FAKE positive)"),
             ("recall_fake", "recall", "Recall (FAKE positive)"),
         ]
+        if metrics.get(key) is not None
     ]
-    section = _this_model_section(report, run, data, generators, demo)
+    section = _this_model_section(report, run, data, generators, demo, _robustness_tables(folder))
     head, citation, tail = card.text.partition("## Citation")
     card.text = f"{head.rstrip()}\n\n{section}\n\n{citation}{tail}"
     return str(card)
 
 
-def _this_model_section(report: dict, run: dict, data: str, generators: list, demo: bool) -> str:
+def _this_model_section(report: dict, run: dict, data: str, generators: list, demo: bool,
+                        robustness: list[tuple[str, list[dict]]] = ()) -> str:
+    from .evaluation import ROBUSTNESS_COLUMNS
     from .report import metrics_table
 
     metrics = report["metrics"]
@@ -117,12 +123,39 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
     if report.get("training"):
         hyper = ", ".join(f"{k}={v}" for k, v in report["training"].items())
         lines.append(f"- Training settings: {hyper}; epochs run: {report.get('epochs_run')}.")
-    lines += ["", metrics_table([{"split": report["split"], **metrics}],
-                                ["split", "accuracy", "precision_fake", "recall_fake", "f1_fake",
-                                 "precision_real", "recall_real", "f1_real"])]
+    threshold = metrics.get("threshold", 0.5)
+    lines += [
+        "",
+        "ROC AUC and average precision take FAKE as the positive class and need no cut-off; `accuracy` is at "
+        f"P(FAKE) = 0.5; `accuracy_at_threshold` is at the model's decision threshold, {threshold:.3g} "
+        f"({metrics.get('threshold_source', 'default (0.5)')}), which `pipeline` users should apply to the FAKE score. "
+        "ECE: expected calibration error of P(FAKE).",
+        "",
+        metrics_table([{"split": report["split"], **metrics}],
+                      ["split", "roc_auc", "average_precision", "accuracy", "accuracy_at_threshold", "ece",
+                       "precision_fake", "recall_fake", "f1_fake", "precision_real", "recall_real", "f1_real"]),
+    ]
+    if metrics.get("per_generator"):
+        lines += ["", "### Per generator", "",
+                  "Each generator's FAKE images against all REAL images of the split; `recall_fake`: share called FAKE.", "",
+                  metrics_table(metrics["per_generator"], ["generator_id", "images", "roc_auc_vs_real", "recall_fake",
+                                                           "recall_fake_at_threshold", "mean_p_fake"])]
+    for where, rows in robustness:
+        lines += ["", f"### Robustness and other data ({where})", "", metrics_table(rows, ROBUSTNESS_COLUMNS)]
     for figure in report.get("figures", []):
         lines += ["", f"![{figure}](report/{figure})"]
     return "\n".join(lines)
+
+
+def _robustness_tables(folder: Path) -> list[tuple[str, list[dict]]]:
+    """The robustness / cross-data tables `cifake evaluate` left under MODEL/eval/, by folder."""
+    tables = []
+    for path in sorted(folder.glob("eval/*/robustness.json")):
+        try:
+            tables.append((f"`{path.parent.name}`", json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError):  # a torn file: the card goes without it
+            continue
+    return tables
 
 
 def _hub_id(data: str) -> str | None:

@@ -59,16 +59,28 @@ def iter_logits(
         yield index, batch, logits
 
 
+def decision_threshold(config) -> float:
+    """The P(FAKE) at which `config`'s model says FAKE: its stored `fake_threshold`, else 0.5."""
+    threshold = getattr(config, "fake_threshold", None)
+    return 0.5 if threshold is None else float(threshold)
+
+
+def fake_probability(logits: torch.Tensor, config) -> torch.Tensor:
+    """P(FAKE) of each row of logits."""
+    return logits.float().softmax(-1)[:, config.label2id.get("FAKE", 0)]
+
+
+def verdict_ids(p_fake: torch.Tensor | np.ndarray, config) -> np.ndarray:
+    """Label ids the model gives: FAKE when P(FAKE) reaches its decision threshold, else REAL."""
+    fake, real = config.label2id.get("FAKE", 0), config.label2id.get("REAL", 1)
+    return np.where(np.asarray(p_fake) >= decision_threshold(config), fake, real)
+
+
 def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted labels, P(REAL)) for uint8 images (N, 3, 32, 32)."""
-    real = model.config.label2id.get("REAL", 1)
-    labels, scores = [], []
-    for _, _, logits in iter_logits(model, collator, pixels, batch_size):
-        labels.append(logits.argmax(-1))
-        scores.append(logits.softmax(-1)[:, real])
-    if not labels:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    return torch.cat(labels).numpy(), torch.cat(scores).numpy()
+    """(the model's verdicts at its decision threshold, P(FAKE)) for uint8 images (N, 3, 32, 32)."""
+    scores = [fake_probability(logits, model.config) for _, _, logits in iter_logits(model, collator, pixels, batch_size)]
+    p_fake = torch.cat(scores).numpy() if scores else np.empty(0, dtype=np.float32)
+    return verdict_ids(p_fake, model.config), p_fake
 
 
 def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:

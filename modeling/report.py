@@ -1,7 +1,8 @@
-"""Evaluation reports: metrics JSON, a confusion-matrix PNG and a training-curve PNG.
+"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots.
 
-The metrics come from the kit's `evaluate` module (modeling/metrics/cifake_metrics), loaded
-from the repository so it works offline.
+The label metrics come from the kit's `evaluate` module (modeling/metrics/cifake_metrics), the
+score-based ones from its sibling (metrics/cifake_detection, through `detection.py`), both loaded
+from the repository so they work offline.
 """
 
 from __future__ import annotations
@@ -33,24 +34,21 @@ def compute_metrics(predictions, references) -> dict:
     return cifake_metric().compute(predictions=list(map(int, predictions)), references=list(map(int, references)))
 
 
-def per_class_accuracy(predictions, references, classes, class_names) -> dict:
-    """Accuracy within each CIFAR-10 class, REAL and FAKE together (classes of -1 are skipped)."""
-    predictions, references, classes = map(np.asarray, (predictions, references, classes))
-    result = {}
-    for index, name in enumerate(class_names):
-        mask = classes == index
-        if mask.any():
-            result[name] = float((predictions[mask] == references[mask]).mean())
-    return result
+def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history: list | None = None,
+                 scores: tuple | None = None) -> Path:
+    """Write report.json (summary + metrics) and its figures: the confusion matrix, the training
+    curves given a log, and given `scores` (labels, P(FAKE)) the ROC, precision-recall and
+    reliability plots."""
+    from .detection import plot_detection
 
-
-def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history: list | None = None) -> Path:
-    """Write report.json (summary + metrics), the confusion matrix and, given a log, the curves."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {**summary, "metrics": metrics}
-    plot_confusion_matrix(metrics["confusion_matrix"], out_dir / CONFUSION_PNG, title=summary.get("title", ""))
+    title = summary.get("title", "")
+    plot_confusion_matrix(metrics["confusion_matrix"], out_dir / CONFUSION_PNG, title=title)
     report["figures"] = [CONFUSION_PNG]
+    if scores is not None:
+        report["figures"] += plot_detection(*scores, metrics, out_dir, title)
     if log_history:
         plot_training_curves(log_history, out_dir / CURVES_PNG)
         report["figures"].append(CURVES_PNG)

@@ -20,7 +20,8 @@ from .topologies import paper_topologies
 
 RESULTS = "results.jsonl"
 COLUMNS = [
-    "topology", "conv_filters", "dense_units", "parameters", "epochs_run", "accuracy",
+    "topology", "conv_filters", "dense_units", "parameters", "epochs_run", "roc_auc", "average_precision", "accuracy",
+    "accuracy_at_threshold",
     "precision_fake", "recall_fake", "f1_fake", "precision_real", "recall_real", "f1_real",
     "macro_f1", "train_seconds",
 ]
@@ -80,6 +81,10 @@ def _row(name: str, model: dict, report: dict) -> dict:
     }
 
 
+def _rank(row: dict) -> tuple:
+    return row.get("accuracy", 0.0), row.get("roc_auc") or 0.0
+
+
 def read_rows(out: Path) -> list[dict]:
     path = out / RESULTS
     if not path.is_file():
@@ -95,12 +100,14 @@ def read_rows(out: Path) -> list[dict]:
 
 def write_tables(out: Path, rows: list[dict]) -> Path:
     """results.md (the paper's comparison, best first marked) and results.csv, from `rows`."""
-    best = max(rows, key=lambda r: r.get("accuracy", 0.0))["topology"] if rows else None
+    best = max(rows, key=_rank)["topology"] if rows else None
     marked = [{**row, "topology": row["topology"] + (" **(best)**" if row["topology"] == best else "")} for row in rows]
     split = rows[0].get("split", "test") if rows else "test"
     text = (
-        f"# CIFAKE topology sweep\n\nMetrics on the {split} split; `_fake` columns take FAKE as the positive "
-        f"class, `_real` columns REAL. {len(rows)} of 36 topologies trained.\n\n" + metrics_table(marked, COLUMNS) + "\n"
+        f"# CIFAKE topology sweep\n\nMetrics on the {split} split; ROC AUC, average precision and `_fake` columns "
+        f"take FAKE as the positive class, `_real` columns REAL; `accuracy` is at P(FAKE) = 0.5, "
+        f"`accuracy_at_threshold` at each model's threshold chosen on its validation split. Best: highest "
+        f"accuracy (ROC AUC breaks ties). {len(rows)} of 36 topologies trained.\n\n" + metrics_table(marked, COLUMNS) + "\n"
     )
     (out / "results.md").write_text(text)
     with open(out / "results.csv", "w", newline="") as handle:

@@ -26,6 +26,7 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.options import TrainOptions
 from cifake_kit.outputs import check_output_dir, require_same_settings
 from cifake_kit.runtime import process_state, verbose
+from cifake_kit.schema import FAKE
 
 from .topologies import resolve_recipe
 
@@ -72,6 +73,7 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
     settings["model"].pop("transformers_version", None)
 
     processor = CifakeImageProcessor()
+    val_pixels = None
     if opts.streaming:
         train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, opts.seed)
     else:
@@ -95,11 +97,28 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
                     f"Cannot resume in {output_dir}: {err}. Run without --resume (and with --overwrite) to start again."
                 ) from err
             raise
+        threshold = choose_decision_threshold(trainer)
         trainer.save_model(str(output_dir))
         trainer.save_state()
     if not trainer.is_world_process_zero():
         return None
-    return _final_report(trainer, output_dir, opts.data, opts.split, processor, settings, sizes, output.metrics)
+    return _final_report(trainer, output_dir, opts, processor, settings, sizes, output.metrics, threshold, val_pixels)
+
+
+def choose_decision_threshold(trainer) -> dict:
+    """Score the validation split with the final (best) model and store the P(FAKE) cut-off with
+    the best balanced accuracy there as `config.fake_threshold`; returns what was found."""
+    from .detection import choose_threshold
+    from .inference import fake_probability
+
+    prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
+    import torch
+
+    p_fake = fake_probability(torch.as_tensor(prediction.predictions), trainer.model.config).numpy()
+    threshold = choose_threshold(prediction.label_ids, p_fake)
+    trainer.model.config.fake_threshold = threshold
+    return {"fake_threshold": threshold, "chosen_on": "validation", "validation_images": int(len(p_fake)),
+            "validation_roc_auc": prediction.metrics.get("validation_roc_auc")}
 
 
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
@@ -173,12 +192,16 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
 
 
 def trainer_metrics(eval_prediction) -> dict:
-    """Trainer's `compute_metrics`: the kit's scalar metrics from logits and labels."""
+    """Trainer's `compute_metrics`: the kit's scalar metrics (ROC AUC included) from logits and labels."""
+    import torch
+
+    from .detection import detection_metrics
     from .report import compute_metrics
 
-    predictions = eval_prediction.predictions.argmax(-1)
-    metrics = compute_metrics(predictions, eval_prediction.label_ids)
-    return {k: v for k, v in metrics.items() if isinstance(v, float)}
+    logits = torch.as_tensor(eval_prediction.predictions).float()
+    metrics = compute_metrics(logits.argmax(-1).numpy(), eval_prediction.label_ids)
+    metrics.update(detection_metrics(eval_prediction.label_ids, logits.softmax(-1)[:, FAKE].numpy()))
+    return {k: v for k, v in metrics.items() if isinstance(v, float) and k != "threshold"}
 
 
 class CifakeConsole(TrainerCallback):
@@ -217,7 +240,8 @@ class CifakeConsole(TrainerCallback):
         self.bar.write(
             f"epoch {state.epoch:g}/{args.num_train_epochs:g}: training loss {loss}, "
             f"validation loss {metrics.get('eval_loss', float('nan')):.4f}, "
-            f"validation accuracy {metrics.get('eval_accuracy', float('nan')):.2%} "
+            f"validation accuracy {metrics.get('eval_accuracy', float('nan')):.2%}, "
+            f"AUROC {_number(metrics.get('eval_roc_auc'))} "
             f"({time.monotonic() - self.started:.1f} s)"
         )
         self.losses = []
@@ -236,6 +260,10 @@ class CifakeConsole(TrainerCallback):
             best = f"{state.best_metric:.2%}" if state.best_metric is not None else "unknown"
             print(f"early stopping after epoch {state.epoch:g}: no better validation accuracy for {self.patience} "
                   f"epochs; the best model (validation accuracy {best}) is kept")
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 @contextmanager
@@ -282,13 +310,18 @@ def prepare_run_dir(output_dir: str | Path, settings: dict, resume: bool, overwr
     return out
 
 
-def _final_report(trainer, output_dir: Path, data, split: str, processor, settings, sizes, train_metrics) -> TrainResult:
+def _final_report(trainer, output_dir: Path, opts: TrainOptions, processor, settings, sizes, train_metrics,
+                  threshold: dict, validation=None) -> TrainResult:
+    """Score the final model on `opts.split` (or on the validation images when the data has no such
+    split) and write report/: every metric, the figures, and predictions.csv on request."""
     from datasets import get_dataset_split_names
 
     from .data import load_pixels
-    from .evaluation import score
-    from .report import compute_metrics, write_report
+    from .detection import PREDICTIONS_CSV
+    from .evaluation import save_split_predictions, score
+    from .report import write_report
 
+    data, split = opts.data, opts.split
     model = trainer.model.eval()
     try:
         has_split = split in get_dataset_split_names(str(data))
@@ -296,12 +329,14 @@ def _final_report(trainer, output_dir: Path, data, split: str, processor, settin
         has_split = False
     if has_split and not settings["streaming"]:
         pixels = load_pixels(data, split, processor)
-        metrics, _ = score(model, processor, pixels)
-        scored, images, generators = split, len(pixels), pixels.generators
+        scored = split
     else:  # no such split (or streaming): the held-out validation set, clearly named as such
-        prediction = trainer.predict(trainer.eval_dataset)
-        metrics = compute_metrics(prediction.predictions.argmax(-1), prediction.label_ids)
-        scored, images, generators = "validation", len(prediction.label_ids), []
+        pixels, scored = validation, "validation"
+    if pixels is not None:
+        metrics, p_fake = score(model, processor, pixels)
+        images, generators, scores = len(pixels), pixels.generators, (pixels.labels.numpy(), p_fake)
+    else:  # streamed validation examples: label metrics and scores from Trainer's own loop
+        metrics, images, generators, scores = _streamed_validation_metrics(trainer)
     summary = {
         "title": f"{output_dir.name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
         "model": str(output_dir),
@@ -316,10 +351,28 @@ def _final_report(trainer, output_dir: Path, data, split: str, processor, settin
         "parameters": sum(p.numel() for p in model.parameters()),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "epochs_run": trainer.state.epoch,
+        "decision_threshold": threshold,
         "train_metrics": train_metrics,
     }
-    report = write_report(output_dir / REPORT_DIR, summary, metrics, trainer.state.log_history)
+    report = write_report(output_dir / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
+    if opts.save_predictions and pixels is not None:
+        save_split_predictions(report.parent / PREDICTIONS_CSV, pixels, scores[1], metrics["threshold"])
     return TrainResult(output_dir, scored, metrics, report, train_metrics)
+
+
+def _streamed_validation_metrics(trainer):
+    import torch
+
+    from .detection import detection_metrics
+    from .inference import decision_threshold
+    from .report import compute_metrics
+
+    prediction = trainer.predict(trainer.eval_dataset)
+    logits = torch.as_tensor(prediction.predictions).float()
+    p_fake = logits.softmax(-1)[:, FAKE].numpy()
+    metrics = compute_metrics(logits.argmax(-1).numpy(), prediction.label_ids)
+    metrics.update(detection_metrics(prediction.label_ids, p_fake, decision_threshold(trainer.model.config)))
+    return metrics, len(p_fake), [], (prediction.label_ids, p_fake)
 
 
 def _streaming_sets(data, processor, training, validation_fraction, seed):

@@ -38,7 +38,7 @@ def test_evaluate_writes_the_report_and_the_robustness_table(tmp_path, trained_m
         assert by_name[condition]["recall_fake"] <= 0.2 and by_name[condition]["recall_real"] >= 0.9, condition
     assert by_name["noise s2"]["recall_fake"] >= 0.9
     table = (tmp_path / "eval" / "robustness.md").read_text().splitlines()
-    assert table[0].startswith("| condition | accuracy |") and len(table) == 2 + len(rows)
+    assert table[0].startswith("| condition | roc_auc | average_precision | accuracy |") and len(table) == 2 + len(rows)
     assert result.output_dir == tmp_path / "eval"
 
 

@@ -1,0 +1,195 @@
+"""Detection metrics of a scored split: P(FAKE) kept, FAKE the positive class throughout.
+
+A model's scores (P(FAKE), `inference.predict`) feed every report: threshold-free metrics (ROC AUC,
+average precision), calibration (ECE and a reliability diagram), accuracy at 0.5 and at the
+decision threshold chosen on the validation split (`choose_threshold`), and the same numbers per
+`generator_id` and per CIFAR-10 class (`breakdown`). The scalar metrics come from the kit's
+`evaluate` module (metrics/cifake_detection), loaded from the repository so it works offline.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from cifake_kit.schema import FAKE, LABEL_NAMES
+
+METRIC_MODULE = Path(__file__).parent / "metrics" / "cifake_detection"
+ROC_PNG = "roc_curve.png"
+PR_PNG = "pr_curve.png"
+RELIABILITY_PNG = "reliability.png"
+PREDICTIONS_CSV = "predictions.csv"
+PREDICTION_COLUMNS = ["index", "path", "label", "generator_id", "cifar10_class", "p_fake", "verdict"]
+
+
+@lru_cache(maxsize=1)
+def detection_metric():
+    import evaluate
+
+    return evaluate.load(str(METRIC_MODULE))
+
+
+def detection_metrics(labels, p_fake, threshold: float = 0.5) -> dict:
+    """ROC AUC, average precision, ECE + reliability bins, Brier, accuracy at `threshold`."""
+    return detection_metric().compute(references=list(map(int, labels)), prediction_scores=list(map(float, p_fake)),
+                                      threshold=float(threshold))
+
+
+def choose_threshold(labels, p_fake) -> float:
+    """The P(FAKE) cut-off with the best balanced accuracy (Youden's J) on these images.
+
+    Candidates are the scores themselves (an image is FAKE at score >= cut-off); among equally good
+    ones the closest to 0.5 wins, so a model already balanced at 0.5 keeps it.
+    """
+    from sklearn.metrics import roc_curve
+
+    is_fake = np.asarray(labels) == FAKE
+    if is_fake.all() or not is_fake.any():
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(is_fake, np.asarray(p_fake, dtype=np.float64), drop_intermediate=False)
+    usable = np.isfinite(thresholds)
+    j = np.where(usable, tpr - fpr, -np.inf)
+    best = np.flatnonzero(np.isclose(j, j.max(), rtol=0.0, atol=1e-12))
+    return float(min(thresholds[best], key=lambda t: (abs(t - 0.5), t)))
+
+
+def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None, class_names=None) -> dict:
+    """Results per `generator_id` and per CIFAR-10 class.
+
+    Per generator: its FAKE images against all REAL images of the split (ROC AUC, average
+    precision) and the share of its images called FAKE at 0.5 and at `threshold`. Per class:
+    accuracy at both cut-offs and ROC AUC within the class. Groups with one label only get None
+    for the pairwise metrics.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    labels, p_fake = np.asarray(labels), np.asarray(p_fake, dtype=np.float64)
+    is_fake = labels == FAKE
+    real = ~is_fake
+    out = {"per_generator": [], "per_cifar10_class": []}
+    if generator_ids is not None:
+        generator_ids = np.array([g or "" for g in generator_ids], dtype=object)
+        for name in sorted({g for g in generator_ids[is_fake] if g}):
+            mine = is_fake & (generator_ids == name)
+            pair = mine | real
+            both = real.any()
+            out["per_generator"].append({
+                "generator_id": name,
+                "images": int(mine.sum()),
+                "recall_fake": float(np.mean(p_fake[mine] >= 0.5)),
+                "recall_fake_at_threshold": float(np.mean(p_fake[mine] >= threshold)),
+                "mean_p_fake": float(p_fake[mine].mean()),
+                "roc_auc_vs_real": float(roc_auc_score(is_fake[pair], p_fake[pair])) if both else None,
+                "average_precision_vs_real": float(average_precision_score(is_fake[pair], p_fake[pair])) if both else None,
+            })
+    if classes is not None and class_names:
+        classes = np.asarray(classes)
+        for index, name in enumerate(class_names):
+            mine = classes == index
+            if not mine.any():
+                continue
+            both = 0 < is_fake[mine].sum() < mine.sum()
+            out["per_cifar10_class"].append({
+                "cifar10_class": name,
+                "images": int(mine.sum()),
+                "accuracy": float(np.mean((p_fake[mine] >= 0.5) == is_fake[mine])),
+                "accuracy_at_threshold": float(np.mean((p_fake[mine] >= threshold) == is_fake[mine])),
+                "roc_auc": float(roc_auc_score(is_fake[mine], p_fake[mine])) if both else None,
+            })
+    return out
+
+
+def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = "") -> list[str]:
+    """ROC curve, precision-recall curve and reliability diagram (from `metrics`, as
+    `detection_metrics` gives them) as PNG files in `out_dir`; returns their names."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from .report import pyplot
+
+    is_fake = np.asarray(labels) == FAKE
+    if is_fake.all() or not is_fake.any():
+        return []
+    plt = pyplot()
+    p_fake = np.asarray(p_fake, dtype=np.float64)
+    threshold, reliability = metrics.get("threshold"), metrics.get("reliability") or []
+    written = []
+
+    fpr, tpr, cuts = roc_curve(is_fake, p_fake)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
+    ax.plot(fpr, tpr, color="tab:blue", label=f"AUROC {metrics['roc_auc']:.3f}")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    for cut, marker, name in ((0.5, "o", "P(FAKE) = 0.5"), (threshold, "s", f"threshold {threshold or 0:.3g}")):
+        if cut is None or (cut == 0.5 and marker == "s"):
+            continue
+        called = p_fake >= cut
+        ax.plot(np.mean(called[~is_fake]), np.mean(called[is_fake]), marker, color="black", label=name)
+    ax.set_xlabel("false positive rate (REAL called FAKE)")
+    ax.set_ylabel("true positive rate (FAKE caught)")
+    ax.set_title(_titled("ROC, FAKE positive", title), fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    written.append(_save(fig, plt, out_dir / ROC_PNG))
+
+    precision, recall, _ = precision_recall_curve(is_fake, p_fake)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
+    ax.plot(recall, precision, color="tab:purple", label=f"AP {metrics['average_precision']:.3f}")
+    ax.axhline(is_fake.mean(), linestyle=":", color="grey", label=f"chance ({is_fake.mean():.0%} FAKE)")
+    ax.set_xlabel("recall (FAKE caught)")
+    ax.set_ylabel("precision (called FAKE that are FAKE)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(_titled("Precision-recall, FAKE positive", title), fontsize=9)
+    ax.legend(loc="lower left", fontsize=8)
+    written.append(_save(fig, plt, out_dir / PR_PNG))
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 5.0), dpi=120, height_ratios=[3, 1], sharex=True)
+    centres = [(b["lower"] + b["upper"]) / 2 for b in reliability]
+    width = reliability[0]["upper"] - reliability[0]["lower"] if reliability else 0.1
+    top.bar(centres, [b["fake_share"] for b in reliability], width=width * 0.9, color="tab:orange", alpha=0.8,
+            label="observed share of FAKE")
+    top.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+    top.plot([b["mean_score"] for b in reliability], [b["fake_share"] for b in reliability], "o", color="black",
+             markersize=3)
+    top.set_ylabel("share of FAKE images")
+    top.set_ylim(0, 1)
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title(_titled("Reliability of P(FAKE)", title), fontsize=9)
+    bottom.bar(centres, [b["count"] for b in reliability], width=width * 0.9, color="grey")
+    bottom.set_xlabel("P(FAKE)")
+    bottom.set_ylabel("images")
+    bottom.set_xlim(0, 1)
+    written.append(_save(fig, plt, out_dir / RELIABILITY_PNG))
+    return written
+
+
+def write_predictions(path: Path, p_fake, labels, threshold: float, image_ids=None, generator_ids=None,
+                      classes=None, class_names=None) -> Path:
+    """One CSV row per image: index, stored path, true label, generator, CIFAR-10 class, P(FAKE), verdict."""
+    n = len(p_fake)
+    image_ids = image_ids if image_ids is not None else [""] * n
+    generator_ids = generator_ids if generator_ids is not None else [None] * n
+    classes = np.asarray(classes) if classes is not None else np.full(n, -1)
+    names = class_names or []
+    called = np.where(np.asarray(p_fake) >= threshold, FAKE, 1 - FAKE)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PREDICTION_COLUMNS)
+        for i in range(n):
+            c = int(classes[i])
+            writer.writerow([i, image_ids[i], LABEL_NAMES[int(labels[i])], generator_ids[i] or "",
+                             names[c] if 0 <= c < len(names) else "", f"{float(p_fake[i]):.6f}", LABEL_NAMES[int(called[i])]])
+    tmp.replace(path)
+    return path
+
+
+def _titled(what: str, title: str) -> str:
+    return f"{what}\n{title}" if title else what
+
+
+def _save(fig, plt, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name
