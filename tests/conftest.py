@@ -196,7 +196,8 @@ def toy_views(images: np.ndarray, count: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="session")
 def toy_dataset(tmp_path_factory, sample_photos):
     """A separable toy task in the kit's dataset layout: REAL = views of CIFAR-10 photos, FAKE = views
-    with a fixed high-frequency pattern added (lossless PNG). Not generated images of any kind.
+    with a fixed high-frequency pattern added (lossless PNG). Not generated images of any kind; the
+    FAKE rows' generator_id says "toy-pattern:even" or ":odd" by photo, for per-generator reports.
 
     Built from the 60 bundled photos: 800 training views of 40 of them, 200 test views of the other 20.
     """
@@ -222,6 +223,8 @@ def toy_dataset(tmp_path_factory, sample_photos):
             rows["cifar10_class"].append(int(class_idx))
             for column in PROVENANCE_COLUMNS:
                 rows[column].append(None)
+            if fake:  # two made-up "generators" (the same pattern), for per-generator reports
+                rows["generator_id"][-1] = f"toy-pattern:{'even' if i % n % 2 == 0 else 'odd'}"
         dataset_dict[split] = Dataset.from_dict(rows, features=cifake_features())
     dataset_dict = DatasetDict(dataset_dict)
     out = tmp_path_factory.mktemp("toy") / "toy-cifake"

@@ -76,7 +76,7 @@ class CifakeDetection(evaluate.Metric):
             "brier": float(np.mean((scores - is_fake) ** 2)) if len(scores) else None,
         }
         edges = np.linspace(0.0, 1.0, bins + 1)
-        which = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, bins - 1)  # 1.0 joins the last bin
+        which = np.searchsorted(edges[1:-1], scores)  # a score on an edge joins the lower bin, as sklearn's calibration_curve
         reliability, ece = [], 0.0
         for b in range(bins):
             members = which == b
