@@ -1,7 +1,7 @@
 """The `cifake` command: one entry point over the kit's three areas, heavy imports deferred.
 
     data.py    build, import-kaggle, import-folder, push-dataset (dataset_builder)
-    model.py   train, evaluate, sweep, explain, push-model (modeling)
+    model.py   train, evaluate, predict, sweep, explain, push-model (modeling)
     space.py   demo, push-space                           (space)
 
 Each area module registers its subcommands and imports the library it wraps only inside the
@@ -32,6 +32,7 @@ examples:
   cifake push-dataset your-name/cifake --data ./cifake
   cifake train --data ./cifake --output-dir ./cifake-model
   cifake evaluate --model ./cifake-model --robustness
+  cifake predict photo.jpg ./folder --model ./cifake-model --csv verdicts.csv
   cifake sweep --data ./cifake --output-dir ./cifake-sweep
   cifake explain photo.jpg --model ./cifake-model
   cifake push-model your-name/cifake-cnn --model ./cifake-model
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_console(verbose=args.verbose)
     try:
-        args.handler(args)
+        status = args.handler(args)  # a handler may return an exit status (predict: 1 when nothing was classified)
     except CifakeError as err:
         if os.environ.get("CIFAKE_DEBUG"):
             raise
@@ -72,4 +73,4 @@ def main(argv: list[str] | None = None) -> int:
         hint = getattr(args, "interrupt_hint", "Run the same command again to resume.")
         print(f"\ncifake {args.command}: interrupted. {hint}", file=sys.stderr)
         return 130
-    return 0
+    return status or 0

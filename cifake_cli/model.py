@@ -60,6 +60,14 @@ examples:
       the paper's finding as numbers: Grad-CAM mass on the border vs the centre (cam_mass.json, .png)
 """
 
+PREDICT_EXAMPLE = """\
+examples:
+  cifake predict photo.jpg ./downloads --model ./cifake-model
+      one line per image: path, verdict, P(FAKE); files that are not images are listed and skipped
+  cifake predict ./folder --model your-name/cifake-cnn --csv verdicts.csv --threshold 0.7
+      a CSV too, and a stricter cut-off than the model's own
+"""
+
 PUSH_EXAMPLE = """\
 example:
   cifake push-model your-name/cifake-cnn --model ./cifake-model --dataset-id your-name/cifake
@@ -127,6 +135,21 @@ def register(subparsers) -> None:
     add_split(explain, help="split for the study (default: test)")
     explain.add_argument("--sample", type=int, default=1000, help="images in the study (default: 1000)")
     explain.set_defaults(handler=run_explain)
+
+    predict = command(
+        subparsers, "predict", "a saved model's verdict on image files and folders",
+        "Classify image files, and every file below the given folders, with a saved model: one line per image (path, "
+        "verdict, P(FAKE)), unreadable files listed and skipped. The verdict uses the model's decision threshold "
+        "(chosen on its validation split by `cifake train`) unless --threshold is given.",
+        PREDICT_EXAMPLE,
+    )
+    predict.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders (searched recursively)")
+    add_model(predict)
+    predict.add_argument("--csv", metavar="FILE", help="also write path, verdict, P(FAKE), threshold to this CSV file")
+    predict.add_argument("--threshold", type=float, metavar="T",
+                         help="call an image FAKE when P(FAKE) >= T (default: the model's own threshold, else 0.5)")
+    predict.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
+    predict.set_defaults(handler=run_predict)
 
     push = command(
         subparsers, "push-model", "push a trained model folder to the Hugging Face Hub with its card",
@@ -205,6 +228,14 @@ def run_explain(args: argparse.Namespace) -> None:
             if numbers["images"]:
                 print(f"  {group:13s} {numbers['centre_share']:.1%} over {numbers['images']} images")
         print(f"wrote {args.output_dir}/cam_mass.json and cam_mass.png")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from modeling.predict import predict_command
+
+    counts = predict_command(args.paths, args.model, csv_path=args.csv, threshold=args.threshold,
+                             overwrite=args.overwrite)
+    return 0 if counts["FAKE"] + counts["REAL"] else 1
 
 
 def run_push_model(args: argparse.Namespace) -> None:

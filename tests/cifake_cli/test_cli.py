@@ -17,8 +17,8 @@ from dataset_builder.demo import demo_sources
 DEMO_GENERATORS = {spec.split("=")[0] for spec in demo_sources()[1]}
 
 CIFAKE = [sys.executable, "-m", "cifake_cli"]
-COMMANDS = ["build", "import-kaggle", "import-folder", "push-dataset", "train", "evaluate", "sweep", "explain", "push-model", "demo",
-            "push-space"]
+COMMANDS = ["build", "import-kaggle", "import-folder", "push-dataset", "train", "evaluate", "sweep", "explain", "predict",
+            "push-model", "demo", "push-space"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -93,7 +93,7 @@ def test_one_vocabulary_across_subcommands():
         assert not flags & {"--out", "--eval-split"}, name  # old spellings stay hidden
         positionals = [a.metavar for a in parser._actions if not a.option_strings and a.help != "==SUPPRESS=="]
         assert "MODEL" not in positionals, name  # a model is always named with --model
-    for name in ("evaluate", "explain", "push-model", "demo", "push-space"):
+    for name in ("evaluate", "explain", "predict", "push-model", "demo", "push-space"):
         assert "--model" in visible_flags(commands[name]), name
     for name in ("build", "import-kaggle", "import-folder", "train", "evaluate", "sweep", "explain"):
         assert "--output-dir" in visible_flags(commands[name]), name

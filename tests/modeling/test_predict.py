@@ -1,0 +1,91 @@
+"""`cifake predict`: every image below the paths, unreadable files skipped, the model's threshold used."""
+
+import csv
+import shutil
+
+import pytest
+from transformers import AutoConfig
+
+from cifake_cli import main
+from cifake_kit.errors import CifakeError
+from modeling.inference import load_model
+from modeling.predict import predict_command, predict_files
+
+DEMO = __import__("dataset_builder.demo", fromlist=["demo_folder"]).demo_folder()
+
+
+@pytest.fixture
+def picture_folder(tmp_path):
+    """Real photos and genuine generated samples, nested, with files that are not images among them."""
+    root = tmp_path / "pictures"
+    (root / "cats").mkdir(parents=True)
+    (root / "gan" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    for photo in sorted((DEMO / "real" / "cat").glob("*.jpg"))[:4]:
+        shutil.copy(photo, root / "cats" / photo.name)
+    for sample in sorted((DEMO / "generated" / "gan-sndcgan").glob("*.png"))[:3]:
+        shutil.copy(sample, root / "gan" / "deeper" / sample.name)
+    shutil.copy(sorted((DEMO / "real" / "ship").glob("*.jpg"))[0], root / "cats" / "0000.jpg")  # same name as nothing else
+    (root / "gan" / "notes.txt").write_text("not an image")
+    (root / "gan" / "cut.jpg").write_bytes((root / "cats" / "0000.jpg").read_bytes()[:150])
+    shutil.copy(root / "cats" / "0000.jpg", root / ".hidden" / "skip-me.jpg")
+    return root
+
+
+def test_predict_lists_every_image_and_skips_what_is_not_one(trained_model, picture_folder, tmp_path, capsys):
+    single = sorted((DEMO / "real" / "dog").glob("*.jpg"))[0]
+    lines, notes = [], []
+    counts = predict_command([str(picture_folder), str(single)], str(trained_model), csv_path=str(tmp_path / "v.csv"),
+                             out=lines.append, note=notes.append)
+    assert counts["FAKE"] + counts["REAL"] == 9 and counts["skipped"] == 2
+    paths = [line.split("\t")[0] for line in lines]
+    assert len(paths) == len(set(paths)) == 9  # one line per image, full paths: no two alike
+    assert paths[-1] == str(single) and not any(".hidden" in p for p in paths)
+    for line in lines:
+        path, verdict, p_fake = line.split("\t")
+        assert verdict in ("FAKE", "REAL") and 0.0 <= float(p_fake) <= 1.0
+    assert any("notes.txt" in n and "not an image" in n for n in notes)
+    assert any("cut.jpg" in n and "truncated" in n for n in notes)
+    with open(tmp_path / "v.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["path"] for row in rows] == paths
+    assert [row["verdict"] for row in rows] == [line.split("\t")[1] for line in lines]
+
+
+def test_predict_uses_the_models_stored_threshold_unless_one_is_given(trained_model, picture_folder, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    net, processor = load_model(model)
+    scores = {v.path: v.p_fake for v in predict_files([picture_folder], net, processor) if v.verdict}
+    middle = sorted(scores.values())[len(scores) // 2]
+    config = AutoConfig.from_pretrained(model)
+    config.fake_threshold = middle  # half the pictures at or above it
+    config.save_pretrained(model)
+    lines = []
+    counts = predict_command([str(picture_folder)], str(model), out=lines.append, note=lambda _: None)
+    assert counts["threshold"] == pytest.approx(middle)
+    for line in lines:
+        path, verdict, _ = line.split("\t")
+        assert verdict == ("FAKE" if scores[path] >= middle else "REAL"), line
+    everything_fake = predict_command([str(picture_folder)], str(model), threshold=1e-9, out=lambda _: None,
+                                      note=lambda _: None)
+    assert everything_fake["FAKE"] == len(scores) and everything_fake["threshold"] == 1e-9
+
+
+def test_predict_refuses_bad_requests_before_loading_anything(trained_model, picture_folder, tmp_path, capsys):
+    existing = tmp_path / "keep.csv"
+    existing.write_text("mine\n")
+    assert main(["predict", str(picture_folder), "--model", str(trained_model), "--csv", str(existing)]) == 1
+    assert "already exists" in capsys.readouterr().err and existing.read_text() == "mine\n"
+    with pytest.raises(CifakeError, match="does not exist"):
+        predict_command([str(tmp_path / "nowhere")], str(trained_model))
+    with pytest.raises(CifakeError, match="between 0 and 1"):
+        predict_command([str(picture_folder)], str(trained_model), threshold=1.5)
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty"), "--model", str(trained_model)]) == 1
+    assert "No files found" in capsys.readouterr().err
+    only_text = tmp_path / "text"
+    only_text.mkdir()
+    (only_text / "a.txt").write_text("x")
+    assert main(["predict", str(only_text), "--model", str(trained_model)]) == 1  # nothing classified
+    assert "a.txt" in capsys.readouterr().err
