@@ -32,6 +32,11 @@ class TrainOptions:
         default=None,
         metadata=_help("recipe name (default: paper-best), JSON file or JSON string; --list-configs shows the names"),
     )
+    pretrained: str | None = field(
+        default=None,
+        metadata=_help("start a timm backbone from pretrained weights: 'timm' (its default weights, from the Hub), "
+                       "hf-hub:OWNER/NAME, or a local timm checkpoint folder", metavar="SOURCE"),
+    )
     epochs: float | None = field(default=None, metadata=_help("epochs (default: the recipe's)"))
     batch_size: int | None = field(default=None, metadata=_help("images per step and device (default: the recipe's)"))
     learning_rate: float | None = field(default=None, metadata=_help("peak learning rate (default: the recipe's)"))

@@ -54,6 +54,18 @@ class CifakeConfig(PreTrainedConfig):
         backbone_cifar_stem (`bool`, *optional*, defaults to `False`):
             Replace a ResNet-style stem (strided 7x7 conv + max-pool) by one 3x3 stride-1 conv, the
             usual adaptation of ImageNet ResNets to 32x32 input.
+        highpass_input (`bool`, *optional*, defaults to `False`):
+            Feed the convolutions the image plus fixed high-pass residuals of it (SRM-style kernels,
+            every kernel on every channel), as forensic detectors do to see traces rather than content.
+        global_pooling (`str`, *optional*, defaults to `"flatten"`):
+            How the last feature map becomes a vector: `"flatten"` (the paper), `"mean"` or
+            `"mean_std"` (average and standard deviation of each channel over positions).
+        histogram_bins (`int`, *optional*, defaults to 0):
+            When positive, whole-image colour statistics join the features: a soft histogram with this
+            many bins per channel, mean, standard deviation, clipped shares, channel correlations.
+        spectrum_size (`int`, *optional*, defaults to 0):
+            When positive, the log-magnitude Fourier spectrum of the image's high-frequency residual,
+            pooled to this many cells per side, joins the features.
         fake_threshold (`float`, *optional*):
             The model says FAKE when P(FAKE) is at least this. `cifake train` sets it to the cut-off
             with the best balanced accuracy on its validation split; unset means 0.5 (the argmax).
@@ -72,6 +84,7 @@ class CifakeConfig(PreTrainedConfig):
 
     model_type = "cifake_cnn"
     paddings: ClassVar[tuple[str, ...]] = ("valid", "same")
+    poolings: ClassVar[tuple[str, ...]] = ("flatten", "mean", "mean_std")
 
     num_channels: int = 3
     image_size: int = 32
@@ -87,6 +100,10 @@ class CifakeConfig(PreTrainedConfig):
     backbone_kwargs: dict | None = None
     backbone_input_size: int | None = None
     backbone_cifar_stem: bool = False
+    highpass_input: bool = False
+    global_pooling: str = "flatten"
+    histogram_bins: int = 0
+    spectrum_size: int = 0
     fake_threshold: float | None = None
 
     def __post_init__(self, **kwargs):
@@ -108,6 +125,11 @@ class CifakeConfig(PreTrainedConfig):
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
         if self.conv_padding not in self.paddings:
             raise ValueError(f"conv_padding={self.conv_padding!r} is not one of {', '.join(self.paddings)}.")
+        if self.global_pooling not in self.poolings:
+            raise ValueError(f"global_pooling={self.global_pooling!r} is not one of {', '.join(self.poolings)}.")
+        if self.histogram_bins < 0 or self.histogram_bins == 1 or self.spectrum_size < 0:
+            raise ValueError(f"histogram_bins={self.histogram_bins} and spectrum_size={self.spectrum_size} must be 0 (off) "
+                             f"or at least 2 and 1.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout} must be in [0, 1).")
         for name in ("conv_filters", "dense_units"):

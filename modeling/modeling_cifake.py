@@ -1,7 +1,8 @@
 """The CIFAKE classifier: the paper's small CNN family, or a timm backbone, with a dense head.
 
-Reads from small to big: one conv layer, a block (convs + 2x2 max-pool), the encoder, the timm
-backbone wrapper, then the PreTrainedModel classes. This file travels to the Hub with the weights
+Reads from small to big: one conv layer, a block (convs + 2x2 max-pool), the forensic inputs
+(fixed high-pass residuals, whole-image statistics, the residual's spectrum), the encoder, the
+timm backbone wrapper, then the PreTrainedModel classes. This file travels to the Hub with the weights
 (`trust_remote_code`): it imports only torch, transformers and timm, and its own config by a
 relative import.
 """
@@ -49,25 +50,113 @@ class CifakeConvBlock(nn.Module):
         return self.pooler(hidden_state)
 
 
+# Fixed high-pass kernels in the spirit of steganalysis' spatial rich models (SRM): a second-order
+# horizontal and vertical residual, the 3x3 "KB" and the 5x5 "KV" kernel. Each keeps the noise-like
+# part of an image (demosaicing, sensor noise, a generator's upsampling traces) and drops its content.
+HIGHPASS_KERNELS = (
+    [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, -2, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+    [[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, -2, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]],
+    [[0, 0, 0, 0, 0], [0, -1, 2, -1, 0], [0, 2, -4, 2, 0], [0, -1, 2, -1, 0], [0, 0, 0, 0, 0]],
+    [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+)
+HIGHPASS_GAIN = 4.0  # residuals of [-1, 1] pixels are small; this brings them near the pixels' scale
+
+
+class CifakeHighPass(nn.Module):
+    """The image plus its fixed high-pass residuals (every kernel on every channel), as extra channels.
+
+    The kernels are a constant of the architecture (a non-persistent buffer), not learnt weights."""
+
+    def __init__(self, num_channels: int):
+        super().__init__()
+        kernels = torch.tensor(HIGHPASS_KERNELS, dtype=torch.float32)
+        kernels = kernels / kernels.abs().sum(dim=(1, 2), keepdim=True) * 2 * HIGHPASS_GAIN
+        self.register_buffer("kernels", kernels[:, None].repeat(num_channels, 1, 1, 1), persistent=False)
+        self.num_channels = num_channels
+        self.out_channels = num_channels * (1 + len(HIGHPASS_KERNELS))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        residuals = nn.functional.conv2d(pixel_values, self.kernels.to(pixel_values.dtype), padding=2,
+                                         groups=self.num_channels)
+        return torch.cat([pixel_values, residuals], dim=1)
+
+
+class CifakeImageStatistics(nn.Module):
+    """Global statistics of the whole image, no learnt weights: the distribution of each colour channel
+    (a soft histogram of `bins` bins over [-1, 1], mean, standard deviation, the share of pixels at the
+    extremes) and the correlation between channels. Real photos clip highlights and shadows and carry
+    a camera's colour statistics; a generator reproduces them only approximately."""
+
+    def __init__(self, num_channels: int, bins: int):
+        super().__init__()
+        self.register_buffer("centres", torch.linspace(-1.0, 1.0, bins), persistent=False)
+        self.width = 2.0 / max(bins - 1, 1)
+        pairs = num_channels * (num_channels - 1) // 2
+        self.num_features = num_channels * (bins + 4) + pairs
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        flat = pixel_values.flatten(2).float()  # (N, C, H*W)
+        weights = torch.exp(-0.5 * ((flat[..., None] - self.centres) / (0.5 * self.width)) ** 2)
+        histogram = weights.mean(2) / weights.mean(2).sum(-1, keepdim=True).clamp_min(1e-6)
+        mean, std = flat.mean(2), flat.std(2)
+        dark, bright = (flat <= -0.98).float().mean(2), (flat >= 0.98).float().mean(2)
+        centred = (flat - mean[..., None]) / std[..., None].clamp_min(1e-3)
+        correlation = centred @ centred.transpose(1, 2) / flat.shape[-1]
+        rows, cols = torch.triu_indices(flat.shape[1], flat.shape[1], offset=1)
+        features = [histogram.flatten(1), mean, std, dark, bright, correlation[:, rows, cols]]
+        return torch.cat(features, dim=1).to(pixel_values.dtype)
+
+
+class CifakeSpectrum(nn.Module):
+    """The log-magnitude Fourier spectrum of the image's high-frequency residual, averaged over the
+    colour channels and pooled to `size` x `size` cells: periodic traces of upsampling layers show as
+    peaks at fixed frequencies, whatever the image shows."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+        self.num_features = size * size
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        x = pixel_values.float()
+        residual = x - nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        spectrum = torch.log1p(torch.fft.fft2(residual).abs()).mean(1, keepdim=True)
+        spectrum = torch.fft.fftshift(spectrum, dim=(-2, -1))
+        return nn.functional.adaptive_avg_pool2d(spectrum, self.size).flatten(1).to(pixel_values.dtype)
+
+
 class CifakeEncoder(nn.Module):
-    """The stack of conv blocks; one block per entry of `config.conv_filters`."""
+    """The stack of conv blocks (one per entry of `config.conv_filters`), after the optional fixed
+    high-pass input layer, then flattened (the paper) or pooled over positions."""
 
     def __init__(self, config: CifakeConfig):
         super().__init__()
-        channels = [config.num_channels] + config.conv_filters
+        self.highpass = CifakeHighPass(config.num_channels) if config.highpass_input else None
+        in_channels = self.highpass.out_channels if self.highpass is not None else config.num_channels
+        channels = [in_channels] + config.conv_filters
         self.blocks = nn.ModuleList(CifakeConvBlock(config, a, b) for a, b in zip(channels, channels[1:]))
-        self.num_features = config.conv_filters[-1] * config.feature_map_size() ** 2
+        self.global_pooling = config.global_pooling
+        per_channel = {"flatten": config.feature_map_size() ** 2, "mean": 1, "mean_std": 2}[config.global_pooling]
+        self.num_features = config.conv_filters[-1] * per_channel
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool = False):
         # Channels-last activations: on CPU (oneDNN) and GPU (cuDNN) the convolutions and above all the
         # max-pooling run much faster in this layout (pooling ~7x on CPU). The flattened features keep
         # the usual (channel, row, column) order, so weights do not depend on it.
+        if self.highpass is not None:
+            pixel_values = self.highpass(pixel_values)
         hidden_state, hidden_states = pixel_values.contiguous(memory_format=torch.channels_last), ()
         for block in self.blocks:
             hidden_state = block(hidden_state)
             if output_hidden_states:
                 hidden_states += (hidden_state,)
-        return hidden_state, torch.flatten(hidden_state, 1), hidden_states
+        if self.global_pooling == "flatten":
+            pooled = torch.flatten(hidden_state, 1)
+        elif self.global_pooling == "mean":
+            pooled = hidden_state.mean((2, 3))
+        else:  # mean_std: the average response and how much it varies over the image
+            pooled = torch.cat([hidden_state.mean((2, 3)), hidden_state.flatten(2).std(2)], dim=1)
+        return hidden_state, pooled, hidden_states
 
 
 class CifakeTimmBackbone(nn.Module):
@@ -138,7 +227,11 @@ class CifakeModel(CifakePreTrainedModel):
     def __init__(self, config: CifakeConfig):
         super().__init__(config)
         self.encoder = CifakeTimmBackbone(config) if config.backbone else CifakeEncoder(config)
-        self.num_features = self.encoder.num_features
+        self.statistics = CifakeImageStatistics(config.num_channels, config.histogram_bins) if config.histogram_bins else None
+        self.spectrum = CifakeSpectrum(config.spectrum_size) if config.spectrum_size else None
+        self.num_features = self.encoder.num_features + sum(
+            branch.num_features for branch in (self.statistics, self.spectrum) if branch is not None
+        )
         self.post_init()
 
     def forward(
@@ -151,6 +244,9 @@ class CifakeModel(CifakePreTrainedModel):
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         last_hidden_state, pooled, hidden_states = self.encoder(pixel_values, output_hidden_states=output_hidden_states)
+        branches = [branch(pixel_values) for branch in (self.statistics, self.spectrum) if branch is not None]
+        if branches:  # whole-image features beside the learnt ones
+            pooled = torch.cat([pooled, *branches], dim=1)
         if not return_dict:
             return (last_hidden_state, pooled) + ((hidden_states,) if output_hidden_states else ())
         return BaseModelOutputWithPoolingAndNoAttention(

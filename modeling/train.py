@@ -68,6 +68,7 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
     _check_training(training, opts.max_steps)
     model_config = _model_config(CifakeConfig, model_fields)
     settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(opts.data),
+                "pretrained": opts.pretrained,
                 "seed": opts.seed, "validation_fraction": opts.validation_fraction, "streaming": opts.streaming,
                 "max_steps": opts.max_steps}
     settings["model"].pop("transformers_version", None)
@@ -84,6 +85,11 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(opts.seed)
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
+    started_from = None
+    if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
+        from .pretrained import load_pretrained_backbone
+
+        started_from = load_pretrained_backbone(model, opts.pretrained)
     output_dir = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite)
     trainer = make_trainer(model, processor, train_set, eval_set, output_dir, training, seed=opts.seed,
                            train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
@@ -102,7 +108,8 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
         trainer.save_state()
     if not trainer.is_world_process_zero():
         return None
-    return _final_report(trainer, output_dir, opts, processor, settings, sizes, output.metrics, threshold, val_pixels)
+    return _final_report(trainer, output_dir, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
+                         started_from)
 
 
 def choose_decision_threshold(trainer) -> dict:
@@ -311,7 +318,7 @@ def prepare_run_dir(output_dir: str | Path, settings: dict, resume: bool, overwr
 
 
 def _final_report(trainer, output_dir: Path, opts: TrainOptions, processor, settings, sizes, train_metrics,
-                  threshold: dict, validation=None) -> TrainResult:
+                  threshold: dict, validation=None, started_from: dict | None = None) -> TrainResult:
     """Score the final model on `opts.split` (or on the validation images when the data has no such
     split) and write report/: every metric, the figures, and predictions.csv on request."""
     from datasets import get_dataset_split_names
@@ -352,6 +359,7 @@ def _final_report(trainer, output_dir: Path, opts: TrainOptions, processor, sett
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "epochs_run": trainer.state.epoch,
         "decision_threshold": threshold,
+        "pretrained_weights": started_from,
         "train_metrics": train_metrics,
     }
     report = write_report(output_dir / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
