@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES
+from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 
 from .data import CifakeCollator, load_pixels
 from .gradcam import Explanation, enlarge, explain_images, gradcam
-from .inference import iter_logits, load_model, open_image
+from .inference import fake_probability, iter_logits, load_model, open_image, verdict_ids
 from .report import pyplot
 
 CENTRE = 16  # the centre region of the study: the middle 16x16 of 32x32 (a quarter of the area)
@@ -92,12 +92,13 @@ def cam_mass_study(
     pixels = load_pixels(data, split, processor)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(pixels), size=min(sample, len(pixels)), replace=False))
-    shares, labels, predictions = [], [], []
+    shares, labels, predictions, generators = [], [], [], []
     for index, batch, logits in iter_logits(net, CifakeCollator(processor), pixels.pixels, batch_size, chosen):
-        predicted = logits.argmax(-1).tolist()
+        predicted = verdict_ids(fake_probability(logits, net.config), net.config).tolist()  # at its threshold
         shares.append(centre_share(gradcam(net, batch, predicted)))
         labels += pixels.labels[index].tolist()
         predictions += predicted
+        generators += [pixels.generator_ids[i] if pixels.generator_ids else None for i in index.tolist()]
     shares = np.concatenate(shares) if shares else np.empty(0, dtype=np.float32)
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     uniform = (CENTRE / IMAGE_SIZE) ** 2
@@ -112,12 +113,21 @@ def cam_mass_study(
                 "border_share": float(1 - values.mean()) if len(values) else None,
                 "centre_ratio": float(values.mean() / uniform) if len(values) else None,
             }
+    per_generator = []
+    for name in sorted({g for g, label in zip(generators, labels) if g and label == FAKE}):
+        mask = np.array([g == name for g in generators]) & (labels == FAKE) & ~np.isnan(shares)
+        if mask.any():
+            per_generator.append({"generator_id": name, "images": int(mask.sum()),
+                                  "centre_share": float(shares[mask].mean()),
+                                  "centre_ratio": float(shares[mask].mean() / uniform),
+                                  "called_fake": float(np.mean(predictions[mask] == FAKE))})
     result = {
         "model": str(model), "data": str(data), "split": split, "images": int(len(chosen)),
         "centre": f"middle {CENTRE}x{CENTRE} of {IMAGE_SIZE}x{IMAGE_SIZE}",
         "uniform_centre_share": uniform, "empty_maps": int(np.isnan(shares).sum()),
         "overall_centre_share": float(np.nanmean(shares)) if len(shares) else None,
         "groups": groups,
+        "per_generator": per_generator,
     }
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +138,10 @@ def cam_mass_study(
 
 def _plot_mass(shares, labels, predictions, uniform, path: Path, result: dict) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=120)
+    rows = result.get("per_generator") or []
+    fig, axes = plt.subplots(1, 2 if rows else 1, figsize=(12 if rows else 7, 3.8 + 0.12 * len(rows)), dpi=120,
+                             width_ratios=[1, 1] if rows else None, squeeze=False)
+    ax = axes[0, 0]
     bins = np.linspace(0, 1, 26)
     for label_id, label in enumerate(LABEL_NAMES):
         for outcome, mask, style in (("correct", predictions == labels, "-"), ("wrong", predictions != labels, ":")):
@@ -143,6 +156,22 @@ def _plot_mass(shares, labels, predictions, uniform, path: Path, result: dict) -
     ax.set_title(f"Where the evidence lies: {Path(result['model']).name} on {Path(result['data']).name} [{result['split']}]",
                  fontsize=9)
     ax.legend(fontsize=7)
+    if rows:
+        ax = axes[0, 1]
+        real = shares[(labels != FAKE) & ~np.isnan(shares)]
+        names = [r["generator_id"] for r in rows] + (["REAL photos"] if len(real) else [])
+        values = [r["centre_share"] for r in rows] + ([float(real.mean())] if len(real) else [])
+        caught = [r["called_fake"] for r in rows] + ([float(np.mean(predictions[labels != FAKE] == FAKE))] if len(real) else [])
+        colours = ["tab:red"] * len(rows) + ["tab:blue"] * (len(names) - len(rows))
+        ax.barh(range(len(names)), values, color=colours, alpha=0.8)
+        for y, (value, share) in enumerate(zip(values, caught)):
+            ax.text(value + 0.005, y, f"{value:.0%} (called FAKE: {share:.0%})", va="center", fontsize=7)
+        ax.axvline(uniform, color="grey", linestyle="--", linewidth=1)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(values + [uniform]) * 1.45)
+        ax.set_xlabel("mean share of Grad-CAM mass in the centre")
+        ax.set_title("By generator (FAKE images) and for the real photos", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -41,5 +41,11 @@ def test_the_border_versus_centre_study(trained_model, toy_dataset, tmp_path):
             assert 0 <= numbers["centre_share"] <= 1
             assert numbers["border_share"] == pytest.approx(1 - numbers["centre_share"])
             assert numbers["centre_ratio"] == pytest.approx(numbers["centre_share"] / 0.25)
+    fakes = groups["FAKE correct"]["images"] + groups["FAKE wrong"]["images"]
+    per_generator = {row["generator_id"]: row for row in result["per_generator"]}
+    assert set(per_generator) == {"toy-pattern:even", "toy-pattern:odd"}
+    assert sum(row["images"] for row in per_generator.values()) == fakes
+    for row in per_generator.values():
+        assert 0 <= row["centre_share"] <= 1 and 0 <= row["called_fake"] <= 1
     assert json.loads((tmp_path / "cam_mass.json").read_text()) == result
     assert (tmp_path / "cam_mass.png").read_bytes()[:4] == b"\x89PNG"
