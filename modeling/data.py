@@ -171,9 +171,9 @@ class CifakeTensorDataset(torch.utils.data.Dataset):
     cropped from a 4-pixel zero-padded copy, as the usual CIFAR recipe does, on uint8 tensors.
     """
 
-    def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0):
+    def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0, crop_padding: int = 4):
         self.pixels, self.labels = pixels.pixels, pixels.labels
-        self.augment = augment
+        self.augment, self.crop_padding = augment, crop_padding
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -186,15 +186,17 @@ class CifakeTensorDataset(torch.utils.data.Dataset):
         index = torch.as_tensor(indices, dtype=torch.long)
         images = self.pixels[index]
         if self.augment:
-            images = augment_batch(images, self.generator)
+            images = augment_batch(images, self.generator, self.crop_padding)
         return {"pixel_values": images, "labels": self.labels[index]}
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flips and padded random crops of a uint8 batch (B, C, H, W)."""
+    """Random horizontal flips and (`pad` > 0) padded random crops of a uint8 batch (B, C, H, W)."""
     batch, _, height, width = images.shape
     flip = torch.rand(batch, generator=generator) < 0.5
     images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    if pad == 0:
+        return images
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
@@ -231,9 +233,10 @@ class CifakeCollator:
 class StreamingCifake(torch.utils.data.IterableDataset):
     """Decode-as-you-go examples from a streamed split, for data that does not fit in memory."""
 
-    def __init__(self, dataset, image_processor=None, augment: bool = False, seed: int = 0, where: str = "stream"):
+    def __init__(self, dataset, image_processor=None, augment: bool = False, seed: int = 0, where: str = "stream",
+                 crop_padding: int = 4):
         self.dataset, self.image_processor, self.where = dataset, image_processor, where
-        self.augment, self.seed = augment, seed
+        self.augment, self.seed, self.crop_padding = augment, seed, crop_padding
         self.label_map = _label_map(dataset)
 
     def __iter__(self):
@@ -243,7 +246,7 @@ class StreamingCifake(torch.utils.data.IterableDataset):
         for n, example in enumerate(self.dataset.cast_column("image", Image(decode=False))):
             pixels = torch.from_numpy(decode_to_pixels(example["image"], self.image_processor, f"{self.where} #{n}"))
             if self.augment:
-                pixels = augment_batch(pixels[None], generator)[0]
+                pixels = augment_batch(pixels[None], generator, self.crop_padding)[0]
             yield {"pixel_values": pixels, "labels": self.label_map[example["label"]]}
 
 

@@ -213,7 +213,7 @@ class CifakePreTrainedModel(PreTrainedModel):
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             init.ones_(module.weight)
             init.zeros_(module.bias)
             init.zeros_(module.running_mean)
@@ -229,9 +229,10 @@ class CifakeModel(CifakePreTrainedModel):
         self.encoder = CifakeTimmBackbone(config) if config.backbone else CifakeEncoder(config)
         self.statistics = CifakeImageStatistics(config.num_channels, config.histogram_bins) if config.histogram_bins else None
         self.spectrum = CifakeSpectrum(config.spectrum_size) if config.spectrum_size else None
-        self.num_features = self.encoder.num_features + sum(
-            branch.num_features for branch in (self.statistics, self.spectrum) if branch is not None
-        )
+        extra = sum(branch.num_features for branch in (self.statistics, self.spectrum) if branch is not None)
+        # The whole-image features come in their own units (shares, log magnitudes): standardise them.
+        self.branch_norm = nn.BatchNorm1d(extra) if extra else None
+        self.num_features = self.encoder.num_features + extra
         self.post_init()
 
     def forward(
@@ -246,7 +247,7 @@ class CifakeModel(CifakePreTrainedModel):
         last_hidden_state, pooled, hidden_states = self.encoder(pixel_values, output_hidden_states=output_hidden_states)
         branches = [branch(pixel_values) for branch in (self.statistics, self.spectrum) if branch is not None]
         if branches:  # whole-image features beside the learnt ones
-            pooled = torch.cat([pooled, *branches], dim=1)
+            pooled = torch.cat([pooled, self.branch_norm(torch.cat(branches, dim=1))], dim=1)
         if not return_dict:
             return (last_hidden_state, pooled) + ((hidden_states,) if output_hidden_states else ())
         return BaseModelOutputWithPoolingAndNoAttention(

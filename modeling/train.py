@@ -34,6 +34,7 @@ RUN_FILE = "cifake_run.json"
 REPORT_DIR = "report"
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
+SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
 # TrainOptions fields that override the recipe's training settings when given.
 _RECIPE_OVERRIDES = ("epochs", "batch_size", "learning_rate", "early_stopping_patience", "augment")
 
@@ -80,7 +81,8 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
     else:
         full = load_pixels(opts.data, "train", processor)
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
-        train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed)
+        train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed,
+                                        crop_padding=training["crop_padding"])
         eval_set = CifakeTensorDataset(val_pixels)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(opts.seed)
@@ -163,7 +165,7 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         "save_steps": steps_per_epoch if streaming else None,
         "save_total_limit": 2,
         "load_best_model_at_end": True,
-        "metric_for_best_model": "accuracy",
+        "metric_for_best_model": training["selection_metric"],
         "greater_is_better": True,
         "logging_strategy": "steps",
         "logging_steps": max(1, steps_per_epoch // 10),
@@ -264,9 +266,11 @@ class CifakeConsole(TrainerCallback):
         self.bar.close()
         self.bar = None
         if stopped_early:
-            best = f"{state.best_metric:.2%}" if state.best_metric is not None else "unknown"
-            print(f"early stopping after epoch {state.epoch:g}: no better validation accuracy for {self.patience} "
-                  f"epochs; the best model (validation accuracy {best}) is kept")
+            metric = args.metric_for_best_model.removeprefix("eval_").replace("roc_auc", "AUROC")
+            best = "unknown" if state.best_metric is None else (
+                f"{state.best_metric:.3f}" if metric == "AUROC" else f"{state.best_metric:.2%}")
+            print(f"early stopping after epoch {state.epoch:g}: no better validation {metric} for {self.patience} "
+                  f"epochs; the best model (validation {metric} {best}) is kept")
 
 
 def _number(value) -> str:
@@ -393,7 +397,8 @@ def _streaming_sets(data, processor, training, validation_fraction, seed):
         raise CifakeError(f"Streaming {data!r}: its card does not give the train split's size; pass --max-steps.")
     held = max(1, int(total * validation_fraction))
     shuffled = stream.shuffle(seed=seed, buffer_size=10_000)
-    train_set = StreamingCifake(shuffled.skip(held), processor, augment=training["augment"], seed=seed, where=str(data))
+    train_set = StreamingCifake(shuffled.skip(held), processor, augment=training["augment"], seed=seed, where=str(data),
+                                crop_padding=training["crop_padding"])
     eval_set = StreamingCifake(shuffled.take(held), processor, where=str(data))
     return train_set, eval_set, {"train": total - held, "validation": held}
 
@@ -426,3 +431,8 @@ def _check_training(training: dict, max_steps) -> None:
             raise CifakeError(f"{flag} must be positive, got {training[key]}.")
     if max_steps is not None and max_steps < 1:
         raise CifakeError(f"--max-steps must be at least 1, got {max_steps}.")
+    if training["selection_metric"] not in SELECTION_METRICS:
+        raise CifakeError(f"selection_metric {training['selection_metric']!r} is not one of {', '.join(SELECTION_METRICS)} "
+                          f"(the validation score that picks the best epoch). Fix the recipe's training settings.")
+    if not isinstance(training["crop_padding"], int) or training["crop_padding"] < 0:
+        raise CifakeError(f"crop_padding must be a whole number of pixels >= 0, got {training['crop_padding']!r}.")

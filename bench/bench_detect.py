@@ -1,0 +1,167 @@
+"""Detection on genuine fakes: the kit's recipes against a hand-feature logistic baseline, in one run.
+
+Task: the genuine task of ../shared (bench/_genuine.py: 2,116 real CIFAR-10 test photos against
+the 2,116 images of 9 GANs and 8 DDPM samplers/checkpoints, one JPEG encoder for both halves, the
+kit's stratified 80/20 split), or any dataset folder given with --data.
+
+Baseline: logistic regression on hand features (log-FFT magnitude of the grey image pooled to 8x8,
+high-pass residual energy, per-channel mean / std / percentiles), fitted on the training split
+less a 10% validation part on which its threshold is chosen, exactly as `cifake train` does.
+Recipes: trained with `modeling.train.train` as `cifake train --config NAME` runs them. With
+--ablation, the forensic recipe is trained again without each of its parts. Every number comes
+from the kit's own metric code (FAKE is the positive class).
+
+    python bench/bench_detect.py [--ablation] [--recipes paper-best cifake-forensic] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _header import header  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
+FORENSIC = "cifake-forensic"
+# Ablation: the forensic recipe without one of its parts (model config fields switched off).
+ABLATIONS = {
+    "forensic - high-pass input": {"highpass_input": False},
+    "forensic - image statistics": {"histogram_bins": 0},
+    "forensic - spectrum": {"spectrum_size": 0},
+    "forensic, conv stack only": {"highpass_input": False, "histogram_bins": 0, "spectrum_size": 0},
+    "forensic, flatten instead of mean/std pooling": {"global_pooling": "flatten"},
+}
+
+
+def hand_features(pixels: np.ndarray) -> np.ndarray:
+    """(N, 3, 32, 32) uint8 -> (N, 91): log-FFT magnitude (8x8), high-pass energy, channel statistics."""
+    x = pixels.astype(np.float32) / 255.0
+    grey = x.mean(1)
+    spectrum = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(grey - grey.mean((1, 2), keepdims=True)), axes=(1, 2))))
+    pooled = spectrum.reshape(len(x), 8, 4, 8, 4).mean((2, 4)).reshape(len(x), -1)
+    laplacian = 4 * x[:, :, 1:-1, 1:-1] - x[:, :, :-2, 1:-1] - x[:, :, 2:, 1:-1] - x[:, :, 1:-1, :-2] - x[:, :, 1:-1, 2:]
+    energy = np.concatenate([np.abs(laplacian).mean((2, 3)), laplacian.std((2, 3))], 1)
+    flat = x.reshape(len(x), 3, -1)
+    stats = np.concatenate([flat.mean(2), flat.std(2), *np.percentile(flat, [5, 25, 50, 75, 95], axis=2)], 1)
+    return np.concatenate([pooled, energy, stats], 1)
+
+
+def logistic_baseline(data) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from modeling.data import load_pixels, stratified_split
+    from modeling.detection import breakdown, choose_threshold, detection_metrics
+
+    start = time.perf_counter()
+    full = load_pixels(data, "train", None)
+    fit_part, val_part = stratified_split(full, 0.1, seed=0)
+    test = load_pixels(data, "test", None)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+    model.fit(hand_features(fit_part.pixels.numpy()), fit_part.labels.numpy())
+    fake_column = list(model.classes_).index(0)
+    p_val = model.predict_proba(hand_features(val_part.pixels.numpy()))[:, fake_column]
+    threshold = choose_threshold(val_part.labels.numpy(), p_val)
+    p_fake = model.predict_proba(hand_features(test.pixels.numpy()))[:, fake_column]
+    labels = test.labels.numpy()
+    metrics = {"accuracy": float(np.mean((p_fake >= 0.5) == (labels == 0))), **detection_metrics(labels, p_fake, threshold)}
+    metrics.update(breakdown(labels, p_fake, threshold, test.generator_ids, test.classes.numpy(), test.class_names))
+    return {"name": "logistic regression, hand features", "metrics": metrics, "seconds": time.perf_counter() - start,
+            "parameters": int(model[-1].coef_.size + 1), "epochs": None}
+
+
+def recipe_run(data, name: str, spec: str, work: Path) -> dict:
+    from modeling.train import train
+
+    start = time.perf_counter()
+    result = train(data=str(data), output_dir=work / name.replace(" ", "_").replace(",", "").replace("/", "-"),
+                   config=spec, overwrite=True)
+    seconds = time.perf_counter() - start
+    report = json.loads(result.report.read_text())
+    return {"name": name, "metrics": report["metrics"], "seconds": seconds, "parameters": report["parameters"],
+            "epochs": report["epochs_run"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--data", type=Path, help="a dataset folder (default: the genuine task built from --shared)")
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
+    parser.add_argument("--ablation", action="store_true", help="also train the forensic recipe without each of its parts")
+    parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
+    args = parser.parse_args()
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    import torch
+
+    from cifake_kit.runtime import keep_freed_memory
+    from modeling.report import metrics_table
+    from modeling.topologies import RECIPES, resolve_recipe
+
+    keep_freed_memory()
+    work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
+    data = args.data
+    if data is None:
+        from _genuine import build_genuine_task
+
+        data = build_genuine_task(args.shared, work / "genuine-task")
+    runs = [(name, name) for name in args.recipes]
+    if args.ablation:
+        _, model, training = resolve_recipe(FORENSIC)
+        for name, off in ABLATIONS.items():
+            runs.append((name, json.dumps({"model": {**model, **off}, "training": training})))
+    unknown = [name for name, spec in runs if spec == name and name not in RECIPES]
+    if unknown:
+        raise SystemExit(f"unknown recipes {unknown}; see `cifake train --list-configs`")
+
+    print(header("CIFAKE kit: detection on genuine fakes, recipes vs a hand-feature baseline (bench/bench_detect.py)"))
+    print(f"# data: {data} | {torch.get_num_threads()} threads | one run each, seed 0 | FAKE is the positive class")
+    rows = [logistic_baseline(data)]
+    for name, spec in runs:
+        print(f"# training {name} ...", flush=True)
+        rows.append(recipe_run(data, name, spec, work))
+
+    table = [{"detector": row["name"], "parameters": row["parameters"],
+              "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}", "train_s": round(row["seconds"], 1),
+              **{k: row["metrics"].get(k) for k in ("roc_auc", "average_precision", "accuracy", "accuracy_at_threshold",
+                                                    "ece")}}
+             for row in rows]
+    print()
+    print(metrics_table(table, ["detector", "parameters", "epochs", "train_s", "roc_auc", "average_precision", "accuracy",
+                                "accuracy_at_threshold", "ece"]))
+    generators = [g["generator_id"] for g in rows[0]["metrics"]["per_generator"]]
+    print("\nPer generator: ROC AUC of its FAKE test images against all REAL test images.\n")
+    print("| generator | images | " + " | ".join(row["name"] for row in rows) + " |")
+    print("|---|---|" + "---|" * len(rows))
+    by_generator = [{g["generator_id"]: g for g in row["metrics"]["per_generator"]} for row in rows]
+    for generator in generators:
+        cells = [f"{per[generator]['roc_auc_vs_real']:.3f}" if generator in per else "" for per in by_generator]
+        print(f"| {generator} | {by_generator[0][generator]['images']} | " + " | ".join(cells) + " |")
+    best = max(rows[1:], key=lambda row: row["metrics"]["roc_auc"] or 0.0) if len(rows) > 1 else None
+    if best is not None:
+        best_per = {g["generator_id"]: g["roc_auc_vs_real"] for g in best["metrics"]["per_generator"]}
+        worse = [g for g in generators if best_per.get(g, 0.0) <= by_generator[0][g]["roc_auc_vs_real"]]
+        m = best["metrics"]
+        print(f"\nBest recipe by ROC AUC: {best['name']}: AUROC {m['roc_auc']:.3f} (target >= 0.85), accuracy "
+              f"{max(m['accuracy'], m['accuracy_at_threshold']):.1%} (target >= 75%), {best['seconds'] / 60:.1f} min "
+              f"(target <= 15). Above the baseline on {len(generators) - len(worse)} of {len(generators)} generators"
+              + (f"; not on: {', '.join(worse)}." if worse else "."))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
