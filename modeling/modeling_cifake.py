@@ -65,13 +65,15 @@ HIGHPASS_GAIN = 4.0  # residuals of [-1, 1] pixels are small; this brings them n
 class CifakeHighPass(nn.Module):
     """The image plus its fixed high-pass residuals (every kernel on every channel), as extra channels.
 
-    The kernels are a constant of the architecture (a non-persistent buffer), not learnt weights."""
+    The kernels are a constant of the architecture, not learnt: a buffer, saved with the weights so
+    that `from_pretrained` (which builds the model without running this constructor's arithmetic on
+    real tensors) restores them."""
 
     def __init__(self, num_channels: int):
         super().__init__()
         kernels = torch.tensor(HIGHPASS_KERNELS, dtype=torch.float32)
         kernels = kernels / kernels.abs().sum(dim=(1, 2), keepdim=True) * 2 * HIGHPASS_GAIN
-        self.register_buffer("kernels", kernels[:, None].repeat(num_channels, 1, 1, 1), persistent=False)
+        self.register_buffer("kernels", kernels[:, None].repeat(num_channels, 1, 1, 1))
         self.num_channels = num_channels
         self.out_channels = num_channels * (1 + len(HIGHPASS_KERNELS))
 
@@ -89,7 +91,7 @@ class CifakeImageStatistics(nn.Module):
 
     def __init__(self, num_channels: int, bins: int):
         super().__init__()
-        self.register_buffer("centres", torch.linspace(-1.0, 1.0, bins), persistent=False)
+        self.register_buffer("centres", torch.linspace(-1.0, 1.0, bins))  # saved, as the high-pass kernels
         self.width = 2.0 / max(bins - 1, 1)
         pairs = num_channels * (num_channels - 1) // 2
         self.num_features = num_channels * (bins + 4) + pairs
@@ -98,7 +100,7 @@ class CifakeImageStatistics(nn.Module):
         flat = pixel_values.flatten(2).float()  # (N, C, H*W)
         weights = torch.exp(-0.5 * ((flat[..., None] - self.centres) / (0.5 * self.width)) ** 2)
         histogram = weights.mean(2) / weights.mean(2).sum(-1, keepdim=True).clamp_min(1e-6)
-        mean, std = flat.mean(2), flat.std(2)
+        mean, std = flat.mean(2), flat.std(2, correction=0)
         dark, bright = (flat <= -0.98).float().mean(2), (flat >= 0.98).float().mean(2)
         centred = (flat - mean[..., None]) / std[..., None].clamp_min(1e-3)
         correlation = centred @ centred.transpose(1, 2) / flat.shape[-1]
