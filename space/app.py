@@ -74,8 +74,12 @@ class Detector:
         report = Path(self.model_id) / "report" / "report.json"
         if report.is_file():
             facts = json.loads(report.read_text())
-            line += (f" Its {facts['split']} accuracy: {facts['metrics']['accuracy']:.1%} on {facts.get('images', 0):,} "
-                     f"images of `{facts['data']}`.")
+            metrics = facts["metrics"]
+            auroc = f"AUROC {metrics['roc_auc']:.3f}, " if metrics.get("roc_auc") is not None else ""
+            line += (f" On {facts.get('images', 0):,} {facts['split']} images of `{facts['data']}`: {auroc}accuracy "
+                     f"{metrics['accuracy']:.1%}.")
+            if metrics.get("threshold", 0.5) != 0.5:
+                line += f" It says FAKE from P(FAKE) {metrics['threshold']:.2f} (its threshold, chosen on validation images)."
             if DEMO_GENERATOR_ID in (facts.get("generators") or []):
                 line += (" **Demonstration model:** its FAKE training images came from the kit's tiny random-weight "
                          "pipeline, not from Stable Diffusion, so its verdicts on real pictures mean nothing.")

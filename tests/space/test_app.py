@@ -27,7 +27,10 @@ def check_prediction(result):
 def test_the_page_names_its_model_and_labels_examples(detector, trained_model):
     from space import app
 
-    assert f"`{trained_model}`" in detector.summary()
+    summary = detector.summary()
+    report = __import__("json").loads((trained_model / "report" / "report.json").read_text())["metrics"]
+    assert f"`{trained_model}`" in summary and f"AUROC {report['roc_auc']:.3f}" in summary
+    assert f"accuracy {report['accuracy']:.1%}" in summary and "200 test images" in summary
     assert all((EXAMPLES / Path(path).name).is_file() for path, _ in app.EXAMPLES)
     generated = [label for path, label in app.EXAMPLES if "/fake-" in path]
     assert len(generated) == 3 and all(label.startswith("FAKE · ") and "(" in label for label in generated)
