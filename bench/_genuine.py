@@ -81,6 +81,19 @@ def build_genuine_task(shared: Path, out: Path, extra_real: int = 0, seed: int =
     return out
 
 
+def bench_task(data: Path | None, shared: Path, work: Path) -> Path:
+    """What a training bench runs on: offline, quiet, the allocator as `cifake train` sets it, and
+    the dataset folder given (`data`) or else the genuine task built under `work`."""
+    import os
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(name, "1")
+    from cifake_kit.runtime import keep_freed_memory
+
+    keep_freed_memory()
+    return data if data is not None else build_genuine_task(shared, work / "genuine-task")
+
+
 if __name__ == "__main__":
     import argparse
 

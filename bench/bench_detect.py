@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _genuine import bench_task  # noqa: E402
 from _header import header  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,22 +101,13 @@ def main():
     parser.add_argument("--ablation", action="store_true", help="also train the forensic recipe without each of its parts")
     parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
     args = parser.parse_args()
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
-        os.environ.setdefault(name, "1")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
+    data = bench_task(args.data, args.shared, work)
     import torch
 
-    from cifake_kit.runtime import keep_freed_memory
     from modeling.report import metrics_table
     from modeling.topologies import RECIPES, resolve_recipe
 
-    keep_freed_memory()
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
-    data = args.data
-    if data is None:
-        from _genuine import build_genuine_task
-
-        data = build_genuine_task(args.shared, work / "genuine-task")
     runs = [(name, name) for name in args.recipes]
     if args.ablation:
         _, model, training = resolve_recipe(FORENSIC)

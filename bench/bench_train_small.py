@@ -20,7 +20,6 @@ plain loop's. Target: <= 1.3.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _genuine import bench_task  # noqa: E402
 from _header import header  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,25 +80,15 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--config", default="paper-best")
     args = parser.parse_args()
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
-        os.environ.setdefault(name, "1")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    work = Path(tempfile.mkdtemp(prefix="cifake-bench-small-"))
+    data = bench_task(args.data, args.shared, work)
 
-    from cifake_kit.runtime import keep_freed_memory
-
-    keep_freed_memory()
     import torch
 
     from modeling import CifakeImageProcessor
     from modeling.data import CifakeCollator, load_pixels, stratified_split
     from modeling.topologies import resolve_recipe
 
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-small-"))
-    data = args.data
-    if data is None:
-        from _genuine import build_genuine_task
-
-        data = build_genuine_task(args.shared, work / "genuine-task")
     name, fields, training = resolve_recipe(args.config)
     processor = CifakeImageProcessor()
     full = load_pixels(data, "train", processor)  # decodes once and caches, as a first `cifake train` would

@@ -85,34 +85,41 @@ class CifakeHighPass(nn.Module):
 
 class CifakeImageStatistics(nn.Module):
     """Global statistics of the whole image, no learnt weights: the distribution of each colour channel
-    (a soft histogram of `bins` bins over [-1, 1], mean, standard deviation, the share of pixels at the
-    extremes) and the correlation between channels. Real photos clip highlights and shadows and carry
-    a camera's colour statistics; a generator reproduces them only approximately."""
+    (a histogram of `bins` bins over [-1, 1], each pixel shared between its two nearest bin centres,
+    mean, standard deviation, the share of pixels at the extremes) and the correlation between
+    channels. Real photos clip highlights and shadows and carry a camera's colour statistics; a
+    generator reproduces them only approximately."""
 
     def __init__(self, num_channels: int, bins: int):
         super().__init__()
+        self.bins = bins
         self.register_buffer("centres", torch.linspace(-1.0, 1.0, bins))  # saved, as the high-pass kernels
-        self.width = 2.0 / max(bins - 1, 1)
         pairs = num_channels * (num_channels - 1) // 2
         self.num_features = num_channels * (bins + 4) + pairs
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         flat = pixel_values.flatten(2).float()  # (N, C, H*W)
-        weights = torch.exp(-0.5 * ((flat[..., None] - self.centres) / (0.5 * self.width)) ** 2)
-        histogram = weights.mean(2) / weights.mean(2).sum(-1, keepdim=True).clamp_min(1e-6)
+        batch, channels, pixels = flat.shape
+        position = (flat.clamp(-1.0, 1.0) + 1.0) * ((self.bins - 1) / 2.0)  # in bin units, 0 .. bins-1
+        lower = position.floor().clamp(max=self.bins - 2)
+        upper_weight = position - lower
+        histogram = torch.zeros(batch, channels, self.bins, device=flat.device)
+        histogram.scatter_add_(2, lower.long(), 1.0 - upper_weight)
+        histogram.scatter_add_(2, lower.long() + 1, upper_weight)
+        histogram = histogram / pixels
         mean, std = flat.mean(2), flat.std(2, correction=0)
         dark, bright = (flat <= -0.98).float().mean(2), (flat >= 0.98).float().mean(2)
         centred = (flat - mean[..., None]) / std[..., None].clamp_min(1e-3)
-        correlation = centred @ centred.transpose(1, 2) / flat.shape[-1]
-        rows, cols = torch.triu_indices(flat.shape[1], flat.shape[1], offset=1)
+        correlation = centred @ centred.transpose(1, 2) / pixels
+        rows, cols = torch.triu_indices(channels, channels, offset=1)
         features = [histogram.flatten(1), mean, std, dark, bright, correlation[:, rows, cols]]
         return torch.cat(features, dim=1).to(pixel_values.dtype)
 
 
 class CifakeSpectrum(nn.Module):
-    """The log-magnitude Fourier spectrum of the image's high-frequency residual, averaged over the
-    colour channels and pooled to `size` x `size` cells: periodic traces of upsampling layers show as
-    peaks at fixed frequencies, whatever the image shows."""
+    """The log-magnitude Fourier spectrum of the grey image's high-frequency residual, pooled to
+    `size` x `size` cells (zero frequency in the middle): periodic traces of upsampling layers show
+    as peaks at fixed frequencies, whatever the image shows."""
 
     def __init__(self, size: int):
         super().__init__()
@@ -120,11 +127,13 @@ class CifakeSpectrum(nn.Module):
         self.num_features = size * size
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        x = pixel_values.float()
-        residual = x - nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-        spectrum = torch.log1p(torch.fft.fft2(residual).abs()).mean(1, keepdim=True)
-        spectrum = torch.fft.fftshift(spectrum, dim=(-2, -1))
-        return nn.functional.adaptive_avg_pool2d(spectrum, self.size).flatten(1).to(pixel_values.dtype)
+        grey = pixel_values.float().mean(1, keepdim=True)
+        residual = grey - nn.functional.avg_pool2d(grey, 3, stride=1, padding=1, count_include_pad=False)
+        spectrum = nn.functional.adaptive_avg_pool2d(torch.log1p(torch.fft.fft2(residual).abs()), self.size)
+        # Zero frequency to the middle. Rolling the pooled cells equals fftshift before pooling when the
+        # cells tile the spectrum's halves exactly (32x32 into 8x8, 4x4, ...), and costs nothing.
+        spectrum = torch.roll(spectrum, shifts=(self.size // 2, self.size // 2), dims=(-2, -1))
+        return spectrum.flatten(1).to(pixel_values.dtype)
 
 
 class CifakeEncoder(nn.Module):

@@ -224,7 +224,7 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
         server.wait(timeout=30)
     assert "wrote cifake/ (train: 336 REAL + 336 FAKE; test: 84 REAL + 84 FAKE)" in outputs["build"].stdout
     assert "saved the model to cifake-model/" in outputs["train"].stdout
-    assert "test accuracy" in outputs["evaluate"].stdout
+    assert "test: AUROC " in outputs["evaluate"].stdout and "(FAKE positive), accuracy " in outputs["evaluate"].stdout
     report = json.loads((tmp_path / "cifake-model" / "report" / "report.json").read_text())
     assert report["generators"] == sorted(DEMO_GENERATORS) and report["split"] == "test" and report["images"] == 168
     assert (tmp_path / "cifake-model" / "eval" / "cifake-test" / "robustness.md").is_file()
