@@ -8,7 +8,8 @@ Baseline: logistic regression on hand features (log-FFT magnitude of the grey im
 high-pass residual energy, per-channel mean / std / percentiles), fitted on the training split
 less a 10% validation part on which its threshold is chosen, exactly as `cifake train` does.
 Recipes: trained with `modeling.train.train` as `cifake train --config NAME` runs them. With
---ablation, the forensic recipe is trained again without each of its parts. Every number comes
+--ablation, the forensic recipe is trained again without each of its parts (and with the colour
+statistics it leaves out). Every number comes
 from the kit's own metric code (FAKE is the positive class).
 
     python bench/bench_detect.py [--ablation] [--recipes paper-best cifake-forensic] [--data DIR]
@@ -36,9 +37,9 @@ FORENSIC = "cifake-forensic"
 # Ablation: the forensic recipe without one of its parts (model config fields switched off).
 ABLATIONS = {
     "forensic - high-pass input": {"highpass_input": False},
-    "forensic - image statistics": {"histogram_bins": 0},
     "forensic - spectrum": {"spectrum_size": 0},
-    "forensic, conv stack only": {"highpass_input": False, "histogram_bins": 0, "spectrum_size": 0},
+    "forensic + image statistics": {"histogram_bins": 16},
+    "forensic, conv stack only": {"highpass_input": False, "spectrum_size": 0},
     "forensic, flatten instead of mean/std pooling": {"global_pooling": "flatten"},
 }
 
@@ -100,8 +101,10 @@ def main():
     parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
     parser.add_argument("--ablation", action="store_true", help="also train the forensic recipe without each of its parts")
     parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
+    parser.add_argument("--keep", type=Path, help="keep the trained models in this folder (default: deleted)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
+    models = args.keep or work
     data = bench_task(args.data, args.shared, work)
     import torch
 
@@ -122,7 +125,7 @@ def main():
     rows = [logistic_baseline(data)]
     for name, spec in runs:
         print(f"# training {name} ...", flush=True)
-        rows.append(recipe_run(data, name, spec, work))
+        rows.append(recipe_run(data, name, spec, models))
 
     table = [{"detector": row["name"], "parameters": row["parameters"],
               "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}", "train_s": round(row["seconds"], 1),

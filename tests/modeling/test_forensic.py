@@ -58,7 +58,8 @@ def test_spectrum_finds_a_periodic_pattern():
 
 
 def test_forensic_config_round_trips_and_rebuilds_the_same_network(tmp_path):
-    model = forensic()
+    assert resolve_recipe("cifake-forensic")[1]["spectrum_size"] == 8
+    model = forensic(histogram_bins=16)  # every forensic part, the optional colour statistics included
     model.save_pretrained(tmp_path)
     config = CifakeConfig.from_pretrained(tmp_path)
     assert (config.highpass_input, config.global_pooling, config.histogram_bins, config.spectrum_size) == (True, "mean_std", 16, 8)
