@@ -30,8 +30,12 @@ TRAIN_EXAMPLE = """\
 examples:
   cifake train --data ./cifake --output-dir ./cifake-model
       the paper's best CNN (2 conv x 32 + 1 dense x 64) on a dataset folder; test scores in cifake-model/report/
+  cifake train --config cifake-forensic --output-dir ./forensic
+      for genuine fakes at 32x32: high-pass residuals and a residual spectrum beside a small CNN
   cifake train --config cifake-cnn-plus --epochs 40 --output-dir ./cnn-plus
       the kit's stronger small CNN (batch norm, augmentation, cosine schedule)
+  cifake train --config resnet18-cifar --pretrained timm --output-dir ./resnet
+      a timm backbone from its ImageNet weights (downloaded; a local timm checkpoint folder works offline)
   cifake train --output-dir ./cifake-model --resume
       continue an interrupted run from its last checkpoint
   accelerate launch -m cifake_cli train --data your-name/cifake --streaming
