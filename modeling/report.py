@@ -77,21 +77,26 @@ def plot_confusion_matrix(matrix, path: Path, title: str = "") -> None:
 
 
 def plot_training_curves(log_history: list, path: Path) -> None:
-    """Training and validation loss, and validation accuracy, against epochs (Trainer's log)."""
+    """Training and validation loss, and validation accuracy and ROC AUC, against epochs (Trainer's log)."""
     plt = pyplot()
     train = [(e["epoch"], e["loss"]) for e in log_history if "loss" in e and "epoch" in e]
-    evals = [(e["epoch"], e["eval_loss"], e.get("eval_accuracy")) for e in log_history if "eval_loss" in e]
+    evals = [(e["epoch"], e["eval_loss"], e.get("eval_accuracy"), e.get("eval_roc_auc"))
+             for e in log_history if "eval_loss" in e]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=120)
     if train:
         left.plot(*zip(*train), label="training loss", color="tab:blue", linewidth=1)
     if evals:
         left.plot([e[0] for e in evals], [e[1] for e in evals], "o-", label="validation loss", color="tab:orange")
-        right.plot([e[0] for e in evals], [e[2] for e in evals], "o-", color="tab:green")
+        right.plot([e[0] for e in evals], [e[2] for e in evals], "o-", color="tab:green", label="accuracy")
+        if any(e[3] is not None for e in evals):
+            right.plot([e[0] for e in evals if e[3] is not None], [e[3] for e in evals if e[3] is not None], "s-",
+                       color="tab:purple", label="ROC AUC (FAKE positive)")
+        right.legend()
     left.set_xlabel("epoch")
     left.set_ylabel("cross-entropy")
     left.legend()
     right.set_xlabel("epoch")
-    right.set_ylabel("validation accuracy")
+    right.set_ylabel("validation score")
     right.set_ylim(top=1.0)
     for ax in (left, right):
         ax.grid(alpha=0.3)
