@@ -108,7 +108,7 @@ def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:
         ) from err
     except Image.UnidentifiedImageError as err:
         raise CifakeError(
-            f"{path.name!r} is not an image this app can read. Use a PNG, JPEG, WebP, GIF, BMP or TIFF file."
+            f"{path.name!r} is not an image the CIFAKE kit can read. Use a PNG, JPEG, WebP, GIF, BMP or TIFF file."
         ) from err
     except (OSError, SyntaxError, ValueError) as err:  # truncated or damaged data
         raise CifakeError(f"{path.name!r} is damaged or truncated ({err}). Try another copy of the image.") from err

@@ -79,11 +79,16 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
         yield from run()
 
 
+def _to_stderr(line: str) -> None:
+    sys.stdout.flush()  # the verdict lines first, also when stdout is a pipe
+    print(line, file=sys.stderr, flush=True)
+
+
 def predict_command(paths: list[str], model: str, csv_path: str | None = None, threshold: float | None = None,
                     overwrite: bool = False, out=print, note=None) -> dict:
     """What `cifake predict` does: a line per image to `out` (stdout), the summary and skipped files to
     `note` (stderr), the CSV on request; returns the counts."""
-    note = note or (lambda line: print(line, file=sys.stderr))
+    note = note or _to_stderr
     if threshold is not None and not 0.0 < threshold < 1.0:
         raise CifakeError(f"--threshold must be between 0 and 1 (exclusive): it is a cut-off on P(FAKE); got {threshold}.")
     target = Path(csv_path).expanduser() if csv_path else None

@@ -121,8 +121,8 @@ def bad_inputs(tmp_path):
     with open(huge, "wb") as handle:
         handle.truncate(30 * 1024 * 1024)
     return {
-        "text file": (text, "is not an image this app can read"),
-        "PDF named .png": (disguised, "is not an image this app can read"),
+        "text file": (text, "is not an image the CIFAKE kit can read"),
+        "PDF named .png": (disguised, "is not an image the CIFAKE kit can read"),
         "truncated JPEG": (truncated, "is damaged or truncated"),
         "decompression bomb": (bomb, "is too large to open safely"),
         "30 MB file": (huge, "the app takes images up to 25 MB"),

@@ -32,7 +32,7 @@ def test_client_sees_the_error_message_for_a_non_image(served_app, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("not a picture")
     client = Client(served_app, verbose=False)
-    with pytest.raises(Exception, match="is not an image this app can read"):
+    with pytest.raises(Exception, match="is not an image the CIFAKE kit can read"):
         client.predict(handle_file(str(text)), api_name="/predict")
     # The app is still alive for the next user.
     result = client.predict(handle_file(str(EXAMPLES / "real-cifar10-cat-0000.jpg")), api_name="/predict")
@@ -112,7 +112,7 @@ def test_the_page_shows_an_error_for_a_non_image(served_app, browser, tmp_path):
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: "Upload an image file" in d.find_element(By.TAG_NAME, "body").text)
     browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(text))
-    wait.until(lambda d: "is not an image this app can read" in d.find_element(By.TAG_NAME, "body").text)
+    wait.until(lambda d: "is not an image the CIFAKE kit can read" in d.find_element(By.TAG_NAME, "body").text)
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "space-error.png"))
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
