@@ -1,8 +1,10 @@
 """`cifake build --demo`: a small, genuine real-vs-generated dataset from images shipped with the kit.
 
-`data/demo/` holds 420 real CIFAR-10 test photos (42 per class, CIFAKE's own JPEGs) and 420 images
+`data/demo/images.tar.gz` holds 420 real CIFAR-10 test photos (42 per class, CIFAKE's own JPEGs) and 420 images
 from 14 generators trained on CIFAR-10 (the 9 GANs of chainer-gan-lib, 5 DDPM samplers and
-checkpoints), 30 each, with their sources and licences (`generated/SOURCES.csv`, `SOURCES.md`).
+checkpoints), 30 each; their sources and licences lie beside it (`generated-SOURCES.csv` / `.md`,
+`real-SOURCES.md`). `demo_folder()` unpacks it once (tarfile's "data" filter: plain files only, nothing
+outside the folder) into a cache folder named by the archive's hash, with the SOURCES files in place.
 The demo imports them with `import_folders`, one `generator_id` per generator, 20% of each drawn
 into test: a real detection task, offline, in seconds. Small as it is, expect a model trained on it
 to score not far above chance: these generators leave few traces at 32x32.
@@ -11,9 +13,17 @@ to score not far above chance: these generators leave few traces at 32x32.
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
 from importlib import resources
 from pathlib import Path
 
+# The SOURCES files beside the archive -> where they go in the unpacked folders.
+_SOURCES = {"generated-SOURCES.csv": "generated/SOURCES.csv", "generated-SOURCES.md": "generated/SOURCES.md",
+            "real-SOURCES.md": "real/SOURCES.md"}
 DEMO_TEST_FRACTION = 0.2
 DEMO_SEED = 0
 _INTRO = (
@@ -24,8 +34,34 @@ _INTRO = (
 )
 
 
-def demo_folder() -> Path:
+def bundle_folder() -> Path:
+    """The bundle as shipped: images.tar.gz and the SOURCES files beside it."""
     return Path(str(resources.files("dataset_builder") / "data" / "demo"))
+
+
+def demo_folder() -> Path:
+    """The demo images as folders (real/<class>/, generated/<generator>/, with their SOURCES), unpacked once."""
+    bundle = bundle_folder()
+    archive = bundle / "images.tar.gz"
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cifake-kit" / f"demo-{digest}"
+    if (cache / "generated" / "SOURCES.csv").is_file():
+        return cache
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(staging, filter="data")
+        for name, target in _SOURCES.items():
+            shutil.copyfile(bundle / name, staging / target)
+        try:
+            staging.rename(cache)  # whole or not at all; another process may have won the race
+        except OSError:
+            if not (cache / "generated" / "SOURCES.csv").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cache
 
 
 def demo_sources() -> tuple[list[Path], list[str]]:

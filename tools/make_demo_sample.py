@@ -1,4 +1,4 @@
-"""Write dataset_builder/data/demo/: the genuine sample behind `cifake build --demo`.
+"""Write dataset_builder/data/demo/ (images.tar.gz + SOURCES beside it): the genuine sample behind `cifake build --demo`.
 
 From ../shared/data (see ../shared/README.md), copied byte for byte:
 - real/<class>/NNNN.jpg: 42 CIFAR-10 test photos per class (ranks 0010-0051 in test_batch order),
@@ -15,6 +15,8 @@ From ../shared/data (see ../shared/README.md), copied byte for byte:
 import argparse
 import csv
 import shutil
+import tarfile
+import tempfile
 from pathlib import Path
 
 from cifake_kit.schema import CIFAR10_CLASSES
@@ -53,8 +55,8 @@ def main():
     parser.add_argument("--shared", type=Path, default=root.parent / "shared")
     args = parser.parse_args()
     data = args.shared / "data"
-    out = root / "dataset_builder" / "data" / "demo"
-    shutil.rmtree(out, ignore_errors=True)
+    bundle = root / "dataset_builder" / "data" / "demo"
+    out = Path(tempfile.mkdtemp(prefix="cifake-demo-"))  # laid out as folders here, shipped as one archive
     for name in CIFAR10_CLASSES:
         (out / "real" / name).mkdir(parents=True)
         for rank in REAL_RANKS:
@@ -78,8 +80,23 @@ def main():
         writer.writerows(rows)
     (out / "generated" / "SOURCES.md").write_text(sources_text(rows), encoding="utf-8")
     (out / "real" / "SOURCES.md").write_text(REAL_SOURCES, encoding="utf-8")
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote {out}: {len(rows)} generated + {len(CIFAR10_CLASSES) * len(REAL_RANKS)} real images, {size:,} bytes")
+    shutil.rmtree(bundle, ignore_errors=True)
+    bundle.mkdir(parents=True)
+    with tarfile.open(bundle / "images.tar.gz", "w:gz") as tar:  # images only, sorted, no owners or times
+        for path in sorted(p for p in out.rglob("*") if p.suffix in (".jpg", ".png")):
+            info = tar.gettarinfo(path, arcname=str(path.relative_to(out)))
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            with open(path, "rb") as handle:
+                tar.addfile(info, handle)
+    for source, target in (("generated/SOURCES.csv", "generated-SOURCES.csv"), ("generated/SOURCES.md", "generated-SOURCES.md"),
+                           ("real/SOURCES.md", "real-SOURCES.md")):
+        shutil.copyfile(out / source, bundle / target)
+    shutil.rmtree(out)
+    size = sum(p.stat().st_size for p in bundle.iterdir())
+    print(f"wrote {bundle}: {len(rows)} generated + {len(CIFAR10_CLASSES) * len(REAL_RANKS)} real images in one archive, "
+          f"SOURCES beside it, {size:,} bytes")
 
 
 REAL_SOURCES = """\

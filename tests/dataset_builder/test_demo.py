@@ -8,7 +8,7 @@ from datasets import Image, load_dataset
 from PIL import Image as PILImage
 
 from cifake_kit.schema import DEMO_GENERATOR_ID
-from dataset_builder.demo import build_demo, demo_folder, demo_sources
+from dataset_builder.demo import build_demo, bundle_folder, demo_folder, demo_sources
 
 
 def test_every_bundled_generated_image_is_a_recorded_genuine_tile():
@@ -28,8 +28,10 @@ def test_every_bundled_generated_image_is_a_recorded_genuine_tile():
 
 
 def test_the_bundle_stays_small():
-    data = demo_folder().parent
+    data = bundle_folder().parent
     assert sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) < 2_000_000
+    assert sorted(p.name for p in bundle_folder().iterdir()) == [
+        "generated-SOURCES.csv", "generated-SOURCES.md", "images.tar.gz", "real-SOURCES.md"]  # one archive, SOURCES beside
 
 
 def test_the_demo_dataset_holds_the_bundled_images_by_generator(tmp_path):
