@@ -8,6 +8,7 @@ their class ids. The python format is the one `cifar-10-python.tar.gz` ships: pi
 
 from __future__ import annotations
 
+import codecs
 import io
 import pickle
 import tarfile
@@ -24,6 +25,7 @@ DEFAULT_CIFAR10 = "uoft-cs/cifar10"
 TRAIN_MEMBERS = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_MEMBER = "test_batch"
 META_MEMBER = "batches.meta"
+MAX_BATCH_BYTES = 64 << 20  # a real batch is 31 MB; a bigger member is refused before it is read
 _HOW_TO_POINT = (
     "Pass --cifar10 PATH to cifar-10-python.tar.gz or its extracted folder "
     "(cifar-10-batches-py), or a Hub dataset id while online."
@@ -124,21 +126,26 @@ def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.n
                     f"CIFAR-10 folder {str(folder)!r} has no {member!r}: it is not an extracted "
                     f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
                 )
+            _check_size(file.stat().st_size, f"{folder}/{member}")
             batches.append(_decode_batch(file.read_bytes(), f"{folder}/{member}"))
         return batches
     try:
         with tarfile.open(path, "r:*") as tar:
-            names = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-            batches = []
-            for member in members:
-                if member not in names:
-                    raise CifakeError(
-                        f"CIFAR-10 archive {str(path)!r} has no {member!r} member: it is not "
-                        f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
-                    )
-                data = tar.extractfile(names[member]).read()
-                batches.append(_decode_batch(data, f"{path}:{member}"))
-            return batches
+            found = {}
+            for info in tar:  # one pass, each member's size checked before its bytes are read
+                name = Path(info.name).name
+                if info.isfile() and name in members and name not in found:
+                    _check_size(info.size, f"{path}:{name}")
+                    found[name] = _decode_batch(tar.extractfile(info).read(), f"{path}:{name}")
+                    if len(found) == len(members):
+                        break
+        for member in members:
+            if member not in found:
+                raise CifakeError(
+                    f"CIFAR-10 archive {str(path)!r} has no {member!r} member: it is not "
+                    f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
+                )
+        return [found[member] for member in members]
     except (tarfile.TarError, OSError, EOFError) as err:
         raise CifakeError(
             f"CIFAR-10 archive {str(path)!r} cannot be read ({err}). Download "
@@ -146,17 +153,78 @@ def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.n
         ) from err
 
 
+def _check_size(size: int, where: str) -> None:
+    if size > MAX_BATCH_BYTES:
+        raise CifakeError(
+            f"{where} is {size / 2**20:,.0f} MB, more than a CIFAR-10 python batch can be "
+            f"({MAX_BATCH_BYTES >> 20} MB); it was not read. {_HOW_TO_POINT}"
+        )
+
+
+class _Refused(pickle.UnpicklingError):
+    """The pickle asks for something a CIFAR-10 batch never holds."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds and nothing else.
+
+    A pickle can name any callable to rebuild its objects, which is how a crafted archive runs
+    code. The real batches name only numpy's array rebuilders (and `_codecs.encode`, which
+    Python 3's protocol-2 pickles use for bytes): those are allowed, each with its arguments
+    checked; any other name stops the load before anything is built.
+    """
+
+    def find_class(self, module: str, name: str):
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise _Refused(f"it asks for {module}.{name}, which no CIFAR-10 batch holds")
+        return allowed
+
+
+def _reconstruct(cls, shape, dtype):
+    if cls is not np.ndarray:
+        raise _Refused(f"it builds a {cls!r}, not a plain numpy array")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _dtype(spec, align=False, copy=False):
+    dtype = np.dtype(spec)
+    if dtype.kind not in "uib":  # numbers only: an object array would unpickle arbitrary objects
+        raise _Refused(f"it holds a numpy array of {dtype}, not of numbers")
+    return dtype
+
+
+def _encode(text, encoding="utf-8"):
+    if not isinstance(text, str) or codecs.lookup(encoding).name != "iso8859-1":
+        raise _Refused("it calls _codecs.encode other than for bytes")
+    return codecs.encode(text, encoding)
+
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # numpy 1 (the published batches)
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # numpy 2
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _dtype,
+    ("_codecs", "encode"): _encode,
+}
+
+
 def _decode_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
-        batch = pickle.loads(data, encoding="bytes")
+        batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except _Refused as err:
+        raise CifakeError(
+            f"{where} was refused unread: {err}. Only the real cifar-10-python.tar.gz is read; "
+            f"a file that is not can run code when unpickled. {_HOW_TO_POINT}"
+        ) from err
+    except Exception as err:  # a pickle can fail in many ways; all mean "not a CIFAR-10 batch"
+        raise CifakeError(f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). {_HOW_TO_POINT}") from err
+    try:
         raw = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
         images = raw.reshape(len(raw), 3, 32, 32).transpose(0, 2, 3, 1)
-    except Exception as err:  # a pickle can fail in many ways; all mean "not a CIFAR-10 batch"
-        raise CifakeError(
-            f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). "
-            f"{_HOW_TO_POINT}"
-        ) from err
+    except Exception as err:  # not a dict of the right things
+        raise CifakeError(f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). {_HOW_TO_POINT}") from err
     if len(labels) != len(images) or (len(labels) and not 0 <= labels.min() <= labels.max() <= 9):
         raise CifakeError(
             f"{where} is not a CIFAR-10 python batch: {len(images)} images, {len(labels)} labels "
