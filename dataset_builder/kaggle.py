@@ -122,6 +122,10 @@ def scan_kaggle(source: str | Path) -> KaggleScan:
     return scan
 
 
+def _is_kaggle_root(folder: Path) -> bool:
+    return all((folder / split / label).is_dir() for split in SPLITS for label in LABEL_NAMES)
+
+
 def find_kaggle_root(source: Path) -> Path:
     """The folder under `source` (itself or one level down) that holds the four CIFAKE folders."""
     if not source.is_dir():
@@ -129,10 +133,16 @@ def find_kaggle_root(source: Path) -> Path:
             f"Kaggle source {str(source)!r} is not a folder. Unzip the CIFAKE download and pass "
             f"the folder that holds {_EXPECTED_LAYOUT}."
         )
-    candidates = [source] + sorted(p for p in source.iterdir() if p.is_dir())
-    for root in candidates:
-        if all((root / split / label).is_dir() for split in SPLITS for label in LABEL_NAMES):
-            return root
+    if _is_kaggle_root(source):
+        return source
+    roots = [folder for folder in sorted(source.iterdir()) if folder.is_dir() and _is_kaggle_root(folder)]
+    if len(roots) == 1:
+        return roots[0]
+    if roots:
+        raise CifakeError(
+            f"{str(source)!r} holds {len(roots)} CIFAKE folders ({', '.join(r.name for r in roots)}); an import takes "
+            f"one. Pass one of them, e.g. {str(roots[0])!r}."
+        )
     missing = [f"{s}/{name}" for s in SPLITS for name in LABEL_NAMES if not (source / s / name).is_dir()]
     raise CifakeError(
         f"{str(source)!r} is not the CIFAKE Kaggle layout: missing {', '.join(missing)}. Pass the "

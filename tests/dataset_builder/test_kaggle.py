@@ -109,3 +109,54 @@ def test_linked_folder_leaving_the_source_is_refused(kaggle_folder, tmp_path):
     refused = [path for path, why in report.problems if "outside the source folder" in why]
     assert len(refused) == 20 + 1 and all(p.startswith(("test/REAL/", "train/REAL/")) for p in refused)
     assert report.counts["test"]["REAL"] == 0 and report.counts["test"]["FAKE"] == 20
+
+
+def _small_release(root, sample_photos, per_folder=2):
+    """A Kaggle-layout folder of real CIFAR-10 photos (in both label folders: the FAKE ones stand in
+    for generated images and are not Stable Diffusion output), encoded as the release's JPEGs."""
+    from dataset_builder.imaging import encode_image
+
+    images, _ = sample_photos
+    taken = iter(images)
+    for split in ("train", "test"):
+        for label in ("REAL", "FAKE"):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for index in range(per_folder):
+                name = kaggle_filename(label, split, 0, index + (1000 if label == "FAKE" and split == "train" else 0))
+                (folder / name).write_bytes(encode_image(next(taken), "jpeg"))
+    return root
+
+
+def test_a_file_swapped_for_a_link_after_the_scan_is_not_read(tmp_path, sample_photos, monkeypatch):
+    """The scan found a plain file; by the time it is read it is a link to a secret: the secret stays out."""
+    from dataset_builder import kaggle
+
+    source = _small_release(tmp_path / "release", sample_photos)
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes((source / "test" / "REAL" / "0001.jpg").read_bytes()[:-2] + b"SECRET\xff\xd9")
+    swapped = source / "test" / "REAL" / "0000.jpg"
+    scan = kaggle.scan_kaggle
+
+    def scan_then_swap(folder):
+        found = scan(folder)
+        swapped.unlink()
+        swapped.symlink_to(secret)
+        return found
+
+    monkeypatch.setattr(kaggle, "scan_kaggle", scan_then_swap)
+    out = tmp_path / "out"
+    report = build.import_kaggle(source, output_dir=out, workers=1)
+    assert dict(report.problems) == {"test/REAL/0000.jpg": "skipped: cannot read it (Too many levels of symbolic links)"}
+    assert report.counts["test"] == {"FAKE": 2, "REAL": 1}
+    assert not any(b"SECRET" in shard.read_bytes() for shard in (out / "data").glob("*.parquet"))
+
+
+def test_a_source_holding_two_releases_is_refused(tmp_path, sample_photos):
+    source = tmp_path / "downloads"
+    for name in ("cifake-v1", "cifake-v2"):
+        _small_release(source / name, sample_photos)
+    with pytest.raises(CifakeError, match=r"holds 2 CIFAKE folders \(cifake-v1, cifake-v2\).*Pass one of them"):
+        build.import_kaggle(source, output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert build.import_kaggle(source / "cifake-v2", output_dir=tmp_path / "out").counts["train"] == {"FAKE": 2, "REAL": 2}
