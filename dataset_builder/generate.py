@@ -115,12 +115,33 @@ def _from_pretrained(generator: str, dtype):
             f"Generator folder {str(path)!r} has no model_index.json: it is not a diffusers "
             f"pipeline. Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id."
         )
+    if path.exists():
+        _require_safetensors(path)
     if not verbose():
         diffusers_logging.disable_progress_bar()  # "Loading pipeline components": the build shows its own bar
     hint = (f"Pass --generator PATH to a local diffusers pipeline folder, download it first with "
             f"`hf download {generator}` while online, or use --generator {TINY_GENERATOR} for the offline toy pipeline.")
     with loading("the generator", generator, hint):
-        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype)
+        # Safetensors only, from a folder or the Hub: pickled weights (.bin) can run code when loaded.
+        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype,
+                                                         use_safetensors=True)
+
+
+_PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _require_safetensors(folder: Path) -> None:
+    """Refuse a pipeline folder any part of which has its weights only as pickle files."""
+    for part in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = [f.name for f in part.iterdir() if f.is_file()]
+        pickled = [name for name in files if name.endswith(_PICKLED_WEIGHTS)]
+        if pickled and not any(name.endswith(".safetensors") for name in files):
+            raise CifakeError(
+                f"Generator folder {str(folder)!r} holds {part.name}'s weights only as a pickle file "
+                f"({part.name}/{pickled[0]}), which can run code when loaded; the kit loads safetensors only. "
+                f"If you trust it, convert it once: DiffusionPipeline.from_pretrained(folder).save_pretrained(new_folder) "
+                f"writes safetensors."
+            )
 
 
 class FakeStore(ShardStore):

@@ -196,3 +196,36 @@ def test_generator_errors_name_the_fix(tmp_path):
 def test_generator_ids():
     assert generator_id("CompVis/stable-diffusion-v1-4") == "CompVis/stable-diffusion-v1-4"
     assert generator_id("tiny-random") == "cifake-kit/tiny-random-sd"
+
+
+class _WritesMarker:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pipeline_with_pickled_weights_is_refused_unloaded(tmp_path, tiny_generator_dir, monkeypatch):
+    """diffusers falls back to unsafe .bin files when a part has no safetensors: the kit does not."""
+    import pickle
+    import shutil
+
+    folder = tmp_path / "pipeline"
+    shutil.copytree(tiny_generator_dir, folder)
+    marker = tmp_path / "ran"
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    (folder / "unet" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps(_WritesMarker(marker)))
+    with pytest.raises(CifakeError, match=r"holds unet's weights only as a pickle file \(unet/diffusion_pytorch_model\.bin\)"
+                                          r".*safetensors only"):
+        load_generator(str(folder), device="cpu")
+    assert not marker.exists()
+    # Without the kit's own check, diffusers is still told to load safetensors only.
+    from dataset_builder import generate
+
+    monkeypatch.setattr(generate, "_require_safetensors", lambda folder: None)
+    with pytest.raises(CifakeError, match="no file named diffusion_pytorch_model.safetensors"):
+        load_generator(str(folder), device="cpu")
+    assert not marker.exists()
