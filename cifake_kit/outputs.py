@@ -7,6 +7,8 @@ other settings is refused instead of mixing two runs.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -51,19 +53,24 @@ def require_same_settings(record: str | Path, settings: dict, what: str, may_cha
     "training.epochs") may differ between runs: how long a job goes on, not what it makes.
     `where` names the folder in the message (default: the record's).
     """
-    record = Path(record)
-    if record.is_file():
-        previous = _flatten(json.loads(record.read_text()))
-        current = _flatten(json.loads(json.dumps(settings)))  # as stored: tuples become lists
-        allowed = set(may_change)
-        changed = sorted(k for k in previous.keys() | current.keys()
-                         if k not in allowed and previous.get(k) != current.get(k))
-        if changed:
-            raise CifakeError(
-                f"{str(where or record.parent)!r} holds {what} with other settings ({', '.join(changed)}); it cannot be "
-                f"resumed with these. Use the same settings to resume it, or pass --overwrite to start again."
-            )
+    changed = settings_changes(record, settings, may_change)
+    if changed:
+        raise CifakeError(
+            f"{str(where or Path(record).parent)!r} holds {what} with other settings ({', '.join(changed)}); it cannot "
+            f"be resumed with these. Use the same settings to resume it, or pass --overwrite to start again."
+        )
     write_json(record, settings)
+
+
+def settings_changes(record: str | Path, settings: dict, may_change: Iterable[str] = ()) -> list[str]:
+    """The (dotted) keys whose values differ between `settings` and those recorded in `record`, if any."""
+    record = Path(record)
+    if not record.is_file():
+        return []
+    previous = _flatten(json.loads(record.read_text()))
+    current = _flatten(json.loads(json.dumps(settings)))  # as stored: tuples become lists
+    allowed = set(may_change)
+    return sorted(k for k in previous.keys() | current.keys() if k not in allowed and previous.get(k) != current.get(k))
 
 
 def write_json(path: str | Path, data) -> None:
@@ -72,6 +79,25 @@ def write_json(path: str | Path, data) -> None:
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     staging.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(staging, path)
+
+
+def exchange(first: str | Path, second: str | Path) -> bool:
+    """Swap two existing paths in one step, so that no moment sees neither or both under one name.
+
+    Linux's renameat2(RENAME_EXCHANGE). False where the system or the filesystem has no such
+    call (the caller then falls back to plain renames); OSError for any other failure.
+    """
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first), None, str(second))
 
 
 def _flatten(settings: dict, prefix: str = "") -> dict:

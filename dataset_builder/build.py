@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import require_same_settings
+from cifake_kit.outputs import require_same_settings, settings_changes
 from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
@@ -79,11 +79,8 @@ def build_dataset(
     out = Path(output_dir)
     # Every process checks; only the main one writes. Nothing is written before the inputs are checked.
     _check_real_counts(cifar10, counts)
-    work = _prepare(out, overwrite, state)
-    if state.is_main_process:
-        identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
-        require_same_settings(work / "settings.json", identity, what="an unfinished build", where=out)
-    state.wait_for_everyone()
+    identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
+    work = _prepare(out, overwrite, "build", identity, state)
 
     plan = plan_fakes(counts)
     stats = generate_fakes(plan, settings, FakeStore(work / "fakes", rank=state.process_index), pipe=pipe, state=state)
@@ -112,8 +109,8 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
     from .kaggle import KAGGLE_ENCODING, scan_kaggle
 
     scan = scan_kaggle(source)  # a wrong layout fails before the output is touched
-    settings = {"import": "kaggle", "source": str(scan.root), "plan": plan_digest(scan.files)}
-    report, stats, store, work = _import(output_dir, overwrite, scan.files, KAGGLE_ENCODING, settings, workers)
+    settings = {"source": str(scan.root), "plan": plan_digest(scan.files)}
+    report, stats, store, work = _import(output_dir, overwrite, "import-kaggle", scan.files, KAGGLE_ENCODING, settings, workers)
     report.problems = sorted(scan.problems + report.problems)
     _export_import(store, stats, report.output_dir, _kaggle_section(report), work)
     return report
@@ -144,10 +141,11 @@ def import_folders(
 
     _check_choice("encoder", encoder, IMPORT_ENCODINGS)
     plan = plan_folders(parse_sources([str(r) for r in real], [str(f) for f in fake]), test_fraction, seed)
-    settings = {"import": "folders", "sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
+    settings = {"sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
                 "test_fraction": test_fraction, "seed": seed, "encoder": encoder,
                 "plan": plan_digest(plan.files)}
-    report, stats, store, work = _import(output_dir, overwrite, plan.files, Encoding(policy=encoder), settings, workers)
+    report, stats, store, work = _import(output_dir, overwrite, "import-folder", plan.files, Encoding(policy=encoder), settings,
+                                         workers)
     report.problems = sorted(plan.problems + report.problems)
     skipped = {path for path, _ in report.problems}
     per_source = {}
@@ -167,28 +165,42 @@ def sample_archive() -> Path:
     return Path(str(resources.files("dataset_builder") / "data" / _SAMPLE_ARCHIVE))
 
 
-def _prepare(out: Path, overwrite: bool, state=None) -> Path:
-    """The work folder of `out`, checked by the main process; emptied first when `overwrite` restarts it."""
-    from .export import WORK_DIR, prepare_output
+def _prepare(out: Path, overwrite: bool, job: str, settings: dict, state=None) -> Path:
+    """The work folder of `out` for `job` (a command's name) with `settings`, checked by the main process.
+
+    An unfinished run of the same job with the same settings is resumed, also under --overwrite
+    (which replaces the finished dataset only at the end). With other settings it is refused, or
+    discarded under --overwrite, saying so. An unfinished run of another command is never
+    discarded: it is refused, saying how to resume or discard it.
+    """
+    from .export import WORK_DIR, prepare_output, unfinished_job
 
     if state is None or state.is_main_process:
         work = prepare_output(out, overwrite)
-        if overwrite and (work / "settings.json").exists():
+        record = work / "settings.json"
+        previous = unfinished_job(work)
+        if previous is not None and previous != job:
+            raise CifakeError(
+                f"{str(out)!r} holds an unfinished `cifake {previous}`; nothing was changed. Run that command again to "
+                f"resume it, or delete {str(work)!r} to discard it, then run this one."
+            )
+        if overwrite and settings_changes(record, {"job": job, **settings}):
+            print(f"Discarding the unfinished {job} in {str(out)!r}: it had other settings (--overwrite).")
             shutil.rmtree(work)
             work.mkdir()
+        require_same_settings(record, {"job": job, **settings}, what=f"an unfinished {job}", where=out)
     if state is not None:
         state.wait_for_everyone()
     return out / WORK_DIR
 
 
-def _import(output_dir, overwrite: bool, files, encoding, settings: dict, workers):
+def _import(output_dir, overwrite: bool, job: str, files, encoding, settings: dict, workers):
     """Run a planned import into the work folder: (report, stats, the chunk store, work folder)."""
     from .importing import run_import
     from .shards import ShardStore
 
     out = Path(output_dir)
-    work = _prepare(out, overwrite)
-    require_same_settings(work / "settings.json", settings, what="an unfinished import", where=out)
+    work = _prepare(out, overwrite, job, settings)
     store = ShardStore(work / "imported", durable=False)  # a chunk is a second's work: redone, not fsynced
     stats = run_import(files, encoding, store, workers)
     if not stats.rows:

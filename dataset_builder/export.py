@@ -3,8 +3,10 @@
     OUT/README.md                              dataset card with YAML `configs` + `dataset_info`
     OUT/data/{split}-NNNNN-of-NNNNN.parquet    shards cut by the same size rule as push_to_hub
 
-While a build runs, its working files live in `OUT/.cifake-build/`; the finished folder is swapped
-in only when complete, so an older copy is never left half-replaced.
+While a build runs, its working files live in `OUT/.cifake-build/`. The finished folder is written
+beside OUT (`.OUT.cifake-new`) and exchanged with it in one step, so a reader, or a kill at any
+moment, finds the old dataset or the new one, never a mix; a rerun cleans up after a cut switch
+and resumes from the work folder.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import shutil
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir
+from cifake_kit.outputs import check_output_dir, exchange
 
 WORK_DIR = ".cifake-build"
+_NEW_SUFFIX = ".cifake-new"  # the finished folder beside OUT, just before the switch
 KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
 _KIT_NAMES = ("README.md", "data", WORK_DIR)
 _CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
@@ -30,14 +33,32 @@ def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
     `overwrite`, a finished dataset of this kit. Anything else is refused untouched.
     """
     out = Path(output_dir).expanduser()
+    _clear_switch(out)
+    work = out / WORK_DIR
     if check_output_dir(out, ours=_holds_kit_output, kit_names=_KIT_NAMES) and _is_finished(out) and not overwrite:
+        job = unfinished_job(work)
+        if job:
+            raise CifakeError(
+                f"--output-dir {str(out)!r} holds a CIFAKE dataset and an unfinished `cifake {job}` that replaces it. "
+                f"Run that command again with --overwrite to resume it, or choose another --output-dir."
+            )
         raise CifakeError(
             f"--output-dir {str(out)!r} already holds a CIFAKE dataset. Pass --overwrite to replace "
             f"it (the old copy stays until the new one is complete), or choose another --output-dir."
         )
-    work = out / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
     return work
+
+
+def unfinished_job(work: Path) -> str | None:
+    """The command whose unfinished run the work folder holds ("build", "import-kaggle", ...), or None."""
+    record = work / "settings.json"
+    if not record.is_file():
+        return None
+    try:
+        return str(json.loads(record.read_text())["job"])
+    except (ValueError, KeyError, TypeError):  # a record of an older kit: its job is told by its folders
+        return "build" if (work / "fakes").is_dir() else "import"
 
 
 def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Path) -> Path:
@@ -142,16 +163,70 @@ def _staging(work: Path) -> Path:
 
 
 def _swap_in(staging: Path, out: Path, work: Path) -> Path:
-    """Move the finished `data/` and README.md into `out`; an older copy is moved aside, never half replaced."""
+    """Switch `out` to the finished `staging` folder (data/ + README.md) in one step.
+
+    `staging` is moved beside `out` and the two folders are exchanged by one rename; the old
+    content, the work folder with it, is then removed. Where the system cannot exchange (not
+    Linux, or a filesystem without it) or nothing can be written beside `out` (a mount point, a
+    read-only parent), the two entries are moved one by one instead, and a rerun finishes a cut
+    move (`_finish_in_place`).
+    """
+    real = out.resolve()
+    new = _beside(real)
+    try:
+        os.rename(staging, new)
+    except OSError:
+        return _swap_in_place(staging, out, work)
+    if exchange(new, real):
+        shutil.rmtree(new)  # the old dataset, and the work folder that was inside it
+        return out
+    os.rename(new, staging)
+    return _swap_in_place(staging, out, work)
+
+
+def _swap_in_place(staging: Path, out: Path, work: Path) -> Path:
     old = work / "replaced"
     shutil.rmtree(old, ignore_errors=True)
     old.mkdir()
-    for name in ("data", "README.md"):
-        if (out / name).exists():
-            os.replace(out / name, old / name)
-    for name in ("data", "README.md"):
-        os.replace(staging / name, out / name)
+    (work / _SWITCHING).touch()
+    _finish_in_place(out, work)
     return out
+
+
+_SWITCHING = "switching"  # in the work folder while the two entries move one by one
+
+
+def _finish_in_place(out: Path, work: Path) -> None:
+    """Move what is left of a one-by-one switch: the old entries aside, the new ones in."""
+    for name in ("data", "README.md"):
+        if (work / "export" / name).exists():
+            if (out / name).exists():
+                os.replace(out / name, work / "replaced" / name)
+            os.replace(work / "export" / name, out / name)
+    (work / _SWITCHING).unlink()
+
+
+def _beside(real_out: Path) -> Path:
+    return real_out.parent / f".{real_out.name}{_NEW_SUFFIX}"
+
+
+def _clear_switch(out: Path) -> None:
+    """Undo what a kill during a switch left: a finished folder beside `out` (its work folder is still
+    inside `out`, so the export is redone) or the old content after the exchange; finish a cut
+    one-by-one switch."""
+    if not out.is_dir():
+        return
+    new = _beside(out.resolve())
+    if new.is_dir() and not new.is_symlink():
+        strays = set(os.listdir(new)) - set(_KIT_NAMES)
+        if strays:
+            raise CifakeError(
+                f"{str(new)!r} is where the kit switches in a new dataset, but it holds other files "
+                f"({', '.join(sorted(strays)[:5])}). Move them away and run the command again."
+            )
+        shutil.rmtree(new)
+    if (out / WORK_DIR / _SWITCHING).exists():
+        _finish_in_place(out, out / WORK_DIR)
 
 
 def _parquet_shards(dataset, split: str):

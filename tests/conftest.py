@@ -228,12 +228,9 @@ def toy_dataset(tmp_path_factory, sample_photos):
         dataset_dict[split] = Dataset.from_dict(rows, features=cifake_features())
     dataset_dict = DatasetDict(dataset_dict)
     out = tmp_path_factory.mktemp("toy") / "toy-cifake"
-    work = out / ".work"
+    work = out / ".work"  # removed with the folder's old content when the dataset is switched in
     work.mkdir(parents=True)
     write_dataset_folder(dataset_dict, out, render_card(dataset_dict, "## This copy\n\nA test fixture."), work)
-    import shutil
-
-    shutil.rmtree(work)
     return out
 
 

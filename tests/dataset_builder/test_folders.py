@@ -279,7 +279,7 @@ def test_resuming_with_other_settings_is_refused(synthetic, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out")
     monkeypatch.undo()
-    with pytest.raises(CifakeError, match=r"out' holds an unfinished import with other settings \(.*seed.*\).*--overwrite"):
+    with pytest.raises(CifakeError, match=r"out' holds an unfinished import-folder with other settings \(.*seed.*\).*--overwrite"):
         import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out", seed=5)
     report = import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out", seed=5,
                             overwrite=True)

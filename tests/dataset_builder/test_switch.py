@@ -1,0 +1,145 @@
+"""What a kill leaves in an output folder: the old dataset or the new one, and a rerun that finishes.
+
+"Kills" are exceptions raised at the kit's marked moments (nothing in those paths catches them),
+or a real SIGKILL where the moment is inside a long loop.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from datasets import load_dataset
+from PIL import Image as PILImage
+
+from cifake_kit.errors import CifakeError
+from dataset_builder import export, generate
+from dataset_builder.build import build_dataset, import_folders
+from dataset_builder.export import WORK_DIR
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so no handler of the kit's catches it."""
+
+
+def _images(folder, count, seed):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):  # noise, not the output of any generator: these tests are about files
+        PILImage.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _import(tmp_path, seed, overwrite=False):
+    real, fake = _images(tmp_path / "real", 6, 1), _images(tmp_path / "fake", 6, 2)
+    return import_folders([real], [f"gan={fake}"], output_dir=tmp_path / "out", seed=seed, overwrite=overwrite)
+
+
+def _splits(out):
+    ds = load_dataset(str(out))
+    return {split: sorted(row["image"]["path"] for row in ds[split].cast_column("image", ds[split].features["image"]
+                                                                                  .__class__(decode=False)))
+            for split in ds}
+
+
+def _kill_at(monkeypatch, module, name, after=False):
+    real = getattr(module, name)
+
+    def killed(*args, **kwargs):
+        if after:
+            real(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(module, name, killed)
+
+
+def _die_after_first_shard(monkeypatch):
+    real_write = generate.FakeStore.write
+
+    def write_one_then_die(self, *args, **kwargs):
+        if list(self.folder.glob("shard-*.arrow")):
+            raise Killed
+        real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(generate.FakeStore, "write", write_one_then_die)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-the-switch", "after-the-switch"])
+def test_a_kill_at_the_switch_leaves_the_old_or_the_new_dataset_and_a_rerun_finishes(tmp_path, monkeypatch, after):
+    out = tmp_path / "out"
+    _import(tmp_path, seed=0)
+    old = _splits(out)
+    _kill_at(monkeypatch, export, "exchange", after=after)
+    with pytest.raises(Killed):
+        _import(tmp_path, seed=1, overwrite=True)
+    monkeypatch.undo()
+    # The folder is a whole dataset: the old one when cut before the exchange, the new one after it.
+    now = _splits(out)
+    assert (now != old) == after
+    assert (out / "README.md").is_file() and set(os.listdir(out)) <= {"README.md", "data", WORK_DIR}
+    beside = tmp_path / ".out.cifake-new"
+    assert beside.is_dir()  # what the kill left beside it: the finished new copy, or the old one
+    report = _import(tmp_path, seed=1, overwrite=True)  # the same command finishes
+    assert not beside.exists() and sorted(os.listdir(out)) == ["README.md", "data"]
+    assert _splits(out) == now if after else _splits(out) != old
+    assert sum(sum(c.values()) for c in report.counts.values()) == 12
+
+
+def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
+    """Where folders cannot be exchanged in one step, a kill between the two moves is finished, not refused."""
+    out = tmp_path / "out"
+    _import(tmp_path, seed=0)
+    monkeypatch.setattr(export, "exchange", lambda first, second: False)
+    moves = []
+    real_replace = os.replace
+
+    def replace(source, target):
+        moves.append(target)
+        if len(moves) == 3:  # old data/ and README.md moved aside, new data/ moved in: the kill comes here
+            raise Killed
+        real_replace(source, target)
+
+    monkeypatch.setattr(export.os, "replace", replace)
+    with pytest.raises(Killed):
+        _import(tmp_path, seed=1, overwrite=True)
+    monkeypatch.undo()
+    monkeypatch.setattr(export, "exchange", lambda first, second: False)
+    _import(tmp_path, seed=1, overwrite=True)
+    assert sorted(os.listdir(out)) == ["README.md", "data"]
+    assert sum(len(paths) for paths in _splits(out).values()) == 12
+
+
+def test_an_interrupted_build_overwrite_resumes_with_the_same_command(tmp_path, build_kwargs, monkeypatch):
+    out = tmp_path / "out"
+    build_dataset(output_dir=out, **build_kwargs)
+    old = _splits(out)
+    _die_after_first_shard(monkeypatch)
+    with pytest.raises(Killed):
+        build_dataset(output_dir=out, overwrite=True, **{**build_kwargs, "seed": 7})
+    monkeypatch.undo()
+    assert _splits(out) == old  # the old dataset is still whole
+    with pytest.raises(CifakeError, match=r"holds a CIFAKE dataset and an unfinished `cifake build` that replaces it\. "
+                                          r"Run that command again with --overwrite to resume it"):
+        build_dataset(output_dir=out, **{**build_kwargs, "seed": 7})
+    report = build_dataset(output_dir=out, overwrite=True, **{**build_kwargs, "seed": 7})
+    assert report.resumed == 8 and report.generated == 22  # the shard made before the kill is kept
+    assert sorted(os.listdir(out)) == ["README.md", "data"]
+
+
+def test_an_import_never_discards_an_unfinished_build(tmp_path, build_kwargs, monkeypatch):
+    out = tmp_path / "out"
+    _die_after_first_shard(monkeypatch)
+    with pytest.raises(Killed):
+        build_dataset(output_dir=out, **build_kwargs)
+    monkeypatch.undo()
+    shards = sorted((out / WORK_DIR / "fakes").glob("shard-*.arrow"))
+    assert len(shards) == 1
+    real, fake = _images(tmp_path / "real", 4, 1), _images(tmp_path / "fake", 4, 2)
+    for overwrite in (False, True):
+        with pytest.raises(CifakeError, match=r"holds an unfinished `cifake build`; nothing was changed\. Run that "
+                                              r"command again to resume it, or delete .*\.cifake-build' to discard it"):
+            import_folders([real], [str(fake)], output_dir=out, overwrite=overwrite)
+    assert sorted((out / WORK_DIR / "fakes").glob("shard-*.arrow")) == shards
+    assert json.loads((out / WORK_DIR / "settings.json").read_text())["job"] == "build"
+    report = build_dataset(output_dir=out, **build_kwargs)  # and it still resumes
+    assert report.resumed == 8
