@@ -9,9 +9,11 @@ its card, swapped in whole.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -72,6 +74,12 @@ def build_dataset(
     for name, value in [("--batch-size", batch_size), ("--steps", num_inference_steps), ("--shard-size", shard_size)]:
         if value < 1:
             raise CifakeError(f"{name} must be at least 1, got {value}.")
+    if resolution is not None and (resolution < 8 or resolution % 8):
+        raise CifakeError(f"--resolution must be a multiple of 8 of at least 8 (the pipelines' latent grid), got "
+                          f"{resolution}. Leave it out for the pipeline's own size (512 for SD v1.4).")
+    if not math.isfinite(guidance_scale) or guidance_scale < 0:
+        raise CifakeError(f"--guidance must be a number of at least 0 (1 or less turns guidance off), got "
+                          f"{guidance_scale}. The paper's generator used 7.5.")
     cifar10 = _resolve_cifar10(cifar10)
     settings = GenerationSettings(generator, num_inference_steps, guidance_scale, seed, resolution, batch_size, shard_size)
 
@@ -80,21 +88,20 @@ def build_dataset(
     # Every process checks; only the main one writes. Nothing is written before the inputs are checked.
     _check_real_counts(cifar10, counts)
     identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
-    work = _prepare(out, overwrite, "build", identity, state)
-
-    plan = plan_fakes(counts)
-    stats = generate_fakes(plan, settings, FakeStore(work / "fakes", rank=state.process_index), pipe=pipe, state=state)
-    if not state.is_main_process:
-        return None
-    generation = {
-        "generator_id": generator_id(generator),
-        "num_inference_steps": num_inference_steps,
-        "guidance_scale": guidance_scale,
-    }
-    report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
-    section = _build_section(report, cifar10, generation, settings, image_format)
-    _run_builder(out, work, section, cifar10=str(cifar10), per_class=counts,
-                 fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
+    with _job(out, overwrite, "build", identity, state) as work:
+        plan = plan_fakes(counts)
+        stats = generate_fakes(plan, settings, FakeStore(work / "fakes", rank=state.process_index), pipe=pipe, state=state)
+        if not state.is_main_process:
+            return None
+        generation = {
+            "generator_id": generator_id(generator),
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+        }
+        report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
+        section = _build_section(report, cifar10, generation, settings, image_format)
+        _run_builder(out, work, section, cifar10=str(cifar10), per_class=counts,
+                     fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
     return report
 
 
@@ -110,9 +117,10 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
 
     scan = scan_kaggle(source)  # a wrong layout fails before the output is touched
     settings = {"source": str(scan.root), "plan": plan_digest(scan.files)}
-    report, stats, store, work = _import(output_dir, overwrite, "import-kaggle", scan.files, KAGGLE_ENCODING, settings, workers)
-    report.problems = sorted(scan.problems + report.problems)
-    _export_import(store, stats, report.output_dir, _kaggle_section(report), work)
+    with _job(Path(output_dir), overwrite, "import-kaggle", settings) as work:
+        report, stats, store = _import(Path(output_dir), work, scan.files, KAGGLE_ENCODING, workers)
+        report.problems = sorted(scan.problems + report.problems)
+        _export_import(store, stats, report.output_dir, _kaggle_section(report), work)
     return report
 
 
@@ -144,19 +152,19 @@ def import_folders(
     settings = {"sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
                 "test_fraction": test_fraction, "seed": seed, "encoder": encoder,
                 "plan": plan_digest(plan.files)}
-    report, stats, store, work = _import(output_dir, overwrite, "import-folder", plan.files, Encoding(policy=encoder), settings,
-                                         workers)
-    report.problems = sorted(plan.problems + report.problems)
-    skipped = {path for path, _ in report.problems}
-    per_source = {}
-    for file in plan.files:
-        if file.relpath not in skipped:
-            per_source.setdefault(file.relpath.split("/")[1], Counter())[file.split] += 1
-    report.sources = [(LABEL_NAMES[s.label], s.name, s.generator_id,
-                       {split: per_source[s.name][split] for split in SPLITS if per_source.get(s.name, {}).get(split)})
-                      for s in plan.sources]
-    section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro)
-    _export_import(store, stats, report.output_dir, section, work)
+    with _job(Path(output_dir), overwrite, "import-folder", settings) as work:
+        report, stats, store = _import(Path(output_dir), work, plan.files, Encoding(policy=encoder), workers)
+        report.problems = sorted(plan.problems + report.problems)
+        skipped = {path for path, _ in report.problems}
+        per_source = {}
+        for file in plan.files:
+            if file.relpath not in skipped:
+                per_source.setdefault(file.relpath.split("/")[1], Counter())[file.split] += 1
+        report.sources = [(LABEL_NAMES[s.label], s.name, s.generator_id,
+                           {split: per_source[s.name][split] for split in SPLITS if per_source.get(s.name, {}).get(split)})
+                          for s in plan.sources]
+        section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro)
+        _export_import(store, stats, report.output_dir, section, work)
     return report
 
 
@@ -165,7 +173,8 @@ def sample_archive() -> Path:
     return Path(str(resources.files("dataset_builder") / "data" / _SAMPLE_ARCHIVE))
 
 
-def _prepare(out: Path, overwrite: bool, job: str, settings: dict, state=None) -> Path:
+@contextmanager
+def _job(out: Path, overwrite: bool, job: str, settings: dict, state=None):
     """The work folder of `out` for `job` (a command's name) with `settings`, checked by the main process.
 
     An unfinished run of the same job with the same settings is resumed, also under --overwrite
@@ -175,6 +184,7 @@ def _prepare(out: Path, overwrite: bool, job: str, settings: dict, state=None) -
     """
     from .export import WORK_DIR, prepare_output, unfinished_job
 
+    created = not out.exists()
     if state is None or state.is_main_process:
         work = prepare_output(out, overwrite)
         record = work / "settings.json"
@@ -191,16 +201,31 @@ def _prepare(out: Path, overwrite: bool, job: str, settings: dict, state=None) -
         require_same_settings(record, {"job": job, **settings}, what=f"an unfinished {job}", where=out)
     if state is not None:
         state.wait_for_everyone()
-    return out / WORK_DIR
+    try:
+        yield out / WORK_DIR
+    except BaseException:
+        if state is None or state.is_main_process:
+            _drop_if_empty(out, created)
+        raise
 
 
-def _import(output_dir, overwrite: bool, job: str, files, encoding, settings: dict, workers):
-    """Run a planned import into the work folder: (report, stats, the chunk store, work folder)."""
+def _drop_if_empty(out: Path, created: bool) -> None:
+    """After a failure: remove the work folder if it holds nothing a rerun could resume, and `out` if
+    this run created it and it is empty again. A failed first attempt leaves no trace."""
+    from .export import WORK_DIR
+
+    work = out / WORK_DIR
+    if work.is_dir() and not any(manifest.stat().st_size for manifest in work.glob("*/manifest-*.jsonl")):
+        shutil.rmtree(work, ignore_errors=True)
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+
+
+def _import(out: Path, work: Path, files, encoding, workers):
+    """Run a planned import into the work folder: (report, stats, the chunk store)."""
     from .importing import run_import
     from .shards import ShardStore
 
-    out = Path(output_dir)
-    work = _prepare(out, overwrite, job, settings)
     store = ShardStore(work / "imported", durable=False)  # a chunk is a second's work: redone, not fsynced
     stats = run_import(files, encoding, store, workers)
     if not stats.rows:
@@ -215,7 +240,7 @@ def _import(output_dir, overwrite: bool, job: str, files, encoding, settings: di
             + _top(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. The default "
             "--encoder cifake-jpeg (or png) stores both one way."
         )
-    return report, stats, store, work
+    return report, stats, store
 
 
 def _top(counts: dict, most: int = 2) -> str:

@@ -267,6 +267,12 @@ def test_verbose_brings_trainers_own_output_back(tmp_path, built_dataset):
         (["build", "--cifar10", "bundled-sample", "--generator", "tiny-random", "--per-class", "0"],
          "cifake build: error: --per-class must be at least 1, got 0."),
         (["build", "--cifar10", "missing/cifar-10-python.tar.gz"], "does not exist. Pass --cifar10 PATH"),
+        *[(["build", "--cifar10", "bundled-sample", "--generator", "tiny-random", *flag], message) for flag, message in [
+            (["--resolution", "7"], "--resolution must be a multiple of 8 of at least 8"),
+            (["--resolution", "0"], "--resolution must be a multiple of 8 of at least 8"),
+            (["--guidance", "nan"], "--guidance must be a number of at least 0"),
+            (["--guidance", "-5"], "--guidance must be a number of at least 0"),
+        ]],
         (["build", "--demo", "--steps", "3"], "--demo imports the bundled images and generates nothing: drop --steps"),
         (["import-folder", "--real", "photos", "--fake", "gan=nowhere"], "--real 'photos' is not a folder"),
         (["import-kaggle", "nowhere"], "is not a folder. Unzip the CIFAKE download"),

@@ -143,3 +143,40 @@ def test_an_import_never_discards_an_unfinished_build(tmp_path, build_kwargs, mo
     assert json.loads((out / WORK_DIR / "settings.json").read_text())["job"] == "build"
     report = build_dataset(output_dir=out, **build_kwargs)  # and it still resumes
     assert report.resumed == 8
+
+
+def test_a_build_that_fails_before_making_anything_leaves_no_trace(tmp_path, build_kwargs):
+    not_a_pipeline = tmp_path / "not-a-pipeline"
+    not_a_pipeline.mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(CifakeError, match="has no model_index.json"):  # found only when generation starts
+        build_dataset(output_dir=out, **{**build_kwargs, "generator": str(not_a_pipeline), "pipe": None})
+    assert not out.exists()
+    out.mkdir()  # a folder the user made stays, empty
+    with pytest.raises(CifakeError, match="has no model_index.json"):
+        build_dataset(output_dir=out, **{**build_kwargs, "generator": str(not_a_pipeline), "pipe": None})
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_disk_full_is_one_line_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from cifake_cli import main
+    from dataset_builder import shards
+
+    real, fake = _images(tmp_path / "real", 6, 1), _images(tmp_path / "fake", 6, 2)
+    command = ["import-folder", "--real", str(real), "--fake", f"gan={fake}", "--output-dir", str(tmp_path / "out")]
+
+    def full(self, piece, tables):
+        path = self.path("train", piece)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(shards.ShardStore, "write_files", full)
+    for _ in range(2):  # the rerun on a still-full disk says the same
+        assert main(command) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("cifake import-folder: error: No space left on device (")
+        assert "Free some disk space" in err[0] and "run the same command again" in err[0]
+    monkeypatch.undo()
+    assert main(command) == 0
+    assert sum(len(paths) for paths in _splits(tmp_path / "out").values()) == 12
