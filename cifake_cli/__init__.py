@@ -13,6 +13,7 @@ one vocabulary (flags.py). Errors of the kit (`CifakeError`) print as one line a
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -43,6 +44,19 @@ Set CIFAKE_DEBUG=1 to see tracebacks.
 """
 
 
+# Failures of the machine, not of the kit or its input: one line saying what to do, like a CifakeError.
+# Every command writes its results whole and its long work resumably, so nothing finished is lost.
+_RESUME = "Finished work is kept: run the same command again to go on."
+_ENVIRONMENT_FAILURES = {
+    errno.ENOSPC: f"Free some disk space (or choose a folder on another disk). {_RESUME}",
+    errno.EDQUOT: f"Your disk quota is used up: free some space. {_RESUME}",
+    errno.EROFS: "That file system is read-only: choose a folder you can write to.",
+    errno.EACCES: "Check the permissions, or choose a folder you can write to.",
+    errno.EPERM: "Check the permissions, or choose a folder you can write to.",
+    errno.EMFILE: f"Too many open files: raise the limit (ulimit -n). {_RESUME}",
+}
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cifake",
@@ -62,12 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     configure_console(verbose=args.verbose)
+    for stream in (sys.stdout, sys.stderr):  # a path in bytes that are not UTF-8 prints escaped, not as a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         status = args.handler(args)  # a handler may return an exit status (predict: 1 when nothing was classified)
     except CifakeError as err:
         if os.environ.get("CIFAKE_DEBUG"):
             raise
         print(f"cifake {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        why = _ENVIRONMENT_FAILURES.get(err.errno)
+        if why is None or os.environ.get("CIFAKE_DEBUG"):
+            raise  # any other OSError is a bug of the kit: its traceback is what a report needs
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"cifake {args.command}: error: {err.strerror}{where}. {why}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         hint = getattr(args, "interrupt_hint", "Run the same command again to resume.")

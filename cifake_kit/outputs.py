@@ -31,6 +31,13 @@ def check_output_dir(
     that are not in `kit_names` (the names the command itself writes).
     """
     path = Path(path).expanduser()
+    try:
+        str(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise CifakeError(
+            f"{flag} {str(path)!r} is named in bytes that are not UTF-8, which pyarrow and datasets cannot open; "
+            f"nothing was written. Choose a folder whose whole path is UTF-8."
+        ) from None
     if path.exists() and not path.is_dir():
         raise CifakeError(f"{flag} {str(path)!r} is a file, not a folder. Choose another {flag}.")
     entries = sorted(os.listdir(path)) if path.is_dir() else []

@@ -69,6 +69,13 @@ def parse_sources(real: list[str], fake: list[str]) -> list[Source]:
                     f"{_KINDS[specs[i][0]]} {specs[i][3]!r} and {_KINDS[specs[j][0]]} {specs[j][3]!r} {how}: their "
                     f"images would be imported {twice}. Give separate folders."
                 )
+    for (label, generator, folder, spec) in specs:
+        for text in (folder.resolve().name, generator or ""):
+            if not _is_utf8(text):
+                raise CifakeError(
+                    f"{_KINDS[label]} {spec!r} is named in bytes that are not UTF-8; the dataset records source and "
+                    f"generator names as text. Rename it (e.g. with convmv)."
+                )
     sources, taken = [], Counter()
     for (label, generator, _, _), folder in zip(specs, resolved):
         base = folder.name or "root"
@@ -139,12 +146,19 @@ def _walk(source: Source, problems: list):
     pending = [("", str(source.folder))]
     while pending:
         relative_folder, folder = pending.pop()
-        with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as err:  # a folder that cannot be listed is skipped like a file that cannot be read
+            problems.append((prefix + relative_folder, f"skipped: cannot list this folder ({err.strerror})"))
+            continue
         below = []
         for entry in entries:
             relative = relative_folder + entry.name
-            if entry.is_symlink():
+            if not _is_utf8(entry.name):
+                shown = os.fsencode(prefix + relative).decode("utf-8", "backslashreplace")
+                problems.append((shown, "skipped: its name is not UTF-8, which the dataset stores names as (rename it)"))
+            elif entry.is_symlink():
                 problems.append((prefix + relative + ("/" if entry.is_dir() else ""), _link_problem(entry.path, source)))
             elif entry.name.startswith("."):
                 problems.append((prefix + relative + ("/" if entry.is_dir(follow_symlinks=False) else ""),
@@ -158,6 +172,15 @@ def _walk(source: Source, problems: list):
             elif relative_folder or not _is_attribution(Path(entry.path)):  # those are carried into the card instead
                 problems.append((prefix + relative, "skipped: not an image file (JPEG, PNG, WebP, BMP or GIF)"))
         pending += reversed(below)  # depth first, folders in name order
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _link_problem(path: str, source: Source) -> str:

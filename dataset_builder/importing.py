@@ -23,7 +23,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, PROVENANCE_COLUMNS, SPLITS
 
@@ -225,6 +225,8 @@ def _encode(data: bytes, encoding: Encoding) -> tuple[bytes, str, tuple[int, int
             size = image.size
             keep = encoding.policy == "keep" or (encoding.policy == "cifake-jpeg" and is_cifake_jpeg(image))
             pixels, signature = (None, codec_signature(image)) if keep else (fit(image), None)
+    except UnidentifiedImageError as err:  # its message names the in-memory buffer, not the file
+        raise ValueError(f"unreadable image (not {', '.join(encoding.formats)} data)") from err
     except Exception as err:  # PIL raises many types for bad data; all mean "unreadable"
         raise ValueError(f"unreadable image ({type(err).__name__}: {err})") from err
     if encoding.size is not None and size != (encoding.size, encoding.size):

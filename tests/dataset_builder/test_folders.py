@@ -270,12 +270,17 @@ def test_an_interrupted_import_resumes_without_loss_or_repeats(synthetic, tmp_pa
 
 
 def test_resuming_with_other_settings_is_refused(synthetic, tmp_path, monkeypatch):
-    from dataset_builder import shards
+    from dataset_builder import importing, shards
 
-    def interrupted(self, *args, **kwargs):
-        raise KeyboardInterrupt
+    record = shards.ShardStore.record
 
-    monkeypatch.setattr(shards.ShardStore, "record", interrupted)
+    def interrupted_after_one(self, *args, **kwargs):  # a run with nothing finished leaves nothing to resume
+        if (self.folder / "manifest-0.jsonl").exists():
+            raise KeyboardInterrupt
+        return record(self, *args, **kwargs)
+
+    monkeypatch.setattr(importing, "CHUNK", 4)
+    monkeypatch.setattr(shards.ShardStore, "record", interrupted_after_one)
     with pytest.raises(KeyboardInterrupt):
         import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out")
     monkeypatch.undo()
@@ -284,3 +289,46 @@ def test_resuming_with_other_settings_is_refused(synthetic, tmp_path, monkeypatc
     report = import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out", seed=5,
                             overwrite=True)
     assert sum(c["FAKE"] for c in report.counts.values()) == 6
+
+
+def test_names_that_are_not_utf8_are_refused_or_skipped_in_one_line(synthetic, tmp_path):
+    import os
+
+    photos, gan = synthetic / "photos", synthetic / "gan"
+    odd = os.fsdecode(os.fsencode(str(photos)) + b"/caf\xe9.png")  # Latin-1 bytes in a name
+    shutil.copy(photos / "p0.png", odd)
+    report = import_folders([photos], [str(gan)], output_dir=tmp_path / "out")
+    assert ("REAL/photos/caf\\xe9.png", "skipped: its name is not UTF-8, which the dataset stores names as (rename it)") \
+        in report.problems
+    assert sum(c["REAL"] for c in report.counts.values()) == 6
+    latin = os.fsdecode(os.fsencode(str(tmp_path)) + b"/g\xe9n")
+    shutil.copytree(gan, latin)
+    with pytest.raises(CifakeError, match=r"--fake '.*g\\udce9n' is named in bytes that are not UTF-8.*Rename it"):
+        import_folders([photos], [latin], output_dir=tmp_path / "out2")
+    with pytest.raises(CifakeError, match=r"--output-dir .* is named in bytes that are not UTF-8.*nothing was written"):
+        import_folders([photos], [str(gan)], output_dir=latin + "-out")
+    assert not os.path.exists(latin + "-out") and not (tmp_path / "out2").exists()
+
+
+def test_a_folder_that_cannot_be_listed_is_skipped_and_named(synthetic, tmp_path, monkeypatch):
+    import os
+
+    (synthetic / "gan" / "locked").mkdir()
+    noise_png(synthetic / "gan" / "locked" / "x.png", seed=7)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):  # as for a folder without read permission (tests may run as root)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out")
+    assert ("FAKE/gan/locked/", "skipped: cannot list this folder (Permission denied)") in report.problems
+    assert sum(c["FAKE"] for c in report.counts.values()) == 6
+
+
+def test_a_file_that_is_no_image_is_named_without_object_addresses(synthetic, tmp_path):
+    (synthetic / "gan" / "fake.png").write_bytes(b"this is text, not a PNG")
+    report = import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out")
+    assert dict(report.problems)["FAKE/gan/fake.png"] == "skipped: unreadable image (not JPEG, PNG, WEBP, BMP, GIF data)"
