@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -16,6 +17,9 @@ from .features import DOWNSCALE_FILTER, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAM
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC}
 _SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 _TRANSPARENT_BACKGROUND = (255, 255, 255)  # how viewers show transparent pixels
+# Longer side / shorter side beyond which `fit` keeps only the centre before resizing (bounded work
+# for a 300000x1 picture); the model's image processor keeps the same bound, a test keeps them equal.
+MAX_ASPECT_RATIO = 4
 
 
 def downscale(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
@@ -50,9 +54,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def fit(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     """RGB `size` x `size` pixels of any image: its shorter side brought to `size` with the dataset's
-    filter, then the centre cropped. A square image is resized exactly as `downscale` does."""
+    filter, then the centre cropped. A square image is resized exactly as `downscale` does; one more
+    than `MAX_ASPECT_RATIO` times as long as wide (or the reverse) is cut to its central part first."""
     image = to_rgb(image)
     width, height = image.size
+    keep = min(max(width, height), math.ceil(min(width, height) * MAX_ASPECT_RATIO))
+    if width > keep or height > keep:
+        left, top = (width - min(width, keep)) // 2, (height - min(height, keep)) // 2
+        image = image.crop((left, top, left + min(width, keep), top + min(height, keep)))
+        width, height = image.size
     if width == height:
         return downscale(image, size)
     scale = size / min(width, height)

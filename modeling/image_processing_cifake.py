@@ -9,6 +9,8 @@ rotation. This file travels to the Hub with the weights: it imports only transfo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image, ImageOps
 from transformers.image_processing_backends import PilBackend
@@ -16,7 +18,26 @@ from transformers.image_utils import PILImageResampling
 
 CIFAKE_MEAN = [0.5, 0.5, 0.5]
 CIFAKE_STD = [0.5, 0.5, 0.5]
+# Longer side / shorter side beyond which only the centre is kept before resizing. The 32x32 centre
+# crop never sees more than the central square; without this bound a 300000x1 picture (1 KB as a PNG)
+# would first be enlarged to 9,600,000x32 pixels.
+MAX_ASPECT_RATIO = 4
 _TRANSPARENT_BACKGROUND = (255, 255, 255)  # how viewers show transparent pixels
+
+
+def central_part(image: np.ndarray, max_aspect_ratio: float = MAX_ASPECT_RATIO) -> np.ndarray:
+    """The centre of a channels-first image whose longer side is at most `max_aspect_ratio` times its
+    shorter side (a view, nothing copied); the image itself when it is within that bound."""
+    height, width = image.shape[-2:]
+    short = min(height, width)
+    keep = min(max(height, width), math.ceil(short * max_aspect_ratio))
+    if height > keep:
+        top = (height - keep) // 2
+        return image[..., top : top + keep, :]
+    if width > keep:
+        left = (width - keep) // 2
+        return image[..., :, left : left + keep]
+    return image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -45,7 +66,9 @@ class CifakeImageProcessor(PilBackend):
     Steps: 8-bit RGB conversion (`to_rgb`); shorter side to 32 with PIL bicubic (the filter the
     dataset builder downscales with), then a centred 32x32 crop, so a square picture is resized
     exactly as the dataset's fakes were and a 32x32 one is left untouched; scale to [0, 1];
-    normalise with mean 0.5 and std 0.5 to [-1, 1].
+    normalise with mean 0.5 and std 0.5 to [-1, 1]. A picture more than 4 times as long as it is
+    wide (or the reverse) is first cut to its central 4:1 part: the crop keeps less than that anyway,
+    and the work stays bounded by the output, not by an attacker's choice of side length.
     """
 
     model_input_names = ["pixel_values"]
@@ -65,6 +88,11 @@ class CifakeImageProcessor(PilBackend):
             image = to_rgb(image)
             return np.moveaxis(np.asarray(image), -1, 0)  # channels first, as the backend works
         return super().process_image(image, do_convert_rgb=False, input_data_format=input_data_format, **kwargs)
+
+    def _preprocess(self, images, do_resize: bool, size, **kwargs):
+        if do_resize and size.shortest_edge:  # images are channels first here (process_image)
+            images = [central_part(image) for image in images]
+        return super()._preprocess(images, do_resize=do_resize, size=size, **kwargs)
 
 
 __all__ = ["CifakeImageProcessor"]

@@ -16,6 +16,8 @@ from PIL import Image
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
 
+from .image_processing_cifake import MAX_ASPECT_RATIO
+
 _MODEL_HINT = ("Pass a folder written by `cifake train` (config.json, model.safetensors, preprocessor_config.json), "
                "or a Hub model id while online.")
 
@@ -116,4 +118,6 @@ def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:
         notes.append(f"Animated image: the first of its {frames} frames was classified.")
     if min(image.size) < 8:
         notes.append(f"The image is only {image.width}x{image.height} pixels: it was enlarged to 32x32 and says little.")
+    if max(image.size) > MAX_ASPECT_RATIO * min(image.size):
+        notes.append(f"The image is {image.width}x{image.height} pixels: only its central square was classified.")
     return image, notes

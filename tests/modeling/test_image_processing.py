@@ -132,3 +132,55 @@ def test_the_dataset_builder_converts_odd_modes_as_the_processor_does():
     for image in cases:
         assert np.array_equal(np.asarray(builder_to_rgb(image)), np.asarray(to_rgb(image))), image.mode
     assert to_rgb(Image.open(buffer)).size == ImageOps.exif_transpose(Image.open(buffer)).size == (20, 30)
+
+
+def test_extreme_aspect_ratios_cost_the_output_not_the_side_length(tmp_path):
+    # A 300000x1 PNG is under 1 KB; enlarging its shorter side to 32 first took 3.7 GB and 10 s.
+    import subprocess
+    import sys
+    import textwrap
+
+    bomb = tmp_path / "wide.png"
+    Image.new("RGB", (300_000, 1), (10, 200, 30)).save(bomb)
+    assert bomb.stat().st_size < 2048
+    script = textwrap.dedent(f"""
+        import resource
+        from PIL import Image
+        from modeling import CifakeImageProcessor
+        processor = CifakeImageProcessor()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for image in (Image.open({str(bomb)!r}), Image.new("RGB", (1, 300_000))):
+            assert tuple(processor(image, return_tensors="pt")["pixel_values"].shape) == (1, 3, 32, 32)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    """)
+    grown_mb = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert grown_mb < 100
+
+
+def test_a_very_wide_picture_keeps_its_centre(processor):
+    from dataset_builder.imaging import fit
+
+    image = Image.new("RGB", (2000, 40), (255, 0, 0))
+    image.paste((0, 255, 0), (980, 0, 1020, 40))  # the central square is green
+    for pixels in (raw(processor, image)[:, 2:-2], fit(image)[:, 2:-2]):
+        assert np.all(pixels[..., 1] > 250) and np.all(pixels[..., 0] < 5)
+
+
+def test_pictures_within_the_aspect_bound_are_resized_as_before(processor):
+    from transformers.image_transforms import resize
+
+    rng = np.random.default_rng(5)
+    for width, height in [(128, 32), (40, 160), (97, 33)]:  # 4:1, 1:4 and just under 3:1
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        short = min(width, height)
+        whole = resize(np.asarray(image), (int(32 * height / short), int(32 * width / short)),
+                       resample=Image.Resampling.BICUBIC)  # the backend's resize of the whole picture
+        top, left = (whole.shape[0] - 32) // 2, (whole.shape[1] - 32) // 2
+        assert np.array_equal(raw(processor, image), whole[top : top + 32, left : left + 32])
+
+
+def test_the_dataset_builder_bounds_aspect_ratios_as_the_processor_does():
+    from dataset_builder import imaging
+    from modeling import image_processing_cifake
+
+    assert imaging.MAX_ASPECT_RATIO == image_processing_cifake.MAX_ASPECT_RATIO

@@ -96,6 +96,12 @@ def test_one_pixel_image_is_predicted_with_a_warning(detector, tmp_path):
     assert "only 1x1 pixels" in notes
 
 
+def test_a_one_kilobyte_panorama_is_classified_from_its_centre(detector, tmp_path):
+    path = save(tmp_path, "strip.png", Image.new("RGB", (300_000, 1), (9, 9, 9)))
+    notes = check_prediction(detector.classify(path))
+    assert "300000x1 pixels: only its central square was classified" in notes
+
+
 def test_animated_gif_uses_its_first_frame(detector, tmp_path):
     frames = [Image.new("RGB", (40, 40), color) for color in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     path = tmp_path / "anim.gif"
