@@ -52,14 +52,35 @@ def register(subparsers) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from space.app import Detector, build_demo
+    port = args.port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
+    if not 0 < port < 65536:
+        raise CifakeError(f"--port {port} is not a port number: give one between 1 and 65535, e.g. --port 7861.")
+    _check_free(args.host, port)  # before the model loads: a busy port is the commonest failure
+    from space.app import Detector, build_demo, launch
 
     keep_freed_memory()
     detector = Detector.load(args.model)
     if detector.error:
         raise CifakeError(detector.error)
     print(f"CIFAKE demo running {args.model} (Ctrl+C to stop)", flush=True)
-    build_demo(detector).launch(server_name=args.host, server_port=args.port)
+    try:
+        launch(build_demo(detector), server_name=args.host, server_port=port)
+    except OSError as err:  # taken between the check and the start; gradio says so in a long line
+        _check_free(args.host, port)
+        raise CifakeError(f"The demo could not start on {args.host}:{port} ({err}).") from err
+
+
+def _check_free(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as err:
+        raise CifakeError(
+            f"Cannot serve on {host}:{port} ({err.strerror or err}): another program (perhaps another `cifake demo`) "
+            f"uses it. Pass --port with a free one, e.g. --port {port + 1 if port < 65535 else 7861}."
+        ) from None
 
 
 def run_push_space(args: argparse.Namespace) -> None:

@@ -29,9 +29,12 @@ from modeling.inference import load_model, open_image  # noqa: E402
 logger = logging.getLogger("cifake.space")
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = "cifake-model"  # what the README's main job trains
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Gradio refuses bigger uploads while they stream in, and keeps nothing of them
 OUTPUTS = Path(tempfile.gettempdir()) / "cifake-space-outputs"
 OUTPUT_MAX_AGE_S = 3600
+# Uploads (users' pictures) live in Gradio's cache: swept every 10 minutes once an hour old, and all
+# of them when the server stops.
+UPLOAD_SWEEP = (600, OUTPUT_MAX_AGE_S)
 
 # Bundled examples: real CIFAR-10 test photos, and genuine samples of generators trained on
 # CIFAR-10, each labelled with its generator and source (none is Stable Diffusion output); see
@@ -84,6 +87,12 @@ class Detector:
                 line += (" **Demonstration model:** its FAKE training images came from the kit's tiny random-weight "
                          "pipeline, not from Stable Diffusion, so its verdicts on real pictures mean nothing.")
         return line
+
+    def classify_pasted(self, payload: dict | None):
+        """`classify` for the paste box's raw payload (Gradio has checked that its path is an upload)."""
+        if payload and not payload.get("path"):
+            raise gr.Error("The pasted data is not an image file the CIFAKE kit can read. Paste or upload a picture.")
+        return self.classify(payload and payload["path"])
 
     def classify(self, path: str | None):
         """(probabilities for gr.Label, Grad-CAM overlay, the 32x32 view, notes) for one image file."""
@@ -142,7 +151,7 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
     `cifake demo` checks `Detector.load(...).error` first and stops instead.
     """
     detector = model if isinstance(model, Detector) else Detector.load(model)
-    with gr.Blocks(title="CIFAKE: real or AI-generated?") as demo:
+    with gr.Blocks(title="CIFAKE: real or AI-generated?", delete_cache=UPLOAD_SWEEP) as demo:
         gr.Markdown(
             "# CIFAKE: real or AI-generated?\n"
             "A small CNN from the CIFAKE benchmark (Bird & Lotfi, IEEE Access 2024) judges a picture at 32x32 "
@@ -170,11 +179,18 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
                 notes = gr.Markdown()
         outputs = [probabilities, heatmap, view, notes]
         upload.change(detector.classify, inputs=upload, outputs=outputs, api_name="predict")
-        paste.change(detector.classify, inputs=paste, outputs=outputs, api_name="predict_pasted")
+        # Unprocessed: gr.Image would open the file with PIL before classify runs, and a file that is no
+        # image would fail there with no message on the page (`null`); classify's checks say what is wrong.
+        paste.change(detector.classify_pasted, inputs=paste, outputs=outputs, api_name="predict_pasted", preprocess=False)
     # One request at a time: Grad-CAM hooks the shared model while it runs. Others wait in the queue.
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
 
+def launch(demo: gr.Blocks, **settings):
+    """`demo.launch(**settings)` with the app's upload limit: what both a Space and `cifake demo` run."""
+    return demo.launch(max_file_size=MAX_UPLOAD_BYTES, **settings)
+
+
 if __name__ == "__main__":  # as a Space: the model comes from the Space's CIFAKE_MODEL variable
-    build_demo(os.environ.get("CIFAKE_MODEL", DEFAULT_MODEL)).launch()
+    launch(build_demo(os.environ.get("CIFAKE_MODEL", DEFAULT_MODEL)))

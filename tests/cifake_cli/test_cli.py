@@ -307,3 +307,17 @@ def test_a_real_process_prints_one_line_and_debug_shows_the_traceback(tmp_path):
     result = run(["import-kaggle", "nowhere"], cwd=tmp_path, CIFAKE_DEBUG="1")
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "CifakeError" in result.stderr
+
+
+def test_demo_on_a_port_in_use_is_one_line(tmp_path, monkeypatch, capsys):
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["demo", "--model", "nowhere", "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"cifake demo: error: Cannot serve on 127.0.0.1:{port} (")
+    assert f"Pass --port with a free one, e.g. --port {port + 1}" in err[0]
+    assert main(["demo", "--model", "nowhere", "--port", "70000"]) == 1
+    assert "--port 70000 is not a port number" in capsys.readouterr().err

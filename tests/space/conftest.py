@@ -17,12 +17,18 @@ def detector(trained_model):
 @pytest.fixture(scope="session")
 def served_app(detector):
     """The app launched on a free loopback port; yields its URL."""
-    from space.app import build_demo
+    demo, url = serve(detector)
+    yield url
+    demo.close()
+
+
+def serve(detector):
+    """(the app, its URL), launched as `cifake demo` launches it, on a free loopback port."""
+    from space.app import build_demo, launch
 
     demo = build_demo(detector)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"

@@ -39,6 +39,50 @@ def test_client_sees_the_error_message_for_a_non_image(served_app, tmp_path):
     assert result[0]["label"] in {"FAKE", "REAL"}
 
 
+def test_the_paste_route_names_a_file_that_is_no_image(served_app, tmp_path):
+    from gradio_client import Client, handle_file
+
+    text = tmp_path / "clip.png"
+    text.write_text("not a picture")
+    client = Client(served_app, verbose=False)
+    with pytest.raises(Exception, match="is not an image the CIFAKE kit can read"):  # was: an error with no message
+        client.predict(handle_file(str(text)), api_name="/predict_pasted")
+    result = client.predict(handle_file(str(EXAMPLES / "fake-began-chainer-gan-lib.png")), api_name="/predict_pasted")
+    assert result[0]["label"] in {"FAKE", "REAL"}
+
+
+def test_uploads_over_the_limit_are_refused_unkept_and_the_rest_go_with_the_server(detector, tmp_path, monkeypatch):
+    import httpx
+
+    from space.app import MAX_UPLOAD_BYTES
+
+    from .conftest import serve
+
+    uploads = tmp_path / "gradio-uploads"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    demo, url = serve(detector)
+
+    def stored():  # besides the app's own examples, which Gradio caches when the app is built
+        return sorted(p.name for p in uploads.rglob("*") if p.is_file() and not (EXAMPLES / p.name).is_file())
+
+    try:
+        big = tmp_path / "big.png"
+        with open(big, "wb") as handle:
+            handle.truncate(MAX_UPLOAD_BYTES + 1)
+        with open(big, "rb") as handle:
+            refused = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.png", handle)}, timeout=60)
+        assert refused.status_code == 413 and "maximum allowed size" in refused.text
+        assert stored() == []  # nothing of it stays
+        picture = tmp_path / "mine.png"
+        Image.new("RGB", (40, 30), (1, 2, 3)).save(picture)
+        with open(picture, "rb") as handle:
+            kept = httpx.post(f"{url}gradio_api/upload", files={"files": ("mine.png", handle)}, timeout=60)
+        assert kept.status_code == 200 and stored() == ["mine.png"]
+    finally:
+        demo.close()
+    assert stored() == []  # users' pictures do not outlive the server
+
+
 @pytest.mark.slow
 def test_concurrent_users_are_queued_and_all_served(served_app):
     from gradio_client import Client, handle_file
