@@ -98,6 +98,7 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
         plan.split_rule[source.name] = "its train/ and test/ folders" if own_splits else "drawn"
         found = 0
         prefix = f"{LABEL_NAMES[source.label]}/{source.name}/"
+        inside = str(source.folder)  # resolved by parse_sources
         for relative, path in _walk(source, plan.problems):
             parts = relative.split("/")
             split = None
@@ -110,7 +111,7 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
             if split is None:
                 drawn.setdefault((source.label, source.generator_id), []).append(len(plan.files))
             plan.files.append(ImportFile(path, prefix + relative, split or "", source.label,
-                                         _cifar10_class(parts, source.folder.name), source.generator_id))
+                                         _cifar10_class(parts, source.folder.name), source.generator_id, inside))
         if not found:
             raise CifakeError(
                 f"{_KINDS[source.label]} {str(source.folder)!r} holds no images below it (JPEG, PNG, WebP, BMP or GIF "

@@ -41,6 +41,7 @@ class ImportFile(NamedTuple):  # a tuple: 120,000 of them are made and sent to w
     label: int  # FAKE=0, REAL=1
     cifar10_class: int | None = None
     generator_id: str | None = None
+    root: str | None = None  # the source folder, resolved: the file read must lie inside it
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,21 @@ def imported_files(store, completed: dict | None = None) -> dict:
     return {split: files for split in SPLITS if (files := store.files(split, completed))}
 
 
-def read_file(path: str, limit: int = MAX_FILE_BYTES) -> tuple[bytes, tuple[int, int]]:
+def read_file(path: str, limit: int = MAX_FILE_BYTES, inside: str | None = None) -> tuple[bytes, tuple[int, int]]:
     """(bytes, (size, mtime in ns)) of a regular file, read once through a descriptor that follows no link.
 
-    OSError (also for a link, a device, a folder) or ValueError (over `limit` bytes, checked
-    before reading) when it cannot or should not be read.
+    OSError (also for a link, a device, a folder, or a file that turns out to lie outside the
+    folder `inside`, as when one of its parent folders was swapped for a link after the plan was
+    made) or ValueError (over `limit` bytes, checked before reading) when it cannot or should not
+    be read. The checks are made on the open descriptor: what is checked is what is read.
     """
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "not a regular file")
+        if inside is not None and not _opened_inside(descriptor, inside):
+            raise OSError(0, "it lies outside the source folder: a folder on its way became a link")
         if info.st_size > limit:
             raise ValueError(f"{info.st_size / 2**20:.0f} MB, more than an image here can be ({limit >> 20} MB)")
         blocks, left = [], info.st_size + 1  # one byte more: a file that grew since is still read whole
@@ -145,6 +150,16 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> tuple[bytes, tuple[int,
         return b"".join(blocks), (info.st_size, info.st_mtime_ns)
     finally:
         os.close(descriptor)
+
+
+def _opened_inside(descriptor: int, folder: str) -> bool:
+    """Whether the file open at `descriptor` lies inside `folder` (a resolved path). Where the system
+    cannot name an open file's path (no /proc), True: the planner's own checks stand alone."""
+    try:
+        where = os.readlink(f"/proc/self/fd/{descriptor}")
+    except OSError:
+        return True
+    return where == folder or where.startswith(folder.rstrip("/") + "/")
 
 
 def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: int) -> tuple[dict, dict]:
@@ -186,7 +201,7 @@ def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: in
 def _import_one(file: ImportFile, encoding: Encoding, info: dict):
     """(file, bytes to store, codec signature) of one file; or None, noting in `info` why it was skipped."""
     try:
-        data, stats = read_file(file.path)
+        data, stats = read_file(file.path, inside=file.root)
     except OSError as err:
         info["stats"].append(None)
         info["problems"].append((file.relpath, f"skipped: cannot read it ({err.strerror or err})"))

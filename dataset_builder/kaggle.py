@@ -80,6 +80,7 @@ def scan_kaggle(source: str | Path) -> KaggleScan:
     """
     root = find_kaggle_root(Path(source).expanduser())
     real_root = root.resolve()
+    inside = str(real_root)  # one string shared by every file of the plan
     scan = KaggleScan(root, [])
     seen: dict[tuple, str] = {}
     for split in SPLITS:
@@ -113,7 +114,8 @@ def scan_kaggle(source: str | Path) -> KaggleScan:
                     continue
                 seen[key] = relpath
                 generator = CIFAKE_GENERATOR_ID if label == "FAKE" else None  # the release's generator, per the paper
-                scan.files.append(ImportFile(target, relpath, split, LABEL_NAMES.index(label), class_idx, generator))
+                scan.files.append(ImportFile(target, relpath, split, LABEL_NAMES.index(label), class_idx, generator,
+                                             inside))
     if not scan.files:
         raise CifakeError(
             f"No CIFAKE images found under {str(root)!r}: the folders {_EXPECTED_LAYOUT} hold no "

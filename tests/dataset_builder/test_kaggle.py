@@ -160,3 +160,32 @@ def test_a_source_holding_two_releases_is_refused(tmp_path, sample_photos):
         build.import_kaggle(source, output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert build.import_kaggle(source / "cifake-v2", output_dir=tmp_path / "out").counts["train"] == {"FAKE": 2, "REAL": 2}
+
+
+def test_a_folder_swapped_for_a_link_after_the_scan_is_not_read(tmp_path, sample_photos, monkeypatch):
+    """Each file is opened without following a link, but its folders could be links by then: the
+    opened file itself must lie inside the source."""
+    import shutil
+
+    from dataset_builder import kaggle
+
+    source = _small_release(tmp_path / "release", sample_photos)
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(source / "test" / "REAL", outside)
+    for file in outside.iterdir():
+        file.write_bytes(file.read_bytes()[:-2] + b"SECRET\xff\xd9")  # still whole JPEGs
+    scan = kaggle.scan_kaggle
+
+    def scan_then_swap(folder):
+        found = scan(folder)
+        shutil.rmtree(source / "test" / "REAL")
+        (source / "test" / "REAL").symlink_to(outside, target_is_directory=True)
+        return found
+
+    monkeypatch.setattr(kaggle, "scan_kaggle", scan_then_swap)
+    out = tmp_path / "out"
+    report = build.import_kaggle(source, output_dir=out, workers=1)
+    why = "skipped: cannot read it (it lies outside the source folder: a folder on its way became a link)"
+    assert dict(report.problems) == {"test/REAL/0000.jpg": why, "test/REAL/0001.jpg": why}
+    assert report.counts["test"] == {"FAKE": 2, "REAL": 0}
+    assert not any(b"SECRET" in shard.read_bytes() for shard in (out / "data").glob("*.parquet"))
