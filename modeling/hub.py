@@ -26,12 +26,15 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
+    from .inference import check_model_folder
+
     folder = Path(model).expanduser()
-    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+    if not folder.is_dir():
         raise CifakeError(
             f"{str(folder)!r} is not a saved model (config.json and model.safetensors). Pass the folder "
             f"written by `cifake train`."
         )
+    check_model_folder(folder)
     token = push_token(repo_id, token, example="your-name/cifake-cnn")
     card = render_model_card(folder, repo_id, dataset_id)
     files = sorted({p for pattern in UPLOAD_PATTERNS for p in folder.glob(pattern) if p.is_file()})

@@ -18,29 +18,49 @@ from cifake_kit.hub import loading
 
 from .image_processing_cifake import MAX_ASPECT_RATIO
 
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # what save_pretrained writes
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _MODEL_HINT = ("Pass a folder written by `cifake train` (config.json, model.safetensors, preprocessor_config.json), "
                "or a Hub model id while online.")
 
 
 def load_model(model: str | Path, device: str | torch.device | None = None):
-    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`."""
+    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`.
+
+    Weights load from safetensors only, and no code comes with them: a pickle (`pytorch_model.bin`)
+    can run code when it is loaded, and the kit's own model classes are the only ones it builds.
+    """
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     where = str(model)
     path = Path(where).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise CifakeError(f"{where!r} has no config.json: it is not a saved model. Pass a folder written by `cifake train`.")
-        if not any(path.glob("*.safetensors")):
-            raise CifakeError(
-                f"{where!r} has no model.safetensors: the weights are missing. Copy the whole folder written by "
-                f"`cifake train`, or train again."
-            )
+        check_model_folder(path)
     with loading("the model", where, _MODEL_HINT):
-        net = AutoModelForImageClassification.from_pretrained(where)
-        processor = AutoImageProcessor.from_pretrained(where)
+        net = AutoModelForImageClassification.from_pretrained(where, use_safetensors=True, trust_remote_code=False)
+        processor = AutoImageProcessor.from_pretrained(where, trust_remote_code=False)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return net.to(device).eval(), processor
+
+
+def check_model_folder(path: Path) -> None:
+    """CifakeError unless `path` is a saved model folder whose weights are in safetensors."""
+    where = str(path)
+    if not (path / "config.json").is_file():
+        raise CifakeError(f"{where!r} has no config.json: it is not a saved model. Pass a folder written by `cifake train`.")
+    if any((path / name).is_file() for name in SAFE_WEIGHTS):
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES and p.name != "training_args.bin")
+    if pickles:
+        raise CifakeError(
+            f"{where!r} holds its weights only as pickles ({', '.join(pickles)}), which can run code when loaded; the "
+            f"kit loads model.safetensors only. Where you trust the file, convert it once "
+            f"(from_pretrained(folder).save_pretrained(new_folder) writes safetensors), or train again."
+        )
+    raise CifakeError(
+        f"{where!r} has no model.safetensors: the weights are missing. Copy the whole folder written by "
+        f"`cifake train`, or train again."
+    )
 
 
 def iter_logits(

@@ -70,3 +70,44 @@ def test_stronger_perturbations_move_pixels_more(sample_photos):
     assert change("blur", 0.5) < change("blur", 1.0)
     assert change("rescale", 0.75) < change("rescale", 0.5)
     assert np.isclose(change("noise", 0.0), 0.0)
+
+
+class _Payload:
+    """Unpickling this makes a folder: proof that a pickle ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (self.marker,)
+
+
+@pytest.mark.parametrize("decoy", [False, True], ids=["bin only", "bin + empty decoy.safetensors"])
+def test_pickled_weights_are_refused_unopened_everywhere(tmp_path, trained_model, toy_dataset, decoy):
+    import pickle
+    import shutil
+
+    from cifake_kit.errors import CifakeError
+    from modeling.explain import explain
+    from modeling.hub import push_model
+    from modeling.predict import predict_command
+    from space.app import Detector
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*", "*.safetensors"))
+    marker = tmp_path / "code-ran"
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Payload(marker)))
+    if decoy:
+        (folder / "decoy.safetensors").write_bytes(b"")
+    message = r"holds its weights only as pickles \(pytorch_model.bin\), which can run code when loaded"
+    image = trained_model / "report" / "confusion_matrix.png"
+    for attempt in (lambda: evaluate_model(folder, data=str(toy_dataset), split="test", output_dir=tmp_path / "e"),
+                    lambda: explain([image], folder, output_dir=tmp_path / "x"),
+                    lambda: predict_command([image], folder),
+                    lambda: push_model(folder, "me/model")):
+        with pytest.raises(CifakeError, match=message):
+            attempt()
+    assert message.replace("\\", "") in Detector.load(folder).error
+    assert not marker.exists()
