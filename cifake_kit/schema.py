@@ -25,6 +25,8 @@ CIFAR10_CLASSES = [
 
 SPLITS = ["train", "test"]
 IMAGE_SIZE = 32  # pixels, height and width
+# No picture for a 32x32 model is larger: a bigger file is refused before a byte of it is read.
+MAX_IMAGE_FILE_BYTES = 64 << 20
 
 # Provenance of a generated image (null for real photos). Names follow diffusers' arguments.
 PROVENANCE_COLUMNS = ["prompt", "seed", "generator_id", "num_inference_steps", "guidance_scale"]

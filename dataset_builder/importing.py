@@ -25,12 +25,11 @@ from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
-from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, PROVENANCE_COLUMNS, SPLITS
+from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES, PROVENANCE_COLUMNS, SPLITS
 
 from .imaging import codec_signature, encode_image, encoder_signature, fit, is_cifake_jpeg
 
 CHUNK = 1024  # files per task, and per resumable piece
-MAX_FILE_BYTES = 64 << 20  # no image of this task is larger; a bigger file is skipped unread
 _BAR_FROM = 5000  # files: smaller imports finish before a bar would say anything
 
 
@@ -126,7 +125,7 @@ def imported_files(store, completed: dict | None = None) -> dict:
     return {split: files for split in SPLITS if (files := store.files(split, completed))}
 
 
-def read_file(path: str, limit: int = MAX_FILE_BYTES, inside: str | None = None) -> tuple[bytes, tuple[int, int]]:
+def read_file(path: str, limit: int = MAX_IMAGE_FILE_BYTES, inside: str | None = None) -> tuple[bytes, tuple[int, int]]:
     """(bytes, (size, mtime in ns)) of a regular file, read once through a descriptor that follows no link.
 
     OSError (also for a link, a device, a folder, or a file that turns out to lie outside the

@@ -23,7 +23,7 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
-from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES
+from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -126,15 +126,32 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
 
 
 def decode_to_pixels(image: dict, image_processor=None, where: str = "image") -> np.ndarray:
-    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it)."""
+    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it).
+
+    An image stored by path (a folder of image files opened with `load_dataset`) is checked for
+    size before it is read, and a decompression bomb is refused, not decoded.
+    """
+    import warnings
+
     from PIL import Image
 
     from .image_processing_cifake import to_rgb
 
+    source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
     try:
-        data = image["bytes"] if image.get("bytes") is not None else Path(image["path"]).read_bytes()
-        with Image.open(io.BytesIO(data)) as opened:
-            rgb = to_rgb(opened)
+        if not isinstance(source, io.BytesIO) and (size := os.stat(source).st_size) > MAX_IMAGE_FILE_BYTES:
+            raise CifakeError(
+                f"{where} ({source}) is a {size / 2**20:,.0f} MB file, more than an image can be here "
+                f"({MAX_IMAGE_FILE_BYTES >> 20} MB); it was not read. Remove it from the dataset."
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as opened:
+                rgb = to_rgb(opened)
+    except CifakeError:
+        raise
+    except Image.UnidentifiedImageError as err:  # its message names an in-memory buffer by address
+        raise CifakeError(f"Cannot decode {where}: it is not image data. Rebuild or re-import the dataset.") from err
     except Exception as err:  # PIL raises many types for bad data
         raise CifakeError(f"Cannot decode {where} ({type(err).__name__}: {err}). Rebuild or re-import the dataset.") from err
     if rgb.size == (IMAGE_SIZE, IMAGE_SIZE):

@@ -123,3 +123,37 @@ def test_augmentation_flips_and_shifts_but_keeps_content():
         assert torch.equal(result, original) or torch.equal(result, original.flip(-1))
     many = augment_batch(images.repeat(50, 1, 1, 1), torch.Generator().manual_seed(2))
     assert 10 < len({bytes(x.numpy()) for x in many}) <= 2 * 2 * 81  # 2 images x 2 flips x 9x9 offsets
+
+
+def test_a_huge_file_in_a_folder_dataset_is_refused_unread(tmp_path):
+    """A folder of image files opened with load_dataset stores paths; a 3 GB (sparse) '.png' among them
+    used to be read whole before PIL looked at it."""
+    import resource
+    import subprocess
+    import sys
+    import textwrap
+
+    from PIL import Image as PILImage
+
+    for label in ("FAKE", "REAL"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(3):
+            PILImage.new("RGB", (32, 32), (40 * i, 9, 9)).save(tmp_path / "train" / label / f"{i}.png")
+    with open(tmp_path / "train" / "FAKE" / "huge.png", "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.truncate(3 << 30)
+    script = textwrap.dedent(f"""
+        import resource
+        from cifake_kit.errors import CifakeError
+        from modeling.data import load_pixels
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            load_pixels({str(tmp_path)!r}, "train", cache=False)
+        except CifakeError as err:
+            print(err)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    message, grown_mb = result.stdout.strip().splitlines()
+    assert "huge.png) is a 3,072 MB file, more than an image can be here (64 MB); it was not read" in message
+    assert int(grown_mb) < 200, result.stderr[-2000:]
