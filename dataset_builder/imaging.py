@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -58,7 +57,7 @@ def fit(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     than `MAX_ASPECT_RATIO` times as long as wide (or the reverse) is cut to its central part first."""
     image = to_rgb(image)
     width, height = image.size
-    keep = min(max(width, height), math.ceil(min(width, height) * MAX_ASPECT_RATIO))
+    keep = min(max(width, height), min(width, height) * MAX_ASPECT_RATIO)
     if width > keep or height > keep:
         left, top = (width - min(width, keep)) // 2, (height - min(height, keep)) // 2
         image = image.crop((left, top, left + min(width, keep), top + min(height, keep)))

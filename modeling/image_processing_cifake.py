@@ -9,8 +9,6 @@ rotation. This file travels to the Hub with the weights: it imports only transfo
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from PIL import Image, ImageOps
 from transformers.image_processing_backends import PilBackend
@@ -25,12 +23,12 @@ MAX_ASPECT_RATIO = 4
 _TRANSPARENT_BACKGROUND = (255, 255, 255)  # how viewers show transparent pixels
 
 
-def central_part(image: np.ndarray, max_aspect_ratio: float = MAX_ASPECT_RATIO) -> np.ndarray:
+def central_part(image: np.ndarray, max_aspect_ratio: int = MAX_ASPECT_RATIO) -> np.ndarray:
     """The centre of a channels-first image whose longer side is at most `max_aspect_ratio` times its
     shorter side (a view, nothing copied); the image itself when it is within that bound."""
     height, width = image.shape[-2:]
     short = min(height, width)
-    keep = min(max(height, width), math.ceil(short * max_aspect_ratio))
+    keep = min(max(height, width), short * max_aspect_ratio)
     if height > keep:
         top = (height - keep) // 2
         return image[..., top : top + keep, :]

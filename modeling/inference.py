@@ -24,23 +24,61 @@ _MODEL_HINT = ("Pass a folder written by `cifake train` (config.json, model.safe
                "or a Hub model id while online.")
 
 
-def load_model(model: str | Path, device: str | torch.device | None = None):
+def load_model(model: str | Path, device: str | torch.device | None = None, batch_size: int = 1):
     """(model, image processor) from a saved folder or Hub id, in eval mode on `device`.
 
     Weights load from safetensors only, and no code comes with them: a pickle (`pytorch_model.bin`)
     can run code when it is loaded, and the kit's own model classes are the only ones it builds.
+    Before anything is allocated, the config must describe a CIFAKE model that fits in free memory
+    at `batch_size` images at a time, and (in a folder) the stored tensors must have its shapes.
     """
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
+    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+
+    from .configuration_cifake import CifakeConfig
+    from .memory import check_fits, meta_model
 
     where = str(model)
     path = Path(where).expanduser()
     if path.exists():
         check_model_folder(path)
-    with loading("the model", where, _MODEL_HINT):
-        net = AutoModelForImageClassification.from_pretrained(where, use_safetensors=True, trust_remote_code=False)
-        processor = AutoImageProcessor.from_pretrained(where, trust_remote_code=False)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    with loading("the model", where, _MODEL_HINT):
+        config = AutoConfig.from_pretrained(where, trust_remote_code=False)
+        if not isinstance(config, CifakeConfig):
+            raise CifakeError(f"{where!r} is a {config.model_type!r} model, not a CIFAKE one ({CifakeConfig.model_type!r}). "
+                              f"{_MODEL_HINT}")
+        shapes = meta_model(config)
+        if path.exists():
+            check_stored_shapes(path, shapes)
+        check_fits(config, batch_size, training=False, device=device, what=f"the model {where!r}", model=shapes)
+        net = AutoModelForImageClassification.from_pretrained(where, config=config, use_safetensors=True,
+                                                              trust_remote_code=False)
+        processor = AutoImageProcessor.from_pretrained(where, trust_remote_code=False)
     return net.to(device).eval(), processor
+
+
+def check_stored_shapes(folder: Path, model) -> None:
+    """CifakeError unless every tensor stored in `folder`'s safetensors that `model` (a meta model of
+    its config) has is of the shape the config gives: a config edited to ask for a far larger model
+    than its weights is found from the files' headers, before anything is allocated."""
+    import json
+
+    from safetensors import safe_open
+
+    index = folder / "model.safetensors.index.json"
+    names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    stored = {}
+    for name in names:
+        with safe_open(str(folder / name), framework="pt") as weights:
+            stored.update({key: (name, tuple(weights.get_slice(key).get_shape())) for key in weights.keys()})
+    for key, tensor in model.state_dict().items():  # in the model's order: the first layer that differs
+        if key in stored and stored[key][1] != tuple(tensor.shape):
+            name, shape = stored[key]
+            raise CifakeError(
+                f"{str(folder)!r}: config.json and {name} disagree ({key} is {list(shape)} in the file but "
+                f"{list(tensor.shape)} by the config); nothing was loaded. Restore the config.json written "
+                f"with these weights, or train again."
+            )
 
 
 def check_model_folder(path: Path) -> None:

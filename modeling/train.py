@@ -8,13 +8,13 @@ label and CIFAR-10 class); the test split is only scored at the end, never used 
 
 Output folder: the final model at its root (`save_pretrained`: config, safetensors weights,
 image processor and the code files behind `auto_map`), `checkpoint-*` below it, `report/` with
-the metrics JSON and figures, and `cifake_run.json` with the settings of the run.
+the metrics JSON and figures, and `cifake_run.json` with the settings of the run. How the folder
+is resumed, or replaced (`--overwrite`: beside the old run, swapped in when complete), is runs.py.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -24,14 +24,13 @@ from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import TrainOptions
-from cifake_kit.outputs import check_output_dir, require_same_settings
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE
 
+from .runs import REPORT_DIR, RUN_FILE, RunFolder
 from .topologies import resolve_recipe
 
-RUN_FILE = "cifake_run.json"
-REPORT_DIR = "report"
+__all__ = ["REPORT_DIR", "RUN_FILE", "TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
 SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
@@ -74,6 +73,9 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
                 "max_steps": opts.max_steps}
     settings["model"].pop("transformers_version", None)
 
+    from .runs import check
+
+    check(opts.output_dir, opts.resume, opts.overwrite, recover=process_state().is_main_process)  # before decoding
     processor = CifakeImageProcessor()
     val_pixels = None
     if opts.streaming:
@@ -86,32 +88,37 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
         eval_set = CifakeTensorDataset(val_pixels)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(opts.seed)
+    _check_memory(model_config, training["batch_size"], name)  # before a byte of the model is allocated
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
     started_from = None
     if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
         from .pretrained import load_pretrained_backbone
 
         started_from = load_pretrained_backbone(model, opts.pretrained)
-    output_dir = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite)
-    trainer = make_trainer(model, processor, train_set, eval_set, output_dir, training, seed=opts.seed,
+    run, checkpoint = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite)
+    trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, seed=opts.seed,
                            train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
                            num_workers=opts.num_workers)
     with _quiet_transformers_bars():
         try:
-            output = trainer.train(resume_from_checkpoint=True if opts.resume else None)
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         except ValueError as err:
             if "checkpoint" in str(err):
                 raise CifakeError(
-                    f"Cannot resume in {output_dir}: {err}. Run without --resume (and with --overwrite) to start again."
+                    f"Cannot resume in {run.work}: {err}. Run without --resume (and with --overwrite) to start again."
                 ) from err
             raise
         threshold = choose_decision_threshold(trainer)
-        trainer.save_model(str(output_dir))
+        trainer.save_model(str(run.work))
         trainer.save_state()
     if not trainer.is_world_process_zero():
         return None
-    return _final_report(trainer, output_dir, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
-                         started_from)
+    result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
+                           started_from)
+    from .runs import finish
+
+    finish(run)  # a replacement takes the old run's place only now, complete
+    return result
 
 
 def choose_decision_threshold(trainer) -> dict:
@@ -292,39 +299,27 @@ def _quiet_transformers_bars():
             transformers_logging.enable_progress_bar()
 
 
-def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool) -> Path:
-    """Under `accelerate launch` / `torchrun` only the main process checks and prepares the folder."""
+def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool) -> tuple[RunFolder, object]:
+    """(the run's folder, the checkpoint to resume from or None). Under `accelerate launch` / `torchrun`
+    only the main process checks and prepares the folder (and sets broken checkpoints aside)."""
+    from .runs import prepare, resume_checkpoint, run_folder
+
     state = process_state()
     if state.is_main_process:
-        prepare_run_dir(output_dir, settings, resume, overwrite)
+        run = prepare(output_dir, settings, resume, overwrite, may_change=_RESUMABLE_CHANGES)
+        checkpoint = resume_checkpoint(run.work) if resume else None
     state.wait_for_everyone()
-    return Path(output_dir).expanduser()
+    if not state.is_main_process:
+        run = run_folder(output_dir)
+        checkpoint = resume_checkpoint(run.work, clean=False) if resume else None
+    return run, checkpoint
 
 
-def prepare_run_dir(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool) -> Path:
-    """Check `output_dir` before anything is written: new, resumed, or replaced on request only."""
-    out = Path(output_dir).expanduser()
-    holds_run = check_output_dir(out, ours=lambda folder: (folder / RUN_FILE).is_file())
-    if holds_run and overwrite:
-        shutil.rmtree(out)
-    elif holds_run and not resume:
-        raise CifakeError(
-            f"--output-dir {str(out)!r} already holds a training run. Pass --resume to continue it, "
-            f"--overwrite to replace it, or choose another folder."
-        )
-    elif holds_run and not any(out.glob("checkpoint-*")):
-        raise CifakeError(f"{str(out)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
-    elif resume and not holds_run:
-        raise CifakeError(f"Nothing to resume: {str(out)!r} holds no training run. Run without --resume.")
-    out.mkdir(parents=True, exist_ok=True)
-    require_same_settings(out / RUN_FILE, settings, what="a run", may_change=_RESUMABLE_CHANGES)
-    return out
-
-
-def _final_report(trainer, output_dir: Path, opts: TrainOptions, processor, settings, sizes, train_metrics,
+def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settings, sizes, train_metrics,
                   threshold: dict, validation=None, started_from: dict | None = None) -> TrainResult:
     """Score the final model on `opts.split` (or on the validation images when the data has no such
-    split) and write report/: every metric, the figures, and predictions.csv on request."""
+    split) and write report/: every metric, the figures, and predictions.csv on request. The report
+    is written where the run trained and names the folder the model ends up in."""
     from datasets import get_dataset_split_names
 
     from .data import load_pixels
@@ -348,6 +343,8 @@ def _final_report(trainer, output_dir: Path, opts: TrainOptions, processor, sett
         images, generators, scores = len(pixels), pixels.generators, (pixels.labels.numpy(), p_fake)
     else:  # streamed validation examples: label metrics and scores from Trainer's own loop
         metrics, images, generators, scores = _streamed_validation_metrics(trainer)
+    output_dir = run.final
+    best = trainer.state.best_model_checkpoint
     summary = {
         "title": f"{output_dir.name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
         "model": str(output_dir),
@@ -360,16 +357,16 @@ def _final_report(trainer, output_dir: Path, opts: TrainOptions, processor, sett
         "training": settings["training"],
         "sizes": sizes,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_checkpoint": Path(best).name if best else None,  # in the model folder
         "epochs_run": trainer.state.epoch,
         "decision_threshold": threshold,
         "pretrained_weights": started_from,
         "train_metrics": train_metrics,
     }
-    report = write_report(output_dir / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
+    report = write_report(run.work / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
     if opts.save_predictions and pixels is not None:
         save_split_predictions(report.parent / PREDICTIONS_CSV, pixels, scores[1], metrics["threshold"])
-    return TrainResult(output_dir, scored, metrics, report, train_metrics)
+    return TrainResult(output_dir, scored, metrics, output_dir / REPORT_DIR / report.name, train_metrics)
 
 
 def _streamed_validation_metrics(trainer):
@@ -415,6 +412,15 @@ def _model_config(config_class, fields: dict):
         return config_class(**fields)
     except Exception as err:  # ValueError from our checks; strict-dataclass and TypeErrors for wrong fields
         raise CifakeError(f"Bad model config {fields}: {err}") from err
+
+
+def _check_memory(config, batch_size: int, recipe: str) -> None:
+    from .memory import check_fits
+
+    try:
+        check_fits(config, batch_size, training=True, what=f"the {recipe} model")
+    except ValueError as err:  # the config cannot be built at all: _build says so
+        raise CifakeError(f"Cannot build the model: {err}") from err
 
 
 def _build(model_class, config):

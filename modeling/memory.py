@@ -1,0 +1,131 @@
+"""How much memory a model will take, known before any of it is allocated.
+
+A config is a few lines of JSON, but `conv_filters: [100000]` asks for a 1.4-billion-parameter
+dense layer and 90 million activations per image. The kit builds such a model on PyTorch's
+`meta` device (shapes, no storage) and runs one meta forward pass, which gives the parameter
+count and the activation sizes of every layer for one image, for the small CNNs and the timm
+backbones alike. `cifake train` and `evaluate` compare the estimate with the memory free on the
+device that will run the model, and refuse with the numbers instead of swapping or being killed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from cifake_kit.errors import CifakeError
+
+_FLOAT_BYTES = 4
+# Training holds the weights, their gradients and Adam's two moments; the forward pass keeps every
+# layer's output for the backward pass, which makes gradients of the same size.
+_TRAINING_COPIES_PER_PARAMETER = 4
+_TRAINING_COPIES_PER_ACTIVATION = 2
+# Scoring frees each layer's output once the next is made: a layer's input and output at once, and
+# some room for the libraries' workspaces.
+_INFERENCE_COPIES_OF_PEAK = 3
+
+
+@dataclass(frozen=True)
+class Footprint:
+    parameters: int  # weights and buffers, in elements
+    activations: int  # every layer's output for one image, in elements
+    peak_activation: int  # the largest single layer output for one image, in elements
+
+    def training_bytes(self, batch_size: int) -> int:
+        return _FLOAT_BYTES * (_TRAINING_COPIES_PER_PARAMETER * self.parameters
+                               + _TRAINING_COPIES_PER_ACTIVATION * self.activations * batch_size)
+
+    def inference_bytes(self, batch_size: int) -> int:
+        return _FLOAT_BYTES * (self.parameters + _INFERENCE_COPIES_OF_PEAK * self.peak_activation * batch_size)
+
+
+def meta_model(config):
+    """The CifakeForImageClassification `config` describes, on the meta device: shapes, no storage."""
+    from .modeling_cifake import CifakeForImageClassification
+
+    with torch.device("meta"):
+        return CifakeForImageClassification(config).eval()
+
+
+def footprint(config, model=None) -> Footprint:
+    """The model `config` describes (or its `meta_model`), measured on the meta device: nothing is allocated."""
+    model = meta_model(config) if model is None else model
+    parameters = sum(t.numel() for t in model.state_dict().values())
+    outputs = []
+
+    def record(module, inputs, output):
+        outputs.append(output.numel() if torch.is_tensor(output) else 0)
+
+    leaves = [module for module in model.modules() if not any(module.children())]
+    hooks = [module.register_forward_hook(record) for module in leaves]
+    side = config.image_size
+    try:
+        with torch.no_grad():
+            model(pixel_values=torch.empty(1, config.num_channels, side, side, device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return Footprint(parameters, sum(outputs), max(outputs, default=0))
+
+
+def free_bytes(device: torch.device | str | None = None) -> int:
+    """Memory free for a new allocation on `device` (default: CUDA if present, else the CPU).
+
+    On the CPU: the system's available memory, or what the process's cgroup still allows if less.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    available = _available_memory()
+    try:
+        with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as used:
+            text = limit.read().strip()
+            if text != "max":
+                available = min(available, int(text) - int(used.read()))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def _available_memory() -> int:
+    """The system's available memory (Linux's MemAvailable); unbounded where the system does not say."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return sys.maxsize
+
+
+def check_fits(config, batch_size: int, training: bool, device=None, batch_flag: str = "--batch-size",
+               what: str = "the model", model=None) -> Footprint:
+    """CifakeError, with the numbers and what to change, unless `config`'s model fits in free memory
+    for `batch_size` images at a time (training: weights, gradients, optimiser state and activations)."""
+    found = footprint(config, model)
+    need = found.training_bytes(batch_size) if training else found.inference_bytes(batch_size)
+    have = free_bytes(device)
+    if need <= have:
+        return found
+    doing = "train" if training else "score"
+    share = found.training_bytes(0) if training else found.inference_bytes(0)
+    per_batch = (found.training_bytes(1) if training else found.inference_bytes(1)) - share
+    fits = int((have - share) // per_batch) if per_batch and have > share else 0
+    fix = (f"Pass {batch_flag} {fits} or less." if fits >= 1 else
+           "Use fewer or smaller layers (conv_filters, dense_units) or a smaller backbone.")
+    raise CifakeError(
+        f"{what[0].upper() + what[1:]} ({found.parameters:,} parameters, {found.activations:,} activations per image) "
+        f"needs about {_gb(need)} to {doing} {batch_size} images at a time, more than the {_gb(have)} free here; "
+        f"nothing was allocated. {fix}"
+    )
+
+
+def _gb(size: int) -> str:
+    return f"{size / 2**30:,.1f} GB"

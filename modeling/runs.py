@@ -1,0 +1,299 @@
+"""A training run's folder: made new, resumed from its newest whole checkpoint, or replaced only
+once its successor is complete.
+
+`cifake train --output-dir OUT`:
+
+- OUT missing or empty: the run trains in OUT.
+- OUT holds a run, `--resume`: it goes on in OUT from its newest checkpoint that is whole (a kill
+  while a checkpoint was being saved leaves a part of one; it is named and removed, and the one
+  before it is used).
+- OUT holds a run, `--overwrite`: the new run trains beside it, in `.OUT.cifake-new`, and only when
+  its model and report are complete are the two folders exchanged, in one rename. Until then OUT
+  is the old model, whole. Files the kit did not write (a user's notes) move into the new folder;
+  only the old run's own files go. A kill at any moment leaves the old model or the new one, and
+  the next `cifake train` on OUT finishes a cut switch first. `--overwrite --resume` continues a
+  replacement that was cut short.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir, exchange, require_same_settings
+
+RUN_FILE = "cifake_run.json"
+REPORT_DIR = "report"
+REPLACEMENT_FILE = ".cifake-replacement.json"  # in a replacement run: what it replaces, and whether it is done
+_NEW_SUFFIX = ".cifake-new"
+_OLD_SUFFIX = ".cifake-old"  # only where folders cannot be exchanged in one step
+# What the kit writes into a model folder (train, and evaluate's default output); anything else
+# there is the user's.
+KIT_ENTRIES = (
+    "config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
+    "preprocessor_config.json", "*_cifake.py", "training_args.bin", "trainer_state.json", "all_results.json",
+    "train_results.json", "eval_results.json", RUN_FILE, REPORT_DIR, "checkpoint-*", "eval", "runs", REPLACEMENT_FILE,
+)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    final: Path  # the folder the user named
+    work: Path  # where the Trainer writes: `final`, or the replacement beside it
+
+    @property
+    def replacing(self) -> bool:
+        return self.work != self.final
+
+
+def is_kit_entry(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in KIT_ENTRIES)
+
+
+def beside(out: Path, suffix: str = _NEW_SUFFIX) -> Path:
+    real = Path(out).expanduser().resolve()
+    return real.parent / f".{real.name}{suffix}"
+
+
+def check(output_dir: str | Path, resume: bool, overwrite: bool, recover: bool = True) -> None:
+    """Refuse what `prepare` would refuse before long work (decoding the data): nothing is written but
+    (`recover`, the main process only) what completes a switch that a kill cut short."""
+    out = Path(output_dir).expanduser()
+    if recover:
+        finish_cut_switch(out)
+    _decide(out, resume, overwrite)
+
+
+def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=()) -> RunFolder:
+    """Check `output_dir` and decide where the run trains; nothing is written before the checks pass."""
+    out = Path(output_dir).expanduser()
+    finish_cut_switch(out)
+    action = _decide(out, resume, overwrite)
+    new = beside(out)
+    if action in ("drop the orphan", "replace again"):
+        _say(f"removing {str(new)!r}: an unfinished replacement of a run that is no longer in {str(out)!r}"
+             if action == "drop the orphan" else
+             f"starting the replacement of {str(out)!r} again: its unfinished earlier attempt in {str(new)!r} is "
+             f"removed (pass --resume with --overwrite to continue such an attempt instead)")
+        _remove_replacement(new)
+    if action in ("replace", "replace again"):
+        new.mkdir()
+        _write_state(new, "training", out)
+    work = new if action in ("replace", "replace again", "resume the replacement") else out
+    if work == out:
+        out.mkdir(parents=True, exist_ok=True)
+    if resume and not any(work.glob("checkpoint-*")):
+        raise CifakeError(f"{str(work)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
+    require_same_settings(work / RUN_FILE, settings, what="a run", may_change=may_change, where=work)
+    return RunFolder(out, work)
+
+
+def _decide(out: Path, resume: bool, overwrite: bool) -> str:
+    """What a run on `out` does, or a CifakeError saying why it cannot; reads, writes nothing."""
+    new = beside(out)
+    pending = _state(new) == "training"
+    holds_run = check_output_dir(out, ours=lambda folder: (folder / RUN_FILE).is_file())
+    if resume and not holds_run:
+        raise CifakeError(f"Nothing to resume: {str(out)!r} holds no training run. Run without --resume.")
+    if not holds_run:
+        return "drop the orphan" if pending else "train in place"  # an orphan: what it was to replace is gone
+    if overwrite:
+        if pending:
+            return "resume the replacement" if resume else "replace again"
+        if resume:
+            raise CifakeError(
+                f"--resume with --overwrite continues an unfinished replacement, and {str(out)!r} has none. Pass "
+                f"--resume alone to continue its run, or --overwrite alone to replace it."
+            )
+        return "replace"
+    if pending:
+        raise CifakeError(
+            f"--output-dir {str(out)!r} holds a training run and an unfinished replacement of it ({str(new)!r}, from "
+            f"`--overwrite`). Pass --overwrite --resume to continue the replacement, --overwrite to start it again, "
+            f"or choose another folder."
+        )
+    if not resume:
+        raise CifakeError(
+            f"--output-dir {str(out)!r} already holds a training run. Pass --resume to continue it, "
+            f"--overwrite to replace it (the old model stays until the new one is complete), or choose another folder."
+        )
+    return "resume in place"
+
+
+def run_folder(output_dir: str | Path) -> RunFolder:
+    """Where the run that the main process `prepare`d trains (for the other processes of a run)."""
+    out = Path(output_dir).expanduser()
+    new = beside(out)
+    return RunFolder(out, new if _state(new) == "training" else out)
+
+
+def resume_checkpoint(work: Path, clean: bool = True) -> Path:
+    """The newest checkpoint in `work` that is whole; newer ones that are not are named and (`clean`)
+    removed: a kill while a checkpoint was saved, or a damaged file, must not stop a resume."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    checkpoints = sorted((p for p in work.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    broken = []
+    for checkpoint in checkpoints:
+        why = checkpoint_problem(checkpoint)
+        if why is None:
+            if clean:
+                for path, reason in broken:
+                    shutil.rmtree(path)
+                    _say(f"removed {path.name}: {reason} (a run cut while saving it, or a damaged file)")
+                _say(f"resuming from {checkpoint.name}")
+            return checkpoint
+        broken.append((checkpoint, why))
+    details = "; ".join(f"{path.name}: {why}" for path, why in broken) or "none"
+    raise CifakeError(
+        f"No checkpoint in {str(work)!r} can be resumed from ({details}). Run without --resume and with --overwrite "
+        f"to start again."
+    )
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why `checkpoint` cannot be resumed from (a missing or unreadable file), or None when it is whole.
+
+    Every file Trainer reads on resuming is opened here the way it opens it: the state as JSON, the
+    weights' safetensors header, the optimiser, scheduler and random states with torch's
+    weights-only unpickler (which builds tensors and plain containers, never code).
+    """
+    import warnings
+
+    import torch
+    from safetensors import safe_open
+    from transformers.trainer_pt_utils import safe_globals
+
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        if not isinstance(state, dict) or "global_step" not in state:
+            return "trainer_state.json holds no training state"
+    except FileNotFoundError:
+        return "trainer_state.json is missing"
+    except ValueError:
+        return "trainer_state.json is cut short or damaged"
+    weights = checkpoint / "model.safetensors"
+    try:
+        with safe_open(str(weights), framework="pt"):
+            pass
+    except Exception as err:  # missing, cut short or not safetensors
+        return f"model.safetensors cannot be read ({_first_line(err)})"
+    for name in ("optimizer.pt", "scheduler.pt", *sorted(p.name for p in checkpoint.glob("rng_state*.pth"))):
+        try:
+            with safe_globals(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's remarks on a foreign file's pickle protocol
+                loaded = torch.load(checkpoint / name, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            return f"{name} is missing"
+        except Exception as err:  # cut short, damaged, or holding objects the safe unpickler refuses
+            return f"{name} cannot be read ({_first_line(err)})"
+        if name.startswith("rng_state") and not (isinstance(loaded, dict) and {"python", "numpy", "cpu"} <= set(loaded)):
+            return f"{name} holds no random-number state"
+    return None
+
+
+def finish(run: RunFolder) -> None:
+    """Put a finished replacement in place of the old run (nothing to do for a run trained in place)."""
+    if not run.replacing:
+        return
+    _relocate_states(run)
+    _write_state(run.work, "finished", run.final)
+    _switch(run.final, run.work)
+
+
+def finish_cut_switch(out: Path) -> None:
+    """Complete what a kill during a switch left, so that `out` holds one whole run again."""
+    new, old = beside(out), beside(out, _OLD_SUFFIX)
+    real = out.resolve()
+    state = _state(new)
+    if state == "finished":
+        if real.exists():
+            _switch(out, new)
+        else:  # cut between the two renames of a switch without exchange
+            os.rename(new, real)
+    elif new.is_dir() and state is None:
+        if not (real / REPLACEMENT_FILE).is_file():
+            raise CifakeError(
+                f"{str(new)!r} is where the kit trains a replacement of {str(out)!r}, but it holds something else. "
+                f"Move it away and run the command again."
+            )
+        _drop_old_run(new, real)  # the exchange was made: `new` holds the old run
+    if old.is_dir() and (real / REPLACEMENT_FILE).is_file():
+        _drop_old_run(old, real)
+    if (real / REPLACEMENT_FILE).is_file() and not new.exists():
+        (real / REPLACEMENT_FILE).unlink()
+
+
+def _switch(out: Path, new: Path) -> None:
+    """Exchange the finished replacement `new` with `out`; then the user's own files move over to the
+    new run and what is left of the old one goes."""
+    real = out.resolve()
+    if exchange(new, real):
+        _drop_old_run(new, real)
+        return
+    old = beside(out, _OLD_SUFFIX)  # no exchange here: two renames, which finish_cut_switch completes if cut
+    os.rename(real, old)
+    os.rename(new, real)
+    _drop_old_run(old, real)
+
+
+def _drop_old_run(old: Path, real: Path) -> None:
+    """Move the user's own files from the replaced run `old` into the new one at `real`, then remove `old`."""
+    for name in sorted(os.listdir(old)):
+        if not is_kit_entry(name) and not (real / name).exists():
+            os.rename(old / name, real / name)
+    shutil.rmtree(old)
+    (real / REPLACEMENT_FILE).unlink(missing_ok=True)
+
+
+def _relocate_states(run: RunFolder) -> None:
+    """Trainer records the best checkpoint by path: make the replacement's paths those of its final place."""
+    for state_file in [run.work / "trainer_state.json", *run.work.glob("checkpoint-*/trainer_state.json")]:
+        if not state_file.is_file():
+            continue
+        state = json.loads(state_file.read_text())
+        best = state.get("best_model_checkpoint")
+        if best and Path(best).parent == run.work:
+            state["best_model_checkpoint"] = os.path.join(str(run.final), Path(best).name)
+            staging = state_file.with_name(f".{state_file.name}.tmp")
+            staging.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+            os.replace(staging, state_file)
+
+
+def _state(new: Path) -> str | None:
+    try:
+        return json.loads((new / REPLACEMENT_FILE).read_text()).get("state")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_state(new: Path, state: str, out: Path) -> None:
+    from cifake_kit.outputs import write_json
+
+    write_json(new / REPLACEMENT_FILE, {"state": state, "replaces": str(out.resolve())})
+
+
+def _remove_replacement(new: Path) -> None:
+    strays = sorted(name for name in os.listdir(new) if not is_kit_entry(name))
+    if strays:
+        raise CifakeError(
+            f"{str(new)!r} holds an unfinished replacement run and other files ({', '.join(strays[:5])}). Move them "
+            f"away and run the command again."
+        )
+    shutil.rmtree(new)
+
+
+def _say(line: str) -> None:
+    print(f"cifake train: {line}", file=sys.stderr, flush=True)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

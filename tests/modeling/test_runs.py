@@ -1,0 +1,265 @@
+"""A training run's folder under kills, damage and --overwrite: the old model or the new one, never
+neither; a resume from the newest whole checkpoint; the user's own files never deleted.
+
+"Kills" are exceptions raised at the kit's marked moments (a BaseException no handler catches).
+"""
+
+import json
+import os
+import re
+import shutil
+
+import pytest
+import torch
+
+from cifake_kit.errors import CifakeError
+from modeling import runs
+from modeling.train import RUN_FILE, train
+
+SMALL = {"epochs": 1, "batch_size": 16, "seed": 0}
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so no handler of the kit's catches it."""
+
+
+@pytest.fixture
+def old_run(tmp_path, built_dataset):
+    """A finished run of the paper's CNN, with a user's own files in its folder."""
+    out = tmp_path / "model"
+    train(data=str(built_dataset), output_dir=out, **SMALL)
+    (out / "notes.txt").write_text("my notes")
+    (out / "plots").mkdir()
+    (out / "plots" / "mine.png").write_bytes(b"png")
+    return out
+
+
+def recipe(folder):
+    return json.loads((folder / RUN_FILE).read_text())["recipe"]
+
+
+def whole_model(folder):
+    """The folder loads as a model (what `from_pretrained` needs is all there)."""
+    from modeling.inference import load_model
+
+    return load_model(folder, device="cpu")[0]
+
+
+def user_files_kept(folder):
+    notes, plot = folder / "notes.txt", folder / "plots" / "mine.png"
+    return notes.is_file() and notes.read_text() == "my notes" and plot.is_file() and plot.read_bytes() == b"png"
+
+
+def kill_at(monkeypatch, module, name, after=False):
+    real = getattr(module, name)
+
+    def killed(*args, **kwargs):
+        if after:
+            real(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(module, name, killed)
+
+
+def test_overwrite_keeps_the_old_model_until_the_new_one_is_complete(old_run, built_dataset, monkeypatch):
+    from transformers import Trainer
+
+    real_save = Trainer._save_checkpoint
+
+    def save_then_die(self, *args, **kwargs):
+        real_save(self, *args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)  # killed right after the first checkpoint
+    with pytest.raises(Killed):
+        train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
+    monkeypatch.undo()
+    assert recipe(old_run) == "paper-best" and whole_model(old_run) is not None and user_files_kept(old_run)
+    with pytest.raises(CifakeError, match=r"holds a training run and an unfinished replacement of it .*--overwrite --resume"):
+        train(data=str(built_dataset), output_dir=old_run, config="conv1x16", **SMALL)
+
+    result = train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, resume=True, **SMALL)
+    assert result.output_dir == old_run and result.report == old_run / "report" / "report.json"
+    assert recipe(old_run) == "conv1x16" and whole_model(old_run).config.conv_filters == [16]
+    assert user_files_kept(old_run) and not runs.beside(old_run).exists()
+    assert not (old_run / runs.REPLACEMENT_FILE).exists()
+    report = json.loads(result.report.read_text())
+    assert report["model"] == str(old_run) and report["best_checkpoint"].startswith("checkpoint-")
+    state = json.loads((old_run / "trainer_state.json").read_text())
+    assert state["best_model_checkpoint"] == str(old_run / report["best_checkpoint"])  # where it is now
+
+
+@pytest.mark.parametrize("moment", ["before the exchange", "after the exchange", "removing the old run"])
+def test_a_kill_during_the_switch_leaves_one_whole_model_and_the_next_run_finishes_it(
+        old_run, built_dataset, monkeypatch, moment):
+    if moment == "removing the old run":
+        kill_at(monkeypatch, runs.shutil, "rmtree")
+    else:
+        kill_at(monkeypatch, runs, "exchange", after=moment == "after the exchange")
+    with pytest.raises(Killed):
+        train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
+    monkeypatch.undo()
+    assert recipe(old_run) == ("paper-best" if moment == "before the exchange" else "conv1x16")
+    assert whole_model(old_run) is not None
+    assert user_files_kept(old_run) or user_files_kept(runs.beside(old_run))  # moved over last: never lost
+    # The next command on the folder first completes the switch: here it finds the new run in place.
+    with pytest.raises(CifakeError, match="already holds a training run"):
+        train(data=str(built_dataset), output_dir=old_run, config="conv1x16", **SMALL)
+    assert recipe(old_run) == "conv1x16" and user_files_kept(old_run) and not runs.beside(old_run).exists()
+    assert not (old_run / runs.REPLACEMENT_FILE).exists()
+
+
+def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_run, built_dataset, monkeypatch):
+    monkeypatch.setattr(runs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
+    renames = []
+    real_rename = os.rename
+
+    def rename(source, target):
+        renames.append(source)
+        if len(renames) == 2:  # the old run moved aside, the new one not yet in: killed there
+            raise Killed
+        real_rename(source, target)
+
+    monkeypatch.setattr(runs.os, "rename", rename)
+    (old_run / "zzz.txt").write_text("sorts after the kit's files")
+    with pytest.raises(Killed):
+        train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
+    monkeypatch.undo()
+    # Without an exchange the switch has one moment with no run in place (the old one aside, whole).
+    assert not old_run.exists() and recipe(runs.beside(old_run, ".cifake-old")) == "paper-best"
+    monkeypatch.setattr(runs, "exchange", lambda first, second: False)
+    with pytest.raises(CifakeError, match="already holds a training run"):
+        train(data=str(built_dataset), output_dir=old_run, **SMALL)
+    assert recipe(old_run) == "conv1x16" and user_files_kept(old_run) and (old_run / "zzz.txt").is_file()
+    assert not runs.beside(old_run).exists() and not runs.beside(old_run, ".cifake-old").exists()
+
+
+def test_overwrite_starts_again_and_says_so_when_an_attempt_was_cut(old_run, built_dataset, monkeypatch, capsys):
+    kill_at(monkeypatch, runs, "finish")
+    with pytest.raises(Killed):
+        train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
+    monkeypatch.undo()
+    capsys.readouterr()
+    train(data=str(built_dataset), output_dir=old_run, config="conv2x32", overwrite=True, **SMALL)
+    assert "starting the replacement of" in capsys.readouterr().err
+    assert recipe(old_run) == "conv2x32" and user_files_kept(old_run)
+
+
+def test_overwrite_through_a_link_replaces_the_folder_it_points_to(old_run, built_dataset, tmp_path):
+    link = tmp_path / "latest"
+    link.symlink_to(old_run, target_is_directory=True)
+    train(data=str(built_dataset), output_dir=link, config="conv1x16", overwrite=True, **SMALL)
+    assert link.is_symlink() and recipe(link) == "conv1x16" and recipe(old_run) == "conv1x16"
+    assert user_files_kept(old_run)
+
+
+def checkpoints(folder):
+    return sorted((p for p in folder.glob("checkpoint-*")), key=lambda p: int(p.name.split("-")[1]))
+
+
+@pytest.fixture
+def three_checkpoints(tmp_path, built_dataset):
+    out = tmp_path / "run"
+    train(data=str(built_dataset), output_dir=out, epochs=3, batch_size=16, seed=0)
+    # Keep the last three epochs' checkpoints (save_total_limit keeps the best and the last).
+    found = checkpoints(out)
+    assert len(found) >= 2
+    return out, found
+
+
+@pytest.mark.parametrize("damage", ["trainer_state.json missing", "model.safetensors cut short",
+                                    "rng_state.pth tampered", "optimizer.pt not a checkpoint"])
+def test_resume_uses_the_newest_whole_checkpoint_and_says_which(three_checkpoints, built_dataset, capsys, damage):
+    out, found = three_checkpoints
+    newest, previous = found[-1], found[-2]
+    file = damage.split()[0]
+    if damage.endswith("missing"):
+        (newest / file).unlink()
+    elif damage.endswith("cut short"):
+        data = (newest / file).read_bytes()
+        (newest / file).write_bytes(data[: len(data) // 2])
+    elif damage.endswith("tampered"):
+        torch.save({"python": "not a state"}, newest / file)  # loads, but holds no random-number state
+    else:
+        (newest / file).write_bytes(b"\x80\x04K\x01.")  # a pickle of the integer 1: no optimizer state either
+    capsys.readouterr()
+    train(data=str(built_dataset), output_dir=out, epochs=4, batch_size=16, seed=0, resume=True)
+    err = capsys.readouterr().err
+    assert f"removed {newest.name}: {file}" in err and f"resuming from {previous.name}" in err
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["epoch"] == 4
+
+
+def test_no_whole_checkpoint_is_one_error_that_names_each(three_checkpoints, built_dataset):
+    out, found = three_checkpoints
+    for checkpoint in found:
+        (checkpoint / "scheduler.pt").unlink()
+    names = "; ".join(f"{p.name}: scheduler.pt is missing" for p in reversed(found))
+    with pytest.raises(CifakeError, match=f"No checkpoint in .* can be resumed from \\({names}\\)"):
+        train(data=str(built_dataset), output_dir=out, epochs=4, batch_size=16, seed=0, resume=True)
+    assert checkpoints(out) == found  # nothing removed when nothing can be used
+
+
+def test_a_checkpoint_that_would_run_code_is_never_unpickled(three_checkpoints, built_dataset, tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(tmp_path / "code-ran"),)
+
+    out, found = three_checkpoints
+    (found[-1] / "rng_state.pth").write_bytes(pickle.dumps(Payload()))
+    train(data=str(built_dataset), output_dir=out, epochs=4, batch_size=16, seed=0, resume=True)
+    assert not (tmp_path / "code-ran").exists()
+
+
+def test_a_model_too_large_for_memory_is_refused_before_it_is_allocated(tmp_path, built_dataset):
+    # 100000 filters: a 1.4-billion-parameter dense layer and 90 M activations per image (about 70 GB to train).
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import resource
+        from cifake_kit.errors import CifakeError
+        from modeling.train import train
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            train(data={str(built_dataset)!r}, output_dir={str(tmp_path / 'big')!r}, config='{{"conv_filters": [100000]}}')
+        except CifakeError as err:
+            print(err)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    message, grown_mb = result.stdout.strip().splitlines()[-2:]
+    assert re.search(r"The custom model \([\d,]{13} parameters, [\d,]{11} activations per image\) needs about "
+                     r"[\d,.]+ GB to train 128 images at a time, more than the [\d,.]+ GB free here; nothing was "
+                     r"allocated. Use fewer or smaller layers", message), message + result.stderr[-2000:]
+    assert int(grown_mb) < 300
+    assert not (tmp_path / "big").exists()
+
+
+def test_a_config_edited_to_ask_for_more_than_its_weights_is_refused_from_the_headers(tmp_path, trained_model):
+    from modeling.inference import load_model
+
+    folder = tmp_path / "edited"
+    shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))
+    config = json.loads((folder / "config.json").read_text())
+    config["conv_filters"] = [100000, 32]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CifakeError, match=r"config.json and model.safetensors disagree \(cifake.encoder.blocks.0.layers.0"
+                                          r".convolution.weight is \[32, 3, 3, 3\] in the file but \[100000, 3, 3, 3\]"):
+        load_model(folder, device="cpu")
+
+
+def test_scoring_more_images_at_once_than_fit_names_a_batch_size_that_does(trained_model, toy_dataset, tmp_path,
+                                                                          monkeypatch):
+    from modeling import evaluation, memory
+
+    found = memory.footprint(whole_model(trained_model).config)
+    room = found.inference_bytes(100)  # free memory for 100 images at a time
+    monkeypatch.setattr(memory, "free_bytes", lambda device=None: room)
+    with pytest.raises(CifakeError, match=r"to score 1024 images at a time, more than the .* free here; nothing was "
+                                          r"allocated. Pass --batch-size 100 or less"):
+        evaluation.evaluate_model(trained_model, data=str(toy_dataset), output_dir=tmp_path / "e", batch_size=1024)
+    evaluation.evaluate_model(trained_model, data=str(toy_dataset), output_dir=tmp_path / "e", batch_size=100)
