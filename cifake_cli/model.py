@@ -110,6 +110,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--batch-size", type=int, default=1024, help="images per forward pass (default: 1024)")
     evaluate.add_argument("--save-predictions", action="store_true",
                           help="also write predictions.csv: P(FAKE) and the verdict of every image")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace an earlier evaluation in the report folder (once the new one is complete)")
     evaluate.set_defaults(handler=run_evaluate)
 
     sweep = command(
@@ -200,7 +202,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     keep_freed_memory()
     result = evaluate_model(args.model, data=args.data, split=args.split, output_dir=args.output_dir,
                             robustness=args.robustness, cross_data=args.cross_data, batch_size=args.batch_size,
-                            save_predictions=args.save_predictions)
+                            save_predictions=args.save_predictions, overwrite=args.overwrite)
     print(f"{args.split}: {headline(result.metrics)}; report: {result.output_dir}/")
     if result.robustness:
         print(f"  robustness table: {result.output_dir / 'robustness.md'}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +20,13 @@ import numpy as np
 import torch
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
 
 from .data import CifakeCollator, CifakePixels, load_pixels
 from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, write_predictions
 from .inference import decision_threshold, load_model, predict
-from .report import compute_metrics, metrics_table, write_report
+from .report import REPORT_JSON, compute_metrics, metrics_table, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
 # libjpeg (75 is the release's own setting); blur is a Gaussian radius in pixels; noise is the
@@ -41,6 +44,10 @@ PERTURBATIONS = {
     "rescale x0.75": ("rescale", 0.75),
     "rescale x0.5": ("rescale", 0.5),
 }
+# What an evaluation folder holds: the report and its figures, the robustness table, predictions.
+EVALUATION_FILES = (REPORT_JSON, "confusion_matrix.png", "training_curves.png", "roc_curve.png", "pr_curve.png",
+                    "reliability.png", "robustness.json", "robustness.md", PREDICTIONS_CSV)
+_STAGING = ".cifake-evaluate"  # the new evaluation, written whole before it replaces the old one
 ROBUSTNESS_COLUMNS = ["condition", "roc_auc", "average_precision", "accuracy", "accuracy_at_threshold", "recall_fake",
                       "recall_real", "f1_fake", "f1_real", "images"]
 
@@ -80,10 +87,13 @@ def evaluate_model(
     cross_data: list[str] | None = None,
     batch_size: int = 1024,
     save_predictions: bool = False,
+    overwrite: bool = False,
 ) -> Evaluation:
     """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`.
 
-    `save_predictions` adds predictions.csv: one row per image with its P(FAKE) and verdict.
+    `save_predictions` adds predictions.csv: one row per image with its P(FAKE) and verdict. An
+    earlier evaluation in `output_dir` is replaced only with `overwrite`, and only once the new one
+    is complete.
     """
     for other in cross_data or []:
         if (Path(str(other)).expanduser() / "config.json").is_file():
@@ -91,8 +101,11 @@ def evaluate_model(
                 f"--cross-data {str(other)!r} is a saved model (it has config.json), not a dataset. Name the model "
                 f"with --model and only datasets after --cross-data."
             )
-    net, processor = load_model(model)
-    output_dir = Path(output_dir) if output_dir else default_output_dir(model, data, split)
+    if batch_size < 1:
+        raise CifakeError(f"--batch-size must be at least 1, got {batch_size}.")
+    output_dir = Path(output_dir).expanduser() if output_dir else default_output_dir(model, data, split)
+    _check_output(output_dir, overwrite)
+    net, processor = load_model(model, batch_size=batch_size)
     pixels = load_pixels(data, split, processor)
     metrics, p_fake = score(net, processor, pixels, batch_size)
     summary = {
@@ -103,10 +116,6 @@ def evaluate_model(
         "images": len(pixels),
         "generators": pixels.generators,
     }
-    log_history = _training_log(model)
-    write_report(output_dir, summary, metrics, log_history, scores=(pixels.labels.numpy(), p_fake))
-    if save_predictions:
-        save_split_predictions(output_dir / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
     rows = []
     if robustness or cross_data:
         rows.append(_row("clean", metrics, len(pixels)))
@@ -117,10 +126,51 @@ def evaluate_model(
     for other in cross_data or []:
         other_pixels = load_pixels(other, split, processor)
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
+    staging = output_dir / _STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # what a cut earlier run left
+    write_report(staging, summary, metrics, _training_log(model), scores=(pixels.labels.numpy(), p_fake))
+    if save_predictions:
+        save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
     if rows:
-        (output_dir / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
-        (output_dir / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
+        (staging / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (staging / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
+    _move_in(staging, output_dir)
     return Evaluation(output_dir, metrics, rows)
+
+
+def _holds_evaluation(folder: Path) -> bool:
+    """Only what `evaluate` writes, with a report.json that is one of its reports (if any)."""
+    if not set(os.listdir(folder)) <= {*EVALUATION_FILES, _STAGING}:
+        return False
+    try:
+        report = json.loads((folder / REPORT_JSON).read_text())
+    except FileNotFoundError:
+        return True  # a cut first run: only its staging folder or figures
+    except ValueError:
+        return False
+    return isinstance(report, dict) and {"metrics", "split", "model"} <= set(report)
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    """The same rules as every command's output: a new or empty folder, or an earlier evaluation
+    replaced on request only, and a folder holding anything else refused untouched."""
+    if check_output_dir(out, ours=_holds_evaluation, kit_names=EVALUATION_FILES) and not overwrite:
+        if (out / REPORT_JSON).is_file():
+            raise CifakeError(
+                f"--output-dir {str(out)!r} already holds an evaluation (report.json). Pass --overwrite to replace it "
+                f"(the old one stays until the new one is complete), or choose another --output-dir."
+            )
+
+
+def _move_in(staging: Path, out: Path) -> None:
+    """Replace `out`'s evaluation by the finished one in `staging`, file by file (each replace is
+    atomic), report.json last: an evaluation's files from an older run go."""
+    new = set(os.listdir(staging))
+    for name in set(EVALUATION_FILES) - new:
+        (out / name).unlink(missing_ok=True)
+    for name in sorted(new - {REPORT_JSON}) + [REPORT_JSON]:
+        os.replace(staging / name, out / name)
+    staging.rmdir()
 
 
 def save_split_predictions(path: Path, pixels: CifakePixels, p_fake: np.ndarray, threshold: float) -> Path:

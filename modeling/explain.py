@@ -8,11 +8,15 @@ and by correct / wrong.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 
 from .data import CifakeCollator, load_pixels
@@ -21,6 +25,21 @@ from .inference import fake_probability, iter_logits, load_model, open_image, ve
 from .report import pyplot
 
 CENTRE = 16  # the centre region of the study: the middle 16x16 of 32x32 (a quarter of the area)
+# What explain writes: a folder holding only these takes more of them (pictures of other images are
+# added, those of the same images redrawn); a folder holding anything else is refused.
+OUTPUT_PATTERNS = ("*.gradcam-*.png", "*.input32.png", "gradcam-grid.png", "cam_mass.json", "cam_mass.png")
+
+
+def check_output(output_dir: str | Path) -> Path:
+    """`output_dir`, checked before anything is computed: new, empty, or holding explain's pictures only."""
+    out = Path(output_dir).expanduser()
+    ours = [name for name in (os.listdir(out) if out.is_dir() else []) if _is_explain_output(name)]
+    check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) == set(ours), kit_names=ours)
+    return out
+
+
+def _is_explain_output(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_PATTERNS)
 
 
 def explain(
@@ -30,10 +49,10 @@ def explain(
     all_classes: bool = False,
 ) -> Path:
     """Write an overlay PNG per image (and class) and a grid figure; return the grid's path."""
+    out = check_output(output_dir)
     net, processor = load_model(model)
     pictures = [open_image(path)[0] for path in images]
     explanations = explain_images(net, processor, pictures, all_classes=all_classes)
-    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     for path, result in zip(images, explanations):
         for label in result.heatmaps:
@@ -88,7 +107,10 @@ def cam_mass_study(
     A uniform map puts (16/32)^2 = 25% of its mass in the centre; `centre_ratio` divides the
     measured share by that, so values below 1 mean the evidence sits on the border/background.
     """
-    net, processor = load_model(model)
+    if sample < 1:
+        raise CifakeError(f"--sample must be at least 1, got {sample}.")
+    check_output(output_dir)
+    net, processor = load_model(model, batch_size=batch_size)
     pixels = load_pixels(data, split, processor)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(pixels), size=min(sample, len(pixels)), replace=False))

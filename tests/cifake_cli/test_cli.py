@@ -281,6 +281,7 @@ def test_verbose_brings_trainers_own_output_back(tmp_path, built_dataset):
         (["train", "--data", "nowhere"], "cifake train: error: Cannot open the dataset 'nowhere'"),
         (["evaluate", "--model", "nowhere"], "cifake evaluate: error: Cannot load the model 'nowhere'"),
         (["evaluate"], "cifake evaluate: error: Cannot load the model 'cifake-model'"),  # the default, named
+        (["evaluate", "--model", "nowhere", "--batch-size", "0"], "cifake evaluate: error: --batch-size must be at least 1"),
         (["sweep", "--topologies", "conv4x4"], "cifake sweep: error: Unknown topologies ['conv4x4']"),
         (["push-model", "me/x", "--model", "nowhere"], "cifake push-model: error: 'nowhere' is not a saved model"),
         (["explain", "--model", "m"], "cifake explain: error: Nothing to explain: give IMAGE paths, or --data DIR"),
@@ -321,3 +322,31 @@ def test_demo_on_a_port_in_use_is_one_line(tmp_path, monkeypatch, capsys):
     assert f"Pass --port with a free one, e.g. --port {port + 1}" in err[0]
     assert main(["demo", "--model", "nowhere", "--port", "70000"]) == 1
     assert "--port 70000 is not a port number" in capsys.readouterr().err
+
+
+def test_output_folders_that_are_files_or_not_writable_are_one_line(tmp_path, monkeypatch, capsys, built_dataset,
+                                                                     trained_model):
+    import pathlib
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("mine")
+    photo = str(trained_model / "report" / "confusion_matrix.png")
+    for command in (["train", "--data", str(built_dataset)], ["evaluate", "--model", str(trained_model)],
+                    ["explain", photo, "--model", str(trained_model)], ["build", "--demo"]):
+        assert main([*command, "--output-dir", "a-file"]) == 1, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"cifake {command[0]}: error: --output-dir 'a-file' is a file, not a folder. Choose another "
+                       f"--output-dir."]
+    real_mkdir = pathlib.Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", read_only)  # as for a folder without write permission (root ignores modes)
+    assert main(["train", "--data", str(built_dataset), "--output-dir", "locked", "--epochs", "1"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "%|" not in line]  # datasets' bars
+    assert err == ["cifake train: error: Permission denied (locked). Check the permissions, or choose a folder you can "
+                   "write to."]
+    assert (tmp_path / "a-file").read_text() == "mine"

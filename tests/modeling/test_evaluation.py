@@ -111,3 +111,33 @@ def test_pickled_weights_are_refused_unopened_everywhere(tmp_path, trained_model
             attempt()
     assert message.replace("\\", "") in Detector.load(folder).error
     assert not marker.exists()
+
+
+def test_an_evaluation_follows_the_output_rules(tmp_path, trained_model, toy_dataset):
+    from cifake_kit.errors import CifakeError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.json").write_text('{"my": "own report"}')
+    with pytest.raises(CifakeError, match=r"already holds other files \(report.json\); nothing was written"):
+        evaluate_model(trained_model, data=str(toy_dataset), output_dir=mine)
+    assert (mine / "report.json").read_text() == '{"my": "own report"}'
+
+    out = tmp_path / "eval"
+    evaluate_model(trained_model, data=str(toy_dataset), output_dir=out, robustness=True)
+    first = (out / "report.json").read_bytes()
+    with pytest.raises(CifakeError, match="already holds an evaluation .*Pass --overwrite to replace it"):
+        evaluate_model(trained_model, data=str(toy_dataset), split="train", output_dir=out)
+    assert (out / "report.json").read_bytes() == first
+    evaluate_model(trained_model, data=str(toy_dataset), split="train", output_dir=out, overwrite=True)
+    assert json.loads((out / "report.json").read_text())["split"] == "train"
+    assert not (out / "robustness.md").exists()  # the old evaluation's table went with it
+    assert not (out / ".cifake-evaluate").exists()
+
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    with pytest.raises(CifakeError, match="is a file, not a folder"):
+        evaluate_model(trained_model, data=str(toy_dataset), output_dir=afile)
+    with pytest.raises(CifakeError, match="--batch-size must be at least 1, got 0"):
+        evaluate_model(trained_model, data=str(toy_dataset), output_dir=tmp_path / "new", batch_size=0)
+    assert not (tmp_path / "new").exists()

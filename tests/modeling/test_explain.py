@@ -49,3 +49,28 @@ def test_the_border_versus_centre_study(trained_model, toy_dataset, tmp_path):
         assert 0 <= row["centre_share"] <= 1 and 0 <= row["called_fake"] <= 1
     assert json.loads((tmp_path / "cam_mass.json").read_text()) == result
     assert (tmp_path / "cam_mass.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_explain_writes_only_where_its_own_pictures_are(trained_model, tmp_path, sample_photos):
+    from cifake_kit.errors import CifakeError
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(sample_photos[0][0]).save(photo)
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    with pytest.raises(CifakeError, match="is a file, not a folder"):
+        explain([photo], trained_model, output_dir=afile)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("keep")
+    with pytest.raises(CifakeError, match=r"already holds other files \(thesis.tex\); nothing was written"):
+        explain([photo], trained_model, output_dir=mine)
+    with pytest.raises(CifakeError, match=r"already holds other files \(thesis.tex\)"):
+        cam_mass_study(trained_model, data="unused", output_dir=mine)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    out = tmp_path / "out"
+    explain([photo], trained_model, output_dir=out)
+    other = tmp_path / "other.png"
+    Image.fromarray(sample_photos[0][1]).save(other)
+    explain([other], trained_model, output_dir=out)  # more pictures join the earlier ones
+    assert {"photo.input32.png", "other.input32.png"} <= {p.name for p in out.iterdir()}
