@@ -263,3 +263,27 @@ def test_scoring_more_images_at_once_than_fit_names_a_batch_size_that_does(train
                                           r"allocated. Pass --batch-size 100 or less"):
         evaluation.evaluate_model(trained_model, data=str(toy_dataset), output_dir=tmp_path / "e", batch_size=1024)
     evaluation.evaluate_model(trained_model, data=str(toy_dataset), output_dir=tmp_path / "e", batch_size=100)
+
+
+@pytest.mark.slow
+def test_a_real_sigkill_during_an_overwrite_leaves_the_old_model_and_the_rerun_finishes(old_run, built_dataset):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "cifake_cli", "train", "--data", str(built_dataset), "--output-dir", str(old_run),
+               "--config", "conv1x16", "--batch-size", "8", "--overwrite"]
+    process = subprocess.Popen([*command, "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    replacement = runs.beside(old_run)
+    deadline = time.monotonic() + 300
+    while not list(replacement.glob("checkpoint-*/trainer_state.json")):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert recipe(old_run) == "paper-best" and whole_model(old_run) is not None and user_files_kept(old_run)
+    finished = subprocess.run([*command, "--epochs", "2", "--resume"], capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "resuming from checkpoint-" in finished.stderr
+    assert recipe(old_run) == "conv1x16" and user_files_kept(old_run) and not replacement.exists()
