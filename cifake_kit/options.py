@@ -56,5 +56,7 @@ class TrainOptions:
     )
     streaming: bool = field(default=False, metadata=_help("stream the data instead of decoding it all first"))
     num_workers: int = field(default=0, metadata=_help("data-loader worker processes (default: 0)"))
-    resume: bool = field(default=False, metadata=_help("continue the run in --output-dir from its last checkpoint"))
-    overwrite: bool = field(default=False, metadata=_help("replace a training run already in --output-dir"))
+    resume: bool = field(default=False, metadata=_help(
+        "continue the run in --output-dir from its newest whole checkpoint (with --overwrite: a cut replacement)"))
+    overwrite: bool = field(default=False, metadata=_help(
+        "replace a training run in --output-dir: the new one trains beside it and takes its place when complete"))

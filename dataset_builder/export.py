@@ -56,9 +56,13 @@ def unfinished_job(work: Path) -> str | None:
     if not record.is_file():
         return None
     try:
-        return str(json.loads(record.read_text())["job"])
-    except (ValueError, KeyError, TypeError):  # a record of an older kit: its job is told by its folders
+        settings = json.loads(record.read_text())
+    except ValueError:
         return "build" if (work / "fakes").is_dir() else "import"
+    if isinstance(settings, dict) and "job" in settings:
+        return str(settings["job"])
+    # A record of an older kit, which named no job: its imports recorded their sources, its builds did not.
+    return "import" if isinstance(settings, dict) and ({"source", "sources"} & set(settings)) else "build"
 
 
 def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Path) -> Path:
