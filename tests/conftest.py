@@ -260,3 +260,25 @@ def hub_calls(monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "add_space_variable",
                         lambda self, repo_id, key, value, **kw: calls.append(("variable", repo_id, key, value)))
     return calls
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in tests of what a kill leaves: not an Exception, so no handler of the kit's catches it."""
+
+
+@pytest.fixture
+def kill_at(monkeypatch):
+    """`kill_at(module, name, after=False)`: from now on, calling `module.name` raises Killed (after
+    the real call, with `after`): a kill at one of the kit's marked moments."""
+
+    def arm(module, name, after=False):
+        real = getattr(module, name)
+
+        def killed(*args, **kwargs):
+            if after:
+                real(*args, **kwargs)
+            raise Killed
+
+        monkeypatch.setattr(module, name, killed)
+
+    return arm

@@ -17,9 +17,7 @@ from dataset_builder import export, generate
 from dataset_builder.build import build_dataset, import_folders
 from dataset_builder.export import WORK_DIR
 
-
-class Killed(BaseException):
-    """Stands for SIGKILL: not an Exception, so no handler of the kit's catches it."""
+from ..conftest import Killed
 
 
 def _images(folder, count, seed):
@@ -42,17 +40,6 @@ def _splits(out):
             for split in ds}
 
 
-def _kill_at(monkeypatch, module, name, after=False):
-    real = getattr(module, name)
-
-    def killed(*args, **kwargs):
-        if after:
-            real(*args, **kwargs)
-        raise Killed
-
-    monkeypatch.setattr(module, name, killed)
-
-
 def _die_after_first_shard(monkeypatch):
     real_write = generate.FakeStore.write
 
@@ -65,11 +52,12 @@ def _die_after_first_shard(monkeypatch):
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-the-switch", "after-the-switch"])
-def test_a_kill_at_the_switch_leaves_the_old_or_the_new_dataset_and_a_rerun_finishes(tmp_path, monkeypatch, after):
+def test_a_kill_at_the_switch_leaves_the_old_or_the_new_dataset_and_a_rerun_finishes(tmp_path, monkeypatch, kill_at,
+                                                                                     after):
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
     old = _splits(out)
-    _kill_at(monkeypatch, export, "exchange", after=after)
+    kill_at(export, "exchange", after=after)
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()

@@ -16,11 +16,9 @@ from cifake_kit.errors import CifakeError
 from modeling import runs
 from modeling.train import RUN_FILE, train
 
+from ..conftest import Killed
+
 SMALL = {"epochs": 1, "batch_size": 16, "seed": 0}
-
-
-class Killed(BaseException):
-    """Stands for SIGKILL: not an Exception, so no handler of the kit's catches it."""
 
 
 @pytest.fixture
@@ -48,17 +46,6 @@ def whole_model(folder):
 def user_files_kept(folder):
     notes, plot = folder / "notes.txt", folder / "plots" / "mine.png"
     return notes.is_file() and notes.read_text() == "my notes" and plot.is_file() and plot.read_bytes() == b"png"
-
-
-def kill_at(monkeypatch, module, name, after=False):
-    real = getattr(module, name)
-
-    def killed(*args, **kwargs):
-        if after:
-            real(*args, **kwargs)
-        raise Killed
-
-    monkeypatch.setattr(module, name, killed)
 
 
 def test_overwrite_keeps_the_old_model_until_the_new_one_is_complete(old_run, built_dataset, monkeypatch):
@@ -91,11 +78,11 @@ def test_overwrite_keeps_the_old_model_until_the_new_one_is_complete(old_run, bu
 
 @pytest.mark.parametrize("moment", ["before the exchange", "after the exchange", "removing the old run"])
 def test_a_kill_during_the_switch_leaves_one_whole_model_and_the_next_run_finishes_it(
-        old_run, built_dataset, monkeypatch, moment):
+        old_run, built_dataset, monkeypatch, kill_at, moment):
     if moment == "removing the old run":
-        kill_at(monkeypatch, runs.shutil, "rmtree")
+        kill_at(runs.shutil, "rmtree")
     else:
-        kill_at(monkeypatch, runs, "exchange", after=moment == "after the exchange")
+        kill_at(runs, "exchange", after=moment == "after the exchange")
     with pytest.raises(Killed):
         train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
     monkeypatch.undo()
@@ -134,8 +121,9 @@ def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_ru
     assert not runs.beside(old_run).exists() and not runs.beside(old_run, ".cifake-old").exists()
 
 
-def test_overwrite_starts_again_and_says_so_when_an_attempt_was_cut(old_run, built_dataset, monkeypatch, capsys):
-    kill_at(monkeypatch, runs, "finish")
+def test_overwrite_starts_again_and_says_so_when_an_attempt_was_cut(old_run, built_dataset, monkeypatch, kill_at,
+                                                                    capsys):
+    kill_at(runs, "finish")
     with pytest.raises(Killed):
         train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
     monkeypatch.undo()
