@@ -179,6 +179,9 @@ def run_train(args: argparse.Namespace) -> None:
         return
     from modeling.train import train
 
+    if args.overwrite:
+        args.interrupt_hint = ("Run it again with --overwrite --resume to continue the replacement from its last "
+                               "checkpoint; the old model is untouched until the new one is complete.")
     keep_freed_memory()
     result = train(options_from(args, TrainOptions))
     if result is not None:  # None on the non-main processes of a multi-GPU run

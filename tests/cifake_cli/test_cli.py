@@ -350,3 +350,14 @@ def test_output_folders_that_are_files_or_not_writable_are_one_line(tmp_path, mo
     assert err == ["cifake train: error: Permission denied (locked). Check the permissions, or choose a folder you can "
                    "write to."]
     assert (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_an_interrupted_overwrite_says_how_to_resume_it(tmp_path, monkeypatch, capsys, built_dataset):
+    from modeling import train as train_module
+
+    def interrupted(options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    assert main(["train", "--data", str(built_dataset), "--output-dir", str(tmp_path / "m"), "--overwrite"]) == 130
+    assert "Run it again with --overwrite --resume to continue the replacement" in capsys.readouterr().err
