@@ -78,7 +78,7 @@ def _check_free(host: str, port: int) -> None:
             pass
     except OSError as err:
         raise CifakeError(
-            f"Cannot serve on {host}:{port} ({err.strerror or err}): another program (perhaps another `cifake demo`) "
+            f"Cannot serve on {host}:{port} ({os.strerror(err.errno) if err.errno else err}): another program (perhaps another `cifake demo`) "
             f"uses it. Pass --port with a free one, e.g. --port {port + 1 if port < 65535 else 7861}."
         ) from None
 
