@@ -52,7 +52,7 @@ def main():
 
     from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from space.app import build_demo
+    from space.app import build_demo, launch
 
     keep_freed_memory()  # as `cifake demo` runs
     torch.manual_seed(0)
@@ -68,7 +68,7 @@ def main():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)  # as `cifake demo`
     url = f"http://127.0.0.1:{port}/"
     print(header("CIFAKE kit: Space request latency and throughput on loopback (bench/bench_space.py)"))
     print(f"# model paper-best (initial weights) | 512x512 JPEG uploads | queue: 1 job at a time | {torch.get_num_threads()} threads")
