@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _header import header  # noqa: E402
 
-RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic", "resnet18-cifar", "vit-tiny-32"]
+RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic", "resnet18-cifar", "vit-tiny-32", "vit-tiny-224"]
 
 _MEASURE = """
 import json, resource, sys, torch

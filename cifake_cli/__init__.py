@@ -45,15 +45,16 @@ Set CIFAKE_DEBUG=1 to see tracebacks.
 
 
 # Failures of the machine, not of the kit or its input: one line saying what to do, like a CifakeError.
-# Every command writes its results whole and its long work resumably, so nothing finished is lost.
+# Every command writes its results whole and its long work resumably, so nothing finished is lost;
+# a command whose way back differs (train: --resume) sets `resume_hint` on its arguments.
 _RESUME = "Finished work is kept: run the same command again to go on."
 _ENVIRONMENT_FAILURES = {
-    errno.ENOSPC: f"Free some disk space (or choose a folder on another disk). {_RESUME}",
-    errno.EDQUOT: f"Your disk quota is used up: free some space. {_RESUME}",
+    errno.ENOSPC: "Free some disk space (or choose a folder on another disk). {resume}",
+    errno.EDQUOT: "Your disk quota is used up: free some space. {resume}",
     errno.EROFS: "That file system is read-only: choose a folder you can write to.",
-    errno.EACCES: "Check the permissions, or choose a folder you can write to.",
-    errno.EPERM: "Check the permissions, or choose a folder you can write to.",
-    errno.EMFILE: f"Too many open files: raise the limit (ulimit -n). {_RESUME}",
+    errno.EACCES: "Check the permissions of that path, or choose another.",
+    errno.EPERM: "Check the permissions of that path, or choose another.",
+    errno.EMFILE: "Too many open files: raise the limit (ulimit -n). {resume}",
 }
 
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if why is None or os.environ.get("CIFAKE_DEBUG"):
             raise  # any other OSError is a bug of the kit: its traceback is what a report needs
         where = f" ({err.filename})" if err.filename else ""
+        why = why.format(resume=getattr(args, "resume_hint", _RESUME))
         print(f"cifake {args.command}: error: {err.strerror}{where}. {why}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

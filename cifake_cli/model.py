@@ -179,14 +179,35 @@ def run_train(args: argparse.Namespace) -> None:
         return
     from modeling.train import train
 
-    if args.overwrite:
-        args.interrupt_hint = ("Run it again with --overwrite --resume to continue the replacement from its last "
-                               "checkpoint; the old model is untouched until the new one is complete.")
     keep_freed_memory()
-    result = train(options_from(args, TrainOptions))
+    try:
+        result = train(options_from(args, TrainOptions))
+    except (KeyboardInterrupt, OSError):
+        args.interrupt_hint = args.resume_hint = train_resume_hint(args.output_dir)
+        raise
     if result is not None:  # None on the non-main processes of a multi-GPU run
         print(f"saved the model to {result.output_dir}/ (load it with from_pretrained({str(result.output_dir)!r}))")
         print(f"  {result.split}: {headline(result.metrics)}; report: {result.report.parent}/")
+
+
+def train_resume_hint(output_dir) -> str:
+    """How to go on after `cifake train` stopped short, by what its folders hold now."""
+    from pathlib import Path
+
+    from modeling.runs import RUN_FILE, pending_replacement
+
+    replacement = pending_replacement(output_dir)
+    if replacement is not None:
+        if any(replacement.glob("checkpoint-*")):
+            return ("Run it again with --overwrite --resume to continue the replacement from its last checkpoint; the old "
+                    "model is untouched until the new one is complete.")
+        return "Run it again with --overwrite (no checkpoint of the replacement was saved yet; the old model is untouched)."
+    out = Path(output_dir).expanduser()
+    if (out / RUN_FILE).is_file() and any(out.glob("checkpoint-*")):
+        return "Run it again with --resume to continue from the last checkpoint."
+    if (out / RUN_FILE).is_file():
+        return "Run it again with --overwrite (no checkpoint was saved yet)."
+    return "Run the same command again."
 
 
 def headline(metrics: dict) -> str:

@@ -52,10 +52,17 @@ def register(subparsers) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    port = args.port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
-    if not 0 < port < 65536:
-        raise CifakeError(f"--port {port} is not a port number: give one between 1 and 65535, e.g. --port 7861.")
-    _check_free(args.host, port)  # before the model loads: a busy port is the commonest failure
+    port = args.port
+    if port is None and os.environ.get("GRADIO_SERVER_PORT"):
+        try:
+            port = int(os.environ["GRADIO_SERVER_PORT"])
+        except ValueError:
+            raise CifakeError(f"GRADIO_SERVER_PORT={os.environ['GRADIO_SERVER_PORT']!r} is not a port number: unset it, "
+                              f"or pass --port, e.g. --port 7860.") from None
+    if port is not None:  # else gradio takes the first free port from 7860 on
+        if not 0 < port < 65536:
+            raise CifakeError(f"--port {port} is not a port number: give one between 1 and 65535, e.g. --port 7861.")
+        _check_free(args.host, port)  # before the model loads: a busy port is the commonest failure
     from space.app import Detector, build_demo, launch
 
     keep_freed_memory()
@@ -65,22 +72,34 @@ def run_demo(args: argparse.Namespace) -> None:
     print(f"CIFAKE demo running {args.model} (Ctrl+C to stop)", flush=True)
     try:
         launch(build_demo(detector), server_name=args.host, server_port=port)
-    except OSError as err:  # taken between the check and the start; gradio says so in a long line
-        _check_free(args.host, port)
-        raise CifakeError(f"The demo could not start on {args.host}:{port} ({err}).") from err
+    except OSError as err:  # taken between the check and the start, or every port gradio tried
+        if port is not None:
+            _check_free(args.host, port)
+        raise CifakeError(f"The demo could not start on {args.host} ({err}). Pass --port with a free one.") from err
 
 
 def _check_free(host: str, port: int) -> None:
+    """CifakeError naming the reason unless this machine can listen on `host`:`port` now."""
+    import errno
     import socket
 
     try:
-        with socket.create_server((host, port)):
-            pass
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as err:
+        raise CifakeError(f"--host {host!r} is not an address of this machine ({err.strerror}). Use 127.0.0.1, or "
+                          f"0.0.0.0 to listen on every address.") from None
+    try:
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            probe.bind(address)
     except OSError as err:
-        raise CifakeError(
-            f"Cannot serve on {host}:{port} ({os.strerror(err.errno) if err.errno else err}): another program (perhaps another `cifake demo`) "
-            f"uses it. Pass --port with a free one, e.g. --port {port + 1 if port < 65535 else 7861}."
-        ) from None
+        if err.errno == errno.EADDRINUSE:
+            raise CifakeError(
+                f"Cannot serve on {host}:{port}: another program (perhaps another `cifake demo`) uses that port. Pass "
+                f"--port with a free one, e.g. --port {port + 1 if port < 65535 else 7861}."
+            ) from None
+        raise CifakeError(f"Cannot serve on {host}:{port} ({err.strerror or err}). Pass --host with an address of this "
+                          f"machine, e.g. 127.0.0.1, and a --port you may use.") from None
 
 
 def run_push_space(args: argparse.Namespace) -> None:

@@ -47,7 +47,7 @@ PERTURBATIONS = {
 # What an evaluation folder holds: the report and its figures, the robustness table, predictions.
 EVALUATION_FILES = (REPORT_JSON, "confusion_matrix.png", "training_curves.png", "roc_curve.png", "pr_curve.png",
                     "reliability.png", "robustness.json", "robustness.md", PREDICTIONS_CSV)
-_STAGING = ".cifake-evaluate"  # the new evaluation, written whole before it replaces the old one
+_STAGING = ".cifake-evaluate"  # + ".<pid>": a new evaluation, written whole before it replaces the old one
 ROBUSTNESS_COLUMNS = ["condition", "roc_auc", "average_precision", "accuracy", "accuracy_at_threshold", "recall_fake",
                       "recall_real", "f1_fake", "f1_real", "images"]
 
@@ -126,8 +126,8 @@ def evaluate_model(
     for other in cross_data or []:
         other_pixels = load_pixels(other, split, processor)
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
-    staging = output_dir / _STAGING
-    shutil.rmtree(staging, ignore_errors=True)  # what a cut earlier run left
+    staging = output_dir / f"{_STAGING}.{os.getpid()}"
+    _remove_cut_staging(output_dir)
     write_report(staging, summary, metrics, _training_log(model), scores=(pixels.labels.numpy(), p_fake))
     if save_predictions:
         save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
@@ -138,9 +138,27 @@ def evaluate_model(
     return Evaluation(output_dir, metrics, rows)
 
 
+def _remove_cut_staging(out: Path) -> None:
+    """Staging folders of evaluations that were cut (their process is gone); a running one's stays."""
+    for staging in out.glob(f"{_STAGING}.*"):
+        pid = staging.suffix[1:]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _holds_evaluation(folder: Path) -> bool:
     """Only what `evaluate` writes, with a report.json that is one of its reports (if any)."""
-    if not set(os.listdir(folder)) <= {*EVALUATION_FILES, _STAGING}:
+    if not all(name in EVALUATION_FILES or name.startswith(_STAGING + ".") for name in os.listdir(folder)):
         return False
     try:
         report = json.loads((folder / REPORT_JSON).read_text())

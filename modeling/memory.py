@@ -20,9 +20,9 @@ from cifake_kit.errors import CifakeError
 
 _FLOAT_BYTES = 4
 # Training holds the weights, their gradients and Adam's two moments; the forward pass keeps (about)
-# every layer's output for the backward pass. Against the measured peak of real training steps of
-# the kit's recipes (CPU, batch 128) the estimate is 0.7x (cifake-cnn-plus) to 1.6x (vit-tiny-32):
-# close enough to refuse what cannot fit, not so high that it refuses what can.
+# every layer's new output for the backward pass. Against the measured peak of real steps of the
+# kit's recipes (bench/bench_memory.py) the estimate is 0.4x-0.95x: it errs low, so what it refuses
+# cannot fit, and what fits is never refused.
 _TRAINING_COPIES_PER_PARAMETER = 4
 _TRAINING_COPIES_PER_ACTIVATION = 1
 # Scoring frees each layer's output once the next is made: a layer's input and output at once, and
@@ -59,7 +59,8 @@ def footprint(config, model=None) -> Footprint:
     outputs = []
 
     def record(module, inputs, output):
-        outputs.append(output.numel() if torch.is_tensor(output) else 0)
+        if torch.is_tensor(output) and not any(output is given for given in inputs):  # Identity, Dropout: no new memory
+            outputs.append(output.numel())
 
     leaves = [module for module in model.modules() if not any(module.children())]
     hooks = [module.register_forward_hook(record) for module in leaves]
@@ -81,15 +82,24 @@ def free_bytes(device: torch.device | str | None = None) -> int:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    available = _available_memory()
+    return min(_available_memory(), _cgroup_room())
+
+
+def _cgroup_room() -> int:
+    """What the process's cgroup (v2) still allows: its limit less the memory in use, not counting the
+    file cache it can drop (as container runtimes count it); unbounded without a limit."""
     try:
-        with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as used:
+        with open("/sys/fs/cgroup/memory.max") as limit:
             text = limit.read().strip()
-            if text != "max":
-                available = min(available, int(text) - int(used.read()))
-    except (OSError, ValueError):
-        pass
-    return available
+        if text == "max":
+            return sys.maxsize
+        with open("/sys/fs/cgroup/memory.current") as current:
+            used = int(current.read())
+        with open("/sys/fs/cgroup/memory.stat") as stat:
+            cache = next((int(line.split()[1]) for line in stat if line.startswith("inactive_file ")), 0)
+        return int(text) - used + cache
+    except (OSError, ValueError, IndexError):
+        return sys.maxsize
 
 
 def _available_memory() -> int:

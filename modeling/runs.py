@@ -17,6 +17,7 @@ once its successor is complete.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
 import os
@@ -32,6 +33,8 @@ RUN_FILE = "cifake_run.json"
 REPORT_DIR = "report"
 REPLACEMENT_FILE = ".cifake-replacement.json"  # in a replacement run: what it replaces, and whether it is done
 _NEW_SUFFIX = ".cifake-new"
+_MAKING_SUFFIX = ".cifake-new.making"  # the replacement folder until its state file is in it
+_TRASH_SUFFIX = ".cifake-new.removing"  # an abandoned replacement, renamed away before it is deleted
 _OLD_SUFFIX = ".cifake-old"  # only where folders cannot be exchanged in one step
 # What the kit writes into a model folder (train, and evaluate's default output); anything else
 # there is the user's.
@@ -39,6 +42,7 @@ KIT_ENTRIES = (
     "config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
     "preprocessor_config.json", "*_cifake.py", "training_args.bin", "trainer_state.json", "all_results.json",
     "train_results.json", "eval_results.json", RUN_FILE, REPORT_DIR, "checkpoint-*", "eval", "runs", REPLACEMENT_FILE,
+    ".*.tmp",  # a JSON file being written when a kill came
 )
 
 
@@ -52,6 +56,43 @@ class RunFolder:
         return self.work != self.final
 
 
+class RunLock:
+    """Folders one `cifake train` holds while it runs (an advisory lock on each folder itself, which
+    goes with the process): a second command on the same --output-dir is refused, not let loose on
+    the first one's files. A no-op where the system has no `flock`."""
+
+    def __init__(self):
+        self._held: dict[tuple[int, int], int] = {}  # (device, inode) -> descriptor
+
+    def hold(self, folder: Path) -> None:
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except (FileNotFoundError, NotADirectoryError):  # nothing to hold yet; a file is refused by the checks
+            return
+        info = os.fstat(descriptor)
+        if (info.st_dev, info.st_ino) in self._held:
+            os.close(descriptor)
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            raise CifakeError(
+                f"{str(folder)!r} is in use by another `cifake train` running now. Wait for it to end (or stop it), or "
+                f"choose another --output-dir."
+            ) from None
+        self._held[(info.st_dev, info.st_ino)] = descriptor
+
+    def release(self) -> None:
+        for descriptor in self._held.values():
+            os.close(descriptor)  # closing the descriptor ends its lock
+        self._held.clear()
+
+
 def is_kit_entry(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in KIT_ENTRIES)
 
@@ -61,18 +102,25 @@ def beside(out: Path, suffix: str = _NEW_SUFFIX) -> Path:
     return real.parent / f".{real.name}{suffix}"
 
 
-def check(output_dir: str | Path, resume: bool, overwrite: bool, recover: bool = True) -> None:
-    """Refuse what `prepare` would refuse before long work (decoding the data): nothing is written but
-    (`recover`, the main process only) what completes a switch that a kill cut short."""
+def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: RunLock | None = None) -> None:
+    """Refuse what `prepare` would refuse, before long work (decoding the data). Run by the main
+    process only: it takes the folders' lock, and completes a switch that a kill cut short."""
     out = Path(output_dir).expanduser()
-    if recover:
-        finish_cut_switch(out)
+    lock = lock or RunLock()
+    for folder in (out, beside(out)):
+        lock.hold(folder)
+    finish_cut_switch(out)
     _decide(out, resume, overwrite)
 
 
-def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=()) -> RunFolder:
-    """Check `output_dir` and decide where the run trains; nothing is written before the checks pass."""
+def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=(),
+            lock: RunLock | None = None) -> RunFolder:
+    """Check `output_dir` and decide where the run trains; nothing is written before the checks pass.
+    The main process only; `lock` (taken by `check`) is held on the folder the run trains in."""
     out = Path(output_dir).expanduser()
+    lock = lock or RunLock()
+    for folder in (out, beside(out)):
+        lock.hold(folder)
     finish_cut_switch(out)
     action = _decide(out, resume, overwrite)
     new = beside(out)
@@ -83,11 +131,11 @@ def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: boo
              f"removed (pass --resume with --overwrite to continue such an attempt instead)")
         _remove_replacement(new)
     if action in ("replace", "replace again"):
-        new.mkdir()
-        _write_state(new, "training", out)
+        _make_replacement(new, out)
     work = new if action in ("replace", "replace again", "resume the replacement") else out
     if work == out:
         out.mkdir(parents=True, exist_ok=True)
+    lock.hold(work)
     if resume and not any(work.glob("checkpoint-*")):
         raise CifakeError(f"{str(work)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
     require_same_settings(work / RUN_FILE, settings, what="a run", may_change=may_change, where=work)
@@ -104,13 +152,14 @@ def _decide(out: Path, resume: bool, overwrite: bool) -> str:
     if not holds_run:
         return "drop the orphan" if pending else "train in place"  # an orphan: what it was to replace is gone
     if overwrite:
-        if pending:
-            return "resume the replacement" if resume else "replace again"
-        if resume:
+        if resume and not pending:
             raise CifakeError(
                 f"--resume with --overwrite continues an unfinished replacement, and {str(out)!r} has none. Pass "
                 f"--resume alone to continue its run, or --overwrite alone to replace it."
             )
+        _check_replaceable(out)
+        if pending:
+            return "resume the replacement" if resume else "replace again"
         return "replace"
     if pending:
         raise CifakeError(
@@ -126,11 +175,34 @@ def _decide(out: Path, resume: bool, overwrite: bool) -> str:
     return "resume in place"
 
 
+def _check_replaceable(out: Path) -> None:
+    """The new run is made beside `out` and the two folders are exchanged: that needs them on one
+    filesystem, and no process (this one included) working inside the folder that goes."""
+    real = out.resolve()
+    if os.path.ismount(real) or os.stat(real).st_dev != os.stat(real.parent).st_dev:
+        raise CifakeError(
+            f"--overwrite builds the new run beside {str(out)!r} and swaps the two folders, but {str(out)!r} is a mount "
+            f"point (its own filesystem). Pass a folder inside it as --output-dir, or clear it yourself and train "
+            f"without --overwrite."
+        )
+    here = Path.cwd().resolve()
+    if here == real or real in here.parents:
+        raise CifakeError(
+            f"--overwrite replaces the folder {str(out)!r} by a new one, and this command runs inside it. Run it from "
+            f"outside (e.g. cd {str(real.parent)!r})."
+        )
+
+
+def pending_replacement(output_dir: str | Path) -> Path | None:
+    """The folder of an unfinished `--overwrite` replacement of `output_dir`, if there is one."""
+    new = beside(Path(output_dir))
+    return new if _state(new) == "training" else None
+
+
 def run_folder(output_dir: str | Path) -> RunFolder:
     """Where the run that the main process `prepare`d trains (for the other processes of a run)."""
     out = Path(output_dir).expanduser()
-    new = beside(out)
-    return RunFolder(out, new if _state(new) == "training" else out)
+    return RunFolder(out, pending_replacement(out) or out)
 
 
 def resume_checkpoint(work: Path, clean: bool = True) -> Path:
@@ -203,28 +275,36 @@ def finish(run: RunFolder) -> None:
     """Put a finished replacement in place of the old run (nothing to do for a run trained in place)."""
     if not run.replacing:
         return
+    _write_state(run.work, "finished", run.final)  # from here on, only the switch remains: never resumed
     _relocate_states(run)
-    _write_state(run.work, "finished", run.final)
     _switch(run.final, run.work)
 
 
 def finish_cut_switch(out: Path) -> None:
-    """Complete what a kill during a switch left, so that `out` holds one whole run again."""
+    """Complete what a kill during a switch (or while a replacement folder was made or removed) left,
+    so that `out` holds one whole run again."""
     new, old = beside(out), beside(out, _OLD_SUFFIX)
     real = out.resolve()
+    for leftover in (beside(out, _MAKING_SUFFIX), beside(out, _TRASH_SUFFIX)):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
     state = _state(new)
     if state == "finished":
+        _relocate_states(RunFolder(out, new))
         if real.exists():
             _switch(out, new)
         else:  # cut between the two renames of a switch without exchange
             os.rename(new, real)
     elif new.is_dir() and state is None:
-        if not (real / REPLACEMENT_FILE).is_file():
+        if (real / REPLACEMENT_FILE).is_file():
+            _drop_old_run(new, real)  # the exchange was made: `new` holds the old run
+        elif all(is_kit_entry(name) for name in os.listdir(new)):
+            shutil.rmtree(new)  # the kit's own leftovers, with no state to go on
+        else:
             raise CifakeError(
-                f"{str(new)!r} is where the kit trains a replacement of {str(out)!r}, but it holds something else. "
+                f"{str(new)!r} is where the kit trains a replacement of {str(out)!r}, but it holds other files. "
                 f"Move it away and run the command again."
             )
-        _drop_old_run(new, real)  # the exchange was made: `new` holds the old run
     if old.is_dir() and (real / REPLACEMENT_FILE).is_file():
         _drop_old_run(old, real)
     if (real / REPLACEMENT_FILE).is_file() and not new.exists():
@@ -235,11 +315,20 @@ def _switch(out: Path, new: Path) -> None:
     """Exchange the finished replacement `new` with `out`; then the user's own files move over to the
     new run and what is left of the old one goes."""
     real = out.resolve()
-    if exchange(new, real):
-        _drop_old_run(new, real)
-        return
-    old = beside(out, _OLD_SUFFIX)  # no exchange here: two renames, which finish_cut_switch completes if cut
-    os.rename(real, old)
+    try:
+        if exchange(new, real):
+            _drop_old_run(new, real)
+            return
+        old = beside(out, _OLD_SUFFIX)  # no exchange here: two renames, which finish_cut_switch completes if cut
+        os.rename(real, old)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EBUSY):
+            raise
+        raise CifakeError(
+            f"The new run is complete in {str(new)!r} but cannot take the place of {str(out)!r} ({err.strerror}: a "
+            f"mount point, or another filesystem). Move its files into {str(out)!r} yourself, then delete "
+            f"{str(new)!r}."
+        ) from err
     os.rename(new, real)
     _drop_old_run(old, real)
 
@@ -280,14 +369,26 @@ def _write_state(new: Path, state: str, out: Path) -> None:
     write_json(new / REPLACEMENT_FILE, {"state": state, "replaces": str(out.resolve())})
 
 
+def _make_replacement(new: Path, out: Path) -> None:
+    """The replacement folder, made whole (its state file in it) before it takes its name."""
+    making = beside(out, _MAKING_SUFFIX)
+    making.mkdir()
+    _write_state(making, "training", out)
+    os.rename(making, new)
+
+
 def _remove_replacement(new: Path) -> None:
+    """Remove an abandoned replacement: renamed away first, so that a kill midway leaves no half of it
+    under the name a rerun looks at."""
     strays = sorted(name for name in os.listdir(new) if not is_kit_entry(name))
     if strays:
         raise CifakeError(
             f"{str(new)!r} holds an unfinished replacement run and other files ({', '.join(strays[:5])}). Move them "
             f"away and run the command again."
         )
-    shutil.rmtree(new)
+    trash = new.with_name(new.name.removesuffix(_NEW_SUFFIX) + _TRASH_SUFFIX)
+    os.rename(new, trash)
+    shutil.rmtree(trash)
 
 
 def _say(line: str) -> None:

@@ -36,6 +36,7 @@ def sweep(
 ) -> Path:
     """Train `topologies` (default: all 36) on `data`; return the Markdown table's path."""
     from .report import REPORT_JSON
+    from .runs import pending_replacement
     from .train import REPORT_DIR, RUN_FILE, train
 
     grid = paper_topologies()
@@ -55,9 +56,14 @@ def sweep(
         report_path = out / name / REPORT_DIR / REPORT_JSON
         if not report_path.is_file():  # a finished run whose row was not written yet is not redone
             print(f"[{position}/{len(names)}] {name}: training")
-            resume = (out / name / RUN_FILE).is_file() and any((out / name).glob("checkpoint-*"))
-            train(data=data, output_dir=out / name, config=name, seed=seed, resume=resume,
-                  overwrite=not resume, **train_options)
+            replacement = pending_replacement(out / name)  # a restart of this topology that was cut in turn
+            if replacement is not None and any(replacement.glob("checkpoint-*")):
+                resume = overwrite = True
+            else:
+                resume = (out / name / RUN_FILE).is_file() and any((out / name).glob("checkpoint-*"))
+                overwrite = not resume
+            train(data=data, output_dir=out / name, config=name, seed=seed, resume=resume, overwrite=overwrite,
+                  **train_options)
         row = _row(name, grid[name]["model"], json.loads(report_path.read_text()))
         with open(out / RESULTS, "a") as handle:
             handle.write(json.dumps(row) + "\n")

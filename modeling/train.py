@@ -57,12 +57,22 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
     left as None come from the recipe. Returns None on the non-main processes of a multi-process
     run. See `cifake_kit.options.TrainOptions` for every field.
     """
+    from .runs import RunLock
+
+    lock = RunLock()  # the folders this run writes, held until it ends: a second run on them is refused
+    try:
+        return _train(replace(options or TrainOptions(), **overrides), lock)
+    finally:
+        lock.release()
+
+
+def _train(opts: TrainOptions, lock) -> TrainResult | None:
     from transformers import set_seed
 
     from . import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from .data import CifakeTensorDataset, load_pixels, stratified_split
+    from .runs import check, finish
 
-    opts = replace(options or TrainOptions(), **overrides)
     name, model_fields, training = _recipe(opts.config)
     training.update({key: getattr(opts, key) for key in _RECIPE_OVERRIDES if getattr(opts, key) is not None})
     _check_training(training, opts.max_steps)
@@ -73,9 +83,9 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
                 "max_steps": opts.max_steps}
     settings["model"].pop("transformers_version", None)
 
-    from .runs import check
-
-    check(opts.output_dir, opts.resume, opts.overwrite, recover=process_state().is_main_process)  # before decoding
+    if process_state().is_main_process:  # before the data is decoded or the model allocated
+        check(opts.output_dir, opts.resume, opts.overwrite, lock)
+    _check_memory(model_config, training["batch_size"], name)
     processor = CifakeImageProcessor()
     val_pixels = None
     if opts.streaming:
@@ -88,14 +98,13 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
         eval_set = CifakeTensorDataset(val_pixels)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(opts.seed)
-    _check_memory(model_config, training["batch_size"], name)  # before a byte of the model is allocated
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
     started_from = None
     if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
         from .pretrained import load_pretrained_backbone
 
         started_from = load_pretrained_backbone(model, opts.pretrained)
-    run, checkpoint = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite)
+    run, checkpoint = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite, lock)
     trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, seed=opts.seed,
                            train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
                            num_workers=opts.num_workers)
@@ -115,8 +124,6 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
         return None
     result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
                            started_from)
-    from .runs import finish
-
     finish(run)  # a replacement takes the old run's place only now, complete
     return result
 
@@ -299,14 +306,15 @@ def _quiet_transformers_bars():
             transformers_logging.enable_progress_bar()
 
 
-def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool) -> tuple[RunFolder, object]:
+def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool,
+                             lock) -> tuple[RunFolder, object]:
     """(the run's folder, the checkpoint to resume from or None). Under `accelerate launch` / `torchrun`
     only the main process checks and prepares the folder (and sets broken checkpoints aside)."""
     from .runs import prepare, resume_checkpoint, run_folder
 
     state = process_state()
     if state.is_main_process:
-        run = prepare(output_dir, settings, resume, overwrite, may_change=_RESUMABLE_CHANGES)
+        run = prepare(output_dir, settings, resume, overwrite, may_change=_RESUMABLE_CHANGES, lock=lock)
         checkpoint = resume_checkpoint(run.work) if resume else None
     state.wait_for_everyone()
     if not state.is_main_process:
@@ -346,7 +354,7 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     output_dir = run.final
     best = trainer.state.best_model_checkpoint
     summary = {
-        "title": f"{output_dir.name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
+        "title": f"{output_dir.resolve().name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
         "model": str(output_dir),
         "data": str(data),
         "split": scored,

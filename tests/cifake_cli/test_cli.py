@@ -318,10 +318,15 @@ def test_demo_on_a_port_in_use_is_one_line(tmp_path, monkeypatch, capsys):
         port = taken.getsockname()[1]
         assert main(["demo", "--model", "nowhere", "--port", str(port)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"cifake demo: error: Cannot serve on 127.0.0.1:{port} (")
-    assert f"Pass --port with a free one, e.g. --port {port + 1}" in err[0]
+    assert err == [f"cifake demo: error: Cannot serve on 127.0.0.1:{port}: another program (perhaps another `cifake "
+                   f"demo`) uses that port. Pass --port with a free one, e.g. --port {port + 1}."]
     assert main(["demo", "--model", "nowhere", "--port", "70000"]) == 1
     assert "--port 70000 is not a port number" in capsys.readouterr().err
+    assert main(["demo", "--model", "nowhere", "--port", "7860", "--host", "no-such-host.invalid"]) == 1
+    assert "--host 'no-such-host.invalid' is not an address of this machine" in capsys.readouterr().err
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "seventy")
+    assert main(["demo", "--model", "nowhere"]) == 1
+    assert "GRADIO_SERVER_PORT='seventy' is not a port number" in capsys.readouterr().err
 
 
 def test_output_folders_that_are_files_or_not_writable_are_one_line(tmp_path, monkeypatch, capsys, built_dataset,
@@ -347,17 +352,43 @@ def test_output_folders_that_are_files_or_not_writable_are_one_line(tmp_path, mo
     monkeypatch.setattr(pathlib.Path, "mkdir", read_only)  # as for a folder without write permission (root ignores modes)
     assert main(["train", "--data", str(built_dataset), "--output-dir", "locked", "--epochs", "1"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "%|" not in line]  # datasets' bars
-    assert err == ["cifake train: error: Permission denied (locked). Check the permissions, or choose a folder you can "
-                   "write to."]
+    assert err == ["cifake train: error: Permission denied (locked). Check the permissions of that path, or choose "
+                   "another."]
     assert (tmp_path / "a-file").read_text() == "mine"
 
 
-def test_an_interrupted_overwrite_says_how_to_resume_it(tmp_path, monkeypatch, capsys, built_dataset):
+def test_an_interrupted_train_says_how_to_go_on_by_what_its_folders_hold(tmp_path, monkeypatch, capsys, built_dataset):
+    import errno
+
+    from cifake_cli.model import train_resume_hint
+    from modeling import runs
     from modeling import train as train_module
+
+    out = tmp_path / "m"
+    assert train_resume_hint(out) == "Run the same command again."
+    out.mkdir()
+    (out / runs.RUN_FILE).write_text("{}")
+    assert train_resume_hint(out) == "Run it again with --overwrite (no checkpoint was saved yet)."
+    (out / "checkpoint-5").mkdir()
+    assert train_resume_hint(out) == "Run it again with --resume to continue from the last checkpoint."
+    runs._make_replacement(runs.beside(out), out)
+    assert train_resume_hint(out).startswith("Run it again with --overwrite (no checkpoint of the replacement")
+    (runs.beside(out) / "checkpoint-3").mkdir()
+    hint = train_resume_hint(out)
+    assert hint.startswith("Run it again with --overwrite --resume to continue the replacement")
 
     def interrupted(options):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_module, "train", interrupted)
-    assert main(["train", "--data", str(built_dataset), "--output-dir", str(tmp_path / "m"), "--overwrite"]) == 130
-    assert "Run it again with --overwrite --resume to continue the replacement" in capsys.readouterr().err
+    command = ["train", "--data", str(built_dataset), "--output-dir", str(out), "--overwrite"]
+    assert main(command) == 130
+    assert hint in capsys.readouterr().err
+
+    def disk_full(options):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "checkpoint-9"))
+
+    monkeypatch.setattr(train_module, "train", disk_full)
+    assert main(command) == 1
+    assert capsys.readouterr().err.strip() == (f"cifake train: error: No space left on device ({out}/checkpoint-9). Free "
+                                               f"some disk space (or choose a folder on another disk). {hint}")

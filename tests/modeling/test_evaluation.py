@@ -132,7 +132,10 @@ def test_an_evaluation_follows_the_output_rules(tmp_path, trained_model, toy_dat
     evaluate_model(trained_model, data=str(toy_dataset), split="train", output_dir=out, overwrite=True)
     assert json.loads((out / "report.json").read_text())["split"] == "train"
     assert not (out / "robustness.md").exists()  # the old evaluation's table went with it
-    assert not (out / ".cifake-evaluate").exists()
+    assert not list(out.glob(".cifake-evaluate*"))
+    (out / ".cifake-evaluate.999999999").mkdir()  # left by an evaluation that was killed (no such process now)
+    evaluate_model(trained_model, data=str(toy_dataset), split="train", output_dir=out, overwrite=True)
+    assert not list(out.glob(".cifake-evaluate*"))
 
     afile = tmp_path / "a-file"
     afile.write_text("x")

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -98,12 +99,10 @@ def test_a_kill_during_the_switch_leaves_one_whole_model_and_the_next_run_finish
 
 def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_run, built_dataset, monkeypatch):
     monkeypatch.setattr(runs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
-    renames = []
     real_rename = os.rename
 
     def rename(source, target):
-        renames.append(source)
-        if len(renames) == 2:  # the old run moved aside, the new one not yet in: killed there
+        if Path(source) == runs.beside(old_run):  # the old run moved aside, the new one not yet in: killed there
             raise Killed
         real_rename(source, target)
 
@@ -139,6 +138,42 @@ def test_overwrite_through_a_link_replaces_the_folder_it_points_to(old_run, buil
     train(data=str(built_dataset), output_dir=link, config="conv1x16", overwrite=True, **SMALL)
     assert link.is_symlink() and recipe(link) == "conv1x16" and recipe(old_run) == "conv1x16"
     assert user_files_kept(old_run)
+
+
+def test_a_second_train_on_a_folder_in_use_is_refused(old_run, built_dataset):
+    lock = runs.RunLock()
+    lock.hold(old_run)  # as a `cifake train` running on it now holds it
+    try:
+        with pytest.raises(CifakeError, match="is in use by another `cifake train` running now"):
+            train(data=str(built_dataset), output_dir=old_run, overwrite=True, **SMALL)
+    finally:
+        lock.release()
+    assert not runs.beside(old_run).exists() and recipe(old_run) == "paper-best"
+
+
+def test_overwrite_is_refused_where_the_folders_cannot_be_swapped(old_run, built_dataset, monkeypatch):
+    monkeypatch.chdir(old_run / "plots")
+    with pytest.raises(CifakeError, match="--overwrite replaces the folder .* and this command runs inside it"):
+        train(data=str(built_dataset), output_dir=old_run, overwrite=True, **SMALL)
+    monkeypatch.chdir(old_run.parent)
+    monkeypatch.setattr(runs.os.path, "ismount", lambda path: Path(path) == old_run)
+    with pytest.raises(CifakeError, match="is a mount point .*Pass a folder inside it as --output-dir"):
+        train(data=str(built_dataset), output_dir=old_run, overwrite=True, **SMALL)
+    assert not runs.beside(old_run).exists() and recipe(old_run) == "paper-best"
+
+
+def test_the_kits_leftovers_beside_a_run_are_cleared_and_others_refused(old_run, built_dataset):
+    new = runs.beside(old_run)
+    (new / "checkpoint-3").mkdir(parents=True)  # a replacement cut while it was removed: its state file already gone
+    runs.beside(old_run, ".cifake-new.making").mkdir()  # one cut while it was made
+    train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
+    assert recipe(old_run) == "conv1x16" and not new.exists()
+    assert not runs.beside(old_run, ".cifake-new.making").exists()
+    new.mkdir()
+    (new / "thesis.tex").write_text("not the kit's")
+    with pytest.raises(CifakeError, match="is where the kit trains a replacement of .* but it holds other files"):
+        train(data=str(built_dataset), output_dir=old_run, overwrite=True, **SMALL)
+    assert (new / "thesis.tex").read_text() == "not the kit's"
 
 
 def checkpoints(folder):
