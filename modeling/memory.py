@@ -117,10 +117,11 @@ def _available_memory() -> int:
         return sys.maxsize
 
 
-def check_fits(config, batch_size: int, training: bool, device=None, batch_flag: str = "--batch-size",
+def check_fits(config, batch_size: int, training: bool, device=None, batch_flag: str | None = "--batch-size",
                what: str = "the model", model=None) -> Footprint:
     """CifakeError, with the numbers and what to change, unless `config`'s model fits in free memory
-    for `batch_size` images at a time (training: weights, gradients, optimiser state and activations)."""
+    for `batch_size` images at a time (training: weights, gradients, optimiser state and activations).
+    `batch_flag` None: the batch size cannot change (a resumed run), so none is suggested."""
     found = footprint(config, model)
     need = found.training_bytes(batch_size) if training else found.inference_bytes(batch_size)
     have = free_bytes(device)
@@ -130,8 +131,12 @@ def check_fits(config, batch_size: int, training: bool, device=None, batch_flag:
     share = found.training_bytes(0) if training else found.inference_bytes(0)
     per_batch = (found.training_bytes(1) if training else found.inference_bytes(1)) - share
     fits = int((have - share) // per_batch) if per_batch and have > share else 0
-    fix = (f"Pass {batch_flag} {fits} or less." if fits >= 1 else
-           "Use fewer or smaller layers (conv_filters, dense_units) or a smaller backbone.")
+    if batch_flag is None:
+        fix = "Free some memory, or go on where more is free (a resumed run keeps its batch size)."
+    elif fits >= 1:
+        fix = f"Pass {batch_flag} {fits} or less."
+    else:
+        fix = "Use fewer or smaller layers (conv_filters, dense_units) or a smaller backbone."
     raise CifakeError(
         f"{what[0].upper() + what[1:]} ({found.parameters:,} parameters, {found.activations:,} activations per image) "
         f"needs about {_gb(need)} to {doing} {batch_size} images at a time, more than the {_gb(have)} free here; "

@@ -85,7 +85,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
 
     if process_state().is_main_process:  # before the data is decoded or the model allocated
         check(opts.output_dir, opts.resume, opts.overwrite, lock)
-    _check_memory(model_config, training["batch_size"], name)
+    _check_memory(model_config, training["batch_size"], name, resuming=opts.resume)
     processor = CifakeImageProcessor()
     val_pixels = None
     if opts.streaming:
@@ -422,11 +422,12 @@ def _model_config(config_class, fields: dict):
         raise CifakeError(f"Bad model config {fields}: {err}") from err
 
 
-def _check_memory(config, batch_size: int, recipe: str) -> None:
+def _check_memory(config, batch_size: int, recipe: str, resuming: bool = False) -> None:
     from .memory import check_fits
 
     try:
-        check_fits(config, batch_size, training=True, what=f"the {recipe} model")
+        check_fits(config, batch_size, training=True, what=f"the {recipe} model",
+                   batch_flag=None if resuming else "--batch-size")
     except ValueError as err:  # the config cannot be built at all: _build says so
         raise CifakeError(f"Cannot build the model: {err}") from err
 
