@@ -23,6 +23,7 @@ from cifake_kit.outputs import require_same_settings, settings_changes
 from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
+from . import licences
 from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS, JPEG_QUALITY, JPEG_SUBSAMPLING
 from .generate import DEFAULT_GENERATOR
 
@@ -99,9 +100,11 @@ def build_dataset(
             "guidance_scale": guidance_scale,
         }
         report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
-        section = _build_section(report, cifar10, generation, settings, image_format)
-        _run_builder(out, work, section, cifar10=str(cifar10), per_class=counts,
-                     fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
+        parts = [("REAL, CIFAR-10 photos", licences.CIFAR10),
+                 (f"FAKE, output of `{generation['generator_id']}`", licences.of_generator(generation["generator_id"], DEMO_GENERATOR_ID, generator))]
+        section = _build_section(report, cifar10, generation, settings, image_format) + _licence_lines(parts)
+        _run_builder(out, work, section, _card_metadata(parts, from_cifar10=True), cifar10=str(cifar10),
+                     per_class=counts, fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
     return report
 
 
@@ -120,7 +123,9 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
     with _job(Path(output_dir), overwrite, "import-kaggle", settings) as work:
         report, stats, store = _import(Path(output_dir), work, scan.files, KAGGLE_ENCODING, workers)
         report.problems = sorted(scan.problems + report.problems)
-        _export_import(store, stats, report.output_dir, _kaggle_section(report), work)
+        parts = [("both halves, as the release on Kaggle states", licences.CIFAKE_RELEASE)]
+        _export_import(store, stats, report.output_dir, _kaggle_section(report) + _licence_lines(parts), work,
+                       _card_metadata(parts, from_cifar10=True))
     return report
 
 
@@ -134,6 +139,7 @@ def import_folders(
     overwrite: bool = False,
     workers: int | None = None,
     intro: str = "",
+    source_datasets: list[str] | None = None,
 ) -> BuildReport:
     """Import folders of real photos (`real`) and generated images (`fake`: "NAME=DIR" or "DIR").
 
@@ -142,7 +148,9 @@ def import_folders(
     `test_fraction` per label and generator, deterministic in `seed`. `encoder`: "cifake-jpeg"
     (the default: one encoder for both halves, CIFAKE's own JPEGs kept as they are), "png" or
     "keep" (every file's bytes as they are; a note says when the halves' encoders differ).
-    `intro`: a paragraph for the card. Rerun to resume.
+    `intro`: a paragraph for the card; `source_datasets`: Hub ids for its `source_datasets` (e.g.
+    "extended|cifar10"), when the photos are known to come from one. The card's licence is read from
+    the README / LICENSE / SOURCES texts found in or beside each source. Rerun to resume.
     """
     from .folders import parse_sources, plan_folders
     from .importing import Encoding, plan_digest
@@ -163,8 +171,10 @@ def import_folders(
         report.sources = [(LABEL_NAMES[s.label], s.name, s.generator_id,
                            {split: per_source[s.name][split] for split in SPLITS if per_source.get(s.name, {}).get(split)})
                           for s in plan.sources]
-        section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro)
-        _export_import(store, stats, report.output_dir, section, work)
+        parts = [(f"{LABEL_NAMES[s.label]} `{s.name}`", plan.licences[s.name]) for s in plan.sources]
+        section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro) + _licence_lines(parts)
+        metadata = {"license": licences.card_value(parts), **({"source_datasets": source_datasets} if source_datasets else {})}
+        _export_import(store, stats, report.output_dir, section, work, metadata)
     return report
 
 
@@ -249,29 +259,39 @@ def _top(counts: dict, most: int = 2) -> str:
     return shown + (f" and {len(ordered) - most} more" if len(ordered) > most else "")
 
 
-def _run_builder(out: Path, work: Path, section: str, **config) -> None:
+def _run_builder(out: Path, work: Path, section: str, metadata: dict, **config) -> None:
     from .builder import CifakeBuilder
 
     builder = CifakeBuilder(cache_dir=str(work / "cache"), **config)
     builder.download_and_prepare(download_mode="force_redownload")
-    _export(builder.as_dataset(), out, section, work)
+    _export(builder.as_dataset(), out, section, work, metadata)
 
 
-def _export(dataset_dict, out: Path, section: str, work: Path) -> None:
+def _export(dataset_dict, out: Path, section: str, work: Path, metadata: dict) -> None:
     from .export import render_card, write_dataset_folder
 
-    card = render_card(dataset_dict, section)
+    card = render_card(dataset_dict, section, metadata)
     write_dataset_folder(dataset_dict, out, card, work)
     del dataset_dict  # release the memory-mapped cache before removing it
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _export_import(store, stats, out: Path, section: str, work: Path) -> None:
+def _export_import(store, stats, out: Path, section: str, work: Path, metadata: dict) -> None:
     from .export import write_parquet_folder
     from .importing import imported_files
 
-    write_parquet_folder(imported_files(store, stats.done), out, section, work, read=store.read)
+    write_parquet_folder(imported_files(store, stats.done), out, section, work, read=store.read, metadata=metadata)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _card_metadata(parts: list[tuple[str, str]], from_cifar10: bool) -> dict:
+    """The card's YAML that depends on the sources: its licence, and CIFAR-10 as the source dataset."""
+    return {"license": licences.card_value(parts), **({"source_datasets": ["extended|cifar10"]} if from_cifar10 else {})}
+
+
+def _licence_lines(parts: list[tuple[str, str]]) -> str:
+    return "\n".join(["", "", "Licences of this copy's images (the card's `license` lists them all):", "",
+                      *licences.card_lines(parts)])
 
 
 def _check_counts(counts: dict) -> None:

@@ -78,4 +78,4 @@ def build_demo(output_dir: str | Path = "cifake", overwrite: bool = False):
 
     real, fake = demo_sources()
     return import_folders(real, fake, output_dir=output_dir, test_fraction=DEMO_TEST_FRACTION, seed=DEMO_SEED,
-                          overwrite=overwrite, intro=_INTRO)
+                          overwrite=overwrite, intro=_INTRO, source_datasets=["extended|cifar10"])

@@ -75,7 +75,8 @@ def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Pa
     return _swap_in(staging, Path(out), work)
 
 
-def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path, read) -> dict:
+def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path, read,
+                         metadata: dict | None = None) -> dict:
     """Write tables already in the dataset's schema (an import's chunks, `read(path)` gives each) as the dataset folder.
 
     The rows are streamed into `data/{split}-NNNNN-of-NNNNN.parquet` in order, cut into shards and
@@ -114,28 +115,35 @@ def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, se
                 table, written = table.slice(take), written + take
         _close(writer)
         sizes[split] = (rows, nbytes)
-    (staging / "README.md").write_text(card_text(features, sizes, section), encoding="utf-8")
+    (staging / "README.md").write_text(card_text(features, sizes, section, metadata), encoding="utf-8")
     _swap_in(staging, Path(out), work)
     return {split: rows for split, (rows, _) in sizes.items()}
 
 
-def render_card(dataset_dict, build_section: str) -> str:
+def render_card(dataset_dict, build_section: str, metadata: dict | None = None) -> str:
     """The card for `dataset_dict`: `dataset_card.md` with YAML measured from it, plus a 'This copy' section."""
     any_split = next(iter(dataset_dict.values()))
     sizes = {name: (len(dataset), dataset._estimate_nbytes()) for name, dataset in dataset_dict.items()}
-    return card_text(any_split.features, sizes, build_section)
+    return card_text(any_split.features, sizes, build_section, metadata)
 
 
-def card_text(features, sizes: dict, build_section: str) -> str:
-    """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`."""
+def card_text(features, sizes: dict, build_section: str, metadata: dict | None = None) -> str:
+    """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`.
+
+    `metadata` sets what depends on where the images came from: `license` (licences.card_value)
+    and `source_datasets`; without it the card states the licence as unknown and names no source.
+    """
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCard
 
     card = DatasetCard.load(_CARD_TEMPLATE, repo_type="dataset")
-    for key in ("dataset_info", "configs"):
+    for key in ("dataset_info", "configs", "source_datasets"):
         card.data.pop(key, None)
+    card.data["license"] = "unknown"
+    for key, value in (metadata or {}).items():
+        card.data[key] = value
     splits = SplitDict()
     for name, (rows, nbytes) in sizes.items():
         splits.add(SplitInfo(name=name, num_bytes=nbytes, num_examples=rows))

@@ -23,6 +23,7 @@ from pathlib import Path
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import CIFAR10_CLASSES, FAKE, LABEL_NAMES, REAL, SPLITS
 
+from . import licences
 from .importing import ImportFile
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
@@ -46,6 +47,7 @@ class FolderPlan:
     problems: list[tuple[str, str]] = field(default_factory=list)
     split_rule: dict[str, str] = field(default_factory=dict)  # source name -> "its train/ and test/ folders" | "drawn"
     attribution: list[tuple[str, str]] = field(default_factory=list)  # (file shown as, text)
+    licences: dict[str, str] = field(default_factory=dict)  # source name -> licence id(s) found in its texts
 
 
 def parse_sources(real: list[str], fake: list[str]) -> list[Source]:
@@ -117,7 +119,9 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
                 f"{_KINDS[source.label]} {str(source.folder)!r} holds no images below it (JPEG, PNG, WebP, BMP or GIF "
                 f"files). Give the folder the images are in."
             )
-        plan.attribution += [entry for entry in _attribution(source) if entry not in plan.attribution]
+        texts = _attribution(source)
+        plan.attribution += [(shown, text) for shown, text, _ in texts if (shown, text) not in plan.attribution]
+        plan.licences[source.name] = licences.of_source([(inside, text) for _, text, inside in texts], source.folder.name)
     for (label, generator), positions in drawn.items():
         key = int.from_bytes(hashlib.sha256(f"{label}:{generator}".encode()).digest()[:8], "big")
         order = np.random.default_rng([seed, key]).permutation(len(positions))
@@ -201,8 +205,8 @@ def _is_attribution(path: Path) -> bool:
     return path.name.lower().startswith(_ATTRIBUTION_NAMES) and not path.is_symlink() and path.is_file()
 
 
-def _attribution(source: Source) -> list[tuple[str, str]]:
-    """Attribution texts in the source folder, and beside it when they name it."""
+def _attribution(source: Source) -> list[tuple[str, str, bool]]:
+    """Attribution texts in the source folder, and beside it when they name it: (shown as, text, inside)."""
     found = []
     for folder, inside in ((source.folder, True), (source.folder.parent, False)):
         for path in sorted(folder.iterdir()):
@@ -214,5 +218,5 @@ def _attribution(source: Source) -> list[tuple[str, str]]:
             if len(data) > _ATTRIBUTION_BYTES:
                 text += f"\n[... cut at {_ATTRIBUTION_BYTES:,} bytes; the whole file is {path.name} beside the images]"
             if text and (inside or source.folder.name in text):
-                found.append((f"{folder.name}/{path.name}", text))
+                found.append((f"{folder.name}/{path.name}", text, inside))
     return found

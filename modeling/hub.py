@@ -22,7 +22,11 @@ UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "
 
 def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                dataset_id: str | None = None) -> str:
-    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL."""
+    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL.
+
+    The card's model-index names the dataset by Hub id: `dataset_id`, or the Hub id the model
+    was scored on; a model scored on a local folder needs `dataset_id`.
+    """
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -36,7 +40,14 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
         )
     check_model_folder(folder)
     token = push_token(repo_id, token, example="your-name/cifake-cnn")
-    card = render_model_card(folder, repo_id, dataset_id)
+    data = scored_dataset_id(folder, dataset_id)
+    if data is None:
+        raise CifakeError(
+            f"{str(folder)!r} was scored on the local dataset {_report(folder).get('data')!r}, which is no Hub id: the "
+            f"card's model-index needs one. Push the data with `cifake push-dataset your-name/cifake --data ...` and "
+            f"pass --dataset-id your-name/cifake."
+        )
+    card = render_model_card(folder, repo_id, data)
     files = sorted({p for pattern in UPLOAD_PATTERNS for p in folder.glob(pattern) if p.is_file()})
     operations = [CommitOperationAdd(str(p.relative_to(folder)), str(p)) for p in files]
     operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))
@@ -49,30 +60,39 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
     return str(url)
 
 
-def render_model_card(folder: Path, repo_id: str, dataset_id: str | None = None) -> str:
-    """model_card.md + this model's measured results (model-index and a "This model" section)."""
+def scored_dataset_id(folder: Path, dataset_id: str | None = None) -> str | None:
+    """The Hub id of the dataset the model's report scored: `dataset_id` (checked), or the report's own
+    data when that is a Hub id; None for a local folder."""
+    if dataset_id is not None:
+        if "/" not in dataset_id or not is_hub_id(dataset_id):
+            raise CifakeError(f"--dataset-id {dataset_id!r} is not a Hub dataset id. Use the form your-name/cifake.")
+        return dataset_id
+    return _hub_id(str(_report(folder).get("data", "")))
+
+
+def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str | None = None) -> str:
+    """model_card.md + this model's measured results ("This model", and with a dataset id the model-index).
+
+    `repo_id` None: the card of the local folder (what `cifake train` writes as its README.md);
+    the results reach the model-index only when the data is known by Hub id (`dataset_id`, or
+    the report's own data), never under a name that is no id.
+    """
     from huggingface_hub import EvalResult, ModelCard
 
-    from .report import REPORT_JSON
-    from .train import REPORT_DIR, RUN_FILE
+    from .train import RUN_FILE
 
     card = ModelCard.load(CARD_TEMPLATE)
-    card.text = card.text.replace("REPO_ID", repo_id)
-    report_path = folder / REPORT_DIR / REPORT_JSON
-    if not report_path.is_file():
-        raise CifakeError(
-            f"{str(folder)!r} has no {REPORT_DIR}/{REPORT_JSON}: the card's results come from it. Train the model "
-            f"with `cifake train` (which writes it), or score it with `cifake evaluate {folder} --output-dir {folder / REPORT_DIR}`."
-        )
-    report = json.loads(report_path.read_text())
+    name = repo_id or str(folder)
+    card.text = card.text.replace("REPO_ID", name)
+    report = _report(folder)
     run = json.loads((folder / RUN_FILE).read_text()) if (folder / RUN_FILE).is_file() else {}
     metrics = report["metrics"]
-    data = dataset_id or _hub_id(report.get("data", "")) or "cifake"
+    data = scored_dataset_id(folder, dataset_id)
     generators = report.get("generators") or []
     demo = DEMO_GENERATOR_ID in generators
     dataset_name = f"CIFAKE-style data ({', '.join(generators) or 'generator not recorded'})"
-    card.data.model_name = repo_id.split("/")[-1]
-    card.data.datasets = [data] if "/" in data else None
+    card.data.model_name = (repo_id or Path(folder).resolve().name).split("/")[-1]
+    card.data.datasets = [data] if data else None
     card.data.eval_results = [
         EvalResult(
             task_type="image-classification",
@@ -81,10 +101,10 @@ def render_model_card(folder: Path, repo_id: str, dataset_id: str | None = None)
             dataset_name=dataset_name,
             dataset_split=report["split"],
             metric_type=metric,
-            metric_name=name,
+            metric_name=metric_name,
             metric_value=round(float(metrics[key]), 4),
         )
-        for key, metric, name in [
+        for key, metric, metric_name in [
             ("roc_auc", "roc_auc", "ROC AUC (FAKE positive)"),
             ("average_precision", "average_precision", "Average precision (FAKE positive)"),
             ("accuracy", "accuracy", "Accuracy"),
@@ -95,11 +115,25 @@ def render_model_card(folder: Path, repo_id: str, dataset_id: str | None = None)
             ("recall_fake", "recall", "Recall (FAKE positive)"),
         ]
         if metrics.get(key) is not None
-    ]
-    section = _this_model_section(report, run, data, generators, demo, _robustness_tables(folder))
+    ] if data else None
+    section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
+                                  _robustness_tables(folder))
     head, citation, tail = card.text.partition("## Citation")
     card.text = f"{head.rstrip()}\n\n{section}\n\n{citation}{tail}"
     return str(card)
+
+
+def _report(folder: Path) -> dict:
+    from .report import REPORT_JSON
+    from .train import REPORT_DIR
+
+    path = Path(folder) / REPORT_DIR / REPORT_JSON
+    if not path.is_file():
+        raise CifakeError(
+            f"{str(folder)!r} has no {REPORT_DIR}/{REPORT_JSON}: the card's results come from it. Train the model "
+            f"with `cifake train` (which writes it), or score it with `cifake evaluate {folder} --output-dir {path.parent}`."
+        )
+    return json.loads(path.read_text())
 
 
 def _this_model_section(report: dict, run: dict, data: str, generators: list, demo: bool,

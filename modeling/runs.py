@@ -44,6 +44,8 @@ KIT_ENTRIES = (
     "train_results.json", "eval_results.json", RUN_FILE, REPORT_DIR, "checkpoint-*", "eval", "runs", REPLACEMENT_FILE,
     ".*.tmp",  # a JSON file being written when a kill came
 )
+CARD = "README.md"  # the kit's model card when it carries the kit's tag; a user's own README otherwise
+KIT_TAG = "cifake-kit"
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,21 @@ class RunLock:
         self._held.clear()
 
 
-def is_kit_entry(name: str) -> bool:
+def is_kit_entry(name: str, folder: Path | None = None) -> bool:
+    """Whether the kit wrote `name` (in `folder`, which tells the kit's README.md from a user's)."""
+    if name == CARD:
+        return folder is not None and is_kit_card(folder / name)
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in KIT_ENTRIES)
+
+
+def is_kit_card(path: Path) -> bool:
+    """Whether `path` is a model card the kit wrote (its front matter carries the kit's tag)."""
+    from huggingface_hub.repocard import metadata_load
+
+    try:
+        return KIT_TAG in ((metadata_load(path) or {}).get("tags") or [])
+    except Exception:  # unreadable, or no card at all
+        return False
 
 
 def beside(out: Path, suffix: str = _NEW_SUFFIX) -> Path:
@@ -298,7 +313,7 @@ def finish_cut_switch(out: Path) -> None:
     elif new.is_dir() and state is None:
         if (real / REPLACEMENT_FILE).is_file():
             _drop_old_run(new, real)  # the exchange was made: `new` holds the old run
-        elif all(is_kit_entry(name) for name in os.listdir(new)):
+        elif all(is_kit_entry(name, new) for name in os.listdir(new)):
             shutil.rmtree(new)  # the kit's own leftovers, with no state to go on
         else:
             raise CifakeError(
@@ -336,8 +351,13 @@ def _switch(out: Path, new: Path) -> None:
 def _drop_old_run(old: Path, real: Path) -> None:
     """Move the user's own files from the replaced run `old` into the new one at `real`, then remove `old`."""
     for name in sorted(os.listdir(old)):
-        if not is_kit_entry(name) and not (real / name).exists():
-            os.rename(old / name, real / name)
+        if is_kit_entry(name, old):
+            continue
+        target = real / name
+        if name == CARD and target.exists():  # the user's README beside the new run's card
+            target = real / "README.user.md"
+        if not target.exists():
+            os.rename(old / name, target)
     shutil.rmtree(old)
     (real / REPLACEMENT_FILE).unlink(missing_ok=True)
 
@@ -380,7 +400,7 @@ def _make_replacement(new: Path, out: Path) -> None:
 def _remove_replacement(new: Path) -> None:
     """Remove an abandoned replacement: renamed away first, so that a kill midway leaves no half of it
     under the name a rerun looks at."""
-    strays = sorted(name for name in os.listdir(new) if not is_kit_entry(name))
+    strays = sorted(name for name in os.listdir(new) if not is_kit_entry(name, new))
     if strays:
         raise CifakeError(
             f"{str(new)!r} holds an unfinished replacement run and other files ({', '.join(strays[:5])}). Move them "

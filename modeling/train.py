@@ -15,6 +15,7 @@ is resumed, or replaced (`--overwrite`: beside the old run, swapped in when comp
 from __future__ import annotations
 
 import math
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -374,7 +375,22 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     report = write_report(run.work / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
     if opts.save_predictions and pixels is not None:
         save_split_predictions(report.parent / PREDICTIONS_CSV, pixels, scores[1], metrics["threshold"])
+    _write_model_card(run)
     return TrainResult(output_dir, scored, metrics, output_dir / REPORT_DIR / report.name, train_metrics)
+
+
+def _write_model_card(run: RunFolder) -> None:
+    """README.md: the model card from the report just written (push-model writes it again with the Hub
+    ids). A README.md of the user's own in the folder is left as it is."""
+    from .hub import render_model_card
+    from .runs import CARD, is_kit_card
+
+    card = run.work / CARD
+    if card.exists() and not is_kit_card(card):
+        print(f"cifake train: kept your own {card.name} in {str(run.final)!r}; the model card is written by push-model",
+              file=sys.stderr)
+        return
+    card.write_text(render_model_card(run.work, repo_id=str(run.final)), encoding="utf-8")
 
 
 def _streamed_validation_metrics(trainer):

@@ -189,3 +189,11 @@ def test_a_folder_swapped_for_a_link_after_the_scan_is_not_read(tmp_path, sample
     assert dict(report.problems) == {"test/REAL/0000.jpg": why, "test/REAL/0001.jpg": why}
     assert report.counts["test"] == {"FAKE": 2, "REAL": 0}
     assert not any(b"SECRET" in shard.read_bytes() for shard in (out / "data").glob("*.parquet"))
+
+
+def test_the_release_card_is_mit_from_cifar10(tmp_path, sample_photos):
+    from huggingface_hub import DatasetCard
+
+    build.import_kaggle(_small_release(tmp_path / "release", sample_photos), output_dir=tmp_path / "out")
+    data = DatasetCard.load(tmp_path / "out" / "README.md", repo_type="dataset").data
+    assert data.license == "mit" and data.source_datasets == ["extended|cifar10"]

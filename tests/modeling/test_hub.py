@@ -12,13 +12,13 @@ def front_matter(card: str) -> dict:
 
 
 def test_card_numbers_come_from_the_report(trained_model):
-    card = render_model_card(trained_model, "me/cifake-cnn")
+    card = render_model_card(trained_model, "me/cifake-cnn", dataset_id="me/cifake")
     report = json.loads((trained_model / "report" / "report.json").read_text())
     (result,) = front_matter(card)["model-index"][0]["results"]
     values = {m["name"]: m["value"] for m in result["metrics"]}
     assert values["Accuracy"] == round(report["metrics"]["accuracy"], 4)
     assert values["F1 (FAKE positive)"] == round(report["metrics"]["f1_fake"], 4)
-    assert result["dataset"]["split"] == "test"
+    assert result["dataset"]["split"] == "test" and result["dataset"]["type"] == "me/cifake"
     assert "## This model" in card and card.index("## This model") < card.index("## Citation")
     assert "me/cifake-cnn" in card and "REPO_ID" not in card
     assert f"{report['parameters']:,} parameters" in card
@@ -33,7 +33,7 @@ def test_demo_models_are_labelled_as_such(tmp_path, trained_model):
     report = json.loads((copy / "report" / "report.json").read_text())
     report["generators"] = ["cifake-kit/tiny-random-sd"]
     (copy / "report" / "report.json").write_text(json.dumps(report))
-    card = render_model_card(copy, "me/demo")
+    card = render_model_card(copy, "me/demo", dataset_id="me/demo-data")
     assert "**Demonstration model.**" in card and "not Stable Diffusion" in card
     assert "cifake-kit/tiny-random-sd" in front_matter(card)["model-index"][0]["results"][0]["dataset"]["name"]
 
@@ -65,3 +65,36 @@ def test_push_errors(tmp_path, trained_model, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(CifakeError, match="not logged in.*hf auth login"):
         push_model(trained_model, "me/cifake-cnn")
+
+
+def test_a_card_never_names_a_local_folder_as_its_dataset(trained_model, hub_calls):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(render_model_card(trained_model))  # trained on a local folder, no id given
+    assert card.data.eval_results is None and card.data.datasets is None
+    assert "model-index" not in front_matter(str(card))
+    assert "## This model" in card.text and "https://arxiv.org/abs/2303.14126" in card.text
+    with pytest.raises(CifakeError, match=r"scored on the local dataset .*which is no Hub id.*--dataset-id"):
+        push_model(trained_model, "me/cifake-cnn")
+    with pytest.raises(CifakeError, match=r"--dataset-id 'cifake' is not a Hub dataset id"):
+        push_model(trained_model, "me/cifake-cnn", dataset_id="cifake")
+    assert hub_calls == []
+
+
+def test_training_writes_the_card_and_keeps_a_readme_of_the_users(trained_model, built_dataset, tmp_path, capsys):
+    from huggingface_hub import ModelCard
+
+    from modeling.train import train
+
+    card = ModelCard.load(trained_model / "README.md")
+    assert "cifake-kit" in card.data.tags and card.data.model_name == trained_model.name
+    assert f'model="{trained_model}"' in card.text and "## This model" in card.text
+    run = tmp_path / "run"
+    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16)
+    (run / "README.md").write_text("my own notes")
+    train(data=str(built_dataset), output_dir=run, epochs=2, batch_size=16, resume=True)
+    assert (run / "README.md").read_text() == "my own notes"
+    assert "kept your own README.md" in capsys.readouterr().err
+    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, overwrite=True)
+    assert (run / "README.user.md").read_text() == "my own notes"  # beside the new run's card
+    assert "cifake-kit" in ModelCard.load(run / "README.md").data.tags

@@ -33,6 +33,8 @@ def test_push_space_uploads_the_app_and_only_the_code_it_imports(hub_calls):
     card = front_matter(next(op for op in operations if op.path_in_repo == "README.md").path_or_fileobj.decode())
     assert card["app_file"] == "app.py" and card["sdk"] == "gradio" and card["models"] == ["me/cifake-cnn"]
     assert card["datasets"] == ["me/cifake"]
+    text = next(op for op in operations if op.path_in_repo == "README.md").path_or_fileobj.decode()
+    assert "https://arxiv.org/abs/2303.14126" in text  # the Hub links the paper's page from it
     assert calls[2] == ("variable", "me/cifake-demo", "CIFAKE_MODEL", "me/cifake-cnn")
 
 
