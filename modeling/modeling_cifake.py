@@ -309,5 +309,14 @@ class CifakeForImageClassification(CifakePreTrainedModel):
             return (loss,) + output if loss is not None else output
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
+    def save_pretrained(self, *args, **kwargs):
+        # `auto_map` names the classes a saved folder loads as with remote code; transformers lists only the
+        # one being saved. The feature extractor beneath the head loads from the same weights
+        # (AutoModel, pipeline("image-feature-extraction")): list it too.
+        if getattr(self, "_auto_class", None) is not None:
+            module = CifakeModel.__module__.split(".")[-1]
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": f"{module}.CifakeModel"}
+        return super().save_pretrained(*args, **kwargs)
+
 
 __all__ = ["CifakeForImageClassification", "CifakeModel", "CifakePreTrainedModel"]

@@ -73,7 +73,7 @@ except ImportError:
     pass
 import numpy as np, torch
 from PIL import Image
-from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
 folder, image_path = sys.argv[1], sys.argv[2]
 model = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
 processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
@@ -81,8 +81,13 @@ image = Image.open(image_path)
 with torch.no_grad():
     logits = model(**processor(image, return_tensors="pt")).logits[0].tolist()
 scores = pipeline("image-classification", model=folder, trust_remote_code=True)(image)
+base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+with torch.no_grad():
+    pooled = base(**processor(image, return_tensors="pt")).pooler_output[0].tolist()
+features = pipeline("image-feature-extraction", model=folder, trust_remote_code=True, pool=True)(image)
 print(json.dumps({"model": type(model).__module__, "processor": type(processor).__module__, "logits": logits,
-                  "scores": scores}))
+                  "scores": scores, "base": type(base).__name__, "pooled": pooled,
+                  "features": np.asarray(features).reshape(-1).tolist()}))
 """
 
 
@@ -111,6 +116,11 @@ def test_remote_code_loads_where_the_kit_cannot_be_imported(tmp_path, trained_mo
     scores = {s["label"]: s["score"] for s in out["scores"]}
     assert set(scores) == {"FAKE", "REAL"} and sum(scores.values()) == pytest.approx(1.0, abs=1e-6)
     assert scores["REAL"] == pytest.approx(float(expected.softmax(-1)[1]), abs=1e-5)
+    # The feature extractor under the head, by AutoModel and the image-feature-extraction pipeline.
+    assert out["base"] == "CifakeModel"
+    with torch.no_grad():
+        pooled = model.cifake(**processor(Image.open(image_path), return_tensors="pt")).pooler_output[0]
+    assert np.allclose(out["pooled"], pooled.numpy(), atol=1e-5) and np.allclose(out["features"], out["pooled"], atol=1e-5)
 
 
 @pytest.mark.slow
