@@ -36,7 +36,8 @@ examples:
   cifake predict photo.jpg ./folder --model ./cifake-model --csv verdicts.csv
   cifake sweep --data ./cifake --output-dir ./cifake-sweep
   cifake explain photo.jpg --model ./cifake-model
-  cifake push-model your-name/cifake-cnn --model ./cifake-model
+  cifake export-onnx --model ./cifake-model       # onnx/model.onnx, checked against PyTorch
+  cifake push-model your-name/cifake-cnn --model ./cifake-model --dataset-id your-name/cifake
   cifake demo --model ./cifake-model
   cifake push-space your-name/cifake-demo --model your-name/cifake-cnn
 

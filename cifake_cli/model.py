@@ -72,6 +72,14 @@ examples:
       a CSV too, and a stricter cut-off than the model's own
 """
 
+EXPORT_EXAMPLE = """\
+examples:
+  cifake export-onnx --model ./cifake-model
+      writes cifake-model/onnx/ (model.onnx + config + processor config), checked against PyTorch;
+      `cifake push-model` uploads it with the model
+  cifake export-onnx --model your-name/cifake-cnn --output-dir ./cifake-onnx
+"""
+
 PUSH_EXAMPLE = """\
 example:
   cifake push-model your-name/cifake-cnn --model ./cifake-model --dataset-id your-name/cifake
@@ -156,6 +164,19 @@ def register(subparsers) -> None:
                          help="call an image FAKE when P(FAKE) >= T (default: the model's own threshold, else 0.5)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     predict.set_defaults(handler=run_predict)
+
+    export = command(
+        subparsers, "export-onnx", "export a saved model to ONNX (for onnxruntime, transformers.js)",
+        "Export a saved model to ONNX (pixel_values -> logits, dynamic batch) with torch's exporter, beside the "
+        "config and processor config it needs, and check that onnxruntime gives PyTorch's logits on the kit's bundled "
+        "CIFAR-10 photos. Needs the ONNX extra: pip install 'cifake-kit[onnx]'.",
+        EXPORT_EXAMPLE,
+    )
+    add_model(export)
+    add_output_dir(export, None, "folder for model.onnx and its configs (default: MODEL/onnx)")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
+    export.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
+    export.set_defaults(handler=run_export_onnx)
 
     push = command(
         subparsers, "push-model", "push a trained model folder to the Hugging Face Hub with its card",
@@ -266,6 +287,19 @@ def run_predict(args: argparse.Namespace) -> int:
     counts = predict_command(args.paths, args.model, csv_path=args.csv, threshold=args.threshold,
                              overwrite=args.overwrite)
     return 0 if counts["FAKE"] + counts["REAL"] else 1
+
+
+def run_export_onnx(args: argparse.Namespace) -> None:
+    from dataset_builder.cifar10 import load_cifar10  # the bundled photos the check scores
+    from dataset_builder.build import sample_archive
+    from modeling.export_onnx import export_onnx
+    from PIL import Image
+
+    photos = load_cifar10(sample_archive(), "test").images[:16]
+    result = export_onnx(args.model, output_dir=args.output_dir, images=[Image.fromarray(p) for p in photos],
+                         opset=args.opset, overwrite=args.overwrite)
+    print(f"wrote {result.folder}/model.onnx (+ config.json, preprocessor_config.json); onnxruntime matches PyTorch "
+          f"to {result.max_difference:.1g} on {result.images} CIFAR-10 photos")
 
 
 def run_push_model(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from cifake_kit.schema import DEMO_GENERATOR_ID
 
 CARD_TEMPLATE = Path(__file__).parent / "model_card.md"
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
+                   "onnx/model.onnx", "onnx/*.json",  # `cifake export-onnx`, when it was run
                    "report/*.json", "report/*.png", "eval/*/robustness.md", "eval/*/robustness.json"]
 
 

@@ -41,7 +41,7 @@ _OLD_SUFFIX = ".cifake-old"  # only where folders cannot be exchanged in one ste
 KIT_ENTRIES = (
     "config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
     "preprocessor_config.json", "*_cifake.py", "training_args.bin", "trainer_state.json", "all_results.json",
-    "train_results.json", "eval_results.json", RUN_FILE, REPORT_DIR, "checkpoint-*", "eval", "runs", REPLACEMENT_FILE,
+    "train_results.json", "eval_results.json", RUN_FILE, REPORT_DIR, "checkpoint-*", "eval", "onnx", "runs", REPLACEMENT_FILE,
     ".*.tmp",  # a JSON file being written when a kill came
 )
 CARD = "README.md"  # the kit's model card when it carries the kit's tag; a user's own README otherwise

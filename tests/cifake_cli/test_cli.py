@@ -18,7 +18,7 @@ DEMO_GENERATORS = {spec.split("=")[0] for spec in demo_sources()[1]}
 
 CIFAKE = [sys.executable, "-m", "cifake_cli"]
 COMMANDS = ["build", "import-kaggle", "import-folder", "push-dataset", "train", "evaluate", "sweep", "explain", "predict",
-            "push-model", "demo", "push-space"]
+            "export-onnx", "push-model", "demo", "push-space"]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -1,0 +1,105 @@
+"""`cifake export-onnx`: a saved model as ONNX, for onnxruntime, transformers.js and other runtimes.
+
+The model is exported with torch's exporter (`torch.onnx.export(dynamo=True)`, which needs
+onnxscript; it also exports the forensic recipe's FFT) from `pixel_values` (batch, 3, 32, 32,
+the batch dynamic) to `logits` (batch, 2). The folder it writes, by default `MODEL/onnx/` as
+transformers.js and Optimum lay a Hub repo out, holds `model.onnx` and the `config.json` and
+`preprocessor_config.json` that say how to prepare images and read the logits (labels, the
+decision threshold), so it works on its own. The export is checked: onnxruntime and PyTorch
+score the same images, and the largest difference between their logits is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cifake_kit.errors import CifakeError
+from cifake_kit.outputs import check_output_dir
+
+from .inference import load_model
+
+ONNX_FILE = "model.onnx"
+_FILES = (ONNX_FILE, "config.json", "preprocessor_config.json")
+DEFAULT_OPSET = 18
+# onnxruntime and PyTorch compute in different orders; past this the export is wrong, not rounded.
+TOLERANCE = 1e-4
+
+
+@dataclass
+class OnnxExport:
+    folder: Path
+    max_difference: float  # largest |onnxruntime - PyTorch| over the checked logits
+    images: int  # how many images the check scored
+
+
+class _Logits(torch.nn.Module):
+    """The graph's interface: pixel_values in, the logits tensor out."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        return self.model(pixel_values=pixel_values).logits
+
+
+def export_onnx(model: str | Path, output_dir: str | Path | None = None, images: list | None = None,
+                opset: int = DEFAULT_OPSET, overwrite: bool = False) -> OnnxExport:
+    """Export `model` (a folder or Hub id) to `output_dir` (default: MODEL/onnx) and check it.
+
+    `images`: PIL images the check scores through the model's processor (default: 8 random inputs).
+    """
+    try:
+        import onnxruntime
+        import onnxscript  # noqa: F401  (torch's exporter needs it; say so before the work starts)
+    except ImportError as err:
+        raise CifakeError(
+            f"export-onnx needs {err.name}: install the kit's ONNX extra, `pip install 'cifake-kit[onnx]'` (onnx, "
+            f"onnxscript, onnxruntime)."
+        ) from None
+    if not 7 <= opset <= 25:
+        raise CifakeError(f"--opset {opset} is not an ONNX opset torch exports to: use 18 (the default) or another "
+                          f"between 7 and 25.")
+    source = Path(str(model)).expanduser()
+    out = Path(output_dir).expanduser() if output_dir else (source / "onnx" if source.is_dir() else Path("onnx"))
+    holds = check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) <= set(_FILES), kit_names=_FILES)
+    if holds and not overwrite:
+        raise CifakeError(f"--output-dir {str(out)!r} already holds an ONNX export. Pass --overwrite to replace it, or "
+                          f"choose another --output-dir.")
+    net, processor = load_model(model, device="cpu")
+    wrapper = _Logits(net).eval()
+    example = torch.zeros(2, net.config.num_channels, 32, 32)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".cifake-onnx-", dir=out))
+    try:
+        try:
+            torch.onnx.export(wrapper, (example,), str(staging / ONNX_FILE), input_names=["pixel_values"],
+                              output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                              opset_version=opset, dynamo=True, external_data=False, verbose=False, report=False)
+        except Exception as err:  # the exporter's errors are long; the first line says which operator
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CifakeError(f"torch could not export {str(model)!r} to ONNX ({first}).") from err
+        pixel_values = (processor(images, return_tensors="pt")["pixel_values"] if images else
+                        torch.randn(8, net.config.num_channels, 32, 32, generator=torch.Generator().manual_seed(0)))
+        session = onnxruntime.InferenceSession(str(staging / ONNX_FILE), providers=["CPUExecutionProvider"])
+        ours = session.run(["logits"], {"pixel_values": pixel_values.numpy().astype(np.float32)})[0]
+        with torch.inference_mode():
+            theirs = wrapper(pixel_values).numpy()
+        difference = float(np.abs(ours - theirs).max())
+        if not difference <= TOLERANCE:
+            raise CifakeError(f"The ONNX export of {str(model)!r} disagrees with PyTorch (largest logit difference "
+                              f"{difference:.2g}); nothing was written. Report it with the model's config.json.")
+        net.config.to_json_file(staging / "config.json")
+        processor.to_json_file(staging / "preprocessor_config.json")
+        for name in _FILES:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return OnnxExport(out, difference, len(pixel_values))
