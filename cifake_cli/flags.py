@@ -90,7 +90,13 @@ def add_options(parser, options_class, names: list[str] | None = None) -> None:
             action = argparse.BooleanOptionalAction if field.default is None else "store_true"
             parser.add_argument(flag, action=action, default=field.default, help=text)
             continue
-        parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"))
+        if typing.get_origin(kind) is list:  # several values: after one flag, or (`repeat`) one per flag
+            many = {"action": "append"} if field.metadata.get("repeat") else {"nargs": "+"}
+            parser.add_argument(flag, type=typing.get_args(kind)[0], default=field.default, help=text,
+                                metavar=field.metadata.get("metavar"), **many)
+            continue
+        parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"),
+                            choices=field.metadata.get("choices"))
         for old in field.metadata.get("old_flags", ()):
             add_old_spelling(parser, old, flag, dest=field.name, type=kind)
 

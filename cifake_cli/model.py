@@ -209,6 +209,8 @@ def run_train(args: argparse.Namespace) -> None:
     if result is not None:  # None on the non-main processes of a multi-GPU run
         print(f"saved the model to {result.output_dir}/ (load it with from_pretrained({str(result.output_dir)!r}))")
         print(f"  {result.split}: {headline(result.metrics)}; report: {result.report.parent}/")
+        if result.pushed_to:
+            print(f"pushed it to {result.pushed_to}")
 
 
 def train_resume_hint(output_dir) -> str:

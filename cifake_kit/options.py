@@ -14,9 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def _help(text: str, old: tuple[str, ...] = (), metavar: str | None = None) -> dict:
-    # `old`: earlier spellings of the flag, still accepted (with a note) for one release.
-    return {"help": text, "old_flags": old, "metavar": metavar}
+def _help(text: str, old: tuple[str, ...] = (), metavar: str | None = None, choices: tuple[str, ...] | None = None,
+          repeat: bool = False) -> dict:
+    # `old`: earlier spellings of the flag, still accepted (with a note) for one release. `repeat`: the
+    # flag may be given several times (a list field); `choices`: the values it takes.
+    return {"help": text, "old_flags": old, "metavar": metavar, "choices": choices, "repeat": repeat}
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+STRATEGIES = ("epoch", "steps")
 
 
 @dataclass
@@ -60,3 +66,25 @@ class TrainOptions:
         "continue the run in --output-dir from its newest whole checkpoint (with --overwrite: a cut replacement)"))
     overwrite: bool = field(default=False, metadata=_help(
         "replace a training run in --output-dir: the new one trains beside it and takes its place when complete"))
+    # Trainer's own settings that users reach for; --training-arg passes any other TrainingArguments field.
+    gradient_accumulation_steps: int = field(
+        default=1, metadata=_help("steps whose gradients add up before each update (default: 1)", metavar="N"))
+    precision: str = field(default="auto", metadata=_help(
+        "auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16 (a CUDA GPU only)", choices=PRECISIONS))
+    eval_strategy: str = field(default="epoch", metadata=_help(
+        "validate (and save a checkpoint) every epoch or every --eval-steps steps (default: epoch)", choices=STRATEGIES))
+    eval_steps: int | None = field(default=None, metadata=_help("steps between validations with --eval-strategy steps",
+                                                                metavar="N"))
+    save_total_limit: int = field(default=2, metadata=_help(
+        "checkpoints kept (the best is always kept; default: 2)", metavar="N"))
+    report_to: list[str] | None = field(default=None, metadata=_help(
+        "where Trainer logs, e.g. tensorboard (into MODEL/runs/), wandb, mlflow; several may follow (default: none)",
+        metavar="NAME"))
+    push_to_hub: bool = field(default=False, metadata=_help(
+        "push the finished model to the Hub as `cifake push-model` does (needs --hub-model-id)"))
+    hub_model_id: str | None = field(default=None, metadata=_help("Hub model repo for --push-to-hub", metavar="ID"))
+    dataset_id: str | None = field(default=None, metadata=_help(
+        "Hub id of the data, for the card's model-index when --data is a local folder", metavar="ID"))
+    training_arg: list[str] | None = field(default=None, metadata=_help(
+        "any other transformers TrainingArguments field, e.g. --training-arg warmup_steps=100 (repeatable)",
+        metavar="KEY=VALUE", repeat=True))

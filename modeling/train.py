@@ -34,6 +34,8 @@ from .topologies import resolve_recipe
 __all__ = ["REPORT_DIR", "RUN_FILE", "TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
+# Trainer settings that change what a run trains, with the values that change nothing.
+_TRAINER_DEFAULTS = {"gradient_accumulation_steps": 1, "precision": "auto", "eval_strategy": "epoch", "eval_steps": None}
 SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
 # TrainOptions fields that override the recipe's training settings when given.
 _RECIPE_OVERRIDES = ("epochs", "batch_size", "learning_rate", "early_stopping_patience", "augment")
@@ -46,6 +48,7 @@ class TrainResult:
     metrics: dict
     report: Path
     train_metrics: dict
+    pushed_to: str | None = None  # the Hub repo's URL, with --push-to-hub
 
 
 def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | None:
@@ -78,14 +81,20 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     training.update({key: getattr(opts, key) for key in _RECIPE_OVERRIDES if getattr(opts, key) is not None})
     _check_training(training, opts.max_steps)
     model_config = _model_config(CifakeConfig, model_fields)
+    overrides = _trainer_overrides(opts, training)
     settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(opts.data),
                 "pretrained": opts.pretrained,
                 "seed": opts.seed, "validation_fraction": opts.validation_fraction, "streaming": opts.streaming,
                 "max_steps": opts.max_steps}
     settings["model"].pop("transformers_version", None)
+    trainer_settings = _trainer_settings(opts)
+    if trainer_settings:  # recorded only when asked for, so runs of earlier kits still resume
+        settings["trainer"] = trainer_settings
 
     if process_state().is_main_process:  # before the data is decoded or the model allocated
         check(opts.output_dir, opts.resume, opts.overwrite, lock)
+        if opts.push_to_hub:
+            _check_push(opts)
     _check_memory(model_config, training["batch_size"], name, resuming=opts.resume)
     processor = CifakeImageProcessor()
     val_pixels = None
@@ -108,7 +117,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     run, checkpoint = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite, lock)
     trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, seed=opts.seed,
                            train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
-                           num_workers=opts.num_workers)
+                           num_workers=opts.num_workers, **overrides)
     with _quiet_transformers_bars():
         try:
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -126,7 +135,53 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
                            started_from)
     finish(run)  # a replacement takes the old run's place only now, complete
+    if opts.push_to_hub:
+        from .hub import push_model
+
+        result.pushed_to = push_model(run.final, opts.hub_model_id, dataset_id=opts.dataset_id)
     return result
+
+
+def _trainer_settings(opts: TrainOptions) -> dict:
+    """The Trainer settings a resumed run must keep (where it reports and what it keeps may change)."""
+    from .trainer_options import parse_training_args
+
+    chosen = {key: getattr(opts, key) for key, default in _TRAINER_DEFAULTS.items() if getattr(opts, key) != default}
+    if opts.training_arg:
+        chosen["training_args"] = parse_training_args(opts.training_arg)
+    return chosen
+
+
+def _trainer_overrides(opts: TrainOptions, training: dict) -> dict:
+    """Trainer's settings from `opts`, and a TrainingArguments made from them all at once: every bad
+    setting is refused here, before the data is decoded."""
+    import tempfile
+
+    import torch
+
+    from .trainer_options import trainer_overrides
+
+    overrides = trainer_overrides(opts, torch.cuda.is_available())
+    try:
+        with tempfile.TemporaryDirectory() as nowhere:
+            training_arguments(nowhere, training, seed=opts.seed, train_size=training["batch_size"],
+                               streaming=opts.streaming, max_steps=opts.max_steps, num_workers=opts.num_workers,
+                               **overrides)
+    except (ValueError, TypeError) as err:
+        raise CifakeError(f"Trainer refuses these settings: {str(err).strip().splitlines()[0]}") from err
+    return overrides
+
+
+def _check_push(opts: TrainOptions) -> None:
+    """--push-to-hub is checked before training, not after it: repo id, network, token, dataset id."""
+    from cifake_kit.hub import is_hub_id, push_token
+
+    push_token(opts.hub_model_id, example="your-name/cifake-cnn")
+    if opts.dataset_id is None and not ("/" in str(opts.data) and is_hub_id(str(opts.data))):
+        raise CifakeError(
+            f"--push-to-hub: --data {str(opts.data)!r} is a local folder, and the card's model-index names data by Hub "
+            f"id. Pass --dataset-id your-name/cifake (push the data with `cifake push-dataset`)."
+        )
 
 
 def choose_decision_threshold(trainer) -> dict:
@@ -152,11 +207,37 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     Its console is the kit's (`CifakeConsole`: one bar, one line per epoch) unless CIFAKE_VERBOSE=1
     (`--verbose`) asks for Trainer's own bars and log lines.
     """
-    import torch
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
     from .data import CifakeCollator
+
+    quiet = not verbose()
+    args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
+                              max_steps=max_steps, num_workers=num_workers, **overrides)
+    patience = training["early_stopping_patience"]
+    callbacks = [EarlyStoppingCallback(patience)] if patience else []
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=CifakeCollator(processor),
+        compute_metrics=trainer_metrics,
+        processing_class=processor,
+        callbacks=callbacks,
+    )
+    if quiet:
+        trainer.remove_callback(PrinterCallback)  # a raw dict line per log
+        trainer.add_callback(CifakeConsole(patience))
+    return trainer
+
+
+def training_arguments(output_dir, training: dict, seed: int = 0, train_size: int = 0, streaming: bool = False,
+                       max_steps: int | None = None, num_workers: int = 0, **overrides):
+    """The `TrainingArguments` of a run: the kit's from the recipe, then `overrides` (trainer_options)."""
+    import torch
+    from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
     quiet = not verbose()
@@ -196,23 +277,7 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
         "disable_tqdm": quiet,
     }
-    args = TrainingArguments(**{**arguments, **overrides})
-    patience = training["early_stopping_patience"]
-    callbacks = [EarlyStoppingCallback(patience)] if patience else []
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=CifakeCollator(processor),
-        compute_metrics=trainer_metrics,
-        processing_class=processor,
-        callbacks=callbacks,
-    )
-    if quiet:
-        trainer.remove_callback(PrinterCallback)  # a raw dict line per log
-        trainer.add_callback(CifakeConsole(patience))
-    return trainer
+    return TrainingArguments(**{**arguments, **overrides})
 
 
 def trainer_metrics(eval_prediction) -> dict:
@@ -375,11 +440,11 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     report = write_report(run.work / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
     if opts.save_predictions and pixels is not None:
         save_split_predictions(report.parent / PREDICTIONS_CSV, pixels, scores[1], metrics["threshold"])
-    _write_model_card(run)
+    _write_model_card(run, opts.dataset_id)
     return TrainResult(output_dir, scored, metrics, output_dir / REPORT_DIR / report.name, train_metrics)
 
 
-def _write_model_card(run: RunFolder) -> None:
+def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
     """README.md: the model card from the report just written (push-model writes it again with the Hub
     ids). A README.md of the user's own in the folder is left as it is."""
     from .hub import render_model_card
@@ -390,7 +455,7 @@ def _write_model_card(run: RunFolder) -> None:
         print(f"cifake train: kept your own {card.name} in {str(run.final)!r}; the model card is written by push-model",
               file=sys.stderr)
         return
-    card.write_text(render_model_card(run.work, repo_id=str(run.final)), encoding="utf-8")
+    card.write_text(render_model_card(run.work, repo_id=str(run.final), dataset_id=dataset_id), encoding="utf-8")
 
 
 def _streamed_validation_metrics(trainer):
