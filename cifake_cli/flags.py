@@ -40,6 +40,13 @@ def add_output_dir(parser, default: str | None, help: str) -> None:
     add_old_spelling(parser, "--out", "--output-dir", dest="output_dir")
 
 
+def add_columns(parser) -> None:
+    """--image-column / --label-column: a dataset whose columns have other names (a Hub dataset's own)."""
+    parser.add_argument("--image-column", default="image", metavar="NAME", help="the data's column of images (default: image)")
+    parser.add_argument("--label-column", default="label", metavar="NAME",
+                        help="the data's column of labels, a ClassLabel named FAKE and REAL in any case (default: label)")
+
+
 def add_split(parser, help: str = "split to score (default: test)", default: str = "test") -> None:
     parser.add_argument("--split", default=default, help=help)
 

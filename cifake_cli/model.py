@@ -15,6 +15,7 @@ from cifake_kit.options import TrainOptions
 from cifake_kit.runtime import keep_freed_memory
 
 from .flags import (
+    add_columns,
     add_data,
     add_model,
     add_old_positional_model,
@@ -111,6 +112,7 @@ def register(subparsers) -> None:
     add_model(evaluate)
     add_old_positional_model(evaluate)
     add_data(evaluate)
+    add_columns(evaluate)
     add_split(evaluate)
     add_output_dir(evaluate, None, "report folder (default: MODEL/eval/<data>-<split>)")
     evaluate.add_argument("--robustness", action="store_true", help="also score JPEG, blur, noise and rescale perturbations")
@@ -146,6 +148,7 @@ def register(subparsers) -> None:
     add_output_dir(explain, "cifake-explain", "folder for the pictures and the study (default: ./cifake-explain)")
     explain.add_argument("--all-classes", action="store_true", help="a heatmap for each class, not only the predicted one")
     add_data(explain, help="dataset folder or Hub id: run the border-vs-centre study on it", default=None)
+    add_columns(explain)
     add_split(explain, help="split for the study (default: test)")
     explain.add_argument("--sample", type=int, default=1000, help="images in the study (default: 1000)")
     explain.set_defaults(handler=run_explain)
@@ -244,12 +247,14 @@ def headline(metrics: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     take_old_positional_model(args)
+    from modeling.data import Columns
     from modeling.evaluation import evaluate_model
 
     keep_freed_memory()
     result = evaluate_model(args.model, data=args.data, split=args.split, output_dir=args.output_dir,
                             robustness=args.robustness, cross_data=args.cross_data, batch_size=args.batch_size,
-                            save_predictions=args.save_predictions, overwrite=args.overwrite)
+                            save_predictions=args.save_predictions, overwrite=args.overwrite,
+                            columns=Columns(args.image_column, args.label_column))
     print(f"{args.split}: {headline(result.metrics)}; report: {result.output_dir}/")
     if result.robustness:
         print(f"  robustness table: {result.output_dir / 'robustness.md'}")
@@ -274,8 +279,10 @@ def run_explain(args: argparse.Namespace) -> None:
         print(f"wrote Grad-CAM overlays and {grid}")
     if args.data:
         keep_freed_memory()
+        from modeling.data import Columns
+
         study = cam_mass_study(args.model, data=args.data, split=args.split, sample=args.sample,
-                               output_dir=args.output_dir)
+                               output_dir=args.output_dir, columns=Columns(args.image_column, args.label_column))
         print(f"share of Grad-CAM mass in the centre ({study['centre']}; a uniform map: {study['uniform_centre_share']:.0%}):")
         for group, numbers in study["groups"].items():
             if numbers["images"]:

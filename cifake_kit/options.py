@@ -30,6 +30,10 @@ class TrainOptions:
     """What to train, on what, into where, and for how long."""
 
     data: str = field(default="cifake", metadata=_help("dataset folder or Hub id (default: ./cifake)"))
+    image_column: str = field(default="image", metadata=_help("the data's column of images (default: image)",
+                                                              metavar="NAME"))
+    label_column: str = field(default="label", metadata=_help(
+        "the data's column of labels, a ClassLabel named FAKE and REAL in any case (default: label)", metavar="NAME"))
     output_dir: str = field(
         default="cifake-model",
         metadata=_help("model folder; checkpoints go below it (default: ./cifake-model)", metavar="DIR"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,12 +58,41 @@ class CifakePixels:
                             None if self.image_ids is None else [self.image_ids[i] for i in pick])
 
 
-def open_split(data: str | Path, split: str, streaming: bool = False):
-    """The `datasets` split of a dataset folder or Hub id, checked for CIFAKE's columns and labels."""
+@dataclass(frozen=True)
+class Columns:
+    """Which columns of a dataset hold the images and the REAL/FAKE labels (a Hub dataset's own names)."""
+
+    image: str = "image"
+    label: str = "label"
+
+
+DEFAULT_COLUMNS = Columns()
+_ANNOUNCED: set[str] = set()  # datasets whose source or label mapping was already said, once per process
+
+
+def open_split(data: str | Path, split: str, streaming: bool = False, columns: Columns = DEFAULT_COLUMNS):
+    """The `datasets` split of a dataset folder or Hub id, checked for CIFAKE's columns and labels.
+
+    A name that is no folder here must be a Hub id (owner/name): a bare name such as the default
+    `cifake` is never looked up in datasets' cache of some earlier download. The images and labels
+    are read from `columns` (renamed to `image` and `label`).
+    """
     import datasets
+    from huggingface_hub import constants
 
     where = str(data)
     hint = "Pass --data with a folder written by `cifake build` / `cifake import-kaggle`, or a Hub dataset id while online."
+    local = Path(where).expanduser().exists()
+    if not local and "/" not in where:
+        raise CifakeError(
+            f"Cannot open the dataset {where!r}: there is no such folder here, and a Hub dataset id has the form "
+            f"owner/name. Pass --data with a dataset folder (e.g. ./cifake, which `cifake build --demo` writes) or a "
+            f"Hub id."
+        )
+    if not local and where not in _ANNOUNCED:
+        _ANNOUNCED.add(where)
+        cached = " (datasets' cached copy: the Hub is offline)" if constants.HF_HUB_OFFLINE else ""
+        print(f"cifake: {where!r} is no folder here: reading the Hub dataset {where}{cached}", file=sys.stderr)
     with loading("the dataset", where, hint, verb="open"):
         try:
             dataset = datasets.load_dataset(where, split=split, streaming=streaming)
@@ -70,12 +100,26 @@ def open_split(data: str | Path, split: str, streaming: bool = False):
             if "split" in str(err).lower():
                 raise CifakeError(f"Dataset {where!r} has no split {split!r} ({err}). Pass --split with one it has.") from err
             raise
+    dataset = _rename(dataset, columns, where)
     check_columns(dataset, where)
     return dataset
 
 
+def _rename(dataset, columns: Columns, where: str):
+    names = list(dataset.features or {})
+    renames = {old: new for old, new in ((columns.image, "image"), (columns.label, "label")) if old != new}
+    for old, flag in ((columns.image, "--image-column"), (columns.label, "--label-column")):
+        if old not in names:
+            raise CifakeError(f"Dataset {where!r} has no column {old!r} ({flag}); its columns are {names}.")
+    if not renames:
+        return dataset
+    taken = [new for old, new in renames.items() if new in names]
+    dataset = dataset.remove_columns(taken) if taken else dataset  # a column already named image/label gives way
+    return dataset.rename_columns(renames)
+
+
 def check_columns(dataset, where: str) -> None:
-    """Fail unless `dataset` has an image column and REAL/FAKE labels."""
+    """Fail unless `dataset` has an image column and REAL/FAKE labels (in any case: fake, Real...)."""
     from datasets import ClassLabel
 
     columns = list(dataset.features or {})
@@ -83,22 +127,28 @@ def check_columns(dataset, where: str) -> None:
     if missing:
         raise CifakeError(
             f"Dataset {where!r} has columns {columns}, without {missing}. A CIFAKE dataset needs an "
-            f"'image' column and a 'label' ClassLabel with names FAKE and REAL; build one with `cifake build`."
+            f"'image' column and a 'label' ClassLabel with names FAKE and REAL; build one with `cifake build`, or name "
+            f"the columns with --image-column and --label-column."
         )
     label = dataset.features["label"]
-    if not isinstance(label, ClassLabel) or sorted(label.names) != sorted(LABEL_NAMES):
+    if not isinstance(label, ClassLabel) or sorted(name.upper() for name in label.names) != sorted(LABEL_NAMES):
         names = label.names if isinstance(label, ClassLabel) else type(label).__name__
         raise CifakeError(
-            f"Dataset {where!r} has labels {names}, not the ClassLabel names {LABEL_NAMES}. "
-            f"Use a CIFAKE dataset (or rename its classes to FAKE and REAL)."
+            f"Dataset {where!r} has labels {names}, not the ClassLabel names {LABEL_NAMES} (in any case). "
+            f"Use a CIFAKE dataset (or rename its classes to FAKE and REAL), or name its label column with --label-column."
         )
+    if label.names != [name.upper() for name in label.names] and f"labels:{where}" not in _ANNOUNCED:
+        _ANNOUNCED.add(f"labels:{where}")
+        mapping = ", ".join(f"{name} as {name.upper()}" for name in label.names)
+        print(f"cifake: {where!r}: its labels are read by name, whatever their case: {mapping}", file=sys.stderr)
 
 
-def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool = True) -> CifakePixels:
+def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool = True,
+                columns: Columns = DEFAULT_COLUMNS) -> CifakePixels:
     """Every image of `split` as uint8 tensors, decoded once and cached beside datasets' cache."""
     from datasets import Image
 
-    dataset = open_split(data, split)
+    dataset = open_split(data, split, columns=columns)
     path = _cache_path(dataset, split) if cache else None
     if path is not None and path.is_file():
         try:
@@ -268,9 +318,9 @@ class StreamingCifake(torch.utils.data.IterableDataset):
 
 
 def _label_map(dataset) -> dict[int, int]:
-    """Dataset label id -> kit label id (FAKE=0, REAL=1), by name."""
+    """Dataset label id -> kit label id (FAKE=0, REAL=1), by name, whatever its case."""
     names = dataset.features["label"].names
-    return {i: LABEL_NAMES.index(name) for i, name in enumerate(names)}
+    return {i: LABEL_NAMES.index(name.upper()) for i, name in enumerate(names)}
 
 
 def _labels(dataset) -> np.ndarray:

@@ -23,7 +23,7 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
 
-from .data import CifakeCollator, CifakePixels, load_pixels
+from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, load_pixels
 from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, write_predictions
 from .inference import decision_threshold, load_model, predict
 from .report import REPORT_JSON, compute_metrics, metrics_table, write_report
@@ -88,12 +88,14 @@ def evaluate_model(
     batch_size: int = 1024,
     save_predictions: bool = False,
     overwrite: bool = False,
+    columns: Columns = DEFAULT_COLUMNS,
 ) -> Evaluation:
     """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`.
 
     `save_predictions` adds predictions.csv: one row per image with its P(FAKE) and verdict. An
     earlier evaluation in `output_dir` is replaced only with `overwrite`, and only once the new one
-    is complete.
+    is complete. `columns`: the data's image and label columns (a Hub dataset's own names; the
+    --cross-data datasets are read by the same).
     """
     for other in cross_data or []:
         if (Path(str(other)).expanduser() / "config.json").is_file():
@@ -106,7 +108,7 @@ def evaluate_model(
     output_dir = Path(output_dir).expanduser() if output_dir else default_output_dir(model, data, split)
     _check_output(output_dir, overwrite)
     net, processor = load_model(model, batch_size=batch_size)
-    pixels = load_pixels(data, split, processor)
+    pixels = load_pixels(data, split, processor, columns=columns)
     metrics, p_fake = score(net, processor, pixels, batch_size)
     summary = {
         "title": f"{Path(str(model)).name} on {Path(str(data)).name} [{split}]",
@@ -124,7 +126,7 @@ def evaluate_model(
             degraded = dataclasses.replace(pixels, pixels=perturb(pixels.pixels, kind, strength, seed=0))
             rows.append(_row(name, score(net, processor, degraded, batch_size)[0], len(pixels)))
     for other in cross_data or []:
-        other_pixels = load_pixels(other, split, processor)
+        other_pixels = load_pixels(other, split, processor, columns=columns)
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
     staging = output_dir / f"{_STAGING}.{os.getpid()}"
     _remove_cut_staging(output_dir)

@@ -19,7 +19,7 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 
-from .data import CifakeCollator, load_pixels
+from .data import DEFAULT_COLUMNS, CifakeCollator, load_pixels
 from .gradcam import Explanation, enlarge, explain_images, gradcam
 from .inference import fake_probability, iter_logits, load_model, open_image, verdict_ids
 from .report import pyplot
@@ -101,6 +101,7 @@ def cam_mass_study(
     output_dir: str | Path = "cifake-explain",
     seed: int = 0,
     batch_size: int = 256,
+    columns=None,
 ) -> dict:
     """Where the model's Grad-CAM mass lies, border vs centre, by label and by correct / wrong.
 
@@ -111,7 +112,7 @@ def cam_mass_study(
         raise CifakeError(f"--sample must be at least 1, got {sample}.")
     check_output(output_dir)
     net, processor = load_model(model, batch_size=batch_size)
-    pixels = load_pixels(data, split, processor)
+    pixels = load_pixels(data, split, processor, columns=columns or DEFAULT_COLUMNS)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(pixels), size=min(sample, len(pixels)), replace=False))
     shares, labels, predictions, generators = [], [], [], []

@@ -74,7 +74,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     from transformers import set_seed
 
     from . import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from .data import CifakeTensorDataset, load_pixels, stratified_split
+    from .data import CifakeTensorDataset, Columns, load_pixels, stratified_split
     from .runs import check, finish
 
     name, model_fields, training = _recipe(opts.config)
@@ -87,6 +87,9 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
                 "seed": opts.seed, "validation_fraction": opts.validation_fraction, "streaming": opts.streaming,
                 "max_steps": opts.max_steps}
     settings["model"].pop("transformers_version", None)
+    columns = Columns(opts.image_column, opts.label_column)
+    if columns != Columns():
+        settings["columns"] = [columns.image, columns.label]
     trainer_settings = _trainer_settings(opts)
     if trainer_settings:  # recorded only when asked for, so runs of earlier kits still resume
         settings["trainer"] = trainer_settings
@@ -99,9 +102,10 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     processor = CifakeImageProcessor()
     val_pixels = None
     if opts.streaming:
-        train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, opts.seed)
+        train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, opts.seed,
+                                                     columns)
     else:
-        full = load_pixels(opts.data, "train", processor)
+        full = load_pixels(opts.data, "train", processor, columns=columns)
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
         train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed,
                                         crop_padding=training["crop_padding"])
@@ -396,7 +400,7 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     is written where the run trained and names the folder the model ends up in."""
     from datasets import get_dataset_split_names
 
-    from .data import load_pixels
+    from .data import Columns, load_pixels
     from .detection import PREDICTIONS_CSV
     from .evaluation import save_split_predictions, score
     from .report import write_report
@@ -408,7 +412,7 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     except Exception:  # streaming-only or unusual sources: score the validation set instead
         has_split = False
     if has_split and not settings["streaming"]:
-        pixels = load_pixels(data, split, processor)
+        pixels = load_pixels(data, split, processor, columns=Columns(opts.image_column, opts.label_column))
         scored = split
     else:  # no such split (or streaming): the held-out validation set, clearly named as such
         pixels, scored = validation, "validation"
@@ -473,10 +477,10 @@ def _streamed_validation_metrics(trainer):
     return metrics, len(p_fake), [], (prediction.label_ids, p_fake)
 
 
-def _streaming_sets(data, processor, training, validation_fraction, seed):
+def _streaming_sets(data, processor, training, validation_fraction, seed, columns):
     from .data import StreamingCifake, open_split
 
-    stream = open_split(data, "train", streaming=True)
+    stream = open_split(data, "train", streaming=True, columns=columns)
     info = stream.info.splits.get("train") if stream.info and stream.info.splits else None
     total = info.num_examples if info else None
     if not total:

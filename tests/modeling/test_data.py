@@ -53,8 +53,46 @@ def _png(value, size=32):
 
 def test_dataset_without_the_expected_columns(tmp_path):
     folder = _write(tmp_path, {"picture": Image(), "target": Value("int64")}, {"picture": [_png(1)], "target": [0]})
-    with pytest.raises(CifakeError, match=r"has columns \['picture', 'target'\], without \['image', 'label'\]"):
+    with pytest.raises(CifakeError, match=r"has no column 'image' \(--image-column\); its columns are \['picture', 'target'\]"):
         load_pixels(folder, "train")
+
+
+def test_other_column_names_and_label_case_are_read_as_named(tmp_path, capsys):
+    from modeling.data import Columns
+
+    features = {"picture": Image(), "target": ClassLabel(names=["fake", "real"]), "label": Value("string")}
+    folder = _write(tmp_path, features, {"picture": [_png(1), _png(2)], "target": [1, 0], "label": ["x", "y"]})
+    with pytest.raises(CifakeError, match=r"has labels .*not the ClassLabel names .*--label-column"):
+        load_pixels(folder, "train", cache=False, columns=Columns(image="picture"))  # its own `label` is no ClassLabel
+    pixels = load_pixels(folder, "train", cache=False, columns=Columns(image="picture", label="target"))
+    assert pixels.labels.tolist() == [1, 0]  # real -> REAL (1), fake -> FAKE (0)
+    assert "its labels are read by name, whatever their case: fake as FAKE, real as REAL" in capsys.readouterr().err
+
+
+def test_an_image_folder_of_fake_and_real_trains(tmp_path, sample_photos):
+    from PIL import Image as PILImage
+
+    from modeling.train import train
+
+    for label in ("fake", "real"):  # as imagefolder names the classes of such folders
+        for split in ("train", "test"):
+            (tmp_path / "data" / split / label).mkdir(parents=True)
+            for i in range(6):
+                PILImage.fromarray(sample_photos[0][i + (6 if label == "fake" else 0)]).save(
+                    tmp_path / "data" / split / label / f"{i}.png")
+    result = train(data=str(tmp_path / "data"), output_dir=tmp_path / "model", epochs=1, batch_size=4)
+    assert result.metrics["support_fake"] == 6 and result.metrics["support_real"] == 6
+
+
+def test_a_bare_name_is_never_read_from_the_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CifakeError, match=r"Cannot open the dataset 'cifake': there is no such folder here, and a Hub "
+                                          r"dataset id has the form owner/name"):
+        load_pixels("cifake", "test")
+    with pytest.raises(CifakeError, match="Cannot open the dataset 'me/not-cached'"):
+        load_pixels("me/not-cached", "test")
+    assert "'me/not-cached' is no folder here: reading the Hub dataset me/not-cached (datasets' cached copy" in \
+        capsys.readouterr().err
 
 
 def test_dataset_with_other_labels(tmp_path):
