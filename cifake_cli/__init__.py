@@ -59,6 +59,19 @@ _ENVIRONMENT_FAILURES = {
 }
 
 
+def _uses_the_hub(args) -> bool:
+    """Whether the command names something on the Hub (a model, dataset, generator, weights or repo id)."""
+    from cifake_kit.hub import is_hub_id
+
+    names = [getattr(args, name, None) for name in ("model", "data", "generator", "repo_id")]
+    names += list(getattr(args, "cross_data", None) or [])
+    if args.command == "build" and not getattr(args, "demo", False) and getattr(args, "cifar10", None) is None:
+        return True  # CIFAR-10 from the Hub
+    pretrained = getattr(args, "pretrained", None) or ""
+    return pretrained == "timm" or pretrained.startswith("hf-hub:") or any(
+        isinstance(name, str) and "/" in name and is_hub_id(name) for name in names)  # ids are owner/name
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cifake",
@@ -78,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     configure_console(verbose=args.verbose)
+    if _uses_the_hub(args):
+        from cifake_kit.hub import offline_unless_reachable
+
+        reason = offline_unless_reachable()
+        if reason:
+            print(f"cifake: the Hub cannot be reached ({reason}): working offline, with cached copies only.",
+                  file=sys.stderr)
     for stream in (sys.stdout, sys.stderr):  # a path in bytes that are not UTF-8 prints escaped, not as a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

@@ -5,10 +5,17 @@ huggingface_hub is imported inside the functions, so importing this module stays
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .errors import CifakeError
+
+_OFFLINE_NOTE = "HF_HUB_OFFLINE=1"  # why the kit works offline: the user's setting, or an unreachable Hub
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 # File names that are never Hub repo ids, even when they do not exist (yet).
 _FILE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".json")
@@ -44,7 +51,7 @@ def load_failure(err: BaseException, source) -> str:
     if Path(str(source)).expanduser().exists():
         return detail
     if constants.HF_HUB_OFFLINE:
-        return "the Hub is offline (HF_HUB_OFFLINE=1) and there is no such folder"
+        return f"the Hub is offline ({_OFFLINE_NOTE}) and there is no such folder"
     return f"there is no such folder, and the Hub could not provide it: {detail}"
 
 
@@ -80,8 +87,40 @@ def push_token(repo_id: str, token: str | None = None, example: str = "your-name
     except HFValidationError as err:
         raise CifakeError(f"{repo_id!r} is not a valid Hub repo id ({err}). Use the form {example}.") from err
     if constants.HF_HUB_OFFLINE:
-        raise CifakeError("Cannot push: the Hub is offline (HF_HUB_OFFLINE=1). Unset it and try again online.")
+        raise CifakeError(f"Cannot push: the Hub is offline ({_OFFLINE_NOTE}). Try again where it can be reached.")
     token = token or get_token()
     if token is None:
         raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
     return token
+
+
+def offline_unless_reachable(timeout: float = 3.0) -> str | None:
+    """Work offline at once when the Hub cannot be reached; returns the reason, or None when it can be
+    (or offline mode is already on, or a proxy is configured, which a direct probe cannot judge).
+
+    Without this, each Hub request retries for about 30 s before it fails. With it, this process
+    (and its children, through the environment) runs in the libraries' offline mode: cached
+    copies load at once, anything else fails at once, naming the reason. Call it before
+    datasets, transformers or diffusers are imported: they read the mode when they load.
+    """
+    global _OFFLINE_NOTE
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    endpoint = urlparse(constants.ENDPOINT)
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return None
+    except TimeoutError:
+        reason = f"{host}: no answer in {timeout:g} s"
+    except OSError as err:
+        reason = f"{host}: {err.strerror or type(err).__name__}"
+    _OFFLINE_NOTE = f"cannot be reached: {reason}"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+    for module, name in (("datasets.config", "HF_HUB_OFFLINE"), ("diffusers.utils.hub_utils", "HF_HUB_OFFLINE")):
+        if module in sys.modules:  # already imported: they keep their own copy of the mode
+            setattr(sys.modules[module], name, True)
+    return reason

@@ -37,3 +37,47 @@ def test_online_failures_name_the_library_error(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     why = load_failure(OSError("404 Client Error"), "me/missing")
     assert why == "there is no such folder, and the Hub could not provide it: OSError: 404 Client Error"
+
+
+def test_an_unreachable_hub_means_offline_at_once(monkeypatch, capsys):
+    import os
+    import socket
+    import time
+
+    from huggingface_hub import constants
+
+    from cifake_cli import main
+    from cifake_kit import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "_OFFLINE_NOTE", hub._OFFLINE_NOTE)
+    for name in hub._PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    def no_network(address, timeout=None):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(hub.socket, "create_connection", no_network)
+    started = time.monotonic()
+    assert main(["evaluate", "--model", "me/some-model"]) == 1
+    assert time.monotonic() - started < 10  # not ~30 s of retries
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == ("cifake: the Hub cannot be reached (huggingface.co: Name or service not known): working offline, "
+                      "with cached copies only.")
+    assert err[1].startswith("cifake evaluate: error: Cannot load the model 'me/some-model' (the Hub is offline (cannot "
+                             "be reached: huggingface.co: Name or service not known) and there is no such folder)")
+    assert constants.HF_HUB_OFFLINE is True and os.environ["HF_HUB_OFFLINE"] == "1"  # children inherit it
+
+
+def test_local_work_never_probes_the_hub(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from cifake_cli import main
+    from cifake_kit import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hub.socket, "create_connection", lambda *a, **k: pytest.fail("probed the Hub"))
+    assert main(["evaluate", "--model", "./nowhere"]) == 1
+    assert main(["build", "--demo", "--steps", "3"]) == 1
