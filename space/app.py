@@ -74,9 +74,8 @@ class Detector:
         shape = (f"timm `{config.backbone}`" if config.backbone else
                  f"CNN: conv {'-'.join(map(str, config.conv_filters))}, dense {'-'.join(map(str, config.dense_units)) or 'none'}")
         line = f"Model: `{self.model_id}` ({shape}; {sum(p.numel() for p in self.model.parameters()):,} parameters)."
-        report = Path(self.model_id) / "report" / "report.json"
-        if report.is_file():
-            facts = json.loads(report.read_text())
+        facts = model_report(self.model_id)
+        if facts:
             metrics = facts["metrics"]
             auroc = f"AUROC {metrics['roc_auc']:.3f}, " if metrics.get("roc_auc") is not None else ""
             line += (f" On {facts.get('images', 0):,} {facts['split']} images of `{facts['data']}`: {auroc}accuracy "
@@ -114,6 +113,21 @@ class Detector:
         notes.insert(0, f"The model says **{result.predicted}** ({result.probabilities[result.predicted]:.1%}). "
                         f"The heatmap shows where its evidence for {result.predicted} lies.")
         return result.probabilities, save_png(result.overlay()), save_png(enlarge(result.view)), "\n\n".join(notes)
+
+
+def model_report(model_id: str) -> dict | None:
+    """The model's own report (report/report.json, which `cifake train` writes and `push-model` uploads):
+    from its folder, or from the Hub for a Hub id (how a Space runs it); None when there is none."""
+    local = Path(model_id) / "report" / "report.json"
+    try:
+        if local.is_file():
+            return json.loads(local.read_text())
+        from huggingface_hub import hf_hub_download
+
+        return json.loads(Path(hf_hub_download(model_id, "report/report.json")).read_text())
+    except Exception as err:  # no report, offline, or a repo the Hub does not serve: the page goes without it
+        logger.info("No report for %s: %s", model_id, err)
+        return None
 
 
 def save_png(image) -> str:

@@ -1,4 +1,5 @@
 import io
+import json
 import math
 from pathlib import Path
 
@@ -168,3 +169,30 @@ def test_the_factory_takes_a_path_and_reads_no_environment(trained_model, monkey
     texts = " ".join(str(c.get("props", {}).get("value", "")) for c in demo.config["components"])
     assert f"`{trained_model}`" in texts and "someone/else" not in texts
     assert {"predict", "predict_pasted"} <= {fn.get("api_name") for fn in demo.config["dependencies"]}
+
+
+def test_a_model_given_by_hub_id_shows_its_report_from_the_hub(detector, trained_model, monkeypatch):
+    import huggingface_hub
+
+    from space.app import Detector
+
+    asked = []
+
+    def download(repo_id, filename, **kwargs):  # the Hub's answer: the file as push-model uploaded it
+        asked.append((repo_id, filename))
+        return str(trained_model / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    on_the_hub = Detector("me/cifake-cnn", detector.model, detector.processor)
+    report = json.loads((trained_model / "report" / "report.json").read_text())
+    summary = on_the_hub.summary()
+    assert asked == [("me/cifake-cnn", "report/report.json")]
+    assert f"On {report['images']:,} test images" in summary and f"accuracy {report['metrics']['accuracy']:.1%}" in summary
+
+    def missing(repo_id, filename, **kwargs):
+        from huggingface_hub.errors import EntryNotFoundError
+
+        raise EntryNotFoundError("404")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", missing)
+    assert "test images" not in Detector("me/no-report", detector.model, detector.processor).summary()
