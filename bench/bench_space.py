@@ -52,7 +52,25 @@ def main():
 
     from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+    import space.app as app
     from space.app import build_demo, launch
+
+    # Where a request's time goes inside the app: each step's duration, recorded around the app's own calls.
+    inside: dict[str, list[float]] = {}
+
+    def clocked(name, function):
+        def run(*a, **k):
+            start = time.perf_counter()
+            try:
+                return function(*a, **k)
+            finally:
+                inside.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+        return run
+
+    app.Detector.classify = clocked("app: whole handler", app.Detector.classify)
+    app.open_image = clocked("app: open + decode the upload", app.open_image)
+    app.explain_images = clocked("app: processor + predict + Grad-CAM", app.explain_images)
+    app.save_png = clocked("app: encode + write one PNG (x2)", app.save_png)
 
     keep_freed_memory()  # as `cifake demo` runs
     torch.manual_seed(0)
@@ -77,11 +95,16 @@ def main():
 
     api = f"{url}gradio_api"
 
-    def request(http, path):
-        """Upload, call, read the event stream, fetch both images; returns the predicted label."""
+    def request(http, path, phases=None):
+        """Upload, call, read the event stream, fetch both images; returns the predicted label.
+
+        `phases`: a dict that collects each client-side step's milliseconds."""
+        marks = [time.perf_counter()]
         with open(path, "rb") as handle:
             uploaded = http.post(f"{api}/upload", files={"files": (Path(path).name, handle, "image/jpeg")}).json()
+        marks.append(time.perf_counter())
         call = http.post(f"{api}/call/predict", json={"data": [{"path": uploaded[0], "meta": {"_type": "gradio.FileData"}}]})
+        marks.append(time.perf_counter())
         event, data = None, None
         with http.stream("GET", f"{api}/call/predict/{call.json()['event_id']}") as stream:
             for line in stream.iter_lines():
@@ -92,8 +115,15 @@ def main():
                     break
         if event != "complete":
             raise RuntimeError(f"request failed: {data}")
+        marks.append(time.perf_counter())
         for image in data[1:3]:
             http.get(image["url"]).raise_for_status()
+        marks.append(time.perf_counter())
+        if phases is not None:
+            for name, start, end in zip(("client: upload (POST /upload)", "client: start the call (POST /call)",
+                                         "client: queue + handler + event stream until complete",
+                                         "client: fetch the two images"), marks, marks[1:]):
+                phases.setdefault(name, []).append((end - start) * 1000)
         return data[0]["label"]
 
     def timed(call, n):
@@ -119,6 +149,16 @@ def main():
     print("|---|---|---|---|")
     for name, (p50, p95, mean) in rows:
         print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {mean:.1f} ms |")
+
+    # One request at a time, each step timed: on the client, and inside the app around its own calls.
+    phases: dict[str, list[float]] = {}
+    inside.clear()
+    for i in range(args.requests):
+        request(http, images[i % len(images)], phases)
+    print(f"\n| where one request's time goes (HTTP API, n = {args.requests}) | p50 | mean |")
+    print("|---|---|---|")
+    for name, samples in [*phases.items(), *inside.items()]:
+        print(f"| {name} | {statistics.median(samples):.1f} ms | {statistics.mean(samples):.1f} ms |")
 
     print("\n| concurrent clients (HTTP API) | requests done | seconds | requests/s | failures |")
     print("|---|---|---|---|---|")
