@@ -23,7 +23,7 @@ import torch
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 
-from .inference import load_model
+from .inference import LogitsOnly, load_model
 
 ONNX_FILE = "model.onnx"
 _FILES = (ONNX_FILE, "config.json", "preprocessor_config.json")
@@ -37,17 +37,6 @@ class OnnxExport:
     folder: Path
     max_difference: float  # largest |onnxruntime - PyTorch| over the checked logits
     images: int  # how many images the check scored
-
-
-class _Logits(torch.nn.Module):
-    """The graph's interface: pixel_values in, the logits tensor out."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values):
-        return self.model(pixel_values=pixel_values).logits
 
 
 def export_onnx(model: str | Path, output_dir: str | Path | None = None, images: list | None = None,
@@ -74,7 +63,7 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
         raise CifakeError(f"--output-dir {str(out)!r} already holds an ONNX export. Pass --overwrite to replace it, or "
                           f"choose another --output-dir.")
     net, processor = load_model(model, device="cpu")
-    wrapper = _Logits(net).eval()
+    wrapper = LogitsOnly(net).eval()
     example = torch.zeros(2, net.config.num_channels, 32, 32)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".cifake-onnx-", dir=out))

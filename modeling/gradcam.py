@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .inference import fake_probability, verdict_ids
+from .inference import LogitsOnly, fake_probability, verdict_ids
 
 OVERLAY_SCALE = 8  # 32x32 -> 256x256 on screen
 
@@ -34,17 +34,6 @@ class Explanation:
 
     def overlay(self, label: str | None = None, scale: int = OVERLAY_SCALE) -> Image.Image:
         return overlay(self.view, self.heatmaps[label or self.predicted], scale)
-
-
-class _Logits(torch.nn.Module):
-    """pytorch-grad-cam wants a module that returns the logits tensor itself."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values):
-        return self.model(pixel_values=pixel_values).logits
 
 
 def target_layer(model) -> tuple[torch.nn.Module, object]:
@@ -77,7 +66,7 @@ def gradcam(model, pixel_values: torch.Tensor, labels: list[int]) -> np.ndarray:
     # Gradients are needed even when the caller runs under torch.inference_mode().
     with torch.inference_mode(False), torch.enable_grad():
         inputs = pixel_values.to(device).clone()
-        with GradCAM(model=_Logits(model).eval(), target_layers=[layer], reshape_transform=reshape) as cam:
+        with GradCAM(model=LogitsOnly(model).eval(), target_layers=[layer], reshape_transform=reshape) as cam:
             maps = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(int(c)) for c in labels])
     return np.nan_to_num(np.asarray(maps, dtype=np.float32)).clip(0.0, 1.0)
 

@@ -119,6 +119,18 @@ def iter_logits(
         yield index, batch, logits
 
 
+class LogitsOnly(torch.nn.Module):
+    """The model as a function of `pixel_values` to the logits tensor alone, which pytorch-grad-cam
+    and torch's ONNX exporter want (a ModelOutput is neither)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        return self.model(pixel_values=pixel_values).logits
+
+
 def decision_threshold(config) -> float:
     """The P(FAKE) at which `config`'s model says FAKE: its stored `fake_threshold`, else 0.5."""
     threshold = getattr(config, "fake_threshold", None)
