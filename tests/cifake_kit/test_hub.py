@@ -9,7 +9,8 @@ from cifake_kit.hub import is_hub_id, load_failure, loading
     ("./cifake", False), ("/data/cifake", False), ("~/cifake", False), ("a/b/c", False),
     ("cifar-10-python.tar.gz", False), ("config.json", False), ("me/ci fake", False), ("", False),
 ])
-def test_hub_ids_and_paths(name, expected):
+def test_hub_ids_and_paths(name, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a clone that ran the README's main job holds ./cifake: a path, then
     assert is_hub_id(name) is expected
 
 
