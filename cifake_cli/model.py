@@ -1,4 +1,4 @@
-"""`cifake train`, `evaluate`, `sweep`, `explain`, `push-model`: the model side (modeling).
+"""`cifake train`, `evaluate`, `predict`, `sweep`, `explain`, `export-onnx`, `push-model`: the model side (modeling).
 
 Thin by design: parse, call one `modeling` function, say where the output went. `train`'s flags
 are made from `cifake_kit.options.TrainOptions`, the dataclass `modeling.train.train` reads.
