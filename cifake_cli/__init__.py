@@ -63,7 +63,7 @@ def _uses_the_hub(args) -> bool:
     """Whether the command names something on the Hub (a model, dataset, generator, weights or repo id)."""
     from cifake_kit.hub import is_hub_id
 
-    names = [getattr(args, name, None) for name in ("model", "data", "generator", "repo_id")]
+    names = [getattr(args, name, None) for name in ("model", "data", "generator", "repo_id", "hub_model_id")]
     names += list(getattr(args, "cross_data", None) or [])
     if args.command == "build" and not getattr(args, "demo", False) and getattr(args, "cifar10", None) is None:
         return True  # CIFAR-10 from the Hub

@@ -15,7 +15,6 @@ from urllib.parse import urlparse
 from .errors import CifakeError
 
 _OFFLINE_NOTE = "HF_HUB_OFFLINE=1"  # why the kit works offline: the user's setting, or an unreachable Hub
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 # File names that are never Hub repo ids, even when they do not exist (yet).
 _FILE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".json")
@@ -106,7 +105,9 @@ def offline_unless_reachable(timeout: float = 3.0) -> str | None:
     global _OFFLINE_NOTE
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE or any(os.environ.get(name) for name in _PROXY_VARIABLES):
+    import urllib.request
+
+    if constants.HF_HUB_OFFLINE or urllib.request.getproxies():  # a proxy (environment or system) answers instead
         return None
     endpoint = urlparse(constants.ENDPOINT)
     host, port = endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)

@@ -51,8 +51,8 @@ class TrainOptions:
     batch_size: int | None = field(default=None, metadata=_help("images per step and device (default: the recipe's)"))
     learning_rate: float | None = field(default=None, metadata=_help("peak learning rate (default: the recipe's)"))
     early_stopping_patience: int | None = field(
-        default=None, metadata=_help("epochs without a better validation score (the recipe's: accuracy or AUROC) before stopping; 0 = off "
-                                     "(default: the recipe's)")
+        default=None, metadata=_help("epochs (validations, with --eval-strategy steps) without a better validation "
+                                     "score (the recipe's: accuracy or AUROC) before stopping; 0 = off (default: the recipe's)")
     )
     augment: bool | None = field(default=None, metadata=_help("random flips and crops (default: the recipe's)"))
     max_steps: int | None = field(default=None, metadata=_help("stop after this many steps (overrides --epochs)"))

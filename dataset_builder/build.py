@@ -100,8 +100,8 @@ def build_dataset(
             "guidance_scale": guidance_scale,
         }
         report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
-        parts = [("REAL, CIFAR-10 photos", licences.CIFAR10),
-                 (f"FAKE, output of `{generation['generator_id']}`", licences.of_generator(generation["generator_id"], DEMO_GENERATOR_ID, generator))]
+        fake = licences.of_generator(generation["generator_id"], DEMO_GENERATOR_ID, generator)
+        parts = [("REAL, CIFAR-10 photos", licences.CIFAR10), (f"FAKE, output of `{generation['generator_id']}`", fake)]
         section = _build_section(report, cifar10, generation, settings, image_format) + _licence_lines(parts)
         _run_builder(out, work, section, _card_metadata(parts, from_cifar10=True), cifar10=str(cifar10),
                      per_class=counts, fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
@@ -173,7 +173,8 @@ def import_folders(
                           for s in plan.sources]
         parts = [(f"{LABEL_NAMES[s.label]} `{s.name}`", plan.licences[s.name]) for s in plan.sources]
         section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro) + _licence_lines(parts)
-        metadata = {"license": licences.card_value(parts), **({"source_datasets": source_datasets} if source_datasets else {})}
+        metadata = {"license": licences.card_value(parts),
+                    **({"source_datasets": source_datasets} if source_datasets else {})}
         _export_import(store, stats, report.output_dir, section, work, metadata)
     return report
 

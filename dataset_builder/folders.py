@@ -47,7 +47,7 @@ class FolderPlan:
     problems: list[tuple[str, str]] = field(default_factory=list)
     split_rule: dict[str, str] = field(default_factory=dict)  # source name -> "its train/ and test/ folders" | "drawn"
     attribution: list[tuple[str, str]] = field(default_factory=list)  # (file shown as, text)
-    licences: dict[str, str] = field(default_factory=dict)  # source name -> licence id(s) found in its texts
+    licences: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source name -> licence ids in its texts
 
 
 def parse_sources(real: list[str], fake: list[str]) -> list[Source]:
@@ -121,7 +121,8 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
             )
         texts = _attribution(source)
         plan.attribution += [(shown, text) for shown, text, _ in texts if (shown, text) not in plan.attribution]
-        plan.licences[source.name] = licences.of_source([(inside, text) for _, text, inside in texts], source.folder.name)
+        plan.licences[source.name] = licences.of_source([(shown, inside, text) for shown, text, inside in texts],
+                                                        source.folder.name)
     for (label, generator), positions in drawn.items():
         key = int.from_bytes(hashlib.sha256(f"{label}:{generator}".encode()).digest()[:8], "big")
         order = np.random.default_rng([seed, key]).permutation(len(positions))

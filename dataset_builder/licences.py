@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 UNKNOWN = "unknown"  # the Hub's id for "no licence stated"
-CIFAR10 = UNKNOWN  # CIFAR-10's page asks for a citation and states no licence
-CIFAKE_RELEASE = "mit"  # the published Kaggle release
+CIFAR10 = (UNKNOWN,)  # CIFAR-10's page asks for a citation and states no licence
+CIFAKE_RELEASE = ("mit",)  # the published Kaggle release
 KIT_MADE = "mit"  # images the kit's own random-weight pipeline makes
 
 # Pipelines whose output licence is known: their model cards' `license`.
@@ -29,50 +29,62 @@ _GENERATORS = {
                      "stabilityai/stable-diffusion-xl-base-1.0"], "openrail++"),
 }
 
-# Signs of a licence in free text, most specific first: (Hub id, pattern).
+# Signs of a licence in free text: (Hub id, pattern, case-sensitive); a text that shows a more specific
+# licence's sign does not also count as the generic one it contains (Boost's or MIT's grant).
 _SIGNS = [
-    ("creativeml-openrail-m", r"creativeml[\s-]*open[\s-]*rail[\s-]*m"),
-    ("openrail++", r"openrail\+\+"),
-    ("wtfpl", r"\bwtfpl\b|do what the fuck you want"),
-    ("apache-2.0", r"apache(?: license)?,?[\s-]*(?:version\s*)?2\.0"),
-    ("cc-by-4.0", r"\bcc[\s-]by[\s-]4\.0\b|creative commons attribution 4\.0"),
-    ("cc0-1.0", r"\bcc0\b"),
-    ("bsd-3-clause", r"\bbsd[\s-]3\b|3-clause bsd"),
-    ("gpl-3.0", r"\bgpl[\s-]?v?3|gnu general public license,? version 3"),
-    ("mit", r"\bmit\b(?: licen[cs]e)?|permission is hereby granted, free of charge"),
+    ("creativeml-openrail-m", r"creativeml[\s-]*open[\s-]*rail[\s-]*m\b", False),
+    ("openrail++", r"open[\s-]*rail\s*\+\+", False),
+    ("wtfpl", r"\bwtfpl\b|do what the fuck you want", False),
+    ("apache-2.0", r"apache(?: license)?,?[\s-]*(?:version\s*|v)?2(?:\.0)?\b", False),
+    ("cc-by-nc-sa-4.0", r"\bcc[\s-]by[\s-]nc[\s-]sa[\s-]4\.0\b|attribution-noncommercial-sharealike 4\.0", False),
+    ("cc-by-nc-4.0", r"\bcc[\s-]by[\s-]nc[\s-]4\.0\b|attribution-noncommercial 4\.0", False),
+    ("cc-by-sa-4.0", r"\bcc[\s-]by[\s-]sa[\s-]4\.0\b|attribution-sharealike 4\.0", False),
+    ("cc-by-4.0", r"\bcc[\s-]by[\s-]4\.0\b|creative commons attribution 4\.0", False),
+    ("cc0-1.0", r"\bcc0\b", False),
+    ("bsl-1.0", r"boost software license", False),
+    ("bsd-3-clause", r"\bbsd[\s-]3\b|3-clause bsd|neither the name of .{0,200} may be used to endorse", False),
+    ("gpl-3.0", r"\bgpl[\s-]?v?3|gnu general public license,? version 3|gnu general public license\s+version 3", False),
+    ("mit", r"\bMIT\b(?!-)|\bMIT licen[cs]e\b", True),
+    ("mit", r"permission is hereby granted, free of charge", False),
 ]
+_SPECIFIC_OVER = {"mit": ("bsl-1.0",)}  # a grant that the more specific licence's text also carries
+_LICENCE_FILES = ("license", "licence", "copying")  # their text outranks a README's prose
 
 
 def from_text(text: str) -> list[str]:
     """The licence ids whose signs `text` carries (empty when none)."""
     found = []
-    for licence, pattern in _SIGNS:
-        if re.search(pattern, text, re.IGNORECASE) and licence not in found:
-            found.append(licence)
-    return found
+    for licence, pattern, case_sensitive in _SIGNS:
+        if licence in found or not re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE | re.DOTALL):
+            continue
+        found.append(licence)
+    return [licence for licence in found if not any(specific in found for specific in _SPECIFIC_OVER.get(licence, ()))]
 
 
-def of_source(texts: list[tuple[bool, str]], name: str) -> str:
-    """The licence of an imported folder `name` from its attribution texts, each (inside the folder, text).
+def of_source(texts: list[tuple[str, bool, str]], name: str) -> tuple[str, ...]:
+    """The licences of an imported folder `name` from its attribution texts, each (file name, inside the
+    folder, text).
 
-    A text inside the folder counts whole; one beside it only on its lines that name the folder (a
-    SOURCES table of several folders). Several licences found, or none: they are listed, or
-    "unknown".
+    Licence files (LICENSE, COPYING) outrank other texts. A text inside the folder counts whole; one
+    beside it only on its lines that name the folder as a word (a SOURCES table of several folders).
+    None found: ("unknown",).
     """
+    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    files = [entry for entry in texts if Path(entry[0]).name.lower().startswith(_LICENCE_FILES)]
     found = []
-    for inside, text in texts:
-        relevant = text if inside else "\n".join(line for line in text.splitlines() if name in line)
+    for _, inside, text in files or texts:
+        relevant = text if inside else "\n".join(line for line in text.splitlines() if word.search(line))
         found += [licence for licence in from_text(relevant) if licence not in found]
-    return "+".join(sorted(found)) if found else UNKNOWN
+    return tuple(sorted(found)) or (UNKNOWN,)
 
 
-def of_generator(generator_id: str, demo_id: str, source: str | None = None) -> str:
+def of_generator(generator_id: str, demo_id: str, source: str | None = None) -> tuple[str, ...]:
     """The licence of a diffusers pipeline's output, by its `generator_id`: the kit's random pipeline,
     known Hub ids, the model card in its `source` folder, or unknown."""
     if generator_id == demo_id:
-        return KIT_MADE
+        return (KIT_MADE,)
     if generator_id in _GENERATORS:
-        return _GENERATORS[generator_id]
+        return (_GENERATORS[generator_id],)
     card = Path(source or generator_id).expanduser() / "README.md"
     if card.is_file():
         from huggingface_hub import ModelCard
@@ -82,19 +94,19 @@ def of_generator(generator_id: str, demo_id: str, source: str | None = None) -> 
         except Exception:  # an unreadable card states nothing
             licence = None
         if isinstance(licence, str) and licence:
-            return licence
-    return UNKNOWN
+            return (licence,)
+    return (UNKNOWN,)
 
 
-def card_value(parts: list[tuple[str, str]]) -> str | list[str]:
-    """The card's `license` for parts [(what, licence id or ids joined by "+")]: one id, or the sorted list."""
-    ids = sorted({licence for _, joined in parts for licence in joined.split("+")})
+def card_value(parts: list[tuple[str, tuple[str, ...]]]) -> str | list[str]:
+    """The card's `license` for parts [(what, its licence ids)]: one id, or the sorted list of them all."""
+    ids = sorted({licence for _, licences in parts for licence in licences})
     return ids[0] if len(ids) == 1 else ids
 
 
-def card_lines(parts: list[tuple[str, str]]) -> list[str]:
+def card_lines(parts: list[tuple[str, tuple[str, ...]]]) -> list[str]:
     """Markdown lines saying which part is under which licence."""
-    lines = [f"- {what}: `{joined.replace('+', '` and `')}`" for what, joined in parts]
-    if any(UNKNOWN in joined.split("+") for _, joined in parts):
+    lines = [f"- {what}: " + " and ".join(f"`{licence}`" for licence in licences) for what, licences in parts]
+    if any(UNKNOWN in licences for _, licences in parts):
         lines.append("- `unknown`: the source states no licence; check its terms before you redistribute it.")
     return lines

@@ -105,6 +105,12 @@ def open_split(data: str | Path, split: str, streaming: bool = False, columns: C
     return dataset
 
 
+def hub_dataset_id(data: str | Path) -> str | None:
+    """`data` when it was read from the Hub (no folder here by that name), else None: what a report
+    records, so that a card never takes a relative folder, read elsewhere later, for a Hub id."""
+    return None if Path(str(data)).expanduser().exists() else str(data)
+
+
 def _rename(dataset, columns: Columns, where: str):
     names = list(dataset.features or {})
     renames = {old: new for old, new in ((columns.image, "image"), (columns.label, "label")) if old != new}

@@ -23,7 +23,7 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
 
-from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, load_pixels
+from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, hub_dataset_id, load_pixels
 from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, write_predictions
 from .inference import decision_threshold, load_model, predict
 from .report import REPORT_JSON, compute_metrics, metrics_table, write_report
@@ -114,6 +114,7 @@ def evaluate_model(
         "title": f"{Path(str(model)).name} on {Path(str(data)).name} [{split}]",
         "model": str(model),
         "data": str(data),
+        "data_hub_id": hub_dataset_id(data),
         "split": split,
         "images": len(pixels),
         "generators": pixels.generators,

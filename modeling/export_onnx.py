@@ -21,15 +21,47 @@ import numpy as np
 import torch
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir
+from cifake_kit.outputs import check_output_dir, write_json
 
 from .inference import LogitsOnly, load_model
 
 ONNX_FILE = "model.onnx"
-_FILES = (ONNX_FILE, "config.json", "preprocessor_config.json")
+RECORD = "export.json"  # the SHA-256 of the weights exported: push-model refuses an export of other weights
+_FILES = (ONNX_FILE, "config.json", "preprocessor_config.json", RECORD)
 DEFAULT_OPSET = 18
 # onnxruntime and PyTorch compute in different orders; past this the export is wrong, not rounded.
 TOLERANCE = 1e-4
+
+
+def weights_digest(folder: Path) -> str:
+    """SHA-256 over a model folder's safetensors files, in name order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def check_current(folder: Path) -> None:
+    """CifakeError when `folder`/onnx holds an export of other weights than the folder's (it was
+    trained further, or the export is from before the record existed)."""
+    import json
+
+    onnx = Path(folder) / "onnx"
+    if not (onnx / ONNX_FILE).is_file():
+        return
+    try:
+        recorded = json.loads((onnx / RECORD).read_text()).get("weights_sha256")
+    except (OSError, ValueError):
+        recorded = None
+    if recorded != weights_digest(folder):
+        raise CifakeError(
+            f"{str(onnx)!r} was exported from other weights than {str(folder)!r} holds now (trained further since?). "
+            f"Run `cifake export-onnx --model {folder} --overwrite`, or delete {str(onnx)!r}."
+        )
 
 
 @dataclass
@@ -87,6 +119,8 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
                               f"{difference:.2g}); nothing was written. Report it with the model's config.json.")
         net.config.to_json_file(staging / "config.json")
         processor.to_json_file(staging / "preprocessor_config.json")
+        write_json(staging / RECORD, {"weights_sha256": weights_digest(source) if source.is_dir() else None,
+                                      "opset": opset, "max_logit_difference": difference})
         for name in _FILES:
             os.replace(staging / name, out / name)
     finally:

@@ -40,6 +40,9 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
             f"written by `cifake train`."
         )
     check_model_folder(folder)
+    from .export_onnx import check_current
+
+    check_current(folder)  # an ONNX export of other weights would go up beside these
     token = push_token(repo_id, token, example="your-name/cifake-cnn")
     data = scored_dataset_id(folder, dataset_id)
     if data is None:
@@ -58,6 +61,10 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
         api.create_commit(repo_id, operations, commit_message="Upload CIFAKE model with the CIFAKE kit")
     except HfHubHTTPError as err:
         raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's write access.") from err
+    except Exception as err:  # the network: connection refused, reset, timed out (httpx raises its own types)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CifakeError(f"Cannot reach the Hub to push {repo_id!r} ({type(err).__name__}: {first}). Try again when it "
+                          f"can be reached.") from err
     return str(url)
 
 
@@ -68,7 +75,10 @@ def scored_dataset_id(folder: Path, dataset_id: str | None = None) -> str | None
         if "/" not in dataset_id or not is_hub_id(dataset_id):
             raise CifakeError(f"--dataset-id {dataset_id!r} is not a Hub dataset id. Use the form your-name/cifake.")
         return dataset_id
-    return _hub_id(str(_report(folder).get("data", "")))
+    report = _report(folder)
+    if "data_hub_id" in report:  # recorded when the data was read: a Hub id, or None for a folder
+        return report["data_hub_id"]
+    return _hub_id(str(report.get("data", "")))  # a report of an earlier kit
 
 
 def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str | None = None) -> str:
@@ -94,6 +104,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     dataset_name = f"CIFAKE-style data ({', '.join(generators) or 'generator not recorded'})"
     card.data.model_name = (repo_id or Path(folder).resolve().name).split("/")[-1]
     card.data.datasets = [data] if data else None
+    card.data.base_model = _base_model(report)
     card.data.eval_results = [
         EvalResult(
             task_type="image-classification",
@@ -122,6 +133,25 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     head, citation, tail = card.text.partition("## Citation")
     card.text = f"{head.rstrip()}\n\n{section}\n\n{citation}{tail}"
     return str(card)
+
+
+def _base_model(report: dict) -> str | None:
+    """The Hub id of the pretrained weights a `--pretrained` run started from (timm's default weights,
+    or hf-hub:ID), for the card's `base_model`; None for a model trained from scratch or a local folder."""
+    source = (report.get("pretrained_weights") or {}).get("source")
+    if not source:
+        return None
+    if source.startswith("hf-hub:"):
+        return source.removeprefix("hf-hub:")
+    backbone = (report.get("model_config") or {}).get("backbone")
+    if source == "timm" and backbone:
+        import timm
+
+        try:
+            return timm.models.get_pretrained_cfg(backbone).hf_hub_id or None
+        except Exception:  # a backbone timm names no default weights for
+            return None
+    return None
 
 
 def _report(folder: Path) -> dict:

@@ -350,12 +350,15 @@ def _switch(out: Path, new: Path) -> None:
 
 def _drop_old_run(old: Path, real: Path) -> None:
     """Move the user's own files from the replaced run `old` into the new one at `real`, then remove `old`."""
-    for name in sorted(os.listdir(old)):
+    for name in sorted(os.listdir(old), key=lambda entry: (entry == CARD, entry)):  # a README last: it may need
+        # a free README.user*.md name, which an earlier one of the user's, moving too, may hold
         if is_kit_entry(name, old):
             continue
         target = real / name
-        if name == CARD and target.exists():  # the user's README beside the new run's card
-            target = real / "README.user.md"
+        if name == CARD and target.exists():  # the user's README beside the new run's card, under a free name
+            target = next(real / f"README.user{'' if n == 1 else f'-{n}'}.md" for n in range(1, 10_000)
+                          if not (real / f"README.user{'' if n == 1 else f'-{n}'}.md").exists())
+            _say(f"kept your README.md as {target.name} beside the new run's model card")
         if not target.exists():
             os.rename(old / name, target)
     shutil.rmtree(old)

@@ -142,7 +142,11 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     if opts.push_to_hub:
         from .hub import push_model
 
-        result.pushed_to = push_model(run.final, opts.hub_model_id, dataset_id=opts.dataset_id)
+        try:
+            result.pushed_to = push_model(run.final, opts.hub_model_id, dataset_id=opts.dataset_id)
+        except CifakeError as err:
+            raise CifakeError(f"{err} The model is saved in {str(run.final)!r}: push it later with `cifake push-model "
+                              f"{opts.hub_model_id} --model {run.final}`.") from err
     return result
 
 
@@ -233,7 +237,8 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     )
     if quiet:
         trainer.remove_callback(PrinterCallback)  # a raw dict line per log
-        trainer.add_callback(CifakeConsole(patience))
+        unit = "validations" if overrides.get("eval_strategy") == "steps" else "epochs"
+        trainer.add_callback(CifakeConsole(patience, unit))
     return trainer
 
 
@@ -245,7 +250,9 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
 
     cuda = torch.cuda.is_available()
     quiet = not verbose()
-    steps_per_epoch = max(1, math.ceil(train_size / training["batch_size"]))
+    # In optimiser updates, which max_steps and eval/save steps count: batches / gradient accumulation.
+    accumulation = overrides.get("gradient_accumulation_steps", 1)
+    steps_per_epoch = max(1, math.ceil(train_size / (training["batch_size"] * accumulation)))
     arguments = {
         "output_dir": str(output_dir),
         "num_train_epochs": training["epochs"],
@@ -305,8 +312,8 @@ class CifakeConsole(TrainerCallback):
     stopping included. Only the main process of a multi-process run shows anything.
     """
 
-    def __init__(self, patience: int = 0):
-        self.patience = patience
+    def __init__(self, patience: int = 0, unit: str = "epochs"):
+        self.patience, self.unit = patience, unit  # early stopping counts validations: epochs, unless by steps
         self.bar = None
         self.losses: list[float] = []
         self.started = time.monotonic()
@@ -354,7 +361,7 @@ class CifakeConsole(TrainerCallback):
             best = "unknown" if state.best_metric is None else (
                 f"{state.best_metric:.3f}" if metric == "AUROC" else f"{state.best_metric:.2%}")
             print(f"early stopping after epoch {state.epoch:g}: no better validation {metric} for {self.patience} "
-                  f"epochs; the best model (validation {metric} {best}) is kept")
+                  f"{self.unit}; the best model (validation {metric} {best}) is kept")
 
 
 def _number(value) -> str:
@@ -400,7 +407,7 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     is written where the run trained and names the folder the model ends up in."""
     from datasets import get_dataset_split_names
 
-    from .data import Columns, load_pixels
+    from .data import Columns, hub_dataset_id, load_pixels
     from .detection import PREDICTIONS_CSV
     from .evaluation import save_split_predictions, score
     from .report import write_report
@@ -427,6 +434,7 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
         "title": f"{output_dir.resolve().name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
         "model": str(output_dir),
         "data": str(data),
+        "data_hub_id": hub_dataset_id(data),
         "split": scored,
         "images": images,
         "generators": generators,

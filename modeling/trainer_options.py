@@ -28,7 +28,12 @@ KIT_FIELDS = {
     "dataloader_num_workers": "--num-workers", "disable_tqdm": "--verbose", "resume_from_checkpoint": "--resume",
     "load_best_model_at_end": None, "metric_for_best_model": None, "greater_is_better": None,
     "remove_unused_columns": None, "use_cpu": None,
+    # What the kit's metrics, threshold choice and resume need as it is.
+    "prediction_loss_only": None, "eval_do_concat_batches": None, "save_only_model": None,
+    "include_for_metrics": None, "batch_eval_metrics": None,
 }
+# The kit pushes with `cifake push-model` (--push-to-hub runs it after training), not with Trainer.
+_PUSH_FIELDS = ("hub_", "push_to_hub")
 
 
 def trainer_overrides(opts, cuda: bool) -> dict:
@@ -72,6 +77,9 @@ def parse_training_args(pairs: list[str]) -> dict:
         if key in KIT_FIELDS:
             how = f"use {KIT_FIELDS[key]}" if KIT_FIELDS[key] else "the kit sets it for its checkpoints and reports"
             raise CifakeError(f"--training-arg {key}: {how}.")
+        if key.startswith(_PUSH_FIELDS):
+            raise CifakeError(f"--training-arg {key}: the kit pushes with `cifake push-model` (--push-to-hub runs it "
+                              f"after training; a private repo: `cifake push-model --private`).")
         if key not in fields:
             import difflib
 
@@ -98,7 +106,10 @@ def _convert(key: str, text: str, hint):
             if origin in (int, float):
                 return origin(text)
             if origin in (dict, list):
-                value = json.loads(text)
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    value = [item.strip() for item in text.split(",")] if origin is list else None
                 if isinstance(value, origin):
                     return value
                 raise ValueError
@@ -106,8 +117,17 @@ def _convert(key: str, text: str, hint):
             continue
         if origin is str or isinstance(origin, type) and issubclass(origin, str):  # str and str enums
             return text
-    wanted = " or ".join(getattr(kind, "__name__", str(kind)) for kind in kinds)
+    wanted = " or ".join(_kind_name(kind) for kind in kinds)
     raise CifakeError(f"--training-arg {key}={text!r}: {key} takes {wanted}.")
+
+
+def _kind_name(kind) -> str:
+    origin = typing.get_origin(kind) or kind
+    if origin is dict:
+        return 'a JSON object (e.g. {"power": 2})'
+    if origin is list:
+        return "a list (a,b or JSON)"
+    return getattr(origin, "__name__", str(origin))
 
 
 def _is_union(hint) -> bool:

@@ -8,11 +8,13 @@ kit's `modeling` and `cifake_kit` packages, which `cifake push-space` uploads be
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +32,10 @@ logger = logging.getLogger("cifake.space")
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = "cifake-model"  # what the README's main job trains
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Gradio refuses bigger uploads while they stream in, and keeps nothing of them
-OUTPUTS = Path(tempfile.gettempdir()) / "cifake-space-outputs"
+# This process's own folder for the pictures it returns (mode 0700, made once): Gradio serves it as a
+# static path, so no other local user may place files there, as one could in a fixed shared /tmp folder.
+OUTPUTS = Path(tempfile.mkdtemp(prefix="cifake-space-outputs-"))
+atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 OUTPUT_MAX_AGE_S = 3600
 # Uploads (users' pictures) live in Gradio's cache: swept every 10 minutes once an hour old, and all
 # of them when the server stops.
@@ -140,7 +145,6 @@ def save_png(image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)  # 1.8 ms instead of 5 for a 256x256 overlay; 28 KB, not 20
     data = buffer.getvalue()
-    OUTPUTS.mkdir(parents=True, exist_ok=True)
     cutoff = time.time() - OUTPUT_MAX_AGE_S
     for old in OUTPUTS.glob("*.png"):
         try:
@@ -167,7 +171,6 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
     detector = model if isinstance(model, Detector) else Detector.load(model)
     # Served as they are, not hashed and copied into Gradio's cache on every request: the outputs are
     # written once under their content hash and only read after, and the examples never change.
-    OUTPUTS.mkdir(parents=True, exist_ok=True)
     gr.set_static_paths([OUTPUTS, HERE / "examples"])
     with gr.Blocks(title="CIFAKE: real or AI-generated?", delete_cache=UPLOAD_SWEEP) as demo:
         gr.Markdown(

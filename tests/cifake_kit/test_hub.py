@@ -53,8 +53,9 @@ def test_an_unreachable_hub_means_offline_at_once(monkeypatch, capsys):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(hub, "_OFFLINE_NOTE", hub._OFFLINE_NOTE)
-    for name in hub._PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {})
 
     def no_network(address, timeout=None):
         raise socket.gaierror(-2, "Name or service not known")

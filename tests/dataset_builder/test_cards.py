@@ -4,6 +4,7 @@ follows where the images came from."""
 import shutil
 
 import numpy as np
+import pytest
 from huggingface_hub import DatasetCard
 from PIL import Image as PILImage
 
@@ -11,28 +12,52 @@ from dataset_builder import licences
 from dataset_builder.build import import_folders
 
 
-def test_licence_signs_in_text():
-    assert licences.from_text("MIT License\n\nPermission is hereby granted, free of charge") == ["mit"]
-    assert licences.from_text("            DO WHAT THE FUCK YOU WANT TO PUBLIC LICENSE") == ["wtfpl"]
-    assert licences.from_text("Licensed under the Apache License, Version 2.0") == ["apache-2.0"]
-    assert licences.from_text("CreativeML Open RAIL-M") == ["creativeml-openrail-m"]
-    assert licences.from_text("a commit, a submitted sample") == []  # no MIT inside other words
+@pytest.mark.parametrize("text, found", [
+    ("MIT License\n\nPermission is hereby granted, free of charge", ["mit"]),
+    ("Copyright (c) 2020 someone\n\nPermission is hereby granted, free of charge, to any person", ["mit"]),
+    ("            DO WHAT THE FUCK YOU WANT TO PUBLIC LICENSE", ["wtfpl"]),
+    ("Licensed under the Apache License, Version 2.0", ["apache-2.0"]),
+    ("Released under Apache-2.", ["apache-2.0"]),
+    ("CreativeML Open RAIL-M", ["creativeml-openrail-m"]),
+    ("CreativeML Open RAIL++-M License", ["openrail++"]),
+    ("Images: CC BY-NC 4.0", ["cc-by-nc-4.0"]),
+    ("Licensed CC BY-SA 4.0", ["cc-by-sa-4.0"]),
+    ("Boost Software License - Version 1.0\nPermission is hereby granted, free of charge", ["bsl-1.0"]),
+    ("GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June 2007", ["gpl-3.0"]),
+    ("Neither the name of the copyright holder nor the names of its contributors may be used to endorse",
+     ["bsd-3-clause"]),
+    ("a commit, a submitted sample", []),  # no MIT inside other words
+    ("Bilder mit Katzen", []),  # German "with"
+    ("the MIT-Adobe FiveK photos", []),  # a dataset's name, not a licence
+])
+def test_licence_signs_in_text(text, found):
+    assert licences.from_text(text) == found
 
 
 def test_a_table_beside_several_sources_gives_each_its_own_row():
-    table = "| folder | licence |\n|---|---|\n| `gan-a` | MIT, (c) someone |\n| `ddpm-b` | WTFPL v2 |\n"
-    assert licences.of_source([(False, table)], "gan-a") == "mit"
-    assert licences.of_source([(False, table)], "ddpm-b") == "wtfpl"
-    assert licences.of_source([(False, table)], "other") == "unknown"
-    assert licences.of_source([(True, "Apache License 2.0"), (False, table)], "gan-a") == "apache-2.0+mit"
-    assert licences.card_value([("REAL", "unknown"), ("FAKE a", "mit"), ("FAKE b", "mit")]) == ["mit", "unknown"]
-    assert licences.card_value([("both", "mit")]) == "mit"
+    table = ("| folder | licence |\n|---|---|\n| `gan-a` | MIT, (c) someone |\n| `ddpm-b` | WTFPL v2 |\n"
+             "| `gan-mit` | MIT |\n")
+    assert licences.of_source([("SOURCES.md", False, table)], "gan-a") == ("mit",)
+    assert licences.of_source([("SOURCES.md", False, table)], "ddpm-b") == ("wtfpl",)
+    assert licences.of_source([("SOURCES.md", False, table)], "gan") == ("unknown",)  # `gan` is no word in `gan-mit`
+    assert licences.of_source([("README.md", True, "Apache License 2.0"), ("SOURCES.md", False, table)], "gan-a") == (
+        "apache-2.0", "mit")
+    readme = "Unlike the code (MIT), the images are CC BY-NC 4.0."
+    assert licences.of_source([("README.md", True, readme)], "x") == ("cc-by-nc-4.0", "mit")  # both, for a person
+    assert licences.of_source([("README.md", True, readme), ("LICENSE", True, "CC BY-NC 4.0")], "x") == (
+        "cc-by-nc-4.0",)  # a licence file outranks prose
+    assert licences.card_value([("REAL", ("unknown",)), ("FAKE a", ("mit",)), ("FAKE b", ("mit",))]) == ["mit", "unknown"]
+    assert licences.card_value([("both", ("mit",))]) == "mit"
 
 
 def test_generator_licences():
-    assert licences.of_generator("CompVis/stable-diffusion-v1-4", "demo") == "creativeml-openrail-m"
-    assert licences.of_generator("demo", "demo") == "mit"
-    assert licences.of_generator("someone/unknown-pipeline", "demo") == "unknown"
+    assert licences.of_generator("CompVis/stable-diffusion-v1-4", "demo") == ("creativeml-openrail-m",)
+    assert licences.of_generator("stabilityai/stable-diffusion-xl-base-1.0", "demo") == ("openrail++",)
+    assert licences.card_value([("REAL", licences.CIFAR10),
+                                ("FAKE", licences.of_generator("stabilityai/stable-diffusion-xl-base-1.0", "d"))]) == [
+        "openrail++", "unknown"]
+    assert licences.of_generator("demo", "demo") == ("mit",)
+    assert licences.of_generator("someone/unknown-pipeline", "demo") == ("unknown",)
 
 
 def card(folder) -> DatasetCard:

@@ -23,7 +23,8 @@ def test_the_export_matches_pytorch_on_photos_at_any_batch_size(trained_model, s
 
     photos = [Image.fromarray(p) for p in sample_photos[0][:12]]
     result = export_onnx(trained_model, output_dir=tmp_path / "onnx", images=photos)
-    assert sorted(p.name for p in result.folder.iterdir()) == ["config.json", "model.onnx", "preprocessor_config.json"]
+    assert sorted(p.name for p in result.folder.iterdir()) == ["config.json", "export.json", "model.onnx",
+                                                               "preprocessor_config.json"]
     assert result.images == 12 and result.max_difference < 1e-4
     model, processor = load_model(trained_model, device="cpu")
     for batch in (1, 5):  # the batch is dynamic
@@ -62,6 +63,14 @@ def test_an_export_is_pushed_with_the_model(trained_model, tmp_path, hub_calls):
     push_model(folder, "me/cifake-cnn", dataset_id="me/cifake")
     paths = {op.path_in_repo for op in hub_calls[1][2]}
     assert {"onnx/model.onnx", "onnx/config.json", "onnx/preprocessor_config.json"} <= paths
+    # Weights that changed since (trained further) never go up beside an export of the old ones.
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v + 1 if v.is_floating_point() else v for k, v in weights.items()}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(CifakeError, match="was exported from other weights .*export-onnx .* --overwrite"):
+        push_model(folder, "me/cifake-cnn", dataset_id="me/cifake")
 
 
 def test_without_the_onnx_extra_the_error_says_what_to_install(trained_model, monkeypatch):

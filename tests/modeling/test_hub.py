@@ -81,6 +81,19 @@ def test_a_card_never_names_a_local_folder_as_its_dataset(trained_model, hub_cal
     assert hub_calls == []
 
 
+def test_a_relative_data_folder_is_never_read_as_a_hub_id_later(trained_model, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))
+    report = json.loads((folder / "report" / "report.json").read_text())
+    assert report["data_hub_id"] is None  # trained on a folder
+    report["data"] = "data/cifake"  # as given, relative: from elsewhere it looks like an id
+    (folder / "report" / "report.json").write_text(json.dumps(report))
+    monkeypatch.chdir(tmp_path)
+    assert "model-index" not in front_matter(render_model_card(folder))
+
+
 def test_training_writes_the_card_and_keeps_a_readme_of_the_users(trained_model, built_dataset, tmp_path, capsys):
     from huggingface_hub import ModelCard
 
@@ -98,3 +111,23 @@ def test_training_writes_the_card_and_keeps_a_readme_of_the_users(trained_model,
     train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, overwrite=True)
     assert (run / "README.user.md").read_text() == "my own notes"  # beside the new run's card
     assert "cifake-kit" in ModelCard.load(run / "README.md").data.tags
+    assert "kept your README.md as README.user.md" in capsys.readouterr().err
+    (run / "README.md").write_text("newer notes")
+    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, overwrite=True)
+    assert (run / "README.user.md").read_text() == "my own notes" and (run / "README.user-2.md").read_text() == "newer notes"
+
+
+@pytest.mark.parametrize("source, base", [("timm", "timm/resnet18.a1_in1k"), ("hf-hub:me/resnet-weights", "me/resnet-weights"),
+                                          ("./local-checkpoint", None)])
+def test_a_fine_tuned_card_names_its_base_model(trained_model, tmp_path, source, base):
+    import shutil
+
+    from huggingface_hub import ModelCard
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))
+    report = json.loads((folder / "report" / "report.json").read_text())
+    report["pretrained_weights"] = {"source": source, "copied": 1, "kept_fresh": []}
+    report["model_config"]["backbone"] = "resnet18"
+    (folder / "report" / "report.json").write_text(json.dumps(report))
+    assert ModelCard(render_model_card(folder)).data.base_model == base

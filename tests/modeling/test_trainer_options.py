@@ -22,12 +22,14 @@ def test_the_options_reach_training_arguments(tmp_path):
     args = arguments(tmp_path, gradient_accumulation_steps=4, precision="bf16", eval_strategy="steps", eval_steps=25,
                      save_total_limit=3, report_to=["tensorboard"],
                      training_arg=["warmup_steps=7", "lr_scheduler_type=linear", "adam_beta2=0.99",
-                                   "torch_compile=false", "lr_scheduler_kwargs={\"power\": 2}"])
+                                   "torch_compile=false", "lr_scheduler_kwargs={\"power\": 2}",
+                                   "label_names=labels,other"])
     assert args.gradient_accumulation_steps == 4 and args.bf16 and not args.fp16
     assert (args.eval_strategy, args.save_strategy, args.eval_steps, args.save_steps) == ("steps", "steps", 25, 25)
     assert args.save_total_limit == 3 and args.report_to == ["tensorboard"]
     assert args.warmup_steps == 7 and args.lr_scheduler_type == "linear" and args.adam_beta2 == 0.99
     assert args.torch_compile is False and args.lr_scheduler_kwargs == {"power": 2}
+    assert args.label_names == ["labels", "other"]  # a list, comma-separated
     defaults = arguments(tmp_path)
     assert defaults.report_to == [] and defaults.save_total_limit == 2 and defaults.eval_strategy == "epoch"
 
@@ -45,6 +47,9 @@ def test_the_options_reach_training_arguments(tmp_path):
     ({"training_arg": ["output_dir=/tmp/x"]}, "--training-arg output_dir: use --output-dir"),
     ({"training_arg": ["bf16=true"]}, "--training-arg bf16: use --precision"),
     ({"training_arg": ["remove_unused_columns=true"]}, "--training-arg remove_unused_columns: the kit sets it"),
+    ({"training_arg": ["prediction_loss_only=true"]}, "--training-arg prediction_loss_only: the kit sets it"),
+    ({"training_arg": ["save_only_model=true"]}, "--training-arg save_only_model: the kit sets it"),
+    ({"training_arg": ["hub_private_repo=true"]}, r"hub_private_repo: the kit pushes with `cifake push-model`"),
     ({"training_arg": ["warmup_step=3"]}, r"'warmup_step' is not a TrainingArguments field. Did you mean warmup_steps"),
     ({"training_arg": ["warmup_steps=many"]}, "--training-arg warmup_steps='many': warmup_steps takes"),
     ({"training_arg": ["warmup_steps"]}, "--training-arg 'warmup_steps' is not KEY=VALUE"),
@@ -84,3 +89,12 @@ def test_push_to_hub_is_checked_first_and_done_last(tmp_path, built_dataset, hub
 
     card = ModelCard.load(tmp_path / "run" / "README.md")  # the local card names the data by the id given
     assert card.data.eval_results[0].dataset_type == "me/cifake"
+
+
+@pytest.mark.slow
+def test_streamed_epochs_count_updates_not_batches(tmp_path, built_dataset):
+    train(data=str(built_dataset), output_dir=tmp_path / "stream", epochs=1, batch_size=8, streaming=True,
+          gradient_accumulation_steps=2)
+    state = json.loads((tmp_path / "stream" / "trainer_state.json").read_text())
+    # 54 streamed images in batches of 8 with an update every 2 batches: 4 updates make the epoch asked for.
+    assert state["global_step"] == 4 and 1.0 <= state["epoch"] < 1.3

@@ -196,3 +196,13 @@ def test_a_model_given_by_hub_id_shows_its_report_from_the_hub(detector, trained
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", missing)
     assert "test images" not in Detector("me/no-report", detector.model, detector.processor).summary()
+
+
+def test_the_pictures_returned_live_in_a_folder_of_this_process_only():
+    import os
+    import stat
+
+    from space import app
+
+    assert stat.S_IMODE(os.stat(app.OUTPUTS).st_mode) == 0o700  # served as a static path: nobody else writes there
+    assert app.OUTPUTS.name.startswith("cifake-space-outputs-") and app.OUTPUTS.name != "cifake-space-outputs-"
