@@ -22,6 +22,8 @@ from cifake_kit import __version__
 from cifake_kit.errors import CifakeError
 from cifake_kit.runtime import configure_console
 
+from .flags import Parser
+
 COMMAND_MODULES = ["cifake_cli.data", "cifake_cli.model", "cifake_cli.space"]
 
 EXAMPLES = """\
@@ -73,7 +75,7 @@ def _uses_the_hub(args) -> bool:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cifake",
         description="CIFAKE, real vs AI-generated 32x32 images: build and publish the dataset, train, evaluate and "
         "explain the paper's CNN family, and run its Gradio Space.",

@@ -16,6 +16,19 @@ import typing
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
+class Parser(argparse.ArgumentParser):
+    """The kit's parser: a flag that takes several values may also be repeated, and both mean the same.
+
+    argparse's `nargs="+"` keeps only the last of a repeated flag (`--real A --real B` would drop A);
+    here every such flag extends its list instead, so `--real A B` and `--real A --real B` agree.
+    """
+
+    def add_argument(self, *names, **kwargs):
+        if names and names[0].startswith("-") and kwargs.get("nargs") in ("+", "*") and "action" not in kwargs:
+            kwargs["action"] = "extend"
+        return super().add_argument(*names, **kwargs)
+
+
 def command(subparsers, name: str, summary: str, description: str, example: str) -> argparse.ArgumentParser:
     """A subcommand whose --help ends with `example`, with the --verbose every command takes."""
     parser = subparsers.add_parser(name, help=summary, description=description, epilog=example, formatter_class=FORMATTER)
@@ -97,10 +110,9 @@ def add_options(parser, options_class, names: list[str] | None = None) -> None:
             action = argparse.BooleanOptionalAction if field.default is None else "store_true"
             parser.add_argument(flag, action=action, default=field.default, help=text)
             continue
-        if typing.get_origin(kind) is list:  # several values: after one flag, or (`repeat`) one per flag
-            many = {"action": "append"} if field.metadata.get("repeat") else {"nargs": "+"}
+        if typing.get_origin(kind) is list:  # several values: after one flag, or the flag repeated (Parser)
             parser.add_argument(flag, type=typing.get_args(kind)[0], default=field.default, help=text,
-                                metavar=field.metadata.get("metavar"), **many)
+                                metavar=field.metadata.get("metavar"), nargs="+")
             continue
         parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"),
                             choices=field.metadata.get("choices"))

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def _help(text: str, old: tuple[str, ...] = (), metavar: str | None = None, choices: tuple[str, ...] | None = None,
-          repeat: bool = False) -> dict:
-    # `old`: earlier spellings of the flag, still accepted (with a note) for one release. `repeat`: the
-    # flag may be given several times (a list field); `choices`: the values it takes.
-    return {"help": text, "old_flags": old, "metavar": metavar, "choices": choices, "repeat": repeat}
+def _help(text: str, old: tuple[str, ...] = (), metavar: str | None = None, choices: tuple[str, ...] | None = None) -> dict:
+    # `old`: earlier spellings of the flag, still accepted (with a note) for one release; `choices`: the values it
+    # takes. A list field's flag takes several values, after one flag or repeated.
+    return {"help": text, "old_flags": old, "metavar": metavar, "choices": choices}
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -91,4 +90,4 @@ class TrainOptions:
         "Hub id of the data, for the card's model-index when --data is a local folder", metavar="ID"))
     training_arg: list[str] | None = field(default=None, metadata=_help(
         "any other transformers TrainingArguments field, e.g. --training-arg warmup_steps=100 (repeatable)",
-        metavar="KEY=VALUE", repeat=True))
+        metavar="KEY=VALUE"))

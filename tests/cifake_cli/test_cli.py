@@ -1,3 +1,4 @@
+import argparse
 import dataclasses
 import json
 import os
@@ -392,3 +393,25 @@ def test_an_interrupted_train_says_how_to_go_on_by_what_its_folders_hold(tmp_pat
     assert main(command) == 1
     assert capsys.readouterr().err.strip() == (f"cifake train: error: No space left on device ({out}/checkpoint-9). Free "
                                                f"some disk space (or choose a folder on another disk). {hint}")
+
+
+@pytest.mark.parametrize("command, flag, values, rest", [
+    ("import-folder", "--real", ["A", "B"], ["--fake", "x"]),
+    ("import-folder", "--fake", ["a=X", "b=Y"], ["--real", "A"]),
+    ("evaluate", "--cross-data", ["one", "two"], []),
+    ("sweep", "--topologies", ["conv1x16", "conv1x32"], []),
+    ("train", "--report-to", ["tensorboard", "wandb"], []),
+    ("train", "--training-arg", ["warmup_steps=1", "weight_decay=0.1"], []),
+])
+def test_a_repeated_list_flag_keeps_every_value(command, flag, values, rest):
+    dest = flag[2:].replace("-", "_")
+    repeated = [part for value in values for part in (flag, value)]
+    assert getattr(make_parser().parse_args([command, *repeated, *rest]), dest) == values
+    assert getattr(make_parser().parse_args([command, flag, *values, *rest]), dest) == values  # the same, one flag
+
+
+def test_every_flag_that_takes_several_values_may_be_repeated():
+    for name, sub in subcommands().items():
+        for action in sub._actions:
+            if action.option_strings and action.nargs in ("+", "*"):
+                assert isinstance(action, argparse._ExtendAction), f"cifake {name} {action.option_strings[0]}"
