@@ -28,6 +28,10 @@ _TRAINING_COPIES_PER_ACTIVATION = 1
 # Scoring frees each layer's output once the next is made: a layer's input and output at once, and
 # some room for the libraries' workspaces.
 _INFERENCE_COPIES_OF_PEAK = 3
+# A smaller batch is suggested only when the model's own share leaves room to spare: where its
+# weights and optimiser state take most of the free memory, a batch size that fits by the estimate
+# (which errs low) is refused, or killed, by the next run.
+_MOST_FOR_THE_MODEL = 0.5
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,16 @@ def check_fits(config, batch_size: int, training: bool, device=None, batch_flag:
     share = found.training_bytes(0) if training else found.inference_bytes(0)
     per_batch = (found.training_bytes(1) if training else found.inference_bytes(1)) - share
     fits = int((have - share) // per_batch) if per_batch and have > share else 0
+    smaller = "Use fewer or smaller layers (conv_filters, dense_units) or a smaller backbone."
     if batch_flag is None:
         fix = "Free some memory, or go on where more is free (a resumed run keeps its batch size)."
+    elif share > have * _MOST_FOR_THE_MODEL:  # a smaller batch would fit today, and not after a browser tab opens
+        held = "weights, gradients and optimiser state" if training else "weights"
+        fix = f"Its {held} alone take about {_gb(share)} of that, whatever the batch size. {smaller}"
     elif fits >= 1:
-        fix = f"Pass {batch_flag} {fits} or less."
+        fix = f"Pass {batch_flag} {fits}{' or less' if fits > 1 else ''}."
     else:
-        fix = "Use fewer or smaller layers (conv_filters, dense_units) or a smaller backbone."
+        fix = smaller
     raise CifakeError(
         f"{what[0].upper() + what[1:]} ({found.parameters:,} parameters, {found.activations:,} activations per image) "
         f"needs about {_gb(need)} to {doing} {batch_size} images at a time, more than the {_gb(have)} free here; "

@@ -17,8 +17,11 @@ its optimiser settings in a form we could copy, so the paper recipes use Keras' 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+
+from .configuration_cifake import CifakeConfig
 
 CONV_LAYERS = [1, 2, 3]
 CONV_FILTERS = [16, 32, 64, 128, 256, 512]
@@ -143,6 +146,7 @@ RECIPES: dict[str, dict] = {
 }
 RECIPES["paper-best"] = RECIPES[PAPER_BEST]
 DEFAULT_RECIPE = "paper-best"
+MAX_CONFIG_BYTES = 1 << 20  # a --config file: a few lines of JSON, never a gigabyte
 
 
 def resolve_recipe(name_or_json: str | dict | None = None) -> tuple[str, dict, dict]:
@@ -163,24 +167,60 @@ def resolve_recipe(name_or_json: str | dict | None = None) -> tuple[str, dict, d
             path = Path(spec).expanduser()
             if not path.is_file():
                 raise ValueError(f"Config file {spec!r} does not exist. Pass a recipe name or an existing JSON file.")
-            name, spec = path.stem, _parse_json(path.read_text(), f"config file {spec!r}")
+            name, spec = path.stem, _parse_json(_read_small(path), f"config file {spec!r}")
         else:
             known = ", ".join(n for n in RECIPES if not n.startswith("conv")) + ", or one of the 36 conv* topologies"
             raise ValueError(f"Unknown config {spec!r}. Use a recipe name ({known}), a JSON file, or a JSON string.")
     if not isinstance(spec, dict):
         raise ValueError(f"A config must be a JSON object, got {type(spec).__name__}.")
-    model = dict(spec.get("model", {k: v for k, v in spec.items() if k != "training"}))
+    if "model" in spec:
+        _refuse_unknown(spec, ("model", "training"), "config key")
+    model = spec.get("model", {k: v for k, v in spec.items() if k != "training"})
+    if not isinstance(model, dict):
+        raise ValueError(f"A config's model must be a JSON object of model fields, got {type(model).__name__}.")
+    _refuse_unknown(model, model_fields(), "model field")
+    model = dict(model)
     training = spec.get("training", "paper")
     if isinstance(training, str):
         if training not in TRAINING:
             raise ValueError(f"Unknown training recipe {training!r}. Use one of: {', '.join(TRAINING)}.")
         training = TRAINING[training]
     else:
-        unknown = sorted(set(training) - set(TRAINING["paper"]))
-        if unknown:
-            raise ValueError(f"Unknown training settings {unknown}. Known: {', '.join(TRAINING['paper'])}.")
+        if not isinstance(training, dict):
+            raise ValueError(f"A config's training must be a recipe name ({', '.join(TRAINING)}) or a JSON object.")
+        _refuse_unknown(training, TRAINING["paper"], "training setting")
         training = {**TRAINING["paper"], **training}
     return name, model, dict(training)
+
+
+def model_fields() -> list[str]:
+    """The fields a config's model may set: CifakeConfig's own (the network's shape and threshold)."""
+    return [field.name for field in dataclasses.fields(CifakeConfig) if field.name in CifakeConfig.__annotations__]
+
+
+def _refuse_unknown(given: dict, known, what: str) -> None:
+    """ValueError naming the first key of `given` that is not in `known`, and the nearest known one:
+    a misspelt field would otherwise be ignored, and the run would train something else."""
+    import difflib
+
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"Unknown {what} {key!r} in the config: {hint}Known: {', '.join(known)}.")
+
+
+def _read_small(path: Path) -> str:
+    """A config file's text; a file far larger than any config is refused before it is read."""
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"Config file {str(path)!r} is {size:,} bytes; a config is a few lines of JSON (at most "
+                         f"{MAX_CONFIG_BYTES // 1024} KB). Pass the right file.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(MAX_CONFIG_BYTES + 1)
+    except UnicodeDecodeError:
+        raise ValueError(f"Config file {str(path)!r} is not UTF-8 text: a config is a JSON file.") from None
 
 
 def _parse_json(text: str, what: str):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cifake_kit.errors import CifakeError
-from modeling import runs
+from modeling import CifakeConfig, runs
 from modeling.train import RUN_FILE, train
 
 from ..conftest import Killed
@@ -318,3 +318,28 @@ def test_a_real_sigkill_during_an_overwrite_leaves_the_old_model_and_the_rerun_f
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "resuming from checkpoint-" in finished.stderr
     assert recipe(old_run) == "conv1x16" and user_files_kept(old_run) and not replacement.exists()
+
+
+def test_no_smaller_batch_is_advised_where_the_model_itself_takes_most_of_the_memory(monkeypatch):
+    from modeling import memory
+
+    config = CifakeConfig(conv_filters=[8], dense_units=[4096])  # weights and optimiser state dominate
+    found = memory.footprint(config)
+    have = found.training_bytes(2)  # by the estimate, 2 images at a time just fit
+    assert found.training_bytes(0) > have / 2
+    monkeypatch.setattr(memory, "free_bytes", lambda device=None: have)
+    with pytest.raises(CifakeError, match=r"to train 128 images at a time, .* Its weights, gradients and optimiser state "
+                                          r"alone take about [\d.]+ GB of that, whatever the batch size. Use fewer") as err:
+        memory.check_fits(config, 128, training=True)
+    assert "--batch-size" not in str(err.value)
+    memory.check_fits(config, 2, training=True)  # what fits is not refused
+
+
+def test_a_batch_size_of_one_is_not_advised_as_one_or_less(monkeypatch):
+    from modeling import memory
+
+    config = CifakeConfig(conv_filters=[2048], conv_padding="same", dense_units=[])  # activations dominate
+    found = memory.footprint(config)
+    monkeypatch.setattr(memory, "free_bytes", lambda device=None: found.inference_bytes(1))
+    with pytest.raises(CifakeError, match=r"Pass --batch-size 1\.$"):
+        memory.check_fits(config, 64, training=False)

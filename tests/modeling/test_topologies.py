@@ -67,9 +67,32 @@ def test_recipes_from_json(tmp_path):
         ("missing.json", "Config file 'missing.json' does not exist"),
         ("{not json", "is not valid JSON"),
         ('{"training": "fastest"}', "Unknown training recipe 'fastest'"),
-        ('{"training": {"epoch": 3}}', r"Unknown training settings \['epoch'\]"),
+        ('{"training": {"epoch": 3}}', r"Unknown training setting 'epoch' in the config: did you mean 'epochs'\?"),
+        ('{"conv_filter": [8]}', r"Unknown model field 'conv_filter' in the config: did you mean 'conv_filters'\?"),
+        ('{"model": {"dense_unit": [8]}}', r"Unknown model field 'dense_unit' in the config: did you mean 'dense_units'\?"),
+        ('{"model": {"conv_filters": [8]}, "trainig": "paper"}', r"Unknown config key 'trainig' .* did you mean 'training'"),
+        ('{"model": [8]}', "A config's model must be a JSON object"),
+        ('{"training": 3}', "A config's training must be a recipe name"),
     ],
 )
 def test_bad_recipes(spec, message):
     with pytest.raises(ValueError, match=message):
         resolve_recipe(spec)
+
+
+def test_a_config_file_far_larger_than_a_config_is_refused_unread(tmp_path):
+    import resource
+
+    from modeling.topologies import MAX_CONFIG_BYTES
+
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:
+        handle.truncate(1 << 30)  # 1 GB, sparse: reading it would take GBs of memory
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=f"is 1,073,741,824 bytes; a config is a few lines of JSON \\(at most "
+                                         f"{MAX_CONFIG_BYTES // 1024} KB\\)"):
+        resolve_recipe(str(path))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        resolve_recipe(str(path))
