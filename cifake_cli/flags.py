@@ -81,15 +81,24 @@ def add_old_spelling(parser, old: str, new: str, dest: str, **kwargs) -> None:
 
 
 def add_old_positional_model(parser, **kwargs) -> None:
-    """MODEL as the first positional argument, as `evaluate` and `push-model` took it before --model."""
+    """MODEL as the first positional argument, as `evaluate` took it before --model. --model then has
+    no default of its own (`take_old_positional_model` gives it), so that naming both is noticed."""
     parser.add_argument("old_model", nargs="?", help=argparse.SUPPRESS, default=None, **kwargs)
+    parser.set_defaults(model=None)
 
 
-def take_old_positional_model(args) -> None:
+def take_old_positional_model(args, default: str = "cifake-model") -> None:
+    """--model from the old positional MODEL, or its default; CifakeError when both name a model."""
+    if args.old_model is not None and args.model is not None:
+        from cifake_kit.errors import CifakeError
+
+        raise CifakeError(f"Two models are named: {args.old_model!r} and --model {args.model!r}. Name one, with --model.")
     if args.old_model is not None:
         print(f"cifake: a positional MODEL is now --model {args.old_model}; the old spelling goes in the next release.",
               file=sys.stderr)
         args.model = args.old_model
+    elif args.model is None:
+        args.model = default
 
 
 def add_options(parser, options_class, names: list[str] | None = None) -> None:

@@ -415,3 +415,17 @@ def test_every_flag_that_takes_several_values_may_be_repeated():
         for action in sub._actions:
             if action.option_strings and action.nargs in ("+", "*"):
                 assert isinstance(action, argparse._ExtendAction), f"cifake {name} {action.option_strings[0]}"
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "m1", "--model", "m2"], ["push-model", "m1", "me/cnn", "--model", "m2"]])
+def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch):
+    import modeling.evaluation
+    import modeling.hub
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the command ran with one of the two models")
+
+    monkeypatch.setattr(modeling.evaluation, "evaluate_model", ran)
+    monkeypatch.setattr(modeling.hub, "push_model", ran)
+    assert main(argv) == 1
+    assert "Two models are named: 'm1' and --model 'm2'" in capsys.readouterr().err
