@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.options import COUNT, SEEDS
 from cifake_kit.outputs import require_same_settings, settings_changes
 from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
@@ -73,8 +74,8 @@ def build_dataset(
     _check_counts(counts)
     _check_choice("image format", image_format, IMAGE_FORMATS)
     for name, value in [("--batch-size", batch_size), ("--steps", num_inference_steps), ("--shard-size", shard_size)]:
-        if value < 1:
-            raise CifakeError(f"{name} must be at least 1, got {value}.")
+        COUNT.check(name, value)
+    SEEDS.check("--seed", seed)
     if resolution is not None and (resolution < 8 or resolution % 8):
         raise CifakeError(f"--resolution must be a multiple of 8 of at least 8 (the pipelines' latent grid), got "
                           f"{resolution}. Leave it out for the pipeline's own size (512 for SD v1.4).")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.options import SEEDS, Range
 from cifake_kit.schema import CIFAR10_CLASSES, FAKE, LABEL_NAMES, REAL, SPLITS
 
 from . import licences
@@ -91,8 +92,8 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
     """Every image of every source, with its split, class and generator; nothing is read yet."""
     import numpy as np
 
-    if not 0.0 <= test_fraction <= 1.0:
-        raise CifakeError(f"--test-fraction must be between 0 and 1, got {test_fraction}.")
+    test_fraction = Range(0, 1).check("--test-fraction", test_fraction)
+    seed = SEEDS.check("--seed", seed)
     plan = FolderPlan(sources, [])
     drawn: dict[tuple, list[int]] = {}  # (label, generator) -> positions in plan.files still to split
     for source in sources:

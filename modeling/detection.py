@@ -52,8 +52,13 @@ def choose_threshold(labels, p_fake) -> float:
     fpr, tpr, thresholds = roc_curve(is_fake, np.asarray(p_fake, dtype=np.float64), drop_intermediate=False)
     usable = np.isfinite(thresholds)
     j = np.where(usable, tpr - fpr, -np.inf)
+    if j.max() <= 0:  # no cut-off tells the labels apart better than chance (a collapsed model): keep 0.5
+        return 0.5
     best = np.flatnonzero(np.isclose(j, j.max(), rtol=0.0, atol=1e-12))
-    return float(min(thresholds[best], key=lambda t: (abs(t - 0.5), t)))
+    chosen = float(min(thresholds[best], key=lambda t: (abs(t - 0.5), t)))
+    # A stored threshold lies strictly between 0 and 1; a best cut at a score of exactly 1.0 becomes the
+    # largest number below 1, which calls the same images FAKE. (A cut at 0 calls everything FAKE: J = 0.)
+    return min(chosen, float(np.nextafter(1.0, 0.0)))
 
 
 def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None, class_names=None) -> dict:

@@ -52,6 +52,7 @@ KIT_TAG = "cifake-kit"
 class RunFolder:
     final: Path  # the folder the user named
     work: Path  # where the Trainer writes: `final`, or the replacement beside it
+    made: bool = False  # whether this run made `work` (a missing --output-dir): it goes again with an unstarted run
 
     @property
     def replacing(self) -> bool:
@@ -148,13 +149,14 @@ def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: boo
     if action in ("replace", "replace again"):
         _make_replacement(new, out)
     work = new if action in ("replace", "replace again", "resume the replacement") else out
+    made = work == out and not out.exists()
     if work == out:
         out.mkdir(parents=True, exist_ok=True)
     lock.hold(work)
     if resume and not any(work.glob("checkpoint-*")):
         raise CifakeError(f"{str(work)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
     require_same_settings(work / RUN_FILE, settings, what="a run", may_change=may_change, where=work)
-    return RunFolder(out, work)
+    return RunFolder(out, work, made)
 
 
 def _decide(out: Path, resume: bool, overwrite: bool) -> str:
@@ -284,6 +286,26 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         if name.startswith("rng_state") and not (isinstance(loaded, dict) and {"python", "numpy", "cpu"} <= set(loaded)):
             return f"{name} holds no random-number state"
     return None
+
+
+def forget_unstarted(run: RunFolder) -> None:
+    """Remove what a new run wrote when it ends before saving its first checkpoint: its run file and
+    the kit's other entries in a folder it found empty, or the whole replacement beside the old run.
+    A user's file put there meanwhile stays."""
+    if any(run.work.glob("checkpoint-*")) or not run.work.is_dir():
+        return
+    if run.replacing:
+        _remove_replacement(run.work)
+        return
+    for name in os.listdir(run.work):
+        if is_kit_entry(name, run.work):
+            path = run.work / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    if run.made:
+        try:
+            run.work.rmdir()  # only if nothing else is left
+        except OSError:
+            pass
 
 
 def finish(run: RunFolder) -> None:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.options import TrainOptions
 from cifake_kit.outputs import check_output_dir
 
 from .report import metrics_table
@@ -39,6 +40,7 @@ def sweep(
     from .runs import pending_replacement
     from .train import REPORT_DIR, RUN_FILE, train
 
+    TrainOptions(seed=seed, **train_options)  # its numbers checked before anything is written
     grid = paper_topologies()
     names = topologies or list(grid)
     unknown = [n for n in names if n not in grid]

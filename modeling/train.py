@@ -24,11 +24,11 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.options import TrainOptions
+from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range, TrainOptions
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE
 
-from .runs import REPORT_DIR, RUN_FILE, RunFolder
+from .runs import REPORT_DIR, RUN_FILE, RunFolder, forget_unstarted
 from .topologies import resolve_recipe
 
 __all__ = ["REPORT_DIR", "RUN_FILE", "TrainResult", "train", "make_trainer"]
@@ -37,6 +37,12 @@ _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_p
 # Trainer settings that change what a run trains, with the values that change nothing.
 _TRAINER_DEFAULTS = {"gradient_accumulation_steps": 1, "precision": "auto", "eval_strategy": "epoch", "eval_steps": None}
 SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
+# What a recipe's training settings may be (the flags' own values are checked by TrainOptions).
+_TRAINING_RANGES = {
+    "epochs": POSITIVE, "batch_size": COUNT, "learning_rate": LEARNING_RATES, "weight_decay": Range(0),
+    "warmup_ratio": Range(0, 1, open_high=True), "max_grad_norm": Range(0), "label_smoothing": Range(0, 1, open_high=True),
+    "crop_padding": NONNEGATIVE_COUNT, "early_stopping_patience": NONNEGATIVE_COUNT,
+}
 # TrainOptions fields that override the recipe's training settings when given.
 _RECIPE_OVERRIDES = ("epochs", "batch_size", "learning_rate", "early_stopping_patience", "augment")
 
@@ -79,7 +85,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
 
     name, model_fields, training = _recipe(opts.config)
     training.update({key: getattr(opts, key) for key in _RECIPE_OVERRIDES if getattr(opts, key) is not None})
-    _check_training(training, opts.max_steps)
+    _check_training(training)
     model_config = _model_config(CifakeConfig, model_fields)
     overrides = _trainer_overrides(opts, training)
     settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(opts.data),
@@ -122,9 +128,16 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, seed=opts.seed,
                            train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
                            num_workers=opts.num_workers, **overrides)
-    with _quiet_transformers_bars():
+    trainer.add_callback(DivergenceStop())
+    with _quiet_transformers_bars(), _forgotten_if_unstarted(run, opts.resume), _bar_closed_on_failure(trainer):
         try:
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        except Diverged as err:
+            raise CifakeError(
+                f"Training diverged: {err}. Lower --learning-rate (this run's was {training['learning_rate']:g}; try "
+                f"{training['learning_rate'] / 10:g}){' or undo the --training-arg settings' if opts.training_arg else ''}, "
+                f"and train again."
+            ) from None
         except ValueError as err:
             if "checkpoint" in str(err):
                 raise CifakeError(
@@ -291,6 +304,45 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
     return TrainingArguments(**{**arguments, **overrides})
 
 
+class Diverged(Exception):
+    """The model's numbers became NaN or infinite: no later step can bring it back."""
+
+
+class DivergenceStop(TrainerCallback):
+    """Stop at the first logged training loss that is not finite, instead of training on NaN weights
+    until the metrics fail on them."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise Diverged(f"the training loss became {loss} by step {state.global_step} (epoch {state.epoch or 0:.2g})")
+
+
+@contextmanager
+def _bar_closed_on_failure(trainer):
+    """A run that fails ends its progress bar's line, so the error is a line of its own."""
+    try:
+        yield
+    except BaseException:
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, CifakeConsole) and callback.bar is not None:
+                callback.bar.close()
+                callback.bar = None
+        raise
+
+
+@contextmanager
+def _forgotten_if_unstarted(run: RunFolder, resuming: bool):
+    """A new run that ends before its first checkpoint (a bad setting found by Trainer, a divergence,
+    Ctrl+C) leaves nothing behind, so the same command can simply run again."""
+    try:
+        yield
+    except BaseException:
+        if not resuming and process_state().is_main_process:
+            forget_unstarted(run)
+        raise
+
+
 def trainer_metrics(eval_prediction) -> dict:
     """Trainer's `compute_metrics`: the kit's scalar metrics (ROC AUC included) from logits and labels."""
     import torch
@@ -299,6 +351,8 @@ def trainer_metrics(eval_prediction) -> dict:
     from .report import compute_metrics
 
     logits = torch.as_tensor(eval_prediction.predictions).float()
+    if not torch.isfinite(logits).all():
+        raise Diverged("the model's outputs on the validation images became NaN or infinite")
     metrics = compute_metrics(logits.argmax(-1).numpy(), eval_prediction.label_ids)
     metrics.update(detection_metrics(eval_prediction.label_ids, logits.softmax(-1)[:, FAKE].numpy()))
     return {k: v for k, v in metrics.items() if isinstance(v, float) and k != "threshold"}
@@ -532,15 +586,11 @@ def _build(model_class, config):
         raise CifakeError(f"Cannot build the model: {err}") from err
 
 
-def _check_training(training: dict, max_steps) -> None:
-    for key in ("epochs", "batch_size", "learning_rate"):
-        if not training[key] or training[key] <= 0:
-            flag = "--" + key.replace("_", "-")
-            raise CifakeError(f"{flag} must be positive, got {training[key]}.")
-    if max_steps is not None and max_steps < 1:
-        raise CifakeError(f"--max-steps must be at least 1, got {max_steps}.")
+def _check_training(training: dict) -> None:
+    """The recipe's training settings, after the flags' overrides (which TrainOptions checked already): a
+    config's JSON may hold anything, NaN included."""
+    for key, bounds in _TRAINING_RANGES.items():
+        training[key] = bounds.check(f"The config's training setting {key!r}", training[key])
     if training["selection_metric"] not in SELECTION_METRICS:
         raise CifakeError(f"selection_metric {training['selection_metric']!r} is not one of {', '.join(SELECTION_METRICS)} "
                           f"(the validation score that picks the best epoch). Fix the recipe's training settings.")
-    if not isinstance(training["crop_padding"], int) or training["crop_padding"] < 0:
-        raise CifakeError(f"crop_padding must be a whole number of pixels >= 0, got {training['crop_padding']!r}.")

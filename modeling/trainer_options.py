@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 
@@ -38,16 +39,12 @@ _PUSH_FIELDS = ("hub_", "push_to_hub")
 
 def trainer_overrides(opts, cuda: bool) -> dict:
     """The TrainingArguments fields that `opts` (TrainOptions) set, checked; CifakeError for bad ones."""
-    overrides = {}
-    for name, value in (("--gradient-accumulation-steps", opts.gradient_accumulation_steps),
-                        ("--save-total-limit", opts.save_total_limit)):
-        if value < 1:
-            raise CifakeError(f"{name} must be at least 1, got {value}.")
+    overrides = {}  # the numbers were checked by TrainOptions
     overrides["gradient_accumulation_steps"] = opts.gradient_accumulation_steps
     overrides["save_total_limit"] = opts.save_total_limit
     overrides.update(_precision(opts.precision, cuda))
     if opts.eval_strategy == "steps":
-        if opts.eval_steps is None or opts.eval_steps < 1:
+        if opts.eval_steps is None:
             raise CifakeError("--eval-strategy steps needs --eval-steps N (N >= 1): how many steps between validations.")
         overrides.update(eval_strategy="steps", save_strategy="steps", eval_steps=opts.eval_steps, save_steps=opts.eval_steps)
     elif opts.eval_steps is not None:
@@ -104,7 +101,10 @@ def _convert(key: str, text: str, hint):
                     return False
                 raise ValueError
             if origin in (int, float):
-                return origin(text)
+                number = origin(text)
+                if not math.isfinite(number):
+                    raise CifakeError(f"--training-arg {key}={text!r}: {key} takes a finite number.")
+                return number
             if origin in (dict, list):
                 try:
                     value = json.loads(text)

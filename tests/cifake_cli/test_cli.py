@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from datasets import load_dataset
+from PIL import Image
 
 from cifake_cli import main, make_parser
 from cifake_kit.options import TrainOptions
@@ -429,3 +430,36 @@ def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch)
     monkeypatch.setattr(modeling.hub, "push_model", ran)
     assert main(argv) == 1
     assert "Two models are named: 'm1' and --model 'm2'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "nan"], "--epochs must be a number above 0, got nan"),
+    (["--epochs", "inf"], "--epochs must be a number above 0, got inf"),
+    (["--learning-rate", "nan"], "--learning-rate must be a number above 0 and at most 1, got nan"),
+    (["--learning-rate", "inf"], "--learning-rate must be a number above 0 and at most 1, got inf"),
+    (["--learning-rate", "1e30"], "--learning-rate must be a number above 0 and at most 1, got 1e+30"),
+    (["--training-arg", "weight_decay=nan"], "--training-arg weight_decay='nan': weight_decay takes a finite number"),
+    (["--seed", "-5"], "--seed must be a whole number from 0 to 4,294,967,295, got -5"),
+    (["--seed", "99999999999"], "--seed must be a whole number from 0 to 4,294,967,295, got 99999999999"),
+    (["--num-workers", "-1"], "--num-workers must be a whole number of at least 0, got -1"),
+])
+def test_numbers_out_of_range_are_one_line_and_leave_nothing(args, message, built_dataset, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "1", *args]) == 1
+    err = capsys.readouterr().err
+    assert f"cifake train: error: {message}." in err and "Traceback" not in err
+    assert not out.exists()  # no cifake_run.json that would refuse the next plain run
+
+
+def test_seeds_out_of_range_are_refused_by_sweep_and_import_folder(built_dataset, tmp_path, capsys):
+    assert main(["sweep", "--data", str(built_dataset), "--output-dir", str(tmp_path / "s"), "--seed", "-1",
+                 "--topologies", "conv1x16", "--epochs", "1"]) == 1
+    assert "cifake sweep: error: --seed must be a whole number from 0 to 4,294,967,295, got -1." in capsys.readouterr().err
+    for name in ("photos", "samples"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (32, 32), (9, 9, 9)).save(tmp_path / name / "a.png")
+    assert main(["import-folder", "--real", str(tmp_path / "photos"), "--fake", str(tmp_path / "samples"),
+                 "--output-dir", str(tmp_path / "d"), "--seed", "-5"]) == 1
+    assert "cifake import-folder: error: --seed must be a whole number from 0 to 4,294,967,295, got -5." in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "d").exists()

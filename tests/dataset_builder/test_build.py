@@ -89,7 +89,8 @@ def test_both_halves_share_one_encoder(tmp_path, build_kwargs, image_format):
         ({"test_per_class": 0}, "--test-per-class must be at least 1"),
         ({"per_class": 5001}, "at most 5000 train images per class"),
         ({"per_class": 4}, "only 3 images of class 'airplane'"),
-        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"batch_size": 0}, "--batch-size must be a whole number of at least 1, got 0"),
+        ({"seed": -1}, "--seed must be a whole number from 0 to 4,294,967,295, got -1"),
         ({"image_format": "webp"}, "Unknown image format 'webp'"),
     ],
 )

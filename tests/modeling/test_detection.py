@@ -8,6 +8,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from modeling import CifakeConfig
 from modeling.detection import PREDICTION_COLUMNS, breakdown, choose_threshold, detection_metrics
 
 FAKE, REAL = 0, 1
@@ -71,6 +72,21 @@ def test_chosen_threshold_has_the_best_balanced_accuracy_of_all_cut_offs(seed):
     best = max(balanced(cut) for cut in np.unique(p_fake))
     assert balanced(chosen) == pytest.approx(best)
     assert balanced(chosen) > balanced(0.5) + 0.1
+
+
+@pytest.mark.parametrize("p_fake", [[0.0, 0.0, 0.0, 0.0], [0.3, 0.3, 0.3, 0.3], [0.1, 0.2, 0.8, 0.9]])
+def test_a_model_that_separates_nothing_keeps_one_half(p_fake):
+    # A collapsed model (every score the same, here 0.0 where softmax underflowed) or one that ranks the labels
+    # backwards: no cut-off beats chance, and a cut at 0.0 would be stored as an invalid fake_threshold.
+    assert choose_threshold(np.array([FAKE, FAKE, REAL, REAL]), np.array(p_fake)) == 0.5
+
+
+def test_a_best_cut_at_a_score_of_one_is_stored_below_one_and_calls_the_same_images_fake():
+    labels, p_fake = np.array([FAKE, FAKE, REAL, REAL]), np.array([1.0, 1.0, 0.9999, 0.2], dtype=np.float32)
+    chosen = choose_threshold(labels, p_fake)
+    assert 0.0 < chosen < 1.0
+    CifakeConfig(fake_threshold=chosen)  # a valid config
+    assert ((p_fake >= chosen) == (labels == FAKE)).all()
 
 
 def test_a_model_balanced_at_one_half_keeps_it_and_one_class_falls_back_to_it():

@@ -84,8 +84,16 @@ def test_output_folder_rules(tmp_path, built_dataset):
         ({"config": "conv7x7"}, "Unknown config 'conv7x7'"),
         ({"config": '{"conv_filters": [32, 0]}'}, r"Bad model config .*every layer needs at least 1 unit"),
         ({"config": '{"backbone": "resnet-9000"}'}, "Cannot build the model: backbone='resnet-9000' is not a timm model"),
-        ({"epochs": 0}, "--epochs must be positive"),
-        ({"validation_fraction": 0.0}, "--validation-fraction must be between 0 and 1"),
+        ({"epochs": 0}, "--epochs must be a number above 0, got 0"),
+        ({"epochs": float("nan")}, "--epochs must be a number above 0, got nan"),
+        ({"learning_rate": 1e30}, r"--learning-rate must be a number above 0 and at most 1, got 1e\+30"),
+        ({"seed": -5}, "--seed must be a whole number from 0 to 4,294,967,295, got -5"),
+        ({"num_workers": -1}, "--num-workers must be a whole number of at least 0, got -1"),
+        ({"validation_fraction": 0.0}, r"--validation-fraction must be a number between 0 and 1 \(exclusive\)"),
+        ({"config": '{"conv_filters": [8], "training": {"learning_rate": NaN}}'},
+         "The config's training setting 'learning_rate' must be a number above 0 and at most 1, got nan"),
+        ({"config": '{"conv_filters": [8], "training": {"crop_padding": -1}}'},
+         "The config's training setting 'crop_padding' must be a whole number of at least 0, got -1"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset, kwargs, message):
@@ -119,3 +127,42 @@ def test_two_processes_share_the_work_as_under_accelerate_launch(tmp_path, built
     state = read_state(out)
     assert state["epoch"] == 2 and state["global_step"] == 2 * 3  # 40 images / 2 processes / batch 8 = 3 steps
     assert json.loads((out / "report" / "report.json").read_text())["images"] == 40
+
+
+def test_a_diverging_run_says_so_and_leaves_nothing_behind(tmp_path, built_dataset):
+    # adam_epsilon=0 divides by zero for every weight whose gradient is zero: the weights become NaN.
+    out = tmp_path / "run"
+    with pytest.raises(CifakeError, match=r"Training diverged: .*(NaN|nan).* Lower --learning-rate \(this run's was "
+                                          r"0.001; try 0.0001\) or undo the --training-arg settings"):
+        train(data=str(built_dataset), output_dir=out, epochs=2, batch_size=16, training_arg=["adam_epsilon=0"])
+    assert not out.exists()  # the same command, corrected, runs without --overwrite
+    train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
+    assert (out / "model.safetensors").is_file()
+
+
+def test_a_run_cut_before_its_first_checkpoint_leaves_an_empty_folder_as_it_was(tmp_path, built_dataset, monkeypatch):
+    from transformers import Trainer
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train", interrupted)
+    out = tmp_path / "mine"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
+    assert out.is_dir() and list(out.iterdir()) == []  # the user's empty folder stays, empty
+
+
+def test_a_replacement_cut_before_its_first_checkpoint_leaves_only_the_old_run(tmp_path, built_dataset, monkeypatch):
+    from transformers import Trainer
+
+    from modeling.runs import beside
+
+    out = tmp_path / "run"
+    train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
+    before = sorted(p.name for p in out.iterdir())
+    monkeypatch.setattr(Trainer, "train", lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == before and not beside(out).exists()

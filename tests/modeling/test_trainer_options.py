@@ -35,8 +35,11 @@ def test_the_options_reach_training_arguments(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"gradient_accumulation_steps": 0}, "--gradient-accumulation-steps must be at least 1, got 0"),
-    ({"save_total_limit": 0}, "--save-total-limit must be at least 1, got 0"),
+    ({"gradient_accumulation_steps": 0}, "--gradient-accumulation-steps must be a whole number of at least 1, got 0"),
+    ({"save_total_limit": 0}, "--save-total-limit must be a whole number of at least 1, got 0"),
+    ({"eval_strategy": "steps", "eval_steps": 0}, "--eval-steps must be a whole number of at least 1, got 0"),
+    ({"training_arg": ["weight_decay=nan"]}, "--training-arg weight_decay='nan': weight_decay takes a finite number"),
+    ({"training_arg": ["warmup_steps=inf"]}, "--training-arg warmup_steps='inf': warmup_steps takes a finite number"),
     ({"precision": "fp16"}, "--precision fp16 needs a CUDA GPU; on the CPU use bf16 or fp32"),
     ({"eval_steps": 10}, "--eval-steps counts steps between validations: it needs --eval-strategy steps"),
     ({"eval_strategy": "steps"}, "--eval-strategy steps needs --eval-steps N"),
