@@ -54,7 +54,31 @@ def load_model(model: str | Path, device: str | torch.device | None = None, batc
         net = AutoModelForImageClassification.from_pretrained(where, config=config, use_safetensors=True,
                                                               trust_remote_code=False)
         processor = AutoImageProcessor.from_pretrained(where, trust_remote_code=False)
+    check_processor(processor, config, where)
     return net.to(device).eval(), processor
+
+
+def check_processor(processor, config, where: str) -> None:
+    """CifakeError unless `processor` makes the input the model was built for: the kit's processor,
+    shorter side resized to the config's image_size and a centred square crop of that size. A
+    processor file edited to ask for 4096x4096 would make every picture gigabytes of floats."""
+    from .image_processing_cifake import CifakeImageProcessor
+
+    side = config.image_size
+    if not isinstance(processor, CifakeImageProcessor):
+        raise CifakeError(f"{where!r}: preprocessor_config.json names a {type(processor).__name__}, not the kit's "
+                          f"CifakeImageProcessor; nothing was scored. Restore the file written with the model.")
+    asked = {"size": {"shortest_edge": processor.size.shortest_edge}, "crop_size": {"height": processor.crop_size.height,
+             "width": processor.crop_size.width}, "do_resize": processor.do_resize, "do_center_crop": processor.do_center_crop}
+    needed = {"size": {"shortest_edge": side}, "crop_size": {"height": side, "width": side}, "do_resize": True,
+              "do_center_crop": True}
+    for key, value in needed.items():
+        if asked[key] != value:
+            raise CifakeError(
+                f"{where!r}: preprocessor_config.json sets {key} {asked[key]}, but the model takes {side}x{side} pictures "
+                f"(config.json image_size {side}), which needs {key} {value}; nothing was scored. Restore the file "
+                f"written with the model."
+            )
 
 
 def check_stored_shapes(folder: Path, model) -> None:

@@ -343,3 +343,29 @@ def test_a_batch_size_of_one_is_not_advised_as_one_or_less(monkeypatch):
     monkeypatch.setattr(memory, "free_bytes", lambda device=None: found.inference_bytes(1))
     with pytest.raises(CifakeError, match=r"Pass --batch-size 1\.$"):
         memory.check_fits(config, 64, training=False)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"size": {"shortest_edge": 4096}, "crop_size": {"height": 4096, "width": 4096}},
+     r"preprocessor_config.json sets size \{'shortest_edge': 4096\}, but the model takes 32x32 pictures"),
+    ({"crop_size": {"height": 4096, "width": 4096}}, r"sets crop_size \{'height': 4096, 'width': 4096\}"),
+    ({"do_center_crop": False}, "sets do_center_crop False"),
+    ({"image_processor_type": "ViTImageProcessor", "auto_map": None}, "names a ViTImageProcessor, not the kit's"),
+])
+def test_a_processor_that_disagrees_with_the_model_is_refused_by_every_command(tmp_path, trained_model, toy_dataset,
+                                                                             edit, message):
+    from modeling.evaluation import evaluate_model
+    from modeling.inference import load_model
+    from modeling.predict import predict_command
+
+    folder = tmp_path / "edited"
+    shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))
+    settings = json.loads((folder / "preprocessor_config.json").read_text())
+    settings.update(edit)
+    (folder / "preprocessor_config.json").write_text(json.dumps({k: v for k, v in settings.items() if v is not None}))
+    with pytest.raises(CifakeError, match=message):
+        load_model(folder, device="cpu")
+    with pytest.raises(CifakeError, match=message):
+        evaluate_model(folder, data=str(toy_dataset), output_dir=tmp_path / "e")
+    with pytest.raises(CifakeError, match=message):
+        predict_command([str(folder / "config.json")], str(folder), out=lambda line: None, note=lambda line: None)
