@@ -180,7 +180,8 @@ def _print_problems(report) -> None:
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if report.problems:
-        print(f"\n{len(report.problems)} files were not imported:", file=sys.stderr)
+        count = len(report.problems)
+        print(f"\n{count} {'file was' if count == 1 else 'files were'} not imported:", file=sys.stderr)
         for path, why in report.problems:
             print(f"  {path}: {why}", file=sys.stderr)
 

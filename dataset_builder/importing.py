@@ -141,7 +141,8 @@ def read_file(path: str, limit: int = MAX_IMAGE_FILE_BYTES, inside: str | None =
         if inside is not None and not _opened_inside(descriptor, inside):
             raise OSError(0, "it lies outside the source folder: a folder on its way became a link")
         if info.st_size > limit:
-            raise ValueError(f"{info.st_size / 2**20:.0f} MB, more than an image here can be ({limit >> 20} MB)")
+            raise ValueError(f"{info.st_size:,} bytes, larger than any image the kit reads (at most {limit >> 20} MB); "
+                             f"not read")
         blocks, left = [], info.st_size + 1  # one byte more: a file that grew since is still read whole
         while left > 0 and (block := os.read(descriptor, left)):
             blocks.append(block)
@@ -204,6 +205,10 @@ def _import_one(file: ImportFile, encoding: Encoding, info: dict):
     except OSError as err:
         info["stats"].append(None)
         info["problems"].append((file.relpath, f"skipped: cannot read it ({err.strerror or err})"))
+        return None
+    except ValueError as err:  # larger than any image here: not read at all
+        info["stats"].append(_file_stats([file])[0])
+        info["problems"].append((file.relpath, f"skipped: {err}"))
         return None
     info["stats"].append(stats)
     try:

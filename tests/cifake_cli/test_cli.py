@@ -181,7 +181,7 @@ def test_import_folder_prints_what_it_imported_per_source(tmp_path, monkeypatch,
     out, err = capsys.readouterr()
     assert "wrote ds/ (train: 4 REAL + 4 FAKE; test: 1 REAL + 1 FAKE)" in out
     assert "  FAKE gan (my-gan): 4 train + 1 test" in out
-    assert "1 files were not imported" in err and "FAKE/gan/notes.txt: skipped: not an image file" in err
+    assert "1 file was not imported" in err and "FAKE/gan/notes.txt: skipped: not an image file" in err
 
 
 def readme_main_job() -> list[list[str]]:

@@ -332,3 +332,15 @@ def test_a_file_that_is_no_image_is_named_without_object_addresses(synthetic, tm
     (synthetic / "gan" / "fake.png").write_bytes(b"this is text, not a PNG")
     report = import_folders([synthetic / "photos"], [str(synthetic / "gan")], output_dir=tmp_path / "out")
     assert dict(report.problems)["FAKE/gan/fake.png"] == "skipped: unreadable image (not JPEG, PNG, WEBP, BMP, GIF data)"
+
+
+def test_a_file_over_the_size_bound_is_skipped_and_listed_not_fatal(genuine, tmp_path):
+    from cifake_kit.schema import MAX_IMAGE_FILE_BYTES
+
+    source = tmp_path / "gan"
+    shutil.copytree(genuine / "generated" / "gan-sndcgan", source)
+    with open(source / "huge.png", "wb") as handle:  # sparse: no disk, and never read
+        handle.truncate(MAX_IMAGE_FILE_BYTES + 1)
+    report = import_folders([genuine / "real"], [f"gan={source}"], output_dir=tmp_path / "out")
+    assert report.problems == [("FAKE/gan/huge.png", "skipped: 67,108,865 bytes, larger than any image the kit reads (at most 64 MB); not read")]
+    assert report.counts["train"]["FAKE"] + report.counts["test"]["FAKE"] == 30

@@ -197,3 +197,14 @@ def test_the_release_card_is_mit_from_cifar10(tmp_path, sample_photos):
     build.import_kaggle(_small_release(tmp_path / "release", sample_photos), output_dir=tmp_path / "out")
     data = DatasetCard.load(tmp_path / "out" / "README.md", repo_type="dataset").data
     assert data.license == "mit" and data.source_datasets == ["extended|cifar10"]
+
+
+def test_a_file_over_the_size_bound_is_skipped_and_listed_not_fatal(tmp_path, sample_photos):
+    from cifake_kit.schema import MAX_IMAGE_FILE_BYTES
+
+    source = _small_release(tmp_path / "release", sample_photos)
+    with open(source / "test" / "FAKE" / "5 (2).jpg", "wb") as handle:  # sparse: no disk, and never read
+        handle.truncate(MAX_IMAGE_FILE_BYTES + 1)
+    report = build.import_kaggle(source, output_dir=tmp_path / "out")
+    assert ("test/FAKE/5 (2).jpg", "skipped: 67,108,865 bytes, larger than any image the kit reads (at most 64 MB); not read") in report.problems
+    assert report.counts["test"]["FAKE"] == 2 and report.counts["train"]["REAL"] == 2
