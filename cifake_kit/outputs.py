@@ -52,6 +52,66 @@ def check_output_dir(
     )
 
 
+class FolderLock:
+    """The folders one command writes, held while it runs (an advisory `flock` on each folder itself,
+    which the system drops when the process ends, however it ends): a second build, import or train
+    on the same folder is refused at once instead of mixing its files with the first one's.
+
+        lock = FolderLock()
+        try:
+            lock.hold(out, make=True)  # a missing folder is made, and removed again if it stays empty
+            ...
+        finally:
+            lock.release()
+
+    A no-op where the system has no `flock`.
+    """
+
+    def __init__(self):
+        self._held: dict[tuple[int, int], int] = {}  # (device, inode) -> descriptor
+        self._made: list[Path] = []
+
+    def hold(self, folder: str | Path, make: bool = False) -> None:
+        try:
+            import fcntl
+        except ImportError:
+            return
+        folder = Path(folder).expanduser()
+        if make and not folder.exists() and not folder.is_symlink():
+            folder.mkdir(parents=True)
+            self._made.append(folder)
+        try:
+            descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except (FileNotFoundError, NotADirectoryError):  # nothing to hold yet; a file is refused by the checks
+            return
+        info = os.fstat(descriptor)
+        if (info.st_dev, info.st_ino) in self._held:
+            os.close(descriptor)
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            self.release()
+            raise CifakeError(
+                f"{str(folder)!r} is being written by another cifake command running now (a build, an import or a "
+                f"train). Wait for it to end (or stop it), or choose another --output-dir."
+            ) from None
+        self._held[(info.st_dev, info.st_ino)] = descriptor
+
+    def release(self) -> None:
+        """Let go of every folder; one this lock made and nothing was written to goes again."""
+        for descriptor in self._held.values():
+            os.close(descriptor)  # closing the descriptor ends its lock
+        self._held.clear()
+        for folder in reversed(self._made):
+            try:
+                folder.rmdir()  # only while empty
+            except OSError:
+                pass
+        self._made.clear()
+
+
 def require_same_settings(record: str | Path, settings: dict, what: str, may_change: Iterable[str] = (),
                           where: str | Path | None = None) -> None:
     """Write `settings` to the JSON file `record`, unless an earlier run recorded other ones.

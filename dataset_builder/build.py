@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import COUNT, SEEDS
-from cifake_kit.outputs import require_same_settings, settings_changes
+from cifake_kit.outputs import FolderLock, require_same_settings, settings_changes
 from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
@@ -69,6 +69,7 @@ def build_dataset(
     its share and the main one writes the folder (the others return None).
     """
     from .generate import FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
+    from .memory import check_generation_fits
 
     counts = {"train": per_class, "test": max(1, per_class // 5) if test_per_class is None else test_per_class}
     _check_counts(counts)
@@ -89,6 +90,7 @@ def build_dataset(
     out = Path(output_dir)
     # Every process checks; only the main one writes. Nothing is written before the inputs are checked.
     _check_real_counts(cifar10, counts)
+    check_generation_fits(settings, pipe, state.device)  # from the generator's configs, before anything is loaded
     identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
     with _job(out, overwrite, "build", identity, state) as work:
         plan = plan_fakes(counts)
@@ -194,31 +196,37 @@ def _job(out: Path, overwrite: bool, job: str, settings: dict, state=None):
     discarded under --overwrite, saying so. An unfinished run of another command is never
     discarded: it is refused, saying how to resume or discard it.
     """
-    from .export import WORK_DIR, prepare_output, unfinished_job
+    from .export import WORK_DIR, beside, prepare_output, unfinished_job
 
     created = not out.exists()
-    if state is None or state.is_main_process:
-        work = prepare_output(out, overwrite)
-        record = work / "settings.json"
-        previous = unfinished_job(work)
-        if previous is not None and previous != job:
-            raise CifakeError(
-                f"{str(out)!r} holds an unfinished `cifake {previous}`; nothing was changed. Run that command again to "
-                f"resume it, or delete {str(work)!r} to discard it, then run this one."
-            )
-        if overwrite and settings_changes(record, {"job": job, **settings}):
-            print(f"Discarding the unfinished {job} in {str(out)!r}: it had other settings (--overwrite).")
-            shutil.rmtree(work)
-            work.mkdir()
-        require_same_settings(record, {"job": job, **settings}, what=f"an unfinished {job}", where=out)
-    if state is not None:
-        state.wait_for_everyone()
+    lock = FolderLock()  # held until the job ends: a second build or import into `out` is refused meanwhile
     try:
-        yield out / WORK_DIR
-    except BaseException:
         if state is None or state.is_main_process:
-            _drop_if_empty(out, created)
-        raise
+            lock.hold(out, make=True)
+            lock.hold(beside(out))
+            work = prepare_output(out, overwrite)
+            record = work / "settings.json"
+            previous = unfinished_job(work)
+            if previous is not None and previous != job:
+                raise CifakeError(
+                    f"{str(out)!r} holds an unfinished `cifake {previous}`; nothing was changed. Run that command again "
+                    f"to resume it, or delete {str(work)!r} to discard it, then run this one."
+                )
+            if overwrite and settings_changes(record, {"job": job, **settings}):
+                print(f"Discarding the unfinished {job} in {str(out)!r}: it had other settings (--overwrite).")
+                shutil.rmtree(work)
+                work.mkdir()
+            require_same_settings(record, {"job": job, **settings}, what=f"an unfinished {job}", where=out)
+        if state is not None:
+            state.wait_for_everyone()
+        try:
+            yield out / WORK_DIR
+        except BaseException:
+            if state is None or state.is_main_process:
+                _drop_if_empty(out, created)
+            raise
+    finally:
+        lock.release()
 
 
 def _drop_if_empty(out: Path, created: bool) -> None:

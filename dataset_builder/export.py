@@ -184,7 +184,7 @@ def _swap_in(staging: Path, out: Path, work: Path) -> Path:
     move (`_finish_in_place`).
     """
     real = out.resolve()
-    new = _beside(real)
+    new = beside(real)
     try:
         os.rename(staging, new)
     except OSError:
@@ -218,8 +218,10 @@ def _finish_in_place(out: Path, work: Path) -> None:
     (work / _SWITCHING).unlink()
 
 
-def _beside(real_out: Path) -> Path:
-    return real_out.parent / f".{real_out.name}{_NEW_SUFFIX}"
+def beside(out: Path) -> Path:
+    """Where a finished dataset waits, beside `out`, for the switch that puts it in place."""
+    real = Path(out).expanduser().resolve()
+    return real.parent / f".{real.name}{_NEW_SUFFIX}"
 
 
 def _clear_switch(out: Path) -> None:
@@ -228,7 +230,7 @@ def _clear_switch(out: Path) -> None:
     one-by-one switch."""
     if not out.is_dir():
         return
-    new = _beside(out.resolve())
+    new = beside(out)
     if new.is_dir() and not new.is_symlink():
         strays = set(os.listdir(new)) - set(_KIT_NAMES)
         if strays:

@@ -140,7 +140,7 @@ def check_fits(config, batch_size: int, training: bool, device=None, batch_flag:
         fix = "Free some memory, or go on where more is free (a resumed run keeps its batch size)."
     elif share > have * _MOST_FOR_THE_MODEL:  # a smaller batch would fit today, and not after a browser tab opens
         held = "weights, gradients and optimiser state" if training else "weights"
-        fix = f"Its {held} alone take about {_gb(share)} of that, whatever the batch size. {smaller}"
+        fix = f"Its {held} alone take about {_gb(share)}, whatever the batch size. {smaller}"
     elif fits >= 1:
         fix = f"Pass {batch_flag} {fits}{' or less' if fits > 1 else ''}."
     else:

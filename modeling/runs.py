@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir, exchange, require_same_settings
+from cifake_kit.outputs import FolderLock, check_output_dir, exchange, require_same_settings
 
 RUN_FILE = "cifake_run.json"
 REPORT_DIR = "report"
@@ -59,43 +59,6 @@ class RunFolder:
         return self.work != self.final
 
 
-class RunLock:
-    """Folders one `cifake train` holds while it runs (an advisory lock on each folder itself, which
-    goes with the process): a second command on the same --output-dir is refused, not let loose on
-    the first one's files. A no-op where the system has no `flock`."""
-
-    def __init__(self):
-        self._held: dict[tuple[int, int], int] = {}  # (device, inode) -> descriptor
-
-    def hold(self, folder: Path) -> None:
-        try:
-            import fcntl
-        except ImportError:
-            return
-        try:
-            descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except (FileNotFoundError, NotADirectoryError):  # nothing to hold yet; a file is refused by the checks
-            return
-        info = os.fstat(descriptor)
-        if (info.st_dev, info.st_ino) in self._held:
-            os.close(descriptor)
-            return
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(descriptor)
-            raise CifakeError(
-                f"{str(folder)!r} is in use by another `cifake train` running now. Wait for it to end (or stop it), or "
-                f"choose another --output-dir."
-            ) from None
-        self._held[(info.st_dev, info.st_ino)] = descriptor
-
-    def release(self) -> None:
-        for descriptor in self._held.values():
-            os.close(descriptor)  # closing the descriptor ends its lock
-        self._held.clear()
-
-
 def is_kit_entry(name: str, folder: Path | None = None) -> bool:
     """Whether the kit wrote `name` (in `folder`, which tells the kit's README.md from a user's)."""
     if name == CARD:
@@ -118,11 +81,11 @@ def beside(out: Path, suffix: str = _NEW_SUFFIX) -> Path:
     return real.parent / f".{real.name}{suffix}"
 
 
-def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: RunLock | None = None) -> None:
+def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLock | None = None) -> None:
     """Refuse what `prepare` would refuse, before long work (decoding the data). Run by the main
     process only: it takes the folders' lock, and completes a switch that a kill cut short."""
     out = Path(output_dir).expanduser()
-    lock = lock or RunLock()
+    lock = lock or FolderLock()
     for folder in (out, beside(out)):
         lock.hold(folder)
     finish_cut_switch(out)
@@ -130,11 +93,11 @@ def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: RunLock |
 
 
 def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=(),
-            lock: RunLock | None = None) -> RunFolder:
+            lock: FolderLock | None = None) -> RunFolder:
     """Check `output_dir` and decide where the run trains; nothing is written before the checks pass.
     The main process only; `lock` (taken by `check`) is held on the folder the run trains in."""
     out = Path(output_dir).expanduser()
-    lock = lock or RunLock()
+    lock = lock or FolderLock()
     for folder in (out, beside(out)):
         lock.hold(folder)
     finish_cut_switch(out)

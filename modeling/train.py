@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range, TrainOptions
+from cifake_kit.outputs import FolderLock
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE
 
@@ -67,9 +68,7 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
     left as None come from the recipe. Returns None on the non-main processes of a multi-process
     run. See `cifake_kit.options.TrainOptions` for every field.
     """
-    from .runs import RunLock
-
-    lock = RunLock()  # the folders this run writes, held until it ends: a second run on them is refused
+    lock = FolderLock()  # the folders this run writes, held until it ends: a second run on them is refused
     try:
         return _train(replace(options or TrainOptions(), **overrides), lock)
     finally:

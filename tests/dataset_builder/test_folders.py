@@ -344,3 +344,39 @@ def test_a_file_over_the_size_bound_is_skipped_and_listed_not_fatal(genuine, tmp
     report = import_folders([genuine / "real"], [f"gan={source}"], output_dir=tmp_path / "out")
     assert report.problems == [("FAKE/gan/huge.png", "skipped: 67,108,865 bytes, larger than any image the kit reads (at most 64 MB); not read")]
     assert report.counts["train"]["FAKE"] + report.counts["test"]["FAKE"] == 30
+
+
+def test_an_import_into_a_folder_another_command_is_writing_is_refused(genuine, tmp_path):
+    from cifake_kit.outputs import FolderLock
+
+    out = tmp_path / "out"
+    lock = FolderLock()
+    lock.hold(out, make=True)  # as an import running now holds it
+    try:
+        with pytest.raises(CifakeError, match="is being written by another cifake command running now"):
+            import_folders([genuine / "real"], [str(genuine / "generated" / "gan-began")], output_dir=out)
+    finally:
+        lock.release()
+    assert not out.exists()  # the lock made it and nothing was written: it goes again
+    report = import_folders([genuine / "real"], [str(genuine / "generated" / "gan-began")], output_dir=out)
+    assert set(report.counts) == {"train", "test"}
+
+
+@pytest.mark.slow
+def test_two_identical_imports_at_once_give_one_whole_dataset_and_a_clear_refusal(genuine, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "cifake_cli", "import-folder", "--real", str(genuine / "real"), "--fake",
+               *[str(genuine / "generated" / name) for name in GENERATORS], "--output-dir", str(tmp_path / "out")]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+            for _ in range(2)]
+    results = [(run.wait(timeout=300), *run.communicate()) for run in runs]
+    assert sorted(code for code, _, _ in results) == [0, 1], results
+    (refused,) = [err for code, _, err in results if code == 1]
+    assert "Traceback" not in refused and len(refused.strip().splitlines()) == 1
+    assert ("is being written by another cifake command running now" in refused
+            or "already holds a CIFAKE dataset" in refused), refused
+    loaded = load_dataset(str(tmp_path / "out"))
+    assert len(loaded["train"]) + len(loaded["test"]) == 120 + 120 and len(loaded["test"]) > 0
