@@ -15,18 +15,21 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 
 from cifake_kit.errors import CifakeError  # noqa: E402
 from cifake_kit.schema import DEMO_GENERATOR_ID  # noqa: E402
 from modeling.gradcam import enlarge, explain_images  # noqa: E402
-from modeling.inference import load_model, open_image  # noqa: E402
+from modeling.inference import decision_threshold, load_model, open_image  # noqa: E402
 
 logger = logging.getLogger("cifake.space")
 HERE = Path(__file__).resolve().parent
@@ -40,6 +43,9 @@ OUTPUT_MAX_AGE_S = 3600
 # Uploads (users' pictures) live in Gradio's cache: swept every 10 minutes once an hour old, and all
 # of them when the server stops.
 UPLOAD_SWEEP = (600, OUTPUT_MAX_AGE_S)
+# The one answer for a path that is neither an upload nor an example: it says nothing of what is there.
+NOT_AN_UPLOAD = ("The app reads only pictures uploaded to it and its own examples. Upload or paste the picture, "
+                 "then try again.")
 
 # Bundled examples: real CIFAR-10 test photos, and genuine samples of generators trained on
 # CIFAR-10, each labelled with its generator and source (none is Stable Diffusion output); see
@@ -79,80 +85,166 @@ class Detector:
         shape = (f"timm `{config.backbone}`" if config.backbone else
                  f"CNN: conv {'-'.join(map(str, config.conv_filters))}, dense {'-'.join(map(str, config.dense_units)) or 'none'}")
         line = f"Model: `{self.model_id}` ({shape}; {sum(p.numel() for p in self.model.parameters()):,} parameters)."
-        facts = model_report(self.model_id)
-        if facts:
-            metrics = facts["metrics"]
-            auroc = f"AUROC {metrics['roc_auc']:.3f}, " if metrics.get("roc_auc") is not None else ""
-            line += (f" On {facts.get('images', 0):,} {facts['split']} images of `{facts['data']}`: {auroc}accuracy "
-                     f"{metrics['accuracy']:.1%}.")
-            if metrics.get("threshold", 0.5) != 0.5:
-                line += f" It says FAKE from P(FAKE) {metrics['threshold']:.2f} (its threshold, chosen on validation images)."
-            if DEMO_GENERATOR_ID in (facts.get("generators") or []):
-                line += (" **Demonstration model:** its FAKE training images came from the kit's tiny random-weight "
-                         "pipeline, not from Stable Diffusion, so its verdicts on real pictures mean nothing.")
+        report = model_report(self.model_id)
+        if report is not None:
+            try:
+                line += report_line(json.loads(report))
+            except (KeyError, TypeError, ValueError, RecursionError) as err:  # edited, or another tool's: shown without
+                logger.warning("The report of %s is not as `cifake train` writes it (%s: %s); the page shows no "
+                               "figures from it. Train again, or restore its report/report.json.",
+                               self.model_id, type(err).__name__, err)
         return line
 
+    def classify_upload(self, path: str | None):
+        """`classify` for a path a client sent: only a file uploaded to this app, or a bundled example, is read.
+
+        Gradio checks an upload's path only when its payload carries FileData `meta` (and not at all on an
+        unprocessed route), so a client could otherwise name any file on the server and get it classified
+        and shown. Everything else gets one answer, which tells nothing of what the path is.
+        """
+        if path and not client_may_read(path):
+            logger.warning("Refused to read %r: it is neither an upload nor one of the app's examples.", path)
+            raise user_error(NOT_AN_UPLOAD)
+        return self.classify(path)
+
     def classify_pasted(self, payload: dict | None):
-        """`classify` for the paste box's raw payload (Gradio has checked that its path is an upload)."""
-        if payload and not payload.get("path"):
-            raise gr.Error("The pasted data is not an image file the CIFAKE kit can read. Paste or upload a picture.")
-        return self.classify(payload and payload["path"])
+        """`classify_upload` for the paste box's raw payload, which Gradio hands over unprocessed."""
+        path = payload.get("path") if isinstance(payload, dict) else payload
+        if payload and (not isinstance(path, str) or not path):
+            raise user_error("The pasted data is not an image file the CIFAKE kit can read. Paste or upload a picture.")
+        return self.classify_upload(path)
 
     def classify(self, path: str | None):
-        """(probabilities for gr.Label, Grad-CAM overlay, the 32x32 view, notes) for one image file."""
+        """(the verdict for gr.Label, Grad-CAM overlay, the 32x32 view: files; notes) for one local image file.
+
+        It reads whatever `path` names: the app's events go through `classify_upload`.
+        """
         if self.model is None:
-            raise gr.Error(f"No model is loaded: {self.error}")
+            raise user_error(f"No model is loaded: {self.error}")
         if not path:
-            raise gr.Error("Upload an image, paste one, or pick an example first.")
+            raise user_error("Upload an image, paste one, or pick an example first.")
         size = Path(path).stat().st_size if Path(path).is_file() else 0
         if size > MAX_UPLOAD_BYTES:
-            raise gr.Error(f"This file is {size / 2**20:.0f} MB; the app takes images up to {MAX_UPLOAD_BYTES // 2**20} MB.")
+            raise user_error(f"This file is {size / 2**20:.0f} MB; the app takes images up to "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MB.")
         try:
             image, notes = open_image(path)
             result = explain_images(self.model, self.processor, [image])[0]
         except CifakeError as err:
-            raise gr.Error(str(err)) from err
-        except Exception as err:  # never a traceback in the page: a message, and the log keeps the details
+            raise user_error(str(err)) from err
+        except Exception as err:  # never a traceback in the page: a message, and the log keeps the details, once
             logger.exception("Classification failed for %s", path)
-            raise gr.Error(f"This image could not be classified ({type(err).__name__}). Try another image.") from err
+            raise user_error(f"This image could not be classified ({type(err).__name__}). Try another image.") from err
         notes.insert(0, f"The model says **{result.predicted}** ({result.probabilities[result.predicted]:.1%}). "
                         f"The heatmap shows where its evidence for {result.predicted} lies.")
-        return result.probabilities, save_png(result.overlay()), save_png(enlarge(result.view)), "\n\n".join(notes)
+        if result.probabilities[result.predicted] < 0.5:
+            threshold = decision_threshold(self.model.config)
+            notes[0] += (f" Its threshold, chosen on validation images, is P(FAKE) {threshold:.1%}: from there on it "
+                         f"says FAKE, so its verdict need not be the likelier class.")
+        verdict = save_verdict(result.predicted, result.probabilities)
+        return verdict, save_png(result.overlay()), save_png(enlarge(result.view)), "\n\n".join(notes)
 
 
-def model_report(model_id: str) -> dict | None:
-    """The model's own report (report/report.json, which `cifake train` writes and `push-model` uploads):
+def user_error(message: str) -> gr.Error:
+    """The page's message for a user's mistake. Gradio prints the traceback of every gr.Error (with the chain
+    it was raised from) unless told not to: a bad upload is no bug, and real failures are logged where caught."""
+    return gr.Error(message, print_exception=False)
+
+
+def client_may_read(path: str) -> bool:
+    """Whether `path`, links resolved, lies in Gradio's upload folder (GRADIO_TEMP_DIR honoured) or the examples."""
+    try:
+        real = Path(path).resolve()
+        return any(is_in_or_equal(real, root) for root in (get_upload_folder(), HERE / "examples"))
+    except (OSError, RuntimeError, TypeError, ValueError):  # a NUL byte, a link loop, no path at all
+        return False
+
+
+def report_line(facts) -> str:
+    """The page's line of figures from a model's report; KeyError, TypeError or ValueError for a report that is
+    not as `cifake train` writes it (it may be edited by hand, or come from the Hub), never a wrong figure."""
+
+    def fraction(value, name):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:  # NaN too
+            raise ValueError(f"{name} is {value!r}, not a number from 0 to 1")
+        return value
+
+    def text(value, name):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} is {value!r}, not text")
+        return value
+
+    if not isinstance(facts, dict) or not isinstance(facts.get("metrics"), dict):
+        raise TypeError("it is not an object with a `metrics` object")
+    metrics = facts["metrics"]
+    images = facts.get("images", 0)
+    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+        raise ValueError(f"images is {images!r}, not a count")
+    generators = facts.get("generators") or []
+    if not isinstance(generators, list):
+        raise TypeError(f"generators is {generators!r}, not a list")
+    auroc = metrics.get("roc_auc")
+    auroc = f"AUROC {fraction(auroc, 'roc_auc'):.3f}, " if auroc is not None else ""
+    line = (f" On {images:,} {text(facts['split'], 'split')} images of `{text(facts['data'], 'data')}`: "
+            f"{auroc}accuracy {fraction(metrics['accuracy'], 'accuracy'):.1%}.")
+    threshold = fraction(metrics.get("threshold", 0.5), "threshold")
+    if threshold != 0.5:
+        line += f" It says FAKE from P(FAKE) {threshold:.2f} (its threshold, chosen on validation images)."
+    if DEMO_GENERATOR_ID in generators:
+        line += (" **Demonstration model:** its FAKE training images came from the kit's tiny random-weight "
+                 "pipeline, not from Stable Diffusion, so its verdicts on real pictures mean nothing.")
+    return line
+
+
+def model_report(model_id: str) -> bytes | None:
+    """The bytes of the model's own report (report/report.json, which `cifake train` writes and `push-model` uploads):
     from its folder, or from the Hub for a Hub id (how a Space runs it); None when there is none."""
     local = Path(model_id) / "report" / "report.json"
     try:
         if local.is_file():
-            return json.loads(local.read_text())
+            return local.read_bytes()
         from huggingface_hub import hf_hub_download
 
-        return json.loads(Path(hf_hub_download(model_id, "report/report.json")).read_text())
+        return Path(hf_hub_download(model_id, "report/report.json")).read_bytes()
     except Exception as err:  # no report, offline, or a repo the Hub does not serve: the page goes without it
         logger.info("No report for %s: %s", model_id, err)
         return None
 
 
+def save_verdict(verdict: str, probabilities: dict[str, float]) -> str:
+    """gr.Label's value headed by `verdict`, with every class's probability below it, as a file (see `save_output`).
+
+    Given a {class: probability} dict, gr.Label heads it with the likelier class, which contradicts the verdict
+    whenever P(FAKE) lies between the model's threshold and 0.5. A headline of one's own it takes from the path of
+    a .json file of its {"label", "confidences"} form; the same value as a dict fails in its postprocess (gradio 6.31).
+    """
+    confidences = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
+    value = {"label": verdict, "confidences": [{"label": label, "confidence": p} for label, p in confidences]}
+    return save_output(json.dumps(value).encode(), ".json")
+
+
 def save_png(image) -> str:
-    """Write `image` once under its content hash and return the path.
+    """Write `image` as a PNG file (see `save_output`) and return the path."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)  # 1.8 ms instead of 5 for a 256x256 overlay; 28 KB, not 20
+    return save_output(buffer.getvalue(), ".png")
+
+
+def save_output(data: bytes, suffix: str) -> str:
+    """Write `data` once under its content hash and return the path.
 
     Gradio rewrites a returned PIL image into its cache even when the same bytes are already
     there, so two users who get the same picture race: one is served a half-written file. A file
     written once, atomically, and then only read avoids that. Files older than an hour go.
     """
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)  # 1.8 ms instead of 5 for a 256x256 overlay; 28 KB, not 20
-    data = buffer.getvalue()
     cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in OUTPUTS.glob("*.png"):
+    for old in OUTPUTS.iterdir():
         try:
-            if old.stat().st_mtime < cutoff:
+            if old.suffix in (".png", ".json") and old.stat().st_mtime < cutoff:
                 old.unlink()
         except FileNotFoundError:  # another process removed it first
             pass
-    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     try:
         os.utime(path)  # reused: mark it fresh so no sweep removes it while it is served
     except FileNotFoundError:
@@ -199,9 +291,9 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
                                     height=256)
                 notes = gr.Markdown()
         outputs = [probabilities, heatmap, view, notes]
-        upload.change(detector.classify, inputs=upload, outputs=outputs, api_name="predict")
+        upload.change(detector.classify_upload, inputs=upload, outputs=outputs, api_name="predict")
         # Unprocessed: gr.Image would open the file with PIL before classify runs, and a file that is no
-        # image would fail there with no message on the page (`null`); classify's checks say what is wrong.
+        # image would fail there with no message on the page (`null`); classify_pasted's checks say what is wrong.
         paste.change(detector.classify_pasted, inputs=paste, outputs=outputs, api_name="predict_pasted", preprocess=False)
     # One request at a time: Grad-CAM hooks the shared model while it runs. Others wait in the queue.
     demo.queue(default_concurrency_limit=1, max_size=64)
@@ -209,8 +301,21 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **settings):
-    """`demo.launch(**settings)` with the app's upload limit: what both a Space and `cifake demo` run."""
-    return demo.launch(max_file_size=MAX_UPLOAD_BYTES, **settings)
+    """`demo.launch(**settings)` with the app's upload limit: what both a Space and `cifake demo` run.
+
+    While it serves in the foreground, SIGTERM (what `kill`, systemd, docker and a Space's restart send) stops
+    it as Ctrl+C does: Gradio then closes the server, which removes the users' uploads (delete_cache), and the
+    process exits cleanly, removing its outputs too. Without this a SIGTERM ends the process on the spot.
+    """
+    blocking = not settings.get("prevent_thread_lock") and threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+    if blocking:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt, as Ctrl+C does
+    try:
+        return demo.launch(max_file_size=MAX_UPLOAD_BYTES, **settings)
+    finally:
+        if blocking:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":  # as a Space: the model comes from the Space's CIFAKE_MODEL variable

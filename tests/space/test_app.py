@@ -17,9 +17,20 @@ def save(tmp_path, name, image, **params):
     return str(path)
 
 
+def scores(verdict):
+    return {c["label"]: c["confidence"] for c in json.loads(Path(verdict).read_text())["confidences"]}
+
+
+def headline(verdict):
+    """What gr.Label heads the page's verdict with."""
+    return gr.Label(num_top_classes=2).postprocess(verdict).label
+
+
 def check_prediction(result):
-    probabilities, overlay, view, notes = result
+    verdict, overlay, view, notes = result
+    probabilities = scores(verdict)
     assert set(probabilities) == {"FAKE", "REAL"} and math.isclose(sum(probabilities.values()), 1.0, abs_tol=1e-6)
+    assert headline(verdict) in probabilities and f"The model says **{headline(verdict)}**" in notes
     assert Image.open(overlay).size == (256, 256) and Image.open(view).size == (256, 256)
     assert "The model says" in notes
     return notes
@@ -110,7 +121,8 @@ def test_animated_gif_uses_its_first_frame(detector, tmp_path):
     notes = check_prediction(detector.classify(str(path)))
     assert "first of its 3 frames" in notes
     first = detector.classify(save(tmp_path, "first.png", frames[0]))
-    assert detector.classify(str(path))[0] == pytest.approx(first[0], abs=1e-4)
+    again = detector.classify(str(path))[0]
+    assert headline(again) == headline(first[0]) and scores(again) == pytest.approx(scores(first[0]), abs=1e-4)
 
 
 def bad_inputs(tmp_path):
@@ -206,3 +218,84 @@ def test_the_pictures_returned_live_in_a_folder_of_this_process_only():
 
     assert stat.S_IMODE(os.stat(app.OUTPUTS).st_mode) == 0o700  # served as a static path: nobody else writes there
     assert app.OUTPUTS.name.startswith("cifake-space-outputs-") and app.OUTPUTS.name != "cifake-space-outputs-"
+
+
+def test_the_headline_is_the_verdict_at_the_models_threshold(contrary):
+    detector, example, verdict = contrary
+    value, _, _, notes = detector.classify(str(example))
+    shown = gr.Label(num_top_classes=2).postprocess(value)  # what the page's label is sent
+    assert shown.label == verdict and scores(value)[verdict] < 0.5  # the less likely class: its threshold says so
+    assert {c.label: c.confidence for c in shown.confidences} == scores(value)  # and both probabilities
+    assert notes.startswith(f"The model says **{verdict}**") and "Its threshold, chosen on validation images" in notes
+
+
+def malformed_report(report: dict, kind: str) -> bytes:
+    metrics = report["metrics"]
+    if kind == "no metrics":
+        del report["metrics"]
+    elif kind == "no accuracy":
+        del metrics["accuracy"]
+    elif kind == "no split":
+        del report["split"]
+    elif kind == "accuracy as text":
+        metrics["accuracy"] = "93%"
+    elif kind == "metrics as a list":
+        report["metrics"] = [metrics["accuracy"]]
+    elif kind == "images as text":
+        report["images"] = "200"
+    elif kind == "generators as a number":
+        report["generators"] = 2
+    elif kind == "NaN AUROC":
+        metrics["roc_auc"] = float("nan")  # json writes NaN, and reads it back
+    elif kind == "accuracy above 1":
+        metrics["accuracy"] = 93.0
+    elif kind == "a list":
+        return json.dumps([report]).encode()
+    elif kind == "null":
+        return b"null"
+    elif kind == "invalid JSON":
+        return json.dumps(report).encode()[:-40]
+    elif kind == "not UTF-8":
+        return json.dumps(report).encode().replace(b'"test"', b'"t\xe9st"')  # Latin-1 bytes
+    return json.dumps(report).encode()
+
+
+MALFORMED = ["no metrics", "no accuracy", "no split", "accuracy as text", "metrics as a list", "images as text",
+             "generators as a number", "NaN AUROC", "accuracy above 1", "a list", "null", "invalid JSON", "not UTF-8"]
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_malformed_report_gives_a_page_without_its_figures_and_a_log_line(detector, trained_model, tmp_path, caplog,
+                                                                            kind):
+    import logging
+
+    from space.app import Detector, build_demo
+
+    (tmp_path / "report").mkdir()
+    good = json.loads((trained_model / "report" / "report.json").read_text())
+    (tmp_path / "report" / "report.json").write_bytes(malformed_report(good, kind))
+    shown = Detector(str(tmp_path), detector.model, detector.processor)  # as a folder's model would be
+    with caplog.at_level(logging.WARNING, logger="cifake.space"):
+        summary = shown.summary()
+        page = build_demo(shown).config["components"]
+    assert summary.startswith(f"Model: `{tmp_path}` (CNN: ") and summary.endswith("parameters).")  # no report line
+    assert not any(word in summary for word in ("images of", "accuracy", "AUROC", "threshold"))
+    assert any(summary in str(component.get("props", {}).get("value", "")) for component in page)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "cifake.space" and r.levelno == logging.WARNING]
+    assert warnings and all(f"The report of {tmp_path} is not as `cifake train` writes it" in w for w in warnings)
+
+
+def test_a_malformed_report_on_the_hub_is_left_out_too(detector, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import huggingface_hub
+
+    from space.app import Detector
+
+    served = tmp_path / "report.json"
+    served.write_text(json.dumps({"metrics": {"accuracy": 0.9}, "images": 200}))  # no split, no data
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo_id, filename, **kwargs: str(served))
+    with caplog.at_level(logging.WARNING, logger="cifake.space"):
+        summary = Detector("me/odd-report", detector.model, detector.processor).summary()
+    assert summary.startswith("Model: `me/odd-report`") and "accuracy" not in summary
+    assert any("The report of me/odd-report is not as" in r.getMessage() for r in caplog.records)

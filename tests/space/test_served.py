@@ -83,6 +83,123 @@ def test_uploads_over_the_limit_are_refused_unkept_and_the_rest_go_with_the_serv
     assert stored() == []  # users' pictures do not outlive the server
 
 
+def server_paths(tmp_path):
+    """Paths on the server that no client uploaded: a picture (which the app could classify), missing ones and
+    existing non-images, a folder, and links and `..` that point out of the upload folder from inside it."""
+    from gradio.utils import get_upload_folder
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(secret)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    inside = Path(get_upload_folder()) / f"cifake-test-{os.getpid()}-{tmp_path.name}"
+    inside.mkdir(parents=True)
+    (inside / "secret.png").symlink_to(secret)
+    (inside / "passwd.png").symlink_to("/etc/passwd")
+    return inside, {
+        "a picture": str(secret),
+        "a missing picture": str(tmp_path / "missing.png"),
+        "a missing system file": "/etc/cifake-no-such-shadow",
+        "a text file": str(notes),
+        "a system file": "/etc/passwd",
+        "a folder": str(tmp_path),
+        "a link to a picture, in the upload folder": str(inside / "secret.png"),
+        "a link to a system file, in the upload folder": str(inside / "passwd.png"),
+        "the picture by way of ..": os.path.join(get_upload_folder(), os.path.relpath(secret, get_upload_folder())),
+    }
+
+
+NAMES = ["secret", "missing", "shadow", "notes", "passwd"]  # of the paths above: no answer may name them
+
+
+def endpoints(url):
+    """(api_name, number of inputs) of every function a client may call, from the served app's own config."""
+    import httpx
+
+    config = httpx.get(f"{url}config", timeout=60).json()
+    return [(fn["api_name"], len(fn["inputs"])) for fn in config["dependencies"]
+            if fn.get("backend_fn") and fn.get("api_name") and fn.get("api_visibility") != "private"]
+
+
+def test_no_endpoint_reads_a_file_on_the_server_that_a_client_names(served_app, tmp_path, monkeypatch):
+    from gradio_client import Client
+
+    from space import app
+
+    from .conftest import call_api, upload
+
+    opened = []
+    real_open = app.open_image
+    monkeypatch.setattr(app, "open_image", lambda path: opened.append(str(path)) or real_open(path))
+    inside, paths = server_paths(tmp_path)
+    try:
+        names = endpoints(served_app)
+        assert {"predict", "predict_pasted"} <= {name for name, _ in names}
+        for name, inputs in names:
+            for meta in ({}, {"meta": {"_type": "gradio.FileData"}}):
+                answers = {}
+                for kind, path in paths.items():
+                    event, data = call_api(served_app, name, [{"path": path, **meta}] * inputs)
+                    assert event == "error", (name, meta, kind, data)
+                    answers[kind] = data.get("error")
+                assert len(set(answers.values())) == 1, (name, meta, answers)  # one answer, whatever is there
+                assert not any(word in str(answers["a picture"]) for word in NAMES + [tmp_path.name]), answers
+        client = Client(served_app, verbose=False)
+        for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]:
+            answers = {}
+            for kind, path in paths.items():
+                with pytest.raises(Exception) as refused:
+                    client.predict({"path": path}, api_name=name)
+                answers[kind] = str(refused.value)
+            assert len(set(answers.values())) == 1 and not any(word in answers["a picture"] for word in NAMES), answers
+        assert opened == []  # nothing the clients named was ever opened
+        # The same picture, uploaded, is classified by both routes: what was refused was where it lay.
+        uploaded = {"path": upload(served_app, Path(paths["a picture"])), "meta": {"_type": "gradio.FileData"}}
+        for name in ("predict", "predict_pasted"):
+            event, data = call_api(served_app, name, [uploaded])
+            assert event == "complete" and data[0]["label"] in {"FAKE", "REAL"}, (name, data)
+    finally:
+        shutil.rmtree(inside)
+
+
+def test_the_served_headline_is_the_verdict_at_the_models_threshold(contrary):
+    from gradio_client import Client, handle_file
+
+    from .conftest import serve
+
+    detector, example, verdict = contrary
+    demo, url = serve(detector)
+    try:
+        shown, _, _, notes = Client(url, verbose=False).predict(handle_file(str(example)), api_name="/predict")
+    finally:
+        demo.close()
+    scores = {c["label"]: c["confidence"] for c in shown["confidences"]}
+    assert shown["label"] == verdict and set(scores) == {"FAKE", "REAL"} and scores[verdict] < 0.5
+    assert f"The model says **{verdict}**" in notes
+
+
+def test_a_real_failure_is_logged_once_with_its_traceback_and_gradio_prints_none(served_app, monkeypatch, capfd,
+                                                                                  caplog):
+    import logging
+
+    from gradio_client import Client, handle_file
+
+    from space import app
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the model code")
+
+    monkeypatch.setattr(app, "explain_images", broken)
+    capfd.readouterr()
+    with caplog.at_level(logging.ERROR, logger="cifake.space"):
+        with pytest.raises(Exception, match=r"could not be classified \(RuntimeError\)"):
+            Client(served_app, verbose=False).predict(handle_file(str(EXAMPLES / "real-cifar10-cat-0000.jpg")),
+                                                      api_name="/predict")
+    logged = [r for r in caplog.records if r.name == "cifake.space"]
+    assert len(logged) == 1 and logged[0].exc_info[0] is RuntimeError  # the log: once, with the traceback
+    assert "Traceback" not in capfd.readouterr().err  # and not a second time, nor the gr.Error's chain
+
+
 @pytest.mark.slow
 def test_concurrent_users_are_queued_and_all_served(served_app):
     from gradio_client import Client, handle_file
