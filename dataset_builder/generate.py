@@ -110,21 +110,30 @@ def _from_pretrained(generator: str, dtype):
     from diffusers.utils import logging as diffusers_logging
 
     path = Path(generator).expanduser()
+    check_pipeline_folder(path)
+    if path.exists():
+        _require_safetensors(path)
+    if not verbose():
+        diffusers_logging.disable_progress_bar()  # "Loading pipeline components": the build shows its own bar
+    with loading("the generator", generator, generator_hint(generator)):
+        # Safetensors only, from a folder or the Hub: pickled weights (.bin) can run code when loaded.
+        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype,
+                                                         use_safetensors=True)
+
+
+def check_pipeline_folder(path: Path) -> None:
+    """Refuse an existing folder that is not a diffusers pipeline (a path that does not exist may be a Hub id)."""
     if path.exists() and not (path / "model_index.json").is_file():
         raise CifakeError(
             f"Generator folder {str(path)!r} has no model_index.json: it is not a diffusers "
             f"pipeline. Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id."
         )
-    if path.exists():
-        _require_safetensors(path)
-    if not verbose():
-        diffusers_logging.disable_progress_bar()  # "Loading pipeline components": the build shows its own bar
-    hint = (f"Pass --generator PATH to a local diffusers pipeline folder, download it first with "
+
+
+def generator_hint(generator: str) -> str:
+    """What to do when `generator` cannot be loaded, for `cifake_kit.hub.loading`."""
+    return (f"Pass --generator PATH to a local diffusers pipeline folder, download it first with "
             f"`hf download {generator}` while online, or use --generator {TINY_GENERATOR} for the offline toy pipeline.")
-    with loading("the generator", generator, hint):
-        # Safetensors only, from a folder or the Hub: pickled weights (.bin) can run code when loaded.
-        return AutoPipelineForText2Image.from_pretrained(str(path) if path.exists() else generator, dtype=dtype,
-                                                         use_safetensors=True)
 
 
 _PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
