@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fnmatch
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,13 +24,15 @@ def check_output_dir(
     ours: Callable[[Path], bool],
     kit_names: Iterable[str] = (),
     flag: str = "--output-dir",
+    tree: KitTree | None = None,
 ) -> bool:
     """Refuse `path` unless it is missing, empty, or holds earlier output of the same command.
 
     `ours(path)` tells whether a non-empty folder holds that output; True is returned for it (the
     caller then resumes, replaces or refuses), False for a missing or empty folder. A file, or a
     folder holding anything else, is refused with nothing touched; the message names the entries
-    that are not in `kit_names` (the names the command itself writes).
+    that are not in `kit_names` (the names the command itself writes), or, given the `tree` of what the
+    command writes, the user's entries at any depth.
     """
     path = Path(path).expanduser()
     try:
@@ -45,7 +49,8 @@ def check_output_dir(
         return False
     if ours(path):
         return True
-    others = [name for name in entries if name not in set(kit_names)] or entries
+    others = (tree is not None and foreign_files(path, tree)) or [name for name in entries if name not in set(kit_names)] \
+        or entries
     raise CifakeError(
         f"{flag} {str(path)!r} already holds other files ({', '.join(others[:5])}); nothing was written. "
         f"Choose a new or empty folder."
@@ -110,6 +115,71 @@ class FolderLock:
             except OSError:
                 pass
         self._made.clear()
+
+
+# What a folder of the kit holds, as a tree of name patterns: a pattern's value is True where the
+# entry is the kit's whole, a callable(path) -> bool where it is the kit's only if the test says so
+# (a README that carries the kit's tag), or another tree for a folder whose entries are judged in turn.
+# Anything a tree does not claim is the user's, at every depth.
+KitTree = dict
+
+
+def foreign_files(folder: str | Path, tree: KitTree) -> list[str]:
+    """The entries below `folder` that `tree` does not claim for the kit ('/'-joined, relative, sorted);
+    a foreign folder is named once, not entry by entry."""
+    found = []
+    todo = [(Path(folder), tree, "")]
+    while todo:  # a loop, not recursion: a tree thousands of folders deep is walked all the same
+        here, rules, prefix = todo.pop()
+        for name in sorted(os.listdir(here)):
+            path = here / name
+            rule = next((rule for pattern, rule in rules.items() if fnmatch.fnmatchcase(name, pattern)), None)
+            if rule is True or (callable(rule) and rule(path)):
+                continue
+            if isinstance(rule, dict) and path.is_dir() and not path.is_symlink():
+                todo.append((path, rule, f"{prefix}{name}/"))
+                continue
+            found.append(prefix + name)
+    return sorted(found)
+
+
+def keep_foreign(old: str | Path, new: str | Path, tree: KitTree) -> list[tuple[str, str]]:
+    """Move what is the user's in `old` (per `tree`) to the same place in `new`, making folders as needed;
+    an entry whose place the kit has taken there gets a free `NAME.user[-N]` name. Returns (from, to) of
+    each one moved under another name. `old` then holds only the kit's files."""
+    old, new = Path(old), Path(new)
+    renamed = []
+    foreign = foreign_files(old, tree)
+    # Entries with a free place first: a user's README.user.md must move before a README.md takes its name.
+    for relative in sorted(foreign, key=lambda rel: (os.path.lexists(new / rel), rel)):
+        target = new / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):
+            stem, suffix = target.stem, target.suffix
+            target = next(target.with_name(f"{stem}.user{'' if n == 1 else f'-{n}'}{suffix}") for n in range(1, 100_000)
+                          if not os.path.lexists(target.with_name(f"{stem}.user{'' if n == 1 else f'-{n}'}{suffix}")))
+            renamed.append((relative, str(target.relative_to(new))))
+        os.rename(old / relative, target)
+    return renamed
+
+
+def remove_kit_files(folder: str | Path, tree: KitTree) -> None:
+    """Remove what `tree` claims for the kit in `folder`, keeping the user's entries and the folders on
+    their way, so that a user's file deep inside a kit folder survives."""
+    folder = Path(folder)
+    kept = {folder / relative for relative in foreign_files(folder, tree)}
+    on_the_way = {parent for path in kept for parent in path.parents}
+    todo = [folder]
+    while todo:
+        for path in list(todo.pop().iterdir()):
+            if path in kept:
+                continue
+            if path in on_the_way:
+                todo.append(path)
+            elif path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def require_same_settings(record: str | Path, settings: dict, what: str, may_change: Iterable[str] = (),

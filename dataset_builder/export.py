@@ -17,12 +17,15 @@ import shutil
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir, exchange
+from cifake_kit.outputs import check_output_dir, exchange, foreign_files, keep_foreign
 
 WORK_DIR = ".cifake-build"
 _NEW_SUFFIX = ".cifake-new"  # the finished folder beside OUT, just before the switch
 KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
-_KIT_NAMES = ("README.md", "data", WORK_DIR)
+# What a dataset folder of the kit holds, at every depth (cifake_kit.outputs.KitTree): the card, the
+# Parquet shards, and the work folder of a build that is running or was cut.
+KIT_TREE = {"README.md": lambda path: _is_kit_dataset(path.parent), "data": {"*-[0-9]*-of-[0-9]*.parquet": True},
+            WORK_DIR: True}
 _CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 
 
@@ -35,7 +38,7 @@ def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
     out = Path(output_dir).expanduser()
     _clear_switch(out)
     work = out / WORK_DIR
-    if check_output_dir(out, ours=_holds_kit_output, kit_names=_KIT_NAMES) and _is_finished(out) and not overwrite:
+    if check_output_dir(out, ours=_holds_kit_output, tree=KIT_TREE) and _is_finished(out) and not overwrite:
         job = unfinished_job(work)
         if job:
             raise CifakeError(
@@ -190,6 +193,7 @@ def _swap_in(staging: Path, out: Path, work: Path) -> Path:
     except OSError:
         return _swap_in_place(staging, out, work)
     if exchange(new, real):
+        keep_foreign(new, real, KIT_TREE)  # a file of the user's put there while the build ran
         shutil.rmtree(new)  # the old dataset, and the work folder that was inside it
         return out
     os.rename(new, staging)
@@ -232,7 +236,7 @@ def _clear_switch(out: Path) -> None:
         return
     new = beside(out)
     if new.is_dir() and not new.is_symlink():
-        strays = set(os.listdir(new)) - set(_KIT_NAMES)
+        strays = foreign_files(new, KIT_TREE)
         if strays:
             raise CifakeError(
                 f"{str(new)!r} is where the kit switches in a new dataset, but it holds other files "
@@ -273,8 +277,9 @@ def _size_category(n: int) -> str:
 
 
 def _holds_kit_output(out: Path) -> bool:
-    """Only what this kit writes, and a README that is this kit's card (if any)."""
-    return set(os.listdir(out)) <= set(_KIT_NAMES) and (not _is_finished(out) or _is_kit_dataset(out))
+    """Only what this kit writes, at every depth (a file of the user's under data/ would go with the
+    old dataset), and a README that is this kit's card (if any)."""
+    return not foreign_files(out, KIT_TREE) and (not _is_finished(out) or _is_kit_dataset(out))
 
 
 def _is_finished(out: Path) -> bool:

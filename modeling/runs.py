@@ -18,7 +18,6 @@ once its successor is complete.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import json
 import os
 import shutil
@@ -27,7 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import FolderLock, check_output_dir, exchange, require_same_settings
+from cifake_kit.outputs import (
+    FolderLock,
+    check_output_dir,
+    exchange,
+    foreign_files,
+    keep_foreign,
+    remove_kit_files,
+    require_same_settings,
+)
+
+from .evaluation import _STAGING as EVALUATION_STAGING
+from .evaluation import EVALUATION_FILES
+from .export_onnx import _FILES as ONNX_FILES
 
 RUN_FILE = "cifake_run.json"
 REPORT_DIR = "report"
@@ -36,16 +47,23 @@ _NEW_SUFFIX = ".cifake-new"
 _MAKING_SUFFIX = ".cifake-new.making"  # the replacement folder until its state file is in it
 _TRASH_SUFFIX = ".cifake-new.removing"  # an abandoned replacement, renamed away before it is deleted
 _OLD_SUFFIX = ".cifake-old"  # only where folders cannot be exchanged in one step
-# What the kit writes into a model folder (train, and evaluate's default output); anything else
-# there is the user's.
-KIT_ENTRIES = (
-    "config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
-    "preprocessor_config.json", "*_cifake.py", "training_args.bin", "trainer_state.json", "all_results.json",
-    "train_results.json", "eval_results.json", RUN_FILE, REPORT_DIR, "checkpoint-*", "eval", "onnx", "runs", REPLACEMENT_FILE,
-    ".*.tmp",  # a JSON file being written when a kill came
-)
 CARD = "README.md"  # the kit's model card when it carries the kit's tag; a user's own README otherwise
 KIT_TAG = "cifake-kit"
+# What the kit writes into a model folder (train, evaluate's default output, export-onnx), at every
+# depth; anything else there is the user's, and survives `--overwrite` (KitTree: cifake_kit.outputs).
+_REPORT_TREE = {**dict.fromkeys(EVALUATION_FILES, True), "*.tmp": True}
+KIT_TREE = {
+    **dict.fromkeys(("config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
+                     "preprocessor_config.json", "*_cifake.py", "training_args.bin", "trainer_state.json",
+                     "all_results.json", "train_results.json", "eval_results.json", RUN_FILE, REPLACEMENT_FILE,
+                     ".*.tmp"), True),  # .*.tmp: a JSON file being written when a kill came
+    CARD: lambda path: is_kit_card(path),
+    REPORT_DIR: _REPORT_TREE,
+    "eval": {"*": {**_REPORT_TREE, f"{EVALUATION_STAGING}.*": _REPORT_TREE}},
+    "onnx": {**dict.fromkeys(ONNX_FILES, True), ".cifake-onnx-*": True},
+    "runs": {"*": {"events.out.tfevents.*": True}},  # TensorBoard's, with --report-to tensorboard
+    "checkpoint-*": True,  # Trainer's own: it deletes old ones whole as a run goes on
+}
 
 
 @dataclass(frozen=True)
@@ -57,13 +75,6 @@ class RunFolder:
     @property
     def replacing(self) -> bool:
         return self.work != self.final
-
-
-def is_kit_entry(name: str, folder: Path | None = None) -> bool:
-    """Whether the kit wrote `name` (in `folder`, which tells the kit's README.md from a user's)."""
-    if name == CARD:
-        return folder is not None and is_kit_card(folder / name)
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in KIT_ENTRIES)
 
 
 def is_kit_card(path: Path) -> bool:
@@ -260,10 +271,7 @@ def forget_unstarted(run: RunFolder) -> None:
     if run.replacing:
         _remove_replacement(run.work)
         return
-    for name in os.listdir(run.work):
-        if is_kit_entry(name, run.work):
-            path = run.work / name
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    remove_kit_files(run.work, KIT_TREE)
     if run.made:
         try:
             run.work.rmdir()  # only if nothing else is left
@@ -298,12 +306,12 @@ def finish_cut_switch(out: Path) -> None:
     elif new.is_dir() and state is None:
         if (real / REPLACEMENT_FILE).is_file():
             _drop_old_run(new, real)  # the exchange was made: `new` holds the old run
-        elif all(is_kit_entry(name, new) for name in os.listdir(new)):
+        elif not (strays := foreign_files(new, KIT_TREE)):
             shutil.rmtree(new)  # the kit's own leftovers, with no state to go on
         else:
             raise CifakeError(
-                f"{str(new)!r} is where the kit trains a replacement of {str(out)!r}, but it holds other files. "
-                f"Move it away and run the command again."
+                f"{str(new)!r} is where the kit trains a replacement of {str(out)!r}, but it holds other files "
+                f"({', '.join(strays[:5])}). Move them away and run the command again."
             )
     if old.is_dir() and (real / REPLACEMENT_FILE).is_file():
         _drop_old_run(old, real)
@@ -334,18 +342,10 @@ def _switch(out: Path, new: Path) -> None:
 
 
 def _drop_old_run(old: Path, real: Path) -> None:
-    """Move the user's own files from the replaced run `old` into the new one at `real`, then remove `old`."""
-    for name in sorted(os.listdir(old), key=lambda entry: (entry == CARD, entry)):  # a README last: it may need
-        # a free README.user*.md name, which an earlier one of the user's, moving too, may hold
-        if is_kit_entry(name, old):
-            continue
-        target = real / name
-        if name == CARD and target.exists():  # the user's README beside the new run's card, under a free name
-            target = next(real / f"README.user{'' if n == 1 else f'-{n}'}.md" for n in range(1, 10_000)
-                          if not (real / f"README.user{'' if n == 1 else f'-{n}'}.md").exists())
-            _say(f"kept your README.md as {target.name} beside the new run's model card")
-        if not target.exists():
-            os.rename(old / name, target)
+    """Move the user's own files, at every depth, from the replaced run `old` into the new one at `real`
+    (their places, or free names beside the new run's files), then remove `old`."""
+    for was, now in keep_foreign(old, real, KIT_TREE):
+        _say(f"kept your {was} as {now} beside the new run's own")
     shutil.rmtree(old)
     (real / REPLACEMENT_FILE).unlink(missing_ok=True)
 
@@ -388,7 +388,7 @@ def _make_replacement(new: Path, out: Path) -> None:
 def _remove_replacement(new: Path) -> None:
     """Remove an abandoned replacement: renamed away first, so that a kill midway leaves no half of it
     under the name a rerun looks at."""
-    strays = sorted(name for name in os.listdir(new) if not is_kit_entry(name, new))
+    strays = foreign_files(new, KIT_TREE)
     if strays:
         raise CifakeError(
             f"{str(new)!r} holds an unfinished replacement run and other files ({', '.join(strays[:5])}). Move them "

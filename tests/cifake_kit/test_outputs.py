@@ -53,3 +53,56 @@ def test_json_is_written_whole(tmp_path):
     write_json(tmp_path / "a.json", {"b": 1})
     assert json.loads((tmp_path / "a.json").read_text()) == {"b": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no staging file left behind
+
+
+TREE = {"kit.json": True, "card.md": lambda path: path.read_text() == "kit", "report": {"*.png": True},
+        "eval": {"*": {"report.json": True}}, "checkpoint-*": True}
+
+
+def lay_out(root, files):
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+
+
+def test_the_users_files_are_found_at_every_depth(tmp_path):
+    from cifake_kit.outputs import foreign_files
+
+    lay_out(tmp_path, {"kit.json": "", "card.md": "kit", "report/a.png": "", "report/mine.txt": "",
+                       "eval/test/report.json": "", "eval/test/notes.md": "", "eval/loose.txt": "",
+                       "checkpoint-3/anything": "", "mine/deep/x": ""})
+    assert foreign_files(tmp_path, TREE) == ["eval/loose.txt", "eval/test/notes.md", "mine", "report/mine.txt"]
+    (tmp_path / "card.md").write_text("the user's")
+    assert "card.md" in foreign_files(tmp_path, TREE)
+
+
+def test_a_tree_thousands_of_folders_deep_is_walked(tmp_path):
+    from cifake_kit.outputs import foreign_files
+
+    deep = tmp_path / "report"
+    deep.mkdir()
+    for _ in range(1200):  # deeper than Python's recursion limit: a recursive walk gives up long before
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "mine.txt").write_text("x")
+    assert foreign_files(tmp_path, {"report": {"d": {"d": {}}}}) == ["report/d/d/d"]
+    assert foreign_files(tmp_path, {}) == ["report"]
+
+
+def test_keep_foreign_moves_the_users_files_to_their_places_and_removing_keeps_them(tmp_path):
+    from cifake_kit.outputs import foreign_files, keep_foreign, remove_kit_files
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    lay_out(old, {"kit.json": "old", "card.md": "mine", "card.user.md": "earlier", "report/a.png": "old",
+                  "report/mine.txt": "r", "eval/test/notes.md": "n", "mine/deep/x": "x"})
+    lay_out(new, {"kit.json": "new", "card.md": "kit", "report/a.png": "new"})
+    renamed = keep_foreign(old, new, TREE)
+    assert renamed == [("card.md", "card.user-2.md")]  # the earlier card.user.md moved first, to its own place
+    assert {p: (new / p).read_text() for p in ("card.md", "card.user.md", "card.user-2.md", "report/mine.txt",
+                                               "eval/test/notes.md", "mine/deep/x", "kit.json", "report/a.png")} == {
+        "card.md": "kit", "card.user.md": "earlier", "card.user-2.md": "mine", "report/mine.txt": "r",
+        "eval/test/notes.md": "n", "mine/deep/x": "x", "kit.json": "new", "report/a.png": "new"}
+    assert foreign_files(old, TREE) == []
+    remove_kit_files(new, TREE)
+    assert sorted(str(p.relative_to(new)) for p in new.rglob("*") if p.is_file()) == [
+        "card.user-2.md", "card.user.md", "eval/test/notes.md", "mine/deep/x", "report/mine.txt"]

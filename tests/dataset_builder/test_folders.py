@@ -380,3 +380,17 @@ def test_two_identical_imports_at_once_give_one_whole_dataset_and_a_clear_refusa
             or "already holds a CIFAKE dataset" in refused), refused
     loaded = load_dataset(str(tmp_path / "out"))
     assert len(loaded["train"]) + len(loaded["test"]) == 120 + 120 and len(loaded["test"]) > 0
+
+
+def test_overwrite_refuses_a_dataset_holding_the_users_files_under_data(genuine, tmp_path):
+    out = tmp_path / "out"
+    args = ([genuine / "real"], [str(genuine / "generated" / "gan-began")])
+    import_folders(*args, output_dir=out)
+    (out / "data" / "mine.txt").write_text("mine")
+    (out / "data" / "m").mkdir()  # a model trained into DATASET/data/m
+    (out / "data" / "m" / "model.safetensors").write_bytes(b"weights")
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    with pytest.raises(CifakeError, match=r"already holds other files \(data/m, data/mine.txt\); nothing was written"):
+        import_folders(*args, output_dir=out, overwrite=True)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    assert (out / "data" / "m" / "model.safetensors").read_bytes() == b"weights"

@@ -371,3 +371,16 @@ def test_a_processor_that_disagrees_with_the_model_is_refused_by_every_command(t
         evaluate_model(folder, data=str(toy_dataset), output_dir=tmp_path / "e")
     with pytest.raises(CifakeError, match=message):
         predict_command([str(folder / "config.json")], str(folder), out=lambda line: None, note=lambda line: None)
+
+
+def test_overwrite_keeps_the_users_files_inside_the_kits_own_folders(old_run, built_dataset):
+    evaluation = next((old_run / "eval").iterdir()) if (old_run / "eval").is_dir() else old_run / "eval" / "test-data"
+    mine = {"report/mine.txt": "report notes", "eval/loose.txt": "eval notes", f"{evaluation.relative_to(old_run)}/"
+            "keep.md": "my reading of it", "runs/notes.txt": "tb notes", "onnx/how.md": "how I exported it"}
+    for relative, text in mine.items():
+        (old_run / relative).parent.mkdir(parents=True, exist_ok=True)
+        (old_run / relative).write_text(text)
+    train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
+    assert recipe(old_run) == "conv1x16" and user_files_kept(old_run)
+    assert {relative: (old_run / relative).read_text() for relative in mine} == mine
+    assert json.loads((old_run / "report" / "report.json").read_text())["recipe"] == "conv1x16"  # the new run's own
