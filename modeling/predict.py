@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,20 +34,41 @@ class Verdict:
     problem: str = ""
 
 
-def image_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """The files named, and every non-hidden file below the folders named, in sorted order."""
+def image_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for the files named and every non-hidden file below the folders named, in sorted
+    order; (path, why) for what is passed over: a folder that cannot be listed, or a link back to a
+    folder already searched. Links to folders are followed (the user's own files), at any depth: the
+    walk is a loop, not recursion, and remembers the folders it has been in."""
     for given in paths:
         path = Path(given)
-        if path.is_dir():
-            for root, folders, files in os.walk(path):
-                folders[:] = sorted(f for f in folders if not f.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield Path(root) / name
-        elif path.exists():
-            yield path
-        else:
-            raise CifakeError(f"{str(given)!r} does not exist. Give image files or folders of images.")
+        if not path.is_dir():
+            if not path.exists():
+                raise CifakeError(f"{str(given)!r} does not exist. Give image files or folders of images.")
+            yield path, None
+            continue
+        seen: set[tuple[int, int]] = set()
+        todo = [path]
+        while todo:
+            folder = todo.pop()
+            try:
+                info = folder.stat()
+                entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            except OSError as err:
+                yield folder, f"cannot list this folder ({err.strerror or err})"
+                continue
+            if (info.st_dev, info.st_ino) in seen:
+                yield folder, "a link to a folder already searched: not searched again"
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            below = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():  # links to folders included
+                    below.append(Path(entry.path))
+                else:
+                    yield Path(entry.path), None
+            todo.extend(reversed(below))  # depth first, in sorted order
 
 
 def predict_files(paths: Iterable[str | Path], model, processor, threshold: float | None = None,
@@ -66,7 +88,10 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
             yield Verdict(str(path), labels[fake if p >= threshold else real], p)
         batch.clear()
 
-    for path in image_files(paths):
+    for path, passed_over in image_files(paths):
+        if passed_over:
+            yield Verdict(str(path), None, None, passed_over)
+            continue
         try:
             image, _ = open_image(path)
         except CifakeError as err:
@@ -91,10 +116,14 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
     note = note or _to_stderr
     if threshold is not None and not 0.0 < threshold < 1.0:
         raise CifakeError(f"--threshold must be between 0 and 1 (exclusive): it is a cut-off on P(FAKE); got {threshold}.")
-    target = Path(csv_path).expanduser() if csv_path else None
+    # A link is written through, as the shell's `>` would: the file it points at gets the rows, the link stays.
+    target = Path(csv_path).expanduser().resolve() if csv_path else None
     if target is not None:
         if target.is_dir():
             raise CifakeError(f"--csv {csv_path!r} is a folder. Give a file name, e.g. {str(target / 'predictions.csv')!r}.")
+        if target.exists() and not target.is_file():
+            raise CifakeError(f"--csv {csv_path!r} is not a regular file (a device, a pipe or a socket): the kit writes "
+                              f"a CSV file whole, then puts it in place. Give the name of a file.")
         if target.exists() and not overwrite:
             raise CifakeError(f"--csv {csv_path!r} already exists. Pass --overwrite to replace it, or choose another name.")
         if not target.parent.is_dir():
@@ -121,18 +150,26 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
     total = counts["FAKE"] + counts["REAL"]
     note(f"{total} image(s): {counts['FAKE']} FAKE, {counts['REAL']} REAL (FAKE when P(FAKE) >= {used:.3g}; {source})")
     if skipped:
-        note(f"skipped {len(skipped)} file(s) that are not readable images:")
+        note(f"skipped {len(skipped)} path(s) that are not readable images:")
         for verdict in skipped:
             note(f"  {verdict.path}: {verdict.problem}")
     if total == 0 and not skipped:
         raise CifakeError(f"No files found below {', '.join(map(repr, paths))}. Give image files or folders of images.")
     if target is not None:
-        tmp = target.with_name(f".{target.name}.tmp")
-        with open(tmp, "w", newline="") as handle:
+        # A new file of its own (never one that is there already, a link included), then one rename.
+        with tempfile.NamedTemporaryFile("w", newline="", dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
+                                         delete=False) as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_COLUMNS)
             for verdict in rows:
                 writer.writerow([verdict.path, verdict.verdict, f"{verdict.p_fake:.6f}", f"{used:.6g}"])
-        tmp.replace(target)
-        note(f"wrote {target}")
+        os.chmod(handle.name, 0o666 & ~_umask())
+        os.replace(handle.name, target)
+        note(f"wrote {csv_path}")
     return {**counts, "threshold": used}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

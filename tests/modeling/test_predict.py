@@ -1,7 +1,9 @@
 """`cifake predict`: every image below the paths, unreadable files skipped, the model's threshold used."""
 
 import csv
+import os
 import shutil
+import stat
 
 import pytest
 from transformers import AutoConfig
@@ -89,3 +91,41 @@ def test_predict_refuses_bad_requests_before_loading_anything(trained_model, pic
     (only_text / "a.txt").write_text("x")
     assert main(["predict", str(only_text), "--model", str(trained_model)]) == 1  # nothing classified
     assert "a.txt" in capsys.readouterr().err
+
+
+def test_linked_folders_are_searched_loops_are_named_and_depth_is_no_limit(trained_model, picture_folder, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(picture_folder / "gan" / "deeper", elsewhere)
+    (picture_folder / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (picture_folder / "cats" / "back").symlink_to(picture_folder, target_is_directory=True)  # a loop
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    for _ in range(1200):  # deeper than Python's recursion limit
+        deep = deep / "d"
+        deep.mkdir()
+    shutil.copy(sorted(elsewhere.glob("*.png"))[0], deep / "sample.png")
+    lines, notes = [], []
+    counts = predict_command([str(picture_folder), str(tmp_path / "deep")], str(trained_model), out=lines.append,
+                             note=notes.append)
+    seen = [line.split("\t")[0] for line in lines]
+    assert sum(path.startswith(str(picture_folder / "linked")) for path in seen) == 3  # the linked folder's images
+    assert sum(path.endswith("sample.png") for path in seen) == 1 and counts["FAKE"] + counts["REAL"] == 5 + 3 + 3 + 1
+    assert f"  {picture_folder / 'cats' / 'back'}: a link to a folder already searched: not searched again" in notes
+
+
+def test_csv_is_written_through_a_link_and_never_over_a_device(trained_model, picture_folder, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("old")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(rows)
+    quiet = {"out": lambda _: None, "note": lambda _: None}
+    predict_command([str(picture_folder / "cats")], str(trained_model), csv_path=str(link), overwrite=True, **quiet)
+    assert link.is_symlink() and rows.read_text().startswith("path,verdict,p_fake,threshold")
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for device in (fifo, "/dev/null"):
+        with pytest.raises(CifakeError, match="is not a regular file"):
+            predict_command([str(picture_folder / "cats")], str(trained_model), csv_path=str(device), overwrite=True,
+                            **quiet)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
