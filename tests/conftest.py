@@ -282,3 +282,28 @@ def kill_at(monkeypatch):
         monkeypatch.setattr(module, name, killed)
 
     return arm
+
+
+@pytest.fixture
+def deep_folder(tmp_path):
+    """A folder 1,200 levels below tmp_path/deep, deeper than Python's recursion limit; removed again
+    level by level afterwards (Python 3.11's shutil.rmtree, which pytest's cleanup uses, recurses)."""
+    top = tmp_path / "deep"
+    folder = top
+    folder.mkdir()
+    for _ in range(1200):
+        folder = folder / "d"
+        folder.mkdir()
+    yield folder
+    levels = [top]
+    while True:
+        entries = list(os.scandir(levels[-1]))
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+        below = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+        if not below:
+            break
+        levels.append(Path(below[0]))
+    for level in reversed(levels):
+        os.rmdir(level)

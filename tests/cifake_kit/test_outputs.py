@@ -76,17 +76,17 @@ def test_the_users_files_are_found_at_every_depth(tmp_path):
     assert "card.md" in foreign_files(tmp_path, TREE)
 
 
-def test_a_tree_thousands_of_folders_deep_is_walked(tmp_path):
+def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path, deep_folder):
     from cifake_kit.outputs import foreign_files
 
-    deep = tmp_path / "report"
-    deep.mkdir()
-    for _ in range(1200):  # deeper than Python's recursion limit: a recursive walk gives up long before
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / "mine.txt").write_text("x")
-    assert foreign_files(tmp_path, {"report": {"d": {"d": {}}}}) == ["report/d/d/d"]
-    assert foreign_files(tmp_path, {}) == ["report"]
+    (deep_folder / "mine.txt").write_text("x")
+    assert foreign_files(tmp_path, {"deep": {"d": {"d": {}}}}) == ["deep/d/d/d"]
+    levels = {}
+    rules = levels
+    for _ in range(1200):
+        rules["d"] = {}
+        rules = rules["d"]
+    assert foreign_files(tmp_path, {"deep": levels}) == ["deep/" + "d/" * 1200 + "mine.txt"]
 
 
 def test_keep_foreign_moves_the_users_files_to_their_places_and_removing_keeps_them(tmp_path):

@@ -93,17 +93,13 @@ def test_predict_refuses_bad_requests_before_loading_anything(trained_model, pic
     assert "a.txt" in capsys.readouterr().err
 
 
-def test_linked_folders_are_searched_loops_are_named_and_depth_is_no_limit(trained_model, picture_folder, tmp_path):
+def test_linked_folders_are_searched_loops_are_named_and_depth_is_no_limit(trained_model, picture_folder, tmp_path,
+                                                                          deep_folder):
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(picture_folder / "gan" / "deeper", elsewhere)
     (picture_folder / "linked").symlink_to(elsewhere, target_is_directory=True)
     (picture_folder / "cats" / "back").symlink_to(picture_folder, target_is_directory=True)  # a loop
-    deep = tmp_path / "deep"
-    deep.mkdir()
-    for _ in range(1200):  # deeper than Python's recursion limit
-        deep = deep / "d"
-        deep.mkdir()
-    shutil.copy(sorted(elsewhere.glob("*.png"))[0], deep / "sample.png")
+    shutil.copy(sorted(elsewhere.glob("*.png"))[0], deep_folder / "sample.png")
     lines, notes = [], []
     counts = predict_command([str(picture_folder), str(tmp_path / "deep")], str(trained_model), out=lines.append,
                              note=notes.append)
