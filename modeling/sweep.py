@@ -14,12 +14,13 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import TrainOptions
-from cifake_kit.outputs import check_output_dir
+from cifake_kit.outputs import check_output_dir, settings_changes, write_json
 
 from .report import metrics_table
 from .topologies import paper_topologies
 
 RESULTS = "results.jsonl"
+SETTINGS = "sweep.json"  # the data and settings every row of the folder was trained with
 COLUMNS = [
     "topology", "conv_filters", "dense_units", "parameters", "epochs_run", "roc_auc", "average_precision", "accuracy",
     "accuracy_at_threshold",
@@ -47,9 +48,19 @@ def sweep(
     if unknown:
         raise CifakeError(f"Unknown topologies {unknown}. The 36 are: {', '.join(grid)}.")
     out = Path(output_dir).expanduser()
-    check_output_dir(out, ours=lambda folder: (folder / RESULTS).exists() or any((folder / n).is_dir() for n in grid),
-                     kit_names=[RESULTS, "results.md", "results.csv", *grid])
+    check_output_dir(out, ours=lambda folder: (folder / RESULTS).exists() or (folder / SETTINGS).exists()
+                     or any((folder / n).is_dir() for n in grid),
+                     kit_names=[RESULTS, SETTINGS, "results.md", "results.csv", *grid])
+    settings = {"data": data_name(data), "seed": seed, **train_options}
+    changed = settings_changes(out / SETTINGS, settings)
+    if changed:
+        raise CifakeError(
+            f"{str(out)!r} holds a sweep with other settings ({', '.join(changed)}): its finished rows would stand for "
+            f"runs that were never made with these. Run it again with its own settings to resume it, or choose another "
+            f"--output-dir."
+        )
     out.mkdir(parents=True, exist_ok=True)
+    write_json(out / SETTINGS, settings)
     done = {row["topology"]: row for row in read_rows(out)}
     for position, name in enumerate(names, 1):
         if name in done:
@@ -70,9 +81,17 @@ def sweep(
         with open(out / RESULTS, "a") as handle:
             handle.write(json.dumps(row) + "\n")
         done[name] = row
-        write_tables(out, [done[n] for n in grid if n in done])
+        write_tables(out, [done[n] for n in grid if n in done], settings)
     rows = [done[n] for n in grid if n in done]
-    return write_tables(out, rows)
+    return write_tables(out, rows, settings)
+
+
+def _settings_line(settings: dict | None) -> str:
+    if not settings:
+        return ""
+    given = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in settings.items() if key != "data" and
+                      value is not None)
+    return f"Data: `{settings['data']}`; {given} (others: each topology's recipe).\n\n"
 
 
 def _row(name: str, model: dict, report: dict) -> dict:
@@ -106,13 +125,19 @@ def read_rows(out: Path) -> list[dict]:
     return rows
 
 
-def write_tables(out: Path, rows: list[dict]) -> Path:
-    """results.md (the paper's comparison, best first marked) and results.csv, from `rows`."""
+def data_name(data) -> str:
+    """The data as a rerun names it: a local folder by its full path, a Hub id as it is."""
+    path = Path(str(data)).expanduser()
+    return str(path.resolve()) if path.exists() else str(data)
+
+
+def write_tables(out: Path, rows: list[dict], settings: dict | None = None) -> Path:
+    """results.md (the paper's comparison, best first marked; headed by the data and settings) and results.csv."""
     best = max(rows, key=_rank)["topology"] if rows else None
     marked = [{**row, "topology": row["topology"] + (" **(best)**" if row["topology"] == best else "")} for row in rows]
     split = rows[0].get("split", "test") if rows else "test"
     text = (
-        f"# CIFAKE topology sweep\n\nMetrics on the {split} split; ROC AUC, average precision and `_fake` columns "
+        f"# CIFAKE topology sweep\n\n{_settings_line(settings)}Metrics on the {split} split; ROC AUC, average precision and `_fake` columns "
         f"take FAKE as the positive class, `_real` columns REAL; `accuracy` is at P(FAKE) = 0.5, "
         f"`accuracy_at_threshold` at each model's threshold chosen on its validation split. Best: highest "
         f"accuracy (ROC AUC breaks ties). {len(rows)} of 36 topologies trained.\n\n" + metrics_table(marked, COLUMNS) + "\n"

@@ -41,3 +41,18 @@ def test_sweep_refuses_unknown_names_and_foreign_folders(tmp_path, built_dataset
     (foreign / "a.jpg").write_bytes(b"x")
     with pytest.raises(CifakeError, match="already holds other files"):
         sweep(data=str(built_dataset), output_dir=foreign, topologies=["conv1x16"])
+
+
+@pytest.mark.parametrize("change", [{"epochs": 2}, {"seed": 1}, {"data": "other"}])
+def test_a_sweep_with_other_data_or_settings_is_refused_not_read_as_done(tmp_path, built_dataset, toy_dataset, change):
+    out = tmp_path / "sweep"
+    first = {"data": str(built_dataset), "epochs": 1, "batch_size": 16, "seed": 0}
+    table = sweep(output_dir=out, topologies=["conv1x16"], **first)
+    assert f"Data: `{built_dataset.resolve()}`; seed 0, epochs 1, batch size 16" in table.read_text()
+    before = (out / "results.md").read_text()
+    changed = {**first, **change, **({"data": str(toy_dataset)} if "data" in change else {})}
+    with pytest.raises(CifakeError, match=rf"holds a sweep with other settings \({next(iter(change))}\).*choose another"):
+        sweep(output_dir=out, topologies=["conv1x16"], **changed)
+    assert (out / "results.md").read_text() == before
+    # The same settings, the data named by another path, resume.
+    sweep(output_dir=out, topologies=["conv1x16"], **{**first, "data": str(built_dataset / ".." / built_dataset.name)})
