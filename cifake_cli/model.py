@@ -237,7 +237,15 @@ def train_resume_hint(output_dir) -> str:
 
 
 def headline(metrics: dict) -> str:
-    """The numbers a command ends with: AUROC (FAKE positive), accuracy at 0.5 and at the threshold."""
+    """The numbers a command ends with: AUROC (FAKE positive), accuracy at 0.5 and at the threshold; for a
+    split of one label only, the share of it called right, and no metric that compares the labels."""
+    label = metrics.get("only_label")
+    if label:
+        name = label.lower()
+        line = f"{label} images only, {metrics[f'called_{name}']:.2%} called {label} at P(FAKE) 0.5"
+        if metrics.get("threshold", 0.5) != 0.5:
+            line += f", {metrics[f'called_{name}_at_threshold']:.2%} at the model's threshold {metrics['threshold']:.3g}"
+        return line + "; AUROC and accuracy need REAL and FAKE images"
     auroc = "-" if metrics.get("roc_auc") is None else f"{metrics['roc_auc']:.3f}"
     line = f"AUROC {auroc} (FAKE positive), accuracy {metrics['accuracy']:.2%}"
     if metrics.get("threshold", 0.5) != 0.5:

@@ -253,6 +253,14 @@ def _import(out: Path, work: Path, files, encoding, workers):
         raise CifakeError(f"No file could be imported ({len(stats.problems)} skipped; first: {first}). Check the "
                           f"source folders: they need whole images.")
     report = BuildReport(out, stats.rows, resumed=stats.resumed, problems=list(stats.problems))
+    for split, counts in stats.rows.items():
+        (missing, *_), held = [name for name in LABEL_NAMES if not counts[name]] or [None], [
+            f"{counts[name]:,} {name}" for name in LABEL_NAMES if counts[name]]
+        if missing:
+            use = ("no model can be trained on it" if split == "train" else
+                   "scores on it cannot compare REAL and FAKE (no accuracy or ROC AUC)")
+            report.notes.append(f"The {split} split holds no {missing} images ({', '.join(held)}): {use}. Import more "
+                                f"{missing} images, or change --test-fraction.")
     real, fake = (set(stats.codecs.get(label, {})) for label in LABEL_NAMES[::-1])
     if real and fake and real != fake:
         report.notes.append(

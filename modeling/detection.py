@@ -38,6 +38,29 @@ def detection_metrics(labels, p_fake, threshold: float = 0.5) -> dict:
                                       threshold=float(threshold))
 
 
+# What a split of one label still says: the share of its images called that label, at 0.5 and at
+# the threshold. Every other metric compares the labels (or, like accuracy, reads as if it did).
+_NEEDS_BOTH_LABELS = ("accuracy", "accuracy_at_threshold", "balanced_accuracy_at_threshold", "roc_auc",
+                      "average_precision", "precision_fake", "precision_real", "f1_fake", "f1_real", "macro_precision",
+                      "macro_recall", "macro_f1", "ece", "brier")
+
+
+def one_label(metrics: dict) -> dict:
+    """`metrics` of a split, with those that need both labels set to None where it holds one label only
+    (`only_label` then names it, and `called_<label>[_at_threshold]` give the share called right)."""
+    supports = {name: metrics.get(f"support_{name.lower()}", 0) for name in LABEL_NAMES}
+    present = [name for name, n in supports.items() if n]
+    if len(present) != 1:
+        return metrics
+    (label,) = present
+    other = next(name for name in LABEL_NAMES if name != label).lower()
+    # The correct calls of the one label present, counted before the shared metrics go.
+    share = metrics.get(f"recall_{label.lower()}")
+    share_at_threshold = metrics.get("accuracy_at_threshold")
+    return {**metrics, **dict.fromkeys(_NEEDS_BOTH_LABELS), f"recall_{other}": None, "only_label": label,
+            f"called_{label.lower()}": share, f"called_{label.lower()}_at_threshold": share_at_threshold}
+
+
 def choose_threshold(labels, p_fake) -> float:
     """The P(FAKE) cut-off with the best balanced accuracy (Youden's J) on these images.
 

@@ -24,7 +24,7 @@ from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
 
 from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, hub_dataset_id, load_pixels
-from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, write_predictions
+from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, one_label, write_predictions
 from .inference import decision_threshold, load_model, predict
 from .report import REPORT_JSON, compute_metrics, metrics_table, write_report
 
@@ -75,7 +75,7 @@ def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tup
     groups = breakdown(labels, p_fake, threshold, pixels.generator_ids, pixels.classes.numpy(), pixels.class_names)
     metrics.update(groups)
     metrics["per_cifar10_class_accuracy"] = {row["cifar10_class"]: row["accuracy"] for row in groups["per_cifar10_class"]}
-    return metrics, p_fake
+    return one_label(metrics), p_fake
 
 
 def evaluate_model(

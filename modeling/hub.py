@@ -128,6 +128,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
         ]
         if metrics.get(key) is not None
     ] if data else None
+    card.data.eval_results = card.data.eval_results or None  # a split of one label has no result to list
     section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
                                   _robustness_tables(folder))
     head, citation, tail = card.text.partition("## Citation")
@@ -192,6 +193,13 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
         hyper = ", ".join(f"{k}={v}" for k, v in report["training"].items())
         lines.append(f"- Training settings: {hyper}; epochs run: {report.get('epochs_run')}.")
     threshold = metrics.get("threshold", 0.5)
+    if metrics.get("only_label"):
+        label = metrics["only_label"]
+        lines += ["", f"**The `{report['split']}` split holds {label} images only**, so no metric that compares REAL and "
+                      f"FAKE is given for it (the model-index has none): {metrics[f'called_{label.lower()}']:.2%} of them "
+                      f"were called {label} at P(FAKE) = 0.5, {metrics[f'called_{label.lower()}_at_threshold']:.2%} at "
+                      f"the model's threshold. Score it on a split with both labels for its accuracy and ROC AUC."]
+        return "\n".join(lines)
     lines += [
         "",
         "ROC AUC and average precision take FAKE as the positive class and need no cut-off; `accuracy` is at "

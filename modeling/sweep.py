@@ -109,7 +109,7 @@ def _row(name: str, model: dict, report: dict) -> dict:
 
 
 def _rank(row: dict) -> tuple:
-    return row.get("accuracy", 0.0), row.get("roc_auc") or 0.0
+    return row.get("accuracy") or 0.0, row.get("roc_auc") or 0.0
 
 
 def read_rows(out: Path) -> list[dict]:

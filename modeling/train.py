@@ -112,6 +112,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     else:
         full = load_pixels(opts.data, "train", processor, columns=columns)
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
+        _require_both_labels(opts.data, {"train": full, "validation": val_pixels})
         train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed,
                                         crop_padding=training["crop_padding"])
         eval_set = CifakeTensorDataset(val_pixels)
@@ -526,7 +527,7 @@ def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
 def _streamed_validation_metrics(trainer):
     import torch
 
-    from .detection import detection_metrics
+    from .detection import detection_metrics, one_label
     from .inference import decision_threshold
     from .report import compute_metrics
 
@@ -535,7 +536,7 @@ def _streamed_validation_metrics(trainer):
     p_fake = logits.softmax(-1)[:, FAKE].numpy()
     metrics = compute_metrics(logits.argmax(-1).numpy(), prediction.label_ids)
     metrics.update(detection_metrics(prediction.label_ids, p_fake, decision_threshold(trainer.model.config)))
-    return metrics, len(p_fake), [], (prediction.label_ids, p_fake)
+    return one_label(metrics), len(p_fake), [], (prediction.label_ids, p_fake)
 
 
 def _streaming_sets(data, processor, training, validation_fraction, seed, columns):
@@ -552,6 +553,23 @@ def _streaming_sets(data, processor, training, validation_fraction, seed, column
                                 crop_padding=training["crop_padding"])
     eval_set = StreamingCifake(shuffled.take(held), processor, where=str(data))
     return train_set, eval_set, {"train": total - held, "validation": held}
+
+
+def _require_both_labels(data, splits: dict) -> None:
+    """CifakeError unless every split a run learns or chooses from holds REAL and FAKE images."""
+    from cifake_kit.schema import LABEL_NAMES
+
+    for split, pixels in splits.items():
+        counts = pixels.labels.bincount(minlength=len(LABEL_NAMES)).tolist()
+        missing = [name for name, n in zip(LABEL_NAMES, counts) if n == 0]
+        if missing:
+            where = ("the train split" if split == "train" else
+                     "the validation images held out from train (--validation-fraction)")
+            have = ", ".join(f"{n:,} {name}" for name, n in zip(LABEL_NAMES, counts) if n)
+            fix = ("Add " + " and ".join(missing) + " images to its train split" if split == "train" else
+                   "Add images of that label, or hold out more with --validation-fraction")
+            raise CifakeError(f"{str(data)!r}: {where} holds no {' or '.join(missing)} images ({have}); a detector "
+                              f"learns from both labels. {fix}.")
 
 
 def _recipe(config):

@@ -183,10 +183,16 @@ def report_line(facts) -> str:
     generators = facts.get("generators") or []
     if not isinstance(generators, list):
         raise TypeError(f"generators is {generators!r}, not a list")
-    auroc = metrics.get("roc_auc")
-    auroc = f"AUROC {fraction(auroc, 'roc_auc'):.3f}, " if auroc is not None else ""
-    line = (f" On {images:,} {text(facts['split'], 'split')} images of `{text(facts['data'], 'data')}`: "
-            f"{auroc}accuracy {fraction(metrics['accuracy'], 'accuracy'):.1%}.")
+    where = f"{images:,} {text(facts['split'], 'split')} images of `{text(facts['data'], 'data')}`"
+    label = metrics.get("only_label")
+    if label is not None:  # a split of one label: no accuracy or AUROC to show
+        label = text(label, "only_label")
+        called = fraction(metrics[f"called_{label.lower()}"], f"called_{label.lower()}")
+        line = f" On {where}, all {label}: {called:.1%} called {label} (no accuracy or AUROC without both labels)."
+    else:
+        auroc = metrics.get("roc_auc")
+        auroc = f"AUROC {fraction(auroc, 'roc_auc'):.3f}, " if auroc is not None else ""
+        line = f" On {where}: {auroc}accuracy {fraction(metrics['accuracy'], 'accuracy'):.1%}."
     threshold = fraction(metrics.get("threshold", 0.5), "threshold")
     if threshold != 0.5:
         line += f" It says FAKE from P(FAKE) {threshold:.2f} (its threshold, chosen on validation images)."

@@ -160,3 +160,18 @@ def test_training_stores_a_validation_threshold_that_evaluate_and_predict_use(tr
     assert report["metrics"]["threshold"] == pytest.approx(config.fake_threshold)
     assert report["metrics"]["threshold_source"] == "validation split"
     assert any("eval_roc_auc" in entry for entry in report["log_history"])  # AUROC every epoch
+
+
+def test_a_split_of_one_label_keeps_only_the_share_called_right():
+    from modeling.detection import one_label
+    from modeling.report import compute_metrics
+
+    labels, p_fake = np.array([REAL, REAL, REAL, REAL]), np.array([0.1, 0.2, 0.6, 0.3])
+    metrics = compute_metrics((p_fake < 0.5).astype(int) * REAL, labels)
+    metrics.update(detection_metrics(labels, p_fake, threshold=0.25))
+    shown = one_label(metrics)
+    assert shown["only_label"] == "REAL" and shown["called_real"] == 0.75 and shown["called_real_at_threshold"] == 0.5
+    assert all(shown[key] is None for key in ("accuracy", "accuracy_at_threshold", "roc_auc", "average_precision",
+                                               "f1_real", "precision_real", "recall_fake", "macro_f1"))
+    both = {**metrics, "support_fake": 2}
+    assert one_label(both) is both  # two labels: untouched

@@ -166,3 +166,48 @@ def test_a_replacement_cut_before_its_first_checkpoint_leaves_only_the_old_run(t
     with pytest.raises(KeyboardInterrupt):
         train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == before and not beside(out).exists()
+
+
+def _one_sided(tmp_path, fakes: int):
+    """Real CIFAR-10 photos and `fakes` genuine GAN samples (from the kit's demo bundle), 20% drawn into test:
+    with 2 samples or fewer no FAKE image lands in test."""
+    import shutil
+
+    from dataset_builder.build import import_folders
+    from dataset_builder.demo import demo_folder
+
+    bundle = demo_folder()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "fake").mkdir()
+    for photo in sorted((bundle / "real" / "cat").glob("*.jpg"))[:20]:
+        shutil.copy(photo, tmp_path / "real" / photo.name)
+    for sample in sorted((bundle / "generated" / "gan-sndcgan").glob("*.png"))[:fakes]:
+        shutil.copy(sample, tmp_path / "fake" / sample.name)
+    return import_folders([tmp_path / "real"], [str(tmp_path / "fake")], output_dir=tmp_path / f"data-{fakes}")
+
+
+def test_a_split_of_one_label_is_said_plainly_and_gets_no_metric_that_needs_both(tmp_path):
+    from cifake_cli.model import headline
+    from modeling.hub import render_model_card
+
+    report = _one_sided(tmp_path, fakes=2)
+    assert report.counts["test"]["FAKE"] == 0
+    assert any("The test split holds no FAKE images (4 REAL)" in note for note in report.notes)
+    result = train(data=str(report.output_dir), output_dir=tmp_path / "m", epochs=1, batch_size=8)
+    metrics = result.metrics
+    assert metrics["only_label"] == "REAL" and metrics["support_real"] == 4
+    assert metrics["accuracy"] is None and metrics["roc_auc"] is None and metrics["f1_real"] is None
+    assert 0.0 <= metrics["called_real"] <= 1.0
+    line = headline(metrics)
+    assert line.startswith("REAL images only, ") and "AUROC and accuracy need REAL and FAKE images" in line
+    assert "accuracy 100" not in line
+    card = render_model_card(tmp_path / "m", repo_id="me/m", dataset_id="me/data")
+    assert "**The `test` split holds REAL images only**" in card and "model-index" not in card.split("---")[1]
+
+
+def test_training_on_a_split_without_one_label_is_refused_before_anything_is_written(tmp_path):
+    report = _one_sided(tmp_path, fakes=1)
+    with pytest.raises(CifakeError, match=r"the validation images held out from train \(--validation-fraction\) holds no "
+                                          r"FAKE images \(2 REAL\); a detector learns from both labels"):
+        train(data=str(report.output_dir), output_dir=tmp_path / "m", epochs=1)
+    assert not (tmp_path / "m").exists()

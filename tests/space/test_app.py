@@ -299,3 +299,16 @@ def test_a_malformed_report_on_the_hub_is_left_out_too(detector, tmp_path, monke
         summary = Detector("me/odd-report", detector.model, detector.processor).summary()
     assert summary.startswith("Model: `me/odd-report`") and "accuracy" not in summary
     assert any("The report of me/odd-report is not as" in r.getMessage() for r in caplog.records)
+
+
+def test_a_report_on_a_split_of_one_label_shows_what_was_called_right_and_no_accuracy(detector, trained_model, tmp_path):
+    from modeling.detection import one_label
+    from space.app import Detector
+
+    report = json.loads((trained_model / "report" / "report.json").read_text())
+    report["metrics"] = one_label({**report["metrics"], "support_fake": 0, "recall_real": 0.75})
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.json").write_text(json.dumps(report))
+    summary = Detector(str(tmp_path), detector.model, detector.processor).summary()
+    assert "all REAL: 75.0% called REAL (no accuracy or AUROC without both labels)" in summary
+    assert "accuracy 1" not in summary and "AUROC 0" not in summary
