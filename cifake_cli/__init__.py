@@ -58,6 +58,7 @@ _ENVIRONMENT_FAILURES = {
     errno.EACCES: "Check the permissions of that path, or choose another.",
     errno.EPERM: "Check the permissions of that path, or choose another.",
     errno.EMFILE: "Too many open files: raise the limit (ulimit -n). {resume}",
+    errno.EIO: "The disk failed to write: check it (dmesg says more), or choose a folder on another disk. {resume}",
 }
 
 

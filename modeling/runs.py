@@ -263,11 +263,11 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
 
 
 def forget_unstarted(run: RunFolder) -> None:
-    """Remove what a new run wrote when it ends before saving its first checkpoint: its run file and
+    """Remove what a new run wrote when it ends before saving its first whole checkpoint: its run file and
     the kit's other entries in a folder it found empty, or the whole replacement beside the old run.
     A user's file put there meanwhile stays."""
-    if any(run.work.glob("checkpoint-*")) or not run.work.is_dir():
-        return
+    if not run.work.is_dir() or any(checkpoint_problem(c) is None for c in run.work.glob("checkpoint-*")):
+        return  # a whole checkpoint: the run can be resumed (a cut one, from a full disk, does not count)
     if run.replacing:
         _remove_replacement(run.work)
         return

@@ -15,6 +15,7 @@ is resumed, or replaced (`--overwrite`: beside the old run, swapped in when comp
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -129,7 +130,8 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
                            train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
                            num_workers=opts.num_workers, **overrides)
     trainer.add_callback(DivergenceStop())
-    with _quiet_transformers_bars(), _forgotten_if_unstarted(run, opts.resume), _bar_closed_on_failure(trainer):
+    with (_quiet_transformers_bars(), _forgotten_if_unstarted(run, opts.resume), _bar_closed_on_failure(trainer),
+          _write_failures_as_os_errors(run.work)):
         try:
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         except Diverged as err:
@@ -149,8 +151,9 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
         trainer.save_state()
     if not trainer.is_world_process_zero():
         return None
-    result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
-                           started_from)
+    with _write_failures_as_os_errors(run.work):
+        result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
+                               started_from)
     finish(run)  # a replacement takes the old run's place only now, complete
     if opts.push_to_hub:
         from .hub import push_model
@@ -329,6 +332,35 @@ def _bar_closed_on_failure(trainer):
                 callback.bar.close()
                 callback.bar = None
         raise
+
+
+# How torch and safetensors say that a file could not be written (they raise RuntimeError and
+# SafetensorError, not OSError): a full disk, a quota, a failing device.
+_WRITE_FAILURES = ("PytorchStreamWriter failed", "unexpected pos", "iostream error", "file write failed",
+                   "Error while serializing", "No space left on device", "os error 28", "os error 122")
+
+
+@contextmanager
+def _write_failures_as_os_errors(folder: Path):
+    """A checkpoint or model that cannot be written ends as the OSError it is (ENOSPC where the disk is
+    full), which the command reports in one line with the way to go on, instead of torch's traceback."""
+    import errno
+    import shutil
+
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as err:
+        if not any(sign in str(err) for sign in _WRITE_FAILURES):
+            raise
+        try:
+            usage = shutil.disk_usage(folder)
+            full = usage.free < max(64 << 20, usage.total // 100)
+        except OSError:
+            full = "28" in str(err) or "space" in str(err)
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, os.strerror(code), str(folder)) from err
 
 
 @contextmanager

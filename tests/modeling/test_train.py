@@ -1,7 +1,9 @@
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +213,54 @@ def test_training_on_a_split_without_one_label_is_refused_before_anything_is_wri
                                           r"FAKE images \(2 REAL\); a detector learns from both labels"):
         train(data=str(report.output_dir), output_dir=tmp_path / "m", epochs=1)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 5 MB file system (tmpfs, mounted where the test may), or None where mounting is not allowed."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5M", "tmpfs", str(folder)],
+                                                   capture_output=True).returncode == 0
+    yield folder if mounted else None
+    if mounted:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)  # detached even while a file there is open
+
+
+def test_a_full_disk_during_training_is_one_line_and_the_rerun_goes_on(tmp_path, built_dataset, small_disk, monkeypatch,
+                                                                       capsys):
+    import torch
+
+    from cifake_cli import main
+
+    if small_disk is None:  # no file system of our own: checkpoints go to a device that is always full
+        real_save = torch.save
+        monkeypatch.setattr(torch, "save", lambda obj, path, *a, **k: real_save(obj, "/dev/full", *a, **k)
+                            if str(path).endswith("optimizer.pt") else real_save(obj, path, *a, **k))
+    out = (small_disk or tmp_path) / "m"
+    command = ["train", "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "4",
+               "--config", "conv2x32-dense1x256", "--batch-size", "32"]  # 3 MB a checkpoint: the second does not fit
+    assert main(command) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert re.match(rf"cifake train: error: (No space left on device|Input/output error) \({re.escape(str(out))}\)\. ",
+                    err[0]), err[0]
+    if small_disk is not None:
+        assert err[0].endswith("Run it again with --resume to continue from the last checkpoint.")
+
+
+def test_torch_failing_to_write_is_the_os_error_it_is(small_disk):
+    import errno
+
+    import torch
+
+    from modeling.train import _write_failures_as_os_errors
+
+    # A full file system of our own where the test may mount one (ENOSPC); else a device that is always full,
+    # on a file system with room, which reads as a failing disk (EIO). Either way torch raises RuntimeError.
+    folder, target, code = ((small_disk, small_disk / "t.pt", errno.ENOSPC) if small_disk is not None else
+                            (Path("/dev"), "/dev/full", errno.EIO))
+    with pytest.raises(OSError) as raised:
+        with _write_failures_as_os_errors(folder):
+            torch.save(torch.zeros(4 << 20), target)  # 16 MB
+    assert raised.value.errno == code and isinstance(raised.value.__cause__, RuntimeError)
