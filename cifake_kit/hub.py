@@ -90,7 +90,31 @@ def push_token(repo_id: str, token: str | None = None, example: str = "your-name
     token = token or get_token()
     if token is None:
         raise CifakeError("Cannot push: not logged in to the Hugging Face Hub. Run `hf auth login` or set HF_TOKEN.")
+    _check_token(token)
     return token
+
+
+def _check_token(token: str) -> None:
+    """CifakeError unless the Hub accepts `token` for writing: asked once (whoami), before any work, so a
+    rejected token fails a push now, not after hours of training. The token is never printed."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        account = HfApi().whoami(token=token)
+    except HfHubHTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        if status in (401, 403):
+            raise CifakeError(f"Cannot push: the Hub rejects this token ({status}). Log in again with `hf auth login`, "
+                              f"or set HF_TOKEN to a valid token with write access.") from None
+        raise CifakeError(f"Cannot push: the Hub did not answer who this token belongs to ({status or err}). Try again "
+                          f"later.") from None
+    except Exception as err:  # no connection, DNS, TLS: httpx raises its own types
+        raise CifakeError(f"Cannot push: the Hub cannot be reached ({type(err).__name__}). Try again where it can be.") from None
+    role = ((account.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise CifakeError("Cannot push: this token is read-only. Create one with write access (huggingface.co/settings/"
+                          "tokens) and log in with it: `hf auth login`, or set HF_TOKEN.")
 
 
 def offline_unless_reachable(timeout: float = 3.0) -> str | None:

@@ -200,12 +200,12 @@ def _check_push(opts: TrainOptions) -> None:
     """--push-to-hub is checked before training, not after it: repo id, network, token, dataset id."""
     from cifake_kit.hub import is_hub_id, push_token
 
-    push_token(opts.hub_model_id, example="your-name/cifake-cnn")
     if opts.dataset_id is None and not ("/" in str(opts.data) and is_hub_id(str(opts.data))):
         raise CifakeError(
             f"--push-to-hub: --data {str(opts.data)!r} is a local folder, and the card's model-index names data by Hub "
             f"id. Pass --dataset-id your-name/cifake (push the data with `cifake push-dataset`)."
         )
+    push_token(opts.hub_model_id, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
 
 
 def choose_decision_threshold(trainer) -> dict:

@@ -259,6 +259,8 @@ def hub_calls(monkeypatch):
                         lambda self, repo_id, operations, **kw: calls.append(("commit", repo_id, operations, kw)))
     monkeypatch.setattr(huggingface_hub.HfApi, "add_space_variable",
                         lambda self, repo_id, key, value, **kw: calls.append(("variable", repo_id, key, value)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "whoami", lambda self, token=None, **kw: {  # a read: not a call recorded
+        "name": "me", "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
     return calls
 
 

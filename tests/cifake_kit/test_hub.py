@@ -83,3 +83,32 @@ def test_local_work_never_probes_the_hub(monkeypatch, tmp_path):
     monkeypatch.setattr(hub.socket, "create_connection", lambda *a, **k: pytest.fail("probed the Hub"))
     assert main(["evaluate", "--model", "./nowhere"]) == 1
     assert main(["build", "--demo", "--steps", "3"]) == 1
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("401", r"the Hub rejects this token \(401\)"),
+    ("read", "this token is read-only"),
+    ("unreachable", r"the Hub cannot be reached \(ConnectError\)"),
+])
+def test_a_push_asks_the_hub_about_the_token_first(monkeypatch, answer, message):
+    import httpx
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from cifake_kit.errors import CifakeError
+    from cifake_kit.hub import push_token
+
+    def whoami(self, token=None, **kwargs):
+        request = httpx.Request("GET", "https://huggingface.co/api/whoami-v2")
+        if answer == "401":
+            raise HfHubHTTPError("401 Client Error", response=httpx.Response(401, request=request))
+        if answer == "unreachable":
+            raise httpx.ConnectError("Name or service not known", request=request)
+        return {"auth": {"type": "access_token", "accessToken": {"role": "read"}}}
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "whoami", whoami)
+    with pytest.raises(CifakeError, match=message) as raised:
+        push_token("me/cifake", token="hf_secret_value")
+    assert "hf_secret_value" not in str(raised.value)

@@ -33,6 +33,7 @@ def test_push_sends_the_card_then_the_data(built, monkeypatch):
     calls = []
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setattr(huggingface_hub.HfApi, "whoami", lambda self, token=None, **kw: {"name": "me"})
     monkeypatch.setattr(
         huggingface_hub.HfApi, "create_repo",
         lambda self, repo_id, **kw: calls.append(("create_repo", repo_id, kw)) or f"https://hub.example/{repo_id}",

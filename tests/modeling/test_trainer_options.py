@@ -94,6 +94,27 @@ def test_push_to_hub_is_checked_first_and_done_last(tmp_path, built_dataset, hub
     assert card.data.eval_results[0].dataset_type == "me/cifake"
 
 
+def test_a_token_the_hub_rejects_fails_before_training(tmp_path, built_dataset, hub_calls, monkeypatch):
+    import httpx
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError
+
+    def rejected(self, token=None, **kwargs):
+        response = httpx.Response(401, request=httpx.Request("GET", "https://huggingface.co/api/whoami-v2"))
+        raise HfHubHTTPError("401 Client Error: Unauthorized", response=response)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "whoami", rejected)
+    with pytest.raises(CifakeError, match=r"Cannot push: the Hub rejects this token \(401\). Log in again"):
+        train(data=str(built_dataset), output_dir=tmp_path / "run", epochs=1, push_to_hub=True,
+              hub_model_id="me/cifake-cnn", dataset_id="me/cifake")
+    assert not (tmp_path / "run").exists() and hub_calls == []
+    monkeypatch.setattr(huggingface_hub.HfApi, "whoami", lambda self, token=None, **kw: {
+        "auth": {"type": "access_token", "accessToken": {"role": "read"}}})
+    with pytest.raises(CifakeError, match="Cannot push: this token is read-only"):
+        train(data=str(built_dataset), output_dir=tmp_path / "run", epochs=1, push_to_hub=True,
+              hub_model_id="me/cifake-cnn", dataset_id="me/cifake")
+
+
 @pytest.mark.slow
 def test_streamed_epochs_count_updates_not_batches(tmp_path, built_dataset):
     train(data=str(built_dataset), output_dir=tmp_path / "stream", epochs=1, batch_size=8, streaming=True,
