@@ -124,7 +124,10 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
     scan = scan_kaggle(source)  # a wrong layout fails before the output is touched
     settings = {"source": str(scan.root), "plan": plan_digest(scan.files)}
     with _job(Path(output_dir), overwrite, "import-kaggle", settings) as work:
-        report, stats, store = _import(Path(output_dir), work, scan.files, KAGGLE_ENCODING, workers)
+        report, stats, store = _import(Path(output_dir), work, scan.files, KAGGLE_ENCODING, workers, same_encoder=(
+            "import-kaggle keeps the release's bytes; to store both halves with one encoder, import its folders with "
+            "`cifake import-folder --real SRC/train/REAL SRC/test/REAL --fake SRC/train/FAKE SRC/test/FAKE`, which draws "
+            "its own test split."))
         report.problems = sorted(scan.problems + report.problems)
         parts = [("both halves, as the release on Kaggle states", licences.CIFAKE_RELEASE)]
         _export_import(store, stats, report.output_dir, _kaggle_section(report) + _licence_lines(parts), work,
@@ -241,7 +244,8 @@ def _drop_if_empty(out: Path, created: bool) -> None:
         out.rmdir()
 
 
-def _import(out: Path, work: Path, files, encoding, workers):
+def _import(out: Path, work: Path, files, encoding, workers, same_encoder: str = (
+        "The default --encoder cifake-jpeg (or png) stores both one way.")):
     """Run a planned import into the work folder: (report, stats, the chunk store)."""
     from .importing import run_import
     from .shards import ShardStore
@@ -265,8 +269,7 @@ def _import(out: Path, work: Path, files, encoding, workers):
     if real and fake and real != fake:
         report.notes.append(
             "The two halves are stored with different encoders (REAL: " + _top(stats.codecs["REAL"]) + "; FAKE: "
-            + _top(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. The default "
-            "--encoder cifake-jpeg (or png) stores both one way."
+            + _top(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. " + same_encoder
         )
     return report, stats, store
 

@@ -70,25 +70,23 @@ DEFAULT_COLUMNS = Columns()
 _ANNOUNCED: set[str] = set()  # datasets whose source or label mapping was already said, once per process
 
 
-def open_split(data: str | Path, split: str, streaming: bool = False, columns: Columns = DEFAULT_COLUMNS):
+def open_split(data: str | Path, split: str, streaming: bool = False, columns: Columns = DEFAULT_COLUMNS,
+               flag: str = "--data", split_flag: str | None = "--split"):
     """The `datasets` split of a dataset folder or Hub id, checked for CIFAKE's columns and labels.
 
     A name that is no folder here must be a Hub id (owner/name): a bare name such as the default
-    `cifake` is never looked up in datasets' cache of some earlier download. The images and labels
-    are read from `columns` (renamed to `image` and `label`).
+    `cifake`, or one written as a path, is never looked up in datasets' cache of some earlier
+    download. The images and labels are read from `columns` (renamed to `image` and `label`).
+    Messages name the flag that gave the data (`flag`) and the split (`split_flag`; None where the
+    command needs this split, as training needs `train`).
     """
     import datasets
     from huggingface_hub import constants
 
     where = str(data)
-    hint = "Pass --data with a folder written by `cifake build` / `cifake import-kaggle`, or a Hub dataset id while online."
-    local = Path(where).expanduser().exists()
-    if not local and "/" not in where:
-        raise CifakeError(
-            f"Cannot open the dataset {where!r}: there is no such folder here, and a Hub dataset id has the form "
-            f"owner/name. Pass --data with a dataset folder (e.g. ./cifake, which `cifake build --demo` writes) or a "
-            f"Hub id."
-        )
+    hint = (f"Pass {flag} with a folder written by `cifake build` / `cifake import-folder`, or a Hub dataset id while "
+            f"online.")
+    local = check_source(where, flag)
     if not local and where not in _ANNOUNCED:
         _ANNOUNCED.add(where)
         cached = " (datasets' cached copy: the Hub is offline)" if constants.HF_HUB_OFFLINE else ""
@@ -98,11 +96,44 @@ def open_split(data: str | Path, split: str, streaming: bool = False, columns: C
             dataset = datasets.load_dataset(where, split=split, streaming=streaming)
         except ValueError as err:
             if "split" in str(err).lower():
-                raise CifakeError(f"Dataset {where!r} has no split {split!r} ({err}). Pass --split with one it has.") from err
+                raise CifakeError(_no_such_split(where, split, split_flag)) from err
             raise
     dataset = _rename(dataset, columns, where)
     check_columns(dataset, where)
     return dataset
+
+
+def check_source(data: str | Path, flag: str = "--data") -> bool:
+    """True for a folder here, False for a Hub dataset id (owner/name); CifakeError, naming `flag`, for
+    anything else: a missing folder is never looked up on the Hub or in datasets' cache."""
+    from cifake_kit.hub import is_hub_id
+
+    where = str(data)
+    if Path(where).expanduser().exists():
+        return True
+    if "/" in where and is_hub_id(where):
+        return False
+    raise CifakeError(
+        f"Cannot open the dataset {where!r} ({flag}): there is no such folder here, and it is no Hub dataset id "
+        f"(owner/name). Pass {flag} with a dataset folder (e.g. ./cifake, which `cifake build --demo` writes) or a "
+        f"Hub id."
+    )
+
+
+def _no_such_split(where: str, split: str, split_flag: str | None) -> str:
+    import datasets
+
+    try:
+        have = datasets.get_dataset_split_names(where)
+    except Exception:  # the names are only for the message
+        have = []
+    which = f" (it has {', '.join(have)})" if have else ""
+    if split_flag:
+        return f"Dataset {where!r} has no split {split!r}{which}. Pass {split_flag} with one it has."
+    if split == "train":
+        return (f"Dataset {where!r} has no train split{which}: training needs one. A test-only dataset (import-folder "
+                f"--test-fraction 1) is for `cifake evaluate`; train on a dataset with a train split.")
+    return f"Dataset {where!r} has no {split} split{which}, which this command needs."
 
 
 def hub_dataset_id(data: str | Path) -> str | None:
@@ -114,6 +145,15 @@ def hub_dataset_id(data: str | Path) -> str | None:
 def _rename(dataset, columns: Columns, where: str):
     names = list(dataset.features or {})
     renames = {old: new for old, new in ((columns.image, "image"), (columns.label, "label")) if old != new}
+    if columns.label not in names and columns.image in names and getattr(dataset.info, "builder_name", "") == "imagefolder":
+        classes = sorted({part for path in Path(where).expanduser().glob("**/*") if path.is_dir()
+                          for part in [path.name] if part.lower() not in ("train", "test", "validation")})
+        raise CifakeError(
+            f"{where!r} is a folder of images whose labels come from its subfolders' names, and it has one kind only "
+            f"({', '.join(classes) or 'no subfolders'}): datasets gives no labels then. Put the generated images in a "
+            f"folder named FAKE beside the REAL one (any case), or import both with `cifake import-folder --real DIR "
+            f"--fake DIR`."
+        )
     for old, flag in ((columns.image, "--image-column"), (columns.label, "--label-column")):
         if old not in names:
             raise CifakeError(f"Dataset {where!r} has no column {old!r} ({flag}); its columns are {names}.")
@@ -150,11 +190,12 @@ def check_columns(dataset, where: str) -> None:
 
 
 def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool = True,
-                columns: Columns = DEFAULT_COLUMNS) -> CifakePixels:
-    """Every image of `split` as uint8 tensors, decoded once and cached beside datasets' cache."""
+                columns: Columns = DEFAULT_COLUMNS, flag: str = "--data", split_flag: str | None = "--split") -> CifakePixels:
+    """Every image of `split` as uint8 tensors, decoded once and cached beside datasets' cache (see
+    `open_split` for `flag` and `split_flag`)."""
     from datasets import Image
 
-    dataset = open_split(data, split, columns=columns)
+    dataset = open_split(data, split, columns=columns, flag=flag, split_flag=split_flag)
     path = _cache_path(dataset, split) if cache else None
     if path is not None and path.is_file():
         try:

@@ -23,7 +23,7 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
 
-from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, hub_dataset_id, load_pixels
+from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, check_source, hub_dataset_id, load_pixels
 from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, one_label, write_predictions
 from .inference import decision_threshold, load_model, predict
 from .report import REPORT_JSON, compute_metrics, metrics_table, write_report
@@ -98,6 +98,7 @@ def evaluate_model(
     --cross-data datasets are read by the same).
     """
     for other in cross_data or []:
+        check_source(other, "--cross-data")  # before the model loads and the data is scored
         if (Path(str(other)).expanduser() / "config.json").is_file():
             raise CifakeError(
                 f"--cross-data {str(other)!r} is a saved model (it has config.json), not a dataset. Name the model "
@@ -127,7 +128,7 @@ def evaluate_model(
             degraded = dataclasses.replace(pixels, pixels=perturb(pixels.pixels, kind, strength, seed=0))
             rows.append(_row(name, score(net, processor, degraded, batch_size)[0], len(pixels)))
     for other in cross_data or []:
-        other_pixels = load_pixels(other, split, processor, columns=columns)
+        other_pixels = load_pixels(other, split, processor, columns=columns, flag="--cross-data")
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
     staging = output_dir / f"{_STAGING}.{os.getpid()}"
     _remove_cut_staging(output_dir)

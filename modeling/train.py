@@ -111,7 +111,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
         train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, opts.seed,
                                                      columns)
     else:
-        full = load_pixels(opts.data, "train", processor, columns=columns)
+        full = load_pixels(opts.data, "train", processor, columns=columns, split_flag=None)
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
         _require_both_labels(opts.data, {"train": full, "validation": val_pixels})
         train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed,
@@ -574,7 +574,7 @@ def _streamed_validation_metrics(trainer):
 def _streaming_sets(data, processor, training, validation_fraction, seed, columns):
     from .data import StreamingCifake, open_split
 
-    stream = open_split(data, "train", streaming=True, columns=columns)
+    stream = open_split(data, "train", streaming=True, columns=columns, split_flag=None)
     info = stream.info.splits.get("train") if stream.info and stream.info.splits else None
     total = info.num_examples if info else None
     if not total:

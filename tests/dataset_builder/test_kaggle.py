@@ -208,3 +208,18 @@ def test_a_file_over_the_size_bound_is_skipped_and_listed_not_fatal(tmp_path, sa
     report = build.import_kaggle(source, output_dir=tmp_path / "out")
     assert ("test/FAKE/5 (2).jpg", "skipped: 67,108,865 bytes, larger than any image the kit reads (at most 64 MB); not read") in report.problems
     assert report.counts["test"]["FAKE"] == 2 and report.counts["train"]["REAL"] == 2
+
+
+def test_a_release_whose_halves_differ_in_codec_is_told_a_fix_import_kaggle_can_take(tmp_path, sample_photos):
+    import io
+
+    from PIL import Image as PILImage
+
+    source = _small_release(tmp_path / "release", sample_photos)
+    for path in (source / "train" / "FAKE").glob("*.jpg"):  # other JPEG tables than the release's own
+        buffer = io.BytesIO()
+        PILImage.open(path).save(buffer, format="JPEG", quality=95)
+        path.write_bytes(buffer.getvalue())
+    report = build.import_kaggle(source, output_dir=tmp_path / "out")
+    (note,) = [note for note in report.notes if "different encoders" in note]
+    assert "--encoder" not in note and "import-kaggle keeps the release's bytes" in note and "import-folder" in note

@@ -86,8 +86,8 @@ def test_an_image_folder_of_fake_and_real_trains(tmp_path, sample_photos):
 
 def test_a_bare_name_is_never_read_from_the_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(CifakeError, match=r"Cannot open the dataset 'cifake': there is no such folder here, and a Hub "
-                                          r"dataset id has the form owner/name"):
+    with pytest.raises(CifakeError, match=r"Cannot open the dataset 'cifake' \(--data\): there is no such folder "
+                                          r"here, and it is no Hub dataset id \(owner/name\)"):
         load_pixels("cifake", "test")
     with pytest.raises(CifakeError, match="Cannot open the dataset 'me/not-cached'"):
         load_pixels("me/not-cached", "test")

@@ -144,3 +144,12 @@ def test_an_evaluation_follows_the_output_rules(tmp_path, trained_model, toy_dat
     with pytest.raises(CifakeError, match="--batch-size must be at least 1, got 0"):
         evaluate_model(trained_model, data=str(toy_dataset), output_dir=tmp_path / "new", batch_size=0)
     assert not (tmp_path / "new").exists()
+
+
+def test_a_missing_cross_data_folder_is_named_as_such_before_any_work(tmp_path, toy_dataset):
+    from cifake_kit.errors import CifakeError
+
+    with pytest.raises(CifakeError, match=r"Cannot open the dataset './nowhere' \(--cross-data\): there is no such folder "
+                                          r"here, and it is no Hub dataset id .*Pass --cross-data with") as raised:
+        evaluate_model(tmp_path / "no-model", data=str(toy_dataset), cross_data=["./nowhere"], output_dir=tmp_path / "e")
+    assert "--data" not in str(raised.value) and not (tmp_path / "e").exists()

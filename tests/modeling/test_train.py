@@ -264,3 +264,27 @@ def test_torch_failing_to_write_is_the_os_error_it_is(small_disk):
         with _write_failures_as_os_errors(folder):
             torch.save(torch.zeros(4 << 20), target)  # 16 MB
     assert raised.value.errno == code and isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_a_test_only_dataset_or_a_one_class_image_folder_gets_advice_that_fixes_it(tmp_path):
+    import shutil
+
+    from dataset_builder.build import import_folders
+    from dataset_builder.demo import demo_folder
+
+    bundle = demo_folder()
+    for name, source in (("real", bundle / "real" / "cat"), ("fake", bundle / "generated" / "gan-sndcgan")):
+        (tmp_path / name).mkdir()
+        for path in sorted(source.glob("*.*g"))[:4]:
+            shutil.copy(path, tmp_path / name / path.name)
+    import_folders([tmp_path / "real"], [str(tmp_path / "fake")], output_dir=tmp_path / "test-only", test_fraction=1)
+    with pytest.raises(CifakeError, match=r"has no train split \(it has test\): training needs one\. A test-only dataset "
+                                          r"\(import-folder --test-fraction 1\) is for `cifake evaluate`") as raised:
+        train(data=str(tmp_path / "test-only"), output_dir=tmp_path / "m", epochs=1)
+    assert "--split" not in str(raised.value)
+    folder = tmp_path / "pictures"
+    shutil.copytree(tmp_path / "real", folder / "real")  # an image folder of one class
+    with pytest.raises(CifakeError, match=r"labels come from its subfolders' names, and it has one kind only \(real\).*"
+                                          r"folder named FAKE beside the REAL one"):
+        train(data=str(folder), output_dir=tmp_path / "m", epochs=1)
+    assert not (tmp_path / "m").exists()
