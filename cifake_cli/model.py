@@ -237,7 +237,8 @@ def train_resume_hint(output_dir) -> str:
 
 
 def headline(metrics: dict) -> str:
-    """The numbers a command ends with: AUROC (FAKE positive), accuracy at 0.5 and at the threshold; for a
+    """The numbers a command ends with: AUROC (FAKE positive), accuracy at 0.5 and at the threshold, AUROC per
+    generator family (Stable Diffusion, DDPM, GAN) where the split names its generators; for a
     split of one label only, the share of it called right, and no metric that compares the labels."""
     label = metrics.get("only_label")
     if label:
@@ -250,6 +251,10 @@ def headline(metrics: dict) -> str:
     line = f"AUROC {auroc} (FAKE positive), accuracy {metrics['accuracy']:.2%}"
     if metrics.get("threshold", 0.5) != 0.5:
         line += f" at P(FAKE) 0.5, {metrics['accuracy_at_threshold']:.2%} at the model's threshold {metrics['threshold']:.3g}"
+    families = [row for row in metrics.get("per_family") or [] if row.get("roc_auc_vs_real") is not None]
+    if families:
+        line += "; AUROC of each family's FAKE images vs all REAL: " + ", ".join(
+            f"{row['family']} {row['roc_auc_vs_real']:.3f} ({row['images']})" for row in families)
     return line
 
 

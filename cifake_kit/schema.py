@@ -35,3 +35,16 @@ PROVENANCE_COLUMNS = ["prompt", "seed", "generator_id", "num_inference_steps", "
 # are noise-like textures, not the output of any trained generator: a model card or a Space that
 # finds this id in a model's report says the model is a demonstration.
 DEMO_GENERATOR_ID = "cifake-kit/tiny-random-sd"
+
+# Generator families, read from a `generator_id` (first match wins): CIFAKE's own family first.
+GENERATOR_FAMILIES = [("Stable Diffusion", ("stable-diffusion", "stable_diffusion")),
+                      ("DDPM", ("ddpm", "ddim", "diffusion")),
+                      ("GAN", ("gan",))]
+
+
+def generator_family(generator_id: str | None) -> str | None:
+    """"Stable Diffusion", "DDPM" or "GAN" where the id names one (`CompVis/stable-diffusion-v1-4`,
+    `w86763777/pytorch-ddpm`, `pfnet-research/chainer-gan-lib:began`), else None."""
+    name = (generator_id or "").lower()
+    return next((family for family, words in GENERATOR_FAMILIES if any(word in name for word in words)), None)
+

@@ -1,13 +1,14 @@
 """`cifake build --demo`: a small, genuine real-vs-generated dataset from images shipped with the kit.
 
-`data/demo/images.tar.gz` holds 420 real CIFAR-10 test photos (42 per class, CIFAKE's own JPEGs) and 420 images
-from 14 generators trained on CIFAR-10 (the 9 GANs of chainer-gan-lib, 5 DDPM samplers and
-checkpoints), 30 each; their sources and licences lie beside it (`generated-SOURCES.csv` / `.md`,
-`real-SOURCES.md`). `demo_folder()` unpacks it once (tarfile's "data" filter: plain files only, nothing
+`data/demo/images.tar.gz` holds 840 real CIFAR-10 test photos (84 per class, CIFAKE's own JPEGs), 394
+genuine Stable Diffusion v1.x images from four public repositories (CIFAKE's own generator family,
+reduced to 32x32) and 420 images from 14 generators trained on CIFAR-10 (the 9 GANs of
+chainer-gan-lib, 5 DDPM samplers and checkpoints), 30 each; their sources and licences lie beside it
+(`generated-SOURCES.csv` / `.md`, `real-SOURCES.md`). `demo_folder()` unpacks it once (tarfile's "data" filter: plain files only, nothing
 outside the folder) into a cache folder named by the archive's hash, with the SOURCES files in place.
 The demo imports them with `import_folders`, one `generator_id` per generator, 20% of each drawn
-into test: a real detection task, offline, in seconds. Small as it is, expect a model trained on it
-to score not far above chance: these generators leave few traces at 32x32.
+into test: a real detection task, offline, in seconds. A model trained on it detects the Stable
+Diffusion images well; the native 32x32 GANs and DDPMs leave few traces and stay near chance.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ DEMO_TEST_FRACTION = 0.2
 DEMO_SEED = 0
 _INTRO = (
     "**The CIFAKE kit's offline demo.** A small, genuine detection task shipped with the kit: real CIFAR-10 "
-    "test photos against images from generators trained on CIFAR-10 (listed below with their sources and "
-    "licences). None of them is Stable Diffusion output: this is not CIFAKE's FAKE half, which cannot be "
-    "bundled. It is too small to rank detectors; use it to try the kit end to end."
+    "test photos against genuine Stable Diffusion v1.x images (CIFAKE's own generator family, from public "
+    "repositories, reduced to 32x32) and images from GANs and DDPMs trained on CIFAR-10, each listed below "
+    "with its source and licence. None of them is a CIFAKE image: CIFAKE's FAKE half cannot be bundled. "
+    "It is too small to rank detectors; use it to try the kit end to end."
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifake_kit.schema import FAKE, LABEL_NAMES
+from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, LABEL_NAMES, generator_family
 
 METRIC_MODULE = Path(__file__).parent / "metrics" / "cifake_detection"
 ROC_PNG = "roc_curve.png"
@@ -88,7 +88,8 @@ def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None
     """Results per `generator_id` and per CIFAR-10 class.
 
     Per generator: its FAKE images against all REAL images of the split (ROC AUC, average
-    precision) and the share of its images called FAKE at 0.5 and at `threshold`. Per class:
+    precision) and the share of its images called FAKE at 0.5 and at `threshold`; per family
+    (Stable Diffusion, DDPM, GAN: `generator_family`) the same over its generators. Per class:
     accuracy at both cut-offs and ROC AUC within the class. Groups with one label only get None
     for the pairwise metrics.
     """
@@ -97,22 +98,30 @@ def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None
     labels, p_fake = np.asarray(labels), np.asarray(p_fake, dtype=np.float64)
     is_fake = labels == FAKE
     real = ~is_fake
-    out = {"per_generator": [], "per_cifar10_class": []}
+    out = {"per_generator": [], "per_family": [], "per_cifar10_class": []}
+
+    def against_real(mine) -> dict:
+        pair, both = mine | real, real.any()
+        return {
+            "images": int(mine.sum()),
+            "recall_fake": float(np.mean(p_fake[mine] >= 0.5)),
+            "recall_fake_at_threshold": float(np.mean(p_fake[mine] >= threshold)),
+            "mean_p_fake": float(p_fake[mine].mean()),
+            "roc_auc_vs_real": float(roc_auc_score(is_fake[pair], p_fake[pair])) if both else None,
+            "average_precision_vs_real": float(average_precision_score(is_fake[pair], p_fake[pair])) if both else None,
+        }
+
     if generator_ids is not None:
         generator_ids = np.array([g or "" for g in generator_ids], dtype=object)
-        for name in sorted({g for g in generator_ids[is_fake] if g}):
-            mine = is_fake & (generator_ids == name)
-            pair = mine | real
-            both = real.any()
-            out["per_generator"].append({
-                "generator_id": name,
-                "images": int(mine.sum()),
-                "recall_fake": float(np.mean(p_fake[mine] >= 0.5)),
-                "recall_fake_at_threshold": float(np.mean(p_fake[mine] >= threshold)),
-                "mean_p_fake": float(p_fake[mine].mean()),
-                "roc_auc_vs_real": float(roc_auc_score(is_fake[pair], p_fake[pair])) if both else None,
-                "average_precision_vs_real": float(average_precision_score(is_fake[pair], p_fake[pair])) if both else None,
-            })
+        names = sorted({g for g in generator_ids[is_fake] if g})
+        for name in names:
+            out["per_generator"].append({"generator_id": name, **against_real(is_fake & (generator_ids == name))})
+        families = np.array([generator_family(g) for g in generator_ids], dtype=object)
+        for family, _ in GENERATOR_FAMILIES:
+            mine = is_fake & (families == family)
+            if mine.any():
+                out["per_family"].append({"family": family, "generators": sum(generator_family(g) == family for g in names),
+                                          **against_real(mine)})
     if classes is not None and class_names:
         classes = np.asarray(classes)
         for index, name in enumerate(class_names):

@@ -127,6 +127,19 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
             ("recall_fake", "recall", "Recall (FAKE positive)"),
         ]
         if metrics.get(key) is not None
+    ] + [
+        EvalResult(
+            task_type="image-classification",
+            task_name="Real vs AI-generated image classification",
+            dataset_type=data,
+            dataset_name=dataset_name,
+            dataset_split=report["split"],
+            metric_type="roc_auc",
+            metric_name=f"ROC AUC, {row['family']} images vs REAL (FAKE positive)",
+            metric_value=round(float(row["roc_auc_vs_real"]), 4),
+        )
+        for row in metrics.get("per_family") or []
+        if row.get("roc_auc_vs_real") is not None
     ] if data else None
     card.data.eval_results = card.data.eval_results or None  # a split of one label has no result to list
     section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
@@ -211,6 +224,13 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
                       ["split", "roc_auc", "average_precision", "accuracy", "accuracy_at_threshold", "ece",
                        "precision_fake", "recall_fake", "f1_fake", "precision_real", "recall_real", "f1_real"]),
     ]
+    if metrics.get("per_family"):
+        lines += ["", "### Per generator family", "",
+                  "Each family's FAKE images (Stable Diffusion, DDPM, GAN, as their `generator_id` names them) against "
+                  "all REAL images of the split.", "",
+                  metrics_table(metrics["per_family"], ["family", "generators", "images", "roc_auc_vs_real",
+                                                        "average_precision_vs_real", "recall_fake",
+                                                        "recall_fake_at_threshold"])]
     if metrics.get("per_generator"):
         lines += ["", "### Per generator", "",
                   "Each generator's FAKE images against all REAL images of the split; `recall_fake`: share called FAKE.", "",

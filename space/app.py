@@ -47,14 +47,17 @@ UPLOAD_SWEEP = (600, OUTPUT_MAX_AGE_S)
 NOT_AN_UPLOAD = ("The app reads only pictures uploaded to it and its own examples. Upload or paste the picture, "
                  "then try again.")
 
-# Bundled examples: real CIFAR-10 test photos, and genuine samples of generators trained on
-# CIFAR-10, each labelled with its generator and source (none is Stable Diffusion output); see
-# examples/SOURCES.md.
+# Bundled examples: real CIFAR-10 test photos, genuine Stable Diffusion v1.x images (CIFAKE's own
+# generator family) and samples of generators trained on CIFAR-10, each labelled with its generator
+# and source; see examples/SOURCES.md.
 EXAMPLES = [
     ("examples/real-cifar10-airplane-0000.jpg", "REAL · CIFAR-10 test photo (airplane)"),
     ("examples/real-cifar10-cat-0000.jpg", "REAL · CIFAR-10 test photo (cat)"),
     ("examples/real-cifar10-ship-0000.jpg", "REAL · CIFAR-10 test photo (ship)"),
     ("examples/real-cifar10-frog-0000.jpg", "REAL · CIFAR-10 test photo (frog)"),
+    ("examples/fake-sd14-vincegmz-dog.png", "FAKE · Stable Diffusion v1.4, \"a photo of a dog\" (vincegmz/stable-diffusion)"),
+    ("examples/fake-sd11-bento170502-cat.png", "FAKE · Stable Diffusion v1.1, \"a photo of a cat on a leash\" (bento170502/stable-diffusion)"),
+    ("examples/fake-sd1x-JoshCLWren-illustration.png", "FAKE · Stable Diffusion v1.x illustration (JoshCLWren/stable-diffusion)"),
     ("examples/fake-sndcgan-chainer-gan-lib.png", "FAKE · SN-DCGAN sample (pfnet-research/chainer-gan-lib)"),
     ("examples/fake-ddpm-w86763777.png", "FAKE · DDPM sample (w86763777/pytorch-ddpm)"),
     ("examples/fake-began-chainer-gan-lib.png", "FAKE · BEGAN sample (pfnet-research/chainer-gan-lib)"),
@@ -174,12 +177,15 @@ def report_line(facts) -> str:
             raise TypeError(f"{name} is {value!r}, not text")
         return value
 
+    def count(value, name):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} is {value!r}, not a count")
+        return value
+
     if not isinstance(facts, dict) or not isinstance(facts.get("metrics"), dict):
         raise TypeError("it is not an object with a `metrics` object")
     metrics = facts["metrics"]
-    images = facts.get("images", 0)
-    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
-        raise ValueError(f"images is {images!r}, not a count")
+    images = count(facts.get("images", 0), "images")
     generators = facts.get("generators") or []
     if not isinstance(generators, list):
         raise TypeError(f"generators is {generators!r}, not a list")
@@ -193,6 +199,13 @@ def report_line(facts) -> str:
         auroc = metrics.get("roc_auc")
         auroc = f"AUROC {fraction(auroc, 'roc_auc'):.3f}, " if auroc is not None else ""
         line = f" On {where}: {auroc}accuracy {fraction(metrics['accuracy'], 'accuracy'):.1%}."
+    families = metrics.get("per_family") or []
+    if not isinstance(families, list) or not all(isinstance(row, dict) for row in families):
+        raise TypeError(f"per_family is {families!r}, not a list of objects")
+    shown = [f"{text(row['family'], 'family')} {fraction(row['roc_auc_vs_real'], 'roc_auc_vs_real'):.3f} "
+             f"({count(row['images'], 'images')} images)" for row in families if row.get("roc_auc_vs_real") is not None]
+    if shown:
+        line += f" AUROC of each generator family against the REAL images: {', '.join(shown)}."
     threshold = fraction(metrics.get("threshold", 0.5), "threshold")
     if threshold != 0.5:
         line += f" It says FAKE from P(FAKE) {threshold:.2f} (its threshold, chosen on validation images)."
@@ -286,8 +299,8 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
                     examples=[[str(HERE / path)] for path, _ in EXAMPLES],
                     example_labels=[label for _, label in EXAMPLES],
                     inputs=[upload],
-                    label="Examples: CIFAR-10 photos, and samples of GANs and a DDPM trained on CIFAR-10 "
-                          "(none is Stable Diffusion output)",
+                    label="Examples: CIFAR-10 photos, genuine Stable Diffusion images, and samples of GANs and "
+                          "a DDPM trained on CIFAR-10",
                 )
             with gr.Column():
                 probabilities = gr.Label(label="REAL / FAKE", num_top_classes=2)

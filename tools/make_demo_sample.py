@@ -1,13 +1,17 @@
 """Write dataset_builder/data/demo/ (images.tar.gz + SOURCES beside it): the genuine sample behind `cifake build --demo`.
 
 From ../shared/data (see ../shared/README.md), copied byte for byte:
-- real/<class>/NNNN.jpg: 42 CIFAR-10 test photos per class (ranks 0010-0051 in test_batch order),
+- real/<class>/NNNN.jpg: 84 CIFAR-10 test photos per class (ranks 0010-0093 in test_batch order),
   the quality-75 JPEGs the CIFAKE release carries;
 - generated/<generator>/*.png: 30 tiles from each of 14 generators trained on CIFAR-10 (the 9 GANs
   of chainer-gan-lib, and 5 DDPM samplers/checkpoints from 3 repositories), picked evenly through
   each source grid's tiles, so weak and strong, GAN and diffusion are all there in equal measure;
-- generated/SOURCES.csv: per file its generator, repository, commit, path in the repository, grid
-  row and column, pixel MD5 and licence; generated/SOURCES.md: the same in words, with the licences.
+- generated/sd-<owner>/*.png: every second image (by file name) of the four Stable Diffusion v1.x
+  sources of ../shared/data/generated-sd with 40 or more images (394 in all: CIFAKE's own
+  generator family, photo-like animals as well as art);
+- generated/SOURCES.csv: per file its family, generator, repository, commit, path in the repository,
+  grid row and column (tiles), prompt and model evidence (Stable Diffusion), pixel MD5 and licence;
+  generated/SOURCES.md: the same in words, with the licences.
 
     python tools/make_demo_sample.py [--shared ../shared]
 """
@@ -22,7 +26,7 @@ from pathlib import Path
 from cifake_kit.schema import CIFAR10_CLASSES
 
 PER_GENERATOR = 30
-REAL_RANKS = range(10, 52)  # per class; ranks 0-5 are in cifar10-sample.tar.gz, 0 is a Space example
+REAL_RANKS = range(10, 94)  # per class; ranks 0-5 are in cifar10-sample.tar.gz, 0 is a Space example
 LICENCES = {
     "pfnet-research/chainer-gan-lib": "MIT, Copyright (c) 2017 pfnet-research",
     "kopper-xdu/diffusion_model_pytorch": "MIT, Copyright (c) 2022 Xijun Wang",
@@ -46,6 +50,18 @@ GENERATORS = {
     "ddpm-zoubohao-cfg-guided": ("cifar10-ddpm-zoubohao", "cfg_guided_head",
                                  "zoubohao/DenoisingDiffusionProbabilityModel-ddpm-:cfg_guided",
                                  "the same DDPM, class-conditional with classifier-free guidance"),
+}
+
+# bundle folder: (folder of ../shared/data/generated-sd, generator_id, model version, what it is)
+STABLE_DIFFUSION = {
+    "sd-vincegmz": ("vincegmz-stable-diffusion", "stable-diffusion:vincegmz/stable-diffusion", "SD v1.4",
+                    "\"a photo of a dog\": DreamBooth class-prior images"),
+    "sd-bento170502": ("bento170502-stable-diffusion", "stable-diffusion:bento170502/stable-diffusion", "SD v1.1",
+                       "\"a photo of ...\" and \"a painting of ...\" animals and scenes"),
+    "sd-JoshCLWren": ("JoshCLWren-stable-diffusion", "stable-diffusion:JoshCLWren/stable-diffusion", "SD v1.x",
+                      "mostly illustration: storyboard scenes, people, creatures"),
+    "sd-edmundhong": ("edmundhong-stable-diffusion", "stable-diffusion:edmundhong/stable-diffusion", "SD v1.x",
+                      "art, garbled text"),
 }
 
 
@@ -74,6 +90,20 @@ def main():
             rows.append({"folder": folder, "file": row["file"], "generator_id": generator, "repo": row["repo"],
                          "commit": row["commit"], "path": row["path"], "row": row["row"], "col": row["col"],
                          "pixel_md5": row["pixel_md5"], "licence": LICENCES[row["repo"]]})
+    for folder, (shared, generator, model, _) in STABLE_DIFFUSION.items():
+        with open(data / "generated-sd" / shared / "provenance.csv", newline="") as handle:
+            images = sorted(csv.DictReader(handle), key=lambda row: row["file"])[::2]
+        (out / "generated" / folder).mkdir(parents=True)
+        for row in images:
+            shutil.copyfile(data / "generated-sd" / shared / row["file"], out / "generated" / folder / row["file"])
+            rows.append({"folder": folder, "file": row["file"], "generator_id": generator, "repo": row["repo"],
+                         "commit": row["commit"], "path": row["path"], "row": "", "col": "",
+                         "pixel_md5": row["pixel_md5_32"], "licence": _short_licence(row["licence"]), "family": "Stable Diffusion",
+                         "model": model, "prompt": row["prompt"]})
+    for row in rows:
+        row.setdefault("family", "DDPM" if row["folder"].startswith("ddpm") else "GAN")
+        row.setdefault("model", "")
+        row.setdefault("prompt", "")
     with open(out / "generated" / "SOURCES.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -102,22 +132,34 @@ def main():
 REAL_SOURCES = """\
 # Real photos of the CIFAKE kit's demo
 
-42 photos per class from the CIFAR-10 *test* set (ranks 0010-0051 of each class in `test_batch`
+84 photos per class from the CIFAR-10 *test* set (ranks 0010-0093 of each class in `test_batch`
 order), as the 32x32 quality-75 JPEGs that the published CIFAKE release carries, copied byte for
 byte. CIFAR-10: A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009.
 They are real photographs; none was generated.
 """
 
 
+def _short_licence(text: str) -> str:
+    """generated-sd's licence column, in the few words a file's row needs (its README has the rest)."""
+    if text.startswith("MIT"):
+        return "MIT, Copyright 2022 Rinon Gal, Yuval Alaluf et al. (LICENSE at the image's commit)"
+    if text.startswith("CreativeML Open RAIL-M"):
+        return "CreativeML Open RAIL-M"
+    raise SystemExit(f"unknown licence in generated-sd's provenance: {text[:60]!r}")
+
+
 def sources_text(rows: list[dict]) -> str:
     lines = [
         "# Generated images of the CIFAKE kit's demo",
         "",
-        "Every image here was made by a real generative model trained on CIFAR-10 and published by the",
-        "model's authors as a sample grid in their public repository; each file is an exact 32x32 tile of",
-        "such a grid (the generator's own 8-bit output, never resampled or re-encoded). None is a Stable",
-        "Diffusion image and none is a CIFAKE image. `SOURCES.csv` gives, per file, the repository, commit,",
-        "path of the grid, its row and column, the MD5 of the pixels and the licence.",
+        "Two kinds of genuine generated images, none of them a CIFAKE image. `SOURCES.csv` gives, per file,",
+        "its family, generator_id, repository, commit, path in the repository, the MD5 of its 32x32 pixels",
+        "and its licence, with the grid row and column of a tile, and the prompt and model evidence of a",
+        "Stable Diffusion image.",
+        "",
+        "**Generators trained on CIFAR-10** (GANs and DDPMs). Each file is an exact 32x32 tile of a sample grid",
+        "that the model's authors published in their public repository (the generator's own 8-bit output, never",
+        "resampled or re-encoded).",
         "",
         "| folder | generator_id | what it is | images | licence of the source repository |",
         "|---|---|---|---|---|",
@@ -129,6 +171,21 @@ def sources_text(rows: list[dict]) -> str:
         lines.append(f"| `{folder}` | `{generator}` | {what} (`{repo}` @ {commit}) | {count} | {LICENCES[repo]} |")
     lines += [
         "",
+        "**Stable Diffusion v1.x** (CIFAKE's own generator family: its FAKE half is SD v1.4 output). Each file is",
+        "the output of a Stable Diffusion v1.x text-to-image model, committed by the person who ran it to a public",
+        "repository, reduced to CIFAKE's size: centre square, PIL bicubic to 32x32, RGB, saved as PNG.",
+        "",
+        "| folder | generator_id | model | what it is | images | licence of the source repository |",
+        "|---|---|---|---|---|---|",
+    ]
+    for folder, (_, generator, model, what) in STABLE_DIFFUSION.items():
+        mine = [row for row in rows if row["folder"] == folder]
+        repo = generator.split(":", 1)[1]
+        licence = mine[0]["licence"]
+        lines.append(f"| `{folder}` | `{generator}` | {model} | {what} (`{repo}` @ {mine[0]['commit'][:8]}) | "
+                     f"{len(mine)} | {licence} |")
+    lines += [
+        "",
         "MIT licence of the MIT-licensed repositories above: Permission is hereby granted, free of charge, to",
         "any person obtaining a copy of this software and associated documentation files (the \"Software\"),",
         "to deal in the Software without restriction, including without limitation the rights to use, copy,",
@@ -136,6 +193,10 @@ def sources_text(rows: list[dict]) -> str:
         "persons to whom the Software is furnished to do so, subject to the following conditions: The above",
         "copyright notice and this permission notice shall be included in all copies or substantial portions",
         "of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND.",
+        "",
+        "The CreativeML Open RAIL-M licence (https://huggingface.co/spaces/CompVis/stable-diffusion-license)",
+        "governs the Stable Diffusion model and its use restrictions; it claims no rights in the outputs. Keep",
+        "this attribution wherever the images go.",
         "",
         "Selected from the shared research set by `tools/make_demo_sample.py`.",
     ]

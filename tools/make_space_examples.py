@@ -1,8 +1,9 @@
-"""Write space/examples/: real CIFAR-10 test photos, and genuine samples of generators trained on CIFAR-10.
+"""Write space/examples/: real CIFAR-10 test photos, genuine Stable Diffusion images, and samples of generators trained on CIFAR-10.
 
 Copied byte for byte from ../shared/data: the first CIFAR-10 test photo of four classes (the
-quality-75 JPEGs of the CIFAKE release), and one tile of the published sample grids of three
-generators (see ../shared/data/generated/README.md). None is Stable Diffusion output.
+quality-75 JPEGs of the CIFAKE release); three Stable Diffusion v1.x images of three sources
+(../shared/data/generated-sd, none of them in the bundled demo, which takes every second file); and
+one tile of the published sample grids of three generators (../shared/data/generated/README.md).
 
     python tools/make_space_examples.py [--shared ../shared]
 """
@@ -19,6 +20,13 @@ GENERATED = {
     "fake-began-chainer-gan-lib.png": ("cifar10-gan-chainer-gan-lib", "began_r00c00.png"),
 }
 
+# example file: (generated-sd folder, file): a photo-like dog (SD v1.4), a photo-like cat (SD v1.1), an illustration
+STABLE_DIFFUSION = {
+    "fake-sd14-vincegmz-dog.png": ("vincegmz-stable-diffusion", "04cbc2c36c_00175.png"),
+    "fake-sd11-bento170502-cat.png": ("bento170502-stable-diffusion", "50c0102f71_00321.png"),
+    "fake-sd1x-JoshCLWren-illustration.png": ("JoshCLWren-stable-diffusion", "008f6cdc6a_00274.png"),
+}
+
 
 def main():
     root = Path(__file__).resolve().parents[1]
@@ -30,6 +38,8 @@ def main():
         old.unlink()
     for name in PHOTOS:
         shutil.copyfile(args.shared / "data" / "cifar10-test-jpeg" / name / "0000.jpg", out / f"real-cifar10-{name}-0000.jpg")
+    for name, (folder, file) in STABLE_DIFFUSION.items():
+        shutil.copyfile(args.shared / "data" / "generated-sd" / folder / file, out / name)
     for name, (folder, tile) in GENERATED.items():
         shutil.copyfile(args.shared / "data" / "generated" / folder / tile, out / name)
     print(f"wrote {sorted(p.name for p in out.iterdir())}")

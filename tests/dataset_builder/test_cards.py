@@ -110,6 +110,9 @@ def test_the_demo_card_lists_its_generators_licences_and_cifar10_as_source(tmp_p
 
     build_demo(tmp_path / "demo")
     data = card(tmp_path / "demo").data
-    assert data.license == ["mit", "unknown", "wtfpl"]  # chainer-gan-lib & co, CIFAR-10, w86763777's DDPM
+    # Stable Diffusion's sources, chainer-gan-lib & co (and vincegmz), CIFAR-10, w86763777's DDPM
+    assert data.license == ["creativeml-openrail-m", "mit", "unknown", "wtfpl"]
     assert data.source_datasets == ["extended|cifar10"]
-    assert "- FAKE `ddpm-w86763777`: `wtfpl`" in card(tmp_path / "demo").text
+    text = card(tmp_path / "demo").text
+    assert "- FAKE `ddpm-w86763777`: `wtfpl`" in text
+    assert "- FAKE `sd-JoshCLWren`: `creativeml-openrail-m`" in text and "- FAKE `sd-vincegmz`: `mit`" in text

@@ -115,6 +115,13 @@ def test_breakdown_scores_each_generator_against_all_real_images():
         assert row["recall_fake"] == pytest.approx(np.mean(p_fake[mine] >= 0.5))
         assert row["recall_fake_at_threshold"] == pytest.approx(np.mean(p_fake[mine] >= 0.4))
     assert rows["gan:a"]["roc_auc_vs_real"] > rows["ddpm:b"]["roc_auc_vs_real"] + 0.05
+    families = {row["family"]: row for row in groups["per_family"]}
+    assert list(families) == ["DDPM", "GAN"] and families["DDPM"]["generators"] == 2  # ddpm:b and ddpm:c together
+    ddpm = np.isin(generators, ["ddpm:b", "ddpm:c"])
+    assert families["DDPM"]["images"] == ddpm.sum()
+    assert families["DDPM"]["roc_auc_vs_real"] == pytest.approx(
+        roc_auc_score(labels[ddpm | real] == FAKE, p_fake[ddpm | real]))
+    assert families["GAN"]["roc_auc_vs_real"] == pytest.approx(rows["gan:a"]["roc_auc_vs_real"])
     per_class = {row["cifar10_class"]: row for row in groups["per_cifar10_class"]}
     dogs = classes == 1
     assert per_class["dog"]["roc_auc"] == pytest.approx(roc_auc_score(labels[dogs] == FAKE, p_fake[dogs]))
@@ -175,3 +182,14 @@ def test_a_split_of_one_label_keeps_only_the_share_called_right():
                                                "f1_real", "precision_real", "recall_fake", "macro_f1"))
     both = {**metrics, "support_fake": 2}
     assert one_label(both) is both  # two labels: untouched
+
+
+@pytest.mark.parametrize("generator_id, family", [
+    ("CompVis/stable-diffusion-v1-4", "Stable Diffusion"), ("stable-diffusion:vincegmz/stable-diffusion", "Stable Diffusion"),
+    ("w86763777/pytorch-ddpm", "DDPM"), ("kopper-xdu/diffusion_model_pytorch:epoch220", "DDPM"),
+    ("zoubohao/DenoisingDiffusionProbabilityModel-ddpm-:uncond", "DDPM"),
+    ("pfnet-research/chainer-gan-lib:began", "GAN"), ("cifake-kit/tiny-random-sd", None), (None, None)])
+def test_a_generator_id_names_its_family(generator_id, family):
+    from cifake_kit.schema import generator_family
+
+    assert generator_family(generator_id) == family

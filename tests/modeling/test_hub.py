@@ -25,6 +25,25 @@ def test_card_numbers_come_from_the_report(trained_model):
     assert "Demonstration model" not in card  # the toy data records no generator
 
 
+def test_the_model_index_carries_each_generator_familys_roc_auc_beside_the_whole_split(tmp_path, trained_model):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained_model, copy)
+    report = json.loads((copy / "report" / "report.json").read_text())
+    report["metrics"]["per_family"] = [
+        {"family": "Stable Diffusion", "generators": 4, "images": 78, "roc_auc_vs_real": 0.95123, "recall_fake": 0.9},
+        {"family": "GAN", "generators": 9, "images": 54, "roc_auc_vs_real": 0.55, "recall_fake": 0.2}]
+    (copy / "report" / "report.json").write_text(json.dumps(report))
+    card = render_model_card(copy, "me/cifake-cnn", dataset_id="me/cifake")
+    (result,) = front_matter(card)["model-index"][0]["results"]
+    values = {m["name"]: m["value"] for m in result["metrics"]}
+    assert values["ROC AUC, Stable Diffusion images vs REAL (FAKE positive)"] == 0.9512
+    assert values["ROC AUC, GAN images vs REAL (FAKE positive)"] == 0.55
+    assert values["ROC AUC (FAKE positive)"] == round(report["metrics"]["roc_auc"], 4)
+    assert "### Per generator family" in card and "| Stable Diffusion | 4 | 78 |" in card
+
+
 def test_demo_models_are_labelled_as_such(tmp_path, trained_model):
     import shutil
 

@@ -45,9 +45,11 @@ def test_the_page_names_its_model_and_labels_examples(detector, trained_model):
     assert f"accuracy {report['accuracy']:.1%}" in summary and "200 test images" in summary
     assert all((EXAMPLES / Path(path).name).is_file() for path, _ in app.EXAMPLES)
     generated = [label for path, label in app.EXAMPLES if "/fake-" in path]
-    assert len(generated) == 3 and all(label.startswith("FAKE · ") and "(" in label for label in generated)
+    assert len(generated) == 6 and all(label.startswith("FAKE · ") and "(" in label for label in generated)
     assert all(label.startswith("REAL") for path, label in app.EXAMPLES if "real-cifar10" in path)
-    assert not any("stable diffusion" in label.lower() for _, label in app.EXAMPLES)
+    # genuine Stable Diffusion images, each named with its model version and the repository it comes from
+    sd = [label for path, label in app.EXAMPLES if "/fake-sd" in path]
+    assert len(sd) == 3 and all(label.startswith("FAKE · Stable Diffusion v1.") and "/stable" in label for label in sd)
     sources = (EXAMPLES / "SOURCES.md").read_text()
     assert all(Path(path).name in sources for path, _ in app.EXAMPLES)  # every example's source is written down
 
@@ -249,6 +251,10 @@ def malformed_report(report: dict, kind: str) -> bytes:
         metrics["roc_auc"] = float("nan")  # json writes NaN, and reads it back
     elif kind == "accuracy above 1":
         metrics["accuracy"] = 93.0
+    elif kind == "family figure above 1":
+        metrics["per_family"] = [{"family": "Stable Diffusion", "images": 78, "roc_auc_vs_real": 95.1}]
+    elif kind == "families as text":
+        metrics["per_family"] = "Stable Diffusion 0.95"
     elif kind == "a list":
         return json.dumps([report]).encode()
     elif kind == "null":
@@ -261,7 +267,8 @@ def malformed_report(report: dict, kind: str) -> bytes:
 
 
 MALFORMED = ["no metrics", "no accuracy", "no split", "accuracy as text", "metrics as a list", "images as text",
-             "generators as a number", "NaN AUROC", "accuracy above 1", "a list", "null", "invalid JSON", "not UTF-8"]
+             "generators as a number", "NaN AUROC", "accuracy above 1", "family figure above 1", "families as text",
+             "a list", "null", "invalid JSON", "not UTF-8"]
 
 
 @pytest.mark.parametrize("kind", MALFORMED)
@@ -312,3 +319,18 @@ def test_a_report_on_a_split_of_one_label_shows_what_was_called_right_and_no_acc
     summary = Detector(str(tmp_path), detector.model, detector.processor).summary()
     assert "all REAL: 75.0% called REAL (no accuracy or AUROC without both labels)" in summary
     assert "accuracy 1" not in summary and "AUROC 0" not in summary
+
+
+def test_the_page_gives_each_generator_familys_figure_from_the_report(detector, trained_model, tmp_path):
+    from space.app import Detector
+
+    report = json.loads((trained_model / "report" / "report.json").read_text())
+    report["metrics"]["per_family"] = [
+        {"family": "Stable Diffusion", "generators": 4, "images": 78, "roc_auc_vs_real": 0.9512},
+        {"family": "GAN", "generators": 9, "images": 54, "roc_auc_vs_real": 0.5488},
+        {"family": "DDPM", "generators": 5, "images": 30, "roc_auc_vs_real": None}]  # no figure: left out
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.json").write_text(json.dumps(report))
+    summary = Detector(str(tmp_path), detector.model, detector.processor).summary()
+    assert ("AUROC of each generator family against the REAL images: Stable Diffusion 0.951 (78 images), "
+            "GAN 0.549 (54 images).") in summary and "DDPM" not in summary

@@ -251,7 +251,7 @@ def test_the_page_renders_and_classifies_an_upload(served_app, browser):
     wait.until(lambda d: "DDPM sample" in d.find_element(By.TAG_NAME, "body").text)  # examples drawn last
     page = browser.find_element(By.TAG_NAME, "body").text
     for text in ("CIFAKE: real or AI-generated?", "REAL / FAKE", "Grad-CAM for the predicted class",
-                 "What the model saw (32x32, enlarged)", "none is Stable Diffusion output", "Model:"):
+                 "What the model saw (32x32, enlarged)", "genuine Stable Diffusion images", "Model:"):
         assert text in page, text
     upload = browser.find_element(By.CSS_SELECTOR, "input[type=file]")
     upload.send_keys(str(EXAMPLES / "real-cifar10-airplane-0000.jpg"))
