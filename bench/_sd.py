@@ -1,0 +1,315 @@
+"""The Stable Diffusion task of ../shared: real CIFAR-10 photos vs 791 genuine SD v1.x outputs.
+
+`build_sd_task` lays ../shared/data/generated-sd out as import-folder sources, one per source
+repository (generator_id `stable-diffusion:<owner>/<repo>`), beside the same number of real CIFAR-10
+test photos spread evenly over the ten classes, and imports both halves with the kit's one encoder
+(JPEG q75, CIFAKE's tables) and its stratified, seeded 80/20 split. The real photos are taken after
+the ones bench/_genuine.py uses, so that the two tasks can be trained together without a photo in
+one task's training split and the other's test split.
+
+Every SD image also gets a content type from its provenance row (`content_of`): `photo` for the
+"a photo of ..." images (vincegmz's DreamBooth class priors, bento170502's photo prompts), `art`
+for the rest, and for the photo-like ones the CIFAR-10 class the prompt names, if any. The side
+table (`SdImage`) is keyed by the path the import stores for each image, which `load_pixels` hands
+back as `image_ids`.
+
+Derived tasks (content controls, the joint task, learning-curve subsets) are re-imported from
+lists of `Row`s that carry their split (`import_rows`): each source then gets train/ and test/
+folders, so the split is exactly the one given and the encoder the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from cifake_kit.schema import CIFAR10_CLASSES, FAKE, REAL
+
+SD_FOLDER = "generated-sd"
+PHOTO, ART = "photo", "art"
+# Words of a prompt that name a CIFAR-10 class (whole words, singular or plural).
+CLASS_WORDS = {
+    **{name: name for name in CIFAR10_CLASSES},
+    "plane": "airplane", "aeroplane": "airplane", "car": "automobile", "boat": "ship", "puppy": "dog",
+    "kitten": "cat", "pony": "horse", "lorry": "truck",
+}
+_PHOTO_PROMPT = re.compile(r"\ba photo of\b|\bphotograph", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SdImage:
+    """One generated-sd image and what its provenance says it shows."""
+
+    folder: str  # the source folder under generated-sd/
+    file: str
+    generator_id: str  # stable-diffusion:<owner>/<repo>
+    content: str  # PHOTO or ART
+    cifar10_class: str | None  # for photo-like images whose prompt names a CIFAR-10 class
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One image of a task: where it lies, its label, generator, CIFAR-10 class and split."""
+
+    path: Path
+    label: int  # FAKE or REAL
+    generator_id: str | None
+    cifar10_class: str | None
+    split: str  # "train" or "test"
+
+    @property
+    def key(self) -> str:
+        return row_key(self.label, self.generator_id, self.cifar10_class, self.path.name)
+
+
+def row_key(label: int, generator_id: str | None, cifar10_class: str | None, name: str) -> str:
+    """A name unique in a task: FAKE images by generator and file, REAL photos by class and file."""
+    return f"fake/{generator_id}/{name}" if label == FAKE else f"real/{cifar10_class}/{name}"
+
+
+def generator_id_of(repo: str) -> str:
+    return f"stable-diffusion:{repo}"
+
+
+def prompt_text(prompt: str) -> str:
+    """The prompt itself: "(inferred: ...) a photo of a dog" -> "a photo of a dog"; "" when unknown."""
+    text = prompt.strip()
+    if text.lower().startswith("unknown"):
+        return ""  # e.g. bento's "unknown (earlier run; README example prompt is ...)": the README's, not this image's
+    if text.startswith("("):
+        depth = 0
+        for i, char in enumerate(text):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0:
+                text = text[i + 1:]
+                break
+    return text.strip().strip('"').strip()
+
+
+def class_in_prompt(text: str) -> str | None:
+    """The CIFAR-10 class of a prompt's subject: the first two words after "photo(graph) of a/an/the"
+    (or of the prompt), so "a photo of a cat on a leash" -> cat and "a photo of a fox driving a car"
+    -> None: a car in the background does not make a CIFAR-10 automobile photo."""
+    words = re.findall(r"[a-z]+", text.lower())
+    for i in range(len(words) - 1):
+        if words[i].startswith("photo") and words[i + 1] == "of":
+            words = words[i + 2:]
+            break
+    while words and words[0] in ("a", "an", "the", "some", "two", "three"):
+        words = words[1:]
+    for word in words[:2]:
+        for form in (word, word[:-1] if word.endswith("s") else word):
+            if form in CLASS_WORDS:
+                return CLASS_WORDS[form]
+    return None
+
+
+def content_of(row: dict) -> tuple[str, str | None]:
+    """(content type, CIFAR-10 class or None) of a provenance row.
+
+    `photo`: an "a photo of ..." / "photograph" prompt (vincegmz's class priors are all "a photo of
+    a dog"); `art` for the rest, including prompts that are unknown. The class only for photo-like
+    images: a painting of a cat is no CIFAR-10 cat photo.
+    """
+    text = prompt_text(row.get("prompt", ""))
+    if not _PHOTO_PROMPT.search(text):
+        return ART, None
+    return PHOTO, class_in_prompt(text)
+
+
+def sd_images(shared: Path) -> list[SdImage]:
+    """Every image of ../shared/data/generated-sd with its generator_id, content type and class."""
+    root = shared / "data" / SD_FOLDER
+    if not root.is_dir():
+        raise SystemExit(f"{root} is missing: this bench needs ../shared/data/generated-sd (see ../shared/README.md).")
+    images = []
+    for folder in sorted(p for p in root.iterdir() if (p / "provenance.csv").is_file()):
+        with open(folder / "provenance.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                content, klass = content_of(row)
+                images.append(SdImage(folder.name, row["file"], generator_id_of(row["repo"]), content, klass,
+                                      prompt_text(row.get("prompt", ""))))
+    return images
+
+
+def real_photos(shared: Path, count: int, skip: int = 0) -> list[tuple[str, Path]]:
+    """`count` CIFAR-10 test photos spread evenly over the classes, as (class, path), after the first
+    `skip` of the task's class-balanced pick (bench/_genuine.py takes the first ones)."""
+    data = shared / "data" / "cifar10-test-jpeg"
+    chosen = []
+    for c, name in enumerate(CIFAR10_CLASSES):
+        start = skip // 10 + (c < skip % 10)
+        n = count // 10 + (c < count % 10)
+        photos = sorted((data / name).glob("*.jpg"))[start: start + n]
+        if len(photos) < n:
+            raise SystemExit(f"{data / name} holds too few photos for {count} real images after {skip}.")
+        chosen += [(name, path) for path in photos]
+    return chosen
+
+
+def stage(rows: list[Row], staging: Path, keep_splits: bool) -> tuple[list[Path], list[str]]:
+    """Copy `rows` into import-folder sources under `staging`: one REAL source (class folders) and one
+    FAKE source per generator; with `keep_splits`, each under train/ and test/ folders."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    fake_dirs: dict[str, Path] = {}
+    for row in rows:
+        split = row.split if keep_splits else ""
+        if row.label == REAL:
+            target = staging / "real" / split / (row.cifar10_class or "unknown")
+        else:
+            base = fake_dirs.setdefault(row.generator_id, staging / "fake" / row.generator_id.replace(":", "__").replace("/", "__"))
+            target = base / split
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(row.path, target / row.path.name)
+    return [staging / "real"], [f"{g}={d}" for g, d in fake_dirs.items()]
+
+
+def import_rows(rows: list[Row], out: Path, seed: int = 0, keep_splits: bool = True, intro: str = "") -> Path:
+    """Import `rows` into the dataset folder `out` (replaced): with their own splits (`keep_splits`),
+    or drawn by the kit's stratified 80/20 split in `seed`."""
+    from dataset_builder.build import import_folders
+
+    staging = out.with_name(out.name + ".sources")
+    real, fake = stage(rows, staging, keep_splits)
+    import_folders(real, fake, output_dir=out, test_fraction=0.2, seed=seed, overwrite=True,
+                   intro=intro or "A task of the kit's Stable Diffusion bench (bench/_sd.py).")
+    shutil.rmtree(staging)
+    return out
+
+
+def stored_key(image_id: str, label: int, generator_id: str | None, cifar10_class: str | None) -> str:
+    """The `row_key` of a loaded image from the path the import stored (`load_pixels`'s image_ids)."""
+    return row_key(label, generator_id, cifar10_class, image_id.rsplit("/", 1)[-1])
+
+
+def pixel_keys(pixels) -> list[str]:
+    """`row_key` of every image of a loaded split (`CifakePixels`)."""
+    classes = pixels.classes.tolist()
+    names = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in classes]
+    gens = pixels.generator_ids or [None] * len(pixels)
+    return [stored_key(i, int(l), g if int(l) == FAKE else None, n if int(l) == REAL else None)
+            for i, l, g, n in zip(pixels.image_ids, pixels.labels.tolist(), gens, names)]
+
+
+def sd_rows(shared: Path, real_count: int | None = None, real_skip: int = 2116) -> tuple[list[Row], dict[str, SdImage]]:
+    """The SD task's images as rows (split not yet drawn) and the side table by row key."""
+    images = sd_images(shared)
+    root = shared / "data" / SD_FOLDER
+    table = {}
+    rows = []
+    for image in images:
+        row = Row(root / image.folder / image.file, FAKE, image.generator_id, None, "")
+        rows.append(row)
+        table[row.key] = image
+    for name, path in real_photos(shared, real_count if real_count is not None else len(images), real_skip):
+        rows.append(Row(path, REAL, None, name, ""))
+    return rows, table
+
+
+def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None = None,
+                  real_skip: int = 2116) -> tuple[Path, list[Row], dict[str, SdImage]]:
+    """Import the SD task into `out`: (dataset folder, its rows with the split drawn, side table).
+
+    REAL: `real_count` photos (default: as many as SD images) spread over the classes, after the
+    `real_skip` photos of the GAN/DDPM task. The split is the kit's stratified 80/20 split in
+    `seed`, read back from the written dataset.
+    """
+    from modeling.data import load_pixels
+
+    rows, table = sd_rows(shared, real_count, real_skip)
+    import_rows(rows, out, seed=seed, keep_splits=False,
+                intro="The Stable Diffusion task of the kit's benchmarks (bench/_sd.py): genuine SD v1.x outputs from "
+                      "public repositories against real CIFAR-10 test photos.")
+    split_of = {}
+    for split in ("train", "test"):
+        for key in pixel_keys(load_pixels(out, split, None)):
+            split_of[key] = split
+    missing = [row.key for row in rows if row.key not in split_of]
+    if missing:
+        raise SystemExit(f"{len(missing)} images of the SD task are not in {out} (e.g. {missing[0]}).")
+    return out, [replace(row, split=split_of[row.key]) for row in rows], table
+
+
+def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row]]:
+    """The GAN/DDPM task (bench/_genuine.py) built into `out`, and its rows with their splits."""
+    from _genuine import GENERATORS, REAL_TOTAL, build_genuine_task
+
+    from modeling.data import load_pixels
+
+    build_genuine_task(shared, out, seed=seed)
+    where = {}
+    generated = shared / "data" / "generated"
+    for generator, (folder, prefixes) in GENERATORS.items():
+        with open(generated / folder / "provenance.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["file"].startswith(prefixes):
+                    where[row_key(FAKE, generator, None, row["file"])] = (generated / folder / row["file"], generator, None)
+    for name, path in real_photos(shared, REAL_TOTAL, 0):
+        where[row_key(REAL, None, name, path.name)] = (path, None, name)
+    rows = []
+    for split in ("train", "test"):
+        pixels = load_pixels(out, split, None)
+        for key, label in zip(pixel_keys(pixels), pixels.labels.tolist()):
+            path, generator, name = where[key]
+            rows.append(Row(path, int(label), generator, name, split))
+    return out, rows
+
+
+# --- learning curve -------------------------------------------------------------------------------
+
+def curve_subset(rows: list[Row], fakes: int | None, seed: int) -> list[Row]:
+    """`fakes` FAKE training images drawn at random in `seed` (None or more than there are: all), as
+    many REAL training images drawn the same way, and every test image."""
+    rng = np.random.default_rng(seed)
+    train_fake = [r for r in rows if r.split == "train" and r.label == FAKE]
+    train_real = [r for r in rows if r.split == "train" and r.label == REAL]
+    n = len(train_fake) if fakes is None else min(fakes, len(train_fake))
+    m = min(n, len(train_real))
+    pick_fake = [train_fake[i] for i in sorted(rng.choice(len(train_fake), size=n, replace=False))]
+    pick_real = [train_real[i] for i in sorted(rng.choice(len(train_real), size=m, replace=False))]
+    return pick_fake + pick_real + [r for r in rows if r.split == "test"]
+
+
+# --- content controls -----------------------------------------------------------------------------
+
+def control_masks(keys: list[str], labels, classes: list[str | None], table: dict[str, SdImage]) -> dict[str, dict]:
+    """Which test images each content control scores, as boolean masks (FAKE positives, REAL negatives).
+
+    - "vincegmz dogs vs real dogs": the photo-like SD dogs of vincegmz against the real dog photos;
+    - "bento photo animals vs real of their classes": bento170502's photo-like images whose prompt names a
+      CIFAR-10 class, against the real photos of those classes;
+    - "photo-like SD vs all real" and "art SD vs all real": each content type against every real photo.
+    `classes`: each image's CIFAR-10 class name (the real photos'; None where unknown).
+    """
+    labels = np.asarray(labels)
+    real = labels == REAL
+    info = [table.get(k) for k in keys]
+    out = {}
+
+    def add(name, fake_mask, real_mask):
+        out[name] = {"fake": fake_mask, "real": real_mask, "mask": fake_mask | real_mask,
+                     "fake_images": int(fake_mask.sum()), "real_images": int(real_mask.sum())}
+
+    vince = np.array([i is not None and i.generator_id == generator_id_of("vincegmz/stable-diffusion")
+                      and i.content == PHOTO for i in info])
+    add("vincegmz dogs vs real dogs", vince, real & np.array([c == "dog" for c in classes]))
+    bento = np.array([i is not None and i.generator_id == generator_id_of("bento170502/stable-diffusion")
+                      and i.content == PHOTO and i.cifar10_class is not None for i in info])
+    bento_classes = {i.cifar10_class for i, b in zip(info, bento) if b}
+    add("bento photo animals vs real of their classes", bento, real & np.array([c in bento_classes for c in classes]))
+    for content in (PHOTO, ART):
+        add(f"{'photo-like' if content == PHOTO else 'art'} SD vs all real",
+            np.array([i is not None and i.content == content for i in info]), real.copy())
+    return out
+
+
+def art_only(rows: list[Row], table: dict[str, SdImage]) -> list[Row]:
+    """Control (b): the training split without its photo-like SD images; the test split whole."""
+    return [r for r in rows if not (r.split == "train" and r.label == FAKE and table[r.key].content == PHOTO)]

@@ -1,0 +1,491 @@
+"""Detection of genuine Stable Diffusion images: recipes, content controls, one detector, learning curve, Grad-CAM.
+
+Task (bench/_sd.py): 791 genuine SD v1.x outputs from six public repositories (../shared/data/
+generated-sd, 32x32) against 791 real CIFAR-10 test photos spread evenly over the ten classes (not
+the photos of the GAN/DDPM task), one JPEG encoder for both halves, the kit's stratified 80/20 split.
+
+Parts (--parts, default all):
+  recipes   every recipe beside the hand-feature logistic baseline of bench/bench_detect.py: ROC AUC,
+            AP, accuracy, train time; per source and per content type (photo-like / art SD images, each
+            against every real test photo).
+  controls  did it learn the generator or the subject? (a) photo-like SD dogs against real dog photos
+            only, bento170502's photo-like animals against real photos of their classes, scored by the
+            best recipe; (b) the best recipe trained without the photo-like SD images, scored on them.
+  joint     one detector for every genuine fake: the best recipe on SD + the GAN/DDPM task together,
+            per family (SD, GAN, DDPM) against the two specialists, on the same test images.
+  curve     ROC AUC against the number of training fakes (real side subsampled to match), SD and
+            GAN/DDPM tasks, seeds given by --seeds; a table and a PNG in --figures.
+  gradcam   the paper's border-vs-centre Grad-CAM study (modeling.explain.cam_mass_study) on the SD
+            test split with the best model; its figure goes to --figures.
+
+    python bench/bench_sd.py [--parts recipes controls joint curve gradcam] [--seeds 0 1 2] [--json rows.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _sd  # noqa: E402
+from _header import header  # noqa: E402
+from cifake_kit.schema import generator_family  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PARTS = ["recipes", "gradcam", "controls", "curve", "joint"]  # run in this order
+DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
+FALLBACK_BEST = "cifake-forensic"  # the best recipe when the recipes part is not run
+CURVE_SIZES = [25, 50, 100, 200, 400, None]  # None: every training fake
+CIFAKE_TRAIN_FAKES = 50_000
+
+
+def auc(p_fake, fake_mask, real_mask) -> float | None:
+    """ROC AUC of the `fake_mask` images (positives) against the `real_mask` ones; None if a side is empty."""
+    from sklearn.metrics import roc_auc_score
+
+    fake_mask, real_mask = np.asarray(fake_mask, bool), np.asarray(real_mask, bool)
+    if not fake_mask.any() or not real_mask.any():
+        return None
+    both = fake_mask | real_mask
+    return float(roc_auc_score(fake_mask[both], np.asarray(p_fake)[both]))
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def table(header_cells: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header_cells) + " |", "|" + "---|" * len(header_cells)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class Scored:
+    """A model's P(FAKE) on a split, with each image's key, label, class name and generator."""
+
+    def __init__(self, model_dir: Path, data: Path, split: str = "test"):
+        from modeling.data import load_pixels
+        from modeling.evaluation import score
+        from modeling.inference import load_model
+
+        net, processor = load_model(model_dir, batch_size=512)
+        pixels = load_pixels(data, split, processor)
+        self.metrics, self.p_fake = score(net, processor, pixels, batch_size=512)
+        self.keys = _sd.pixel_keys(pixels)
+        self.labels = pixels.labels.numpy()
+        self.classes = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in pixels.classes.tolist()]
+        self.generators = list(pixels.generator_ids or [None] * len(pixels))
+
+    @property
+    def real(self) -> np.ndarray:
+        return self.labels == _sd.REAL
+
+    def p_by_key(self) -> dict[str, float]:
+        return dict(zip(self.keys, self.p_fake.tolist()))
+
+
+def fit(data: Path, spec: str, out: Path, seed: int = 0, epochs: int | None = None) -> tuple[Path, float, dict]:
+    """Train `spec` on `data` into `out`: (model folder, seconds, test metrics)."""
+    from modeling.train import train
+
+    start = time.perf_counter()
+    result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed, epochs=epochs)
+    return result.output_dir, time.perf_counter() - start, result.metrics
+
+
+def content_scores(scored_keys, labels, p_fake, table_) -> dict:
+    """ROC AUC of the photo-like and the art SD test images, each against every real test image."""
+    masks = _sd.control_masks(scored_keys, labels, [None] * len(labels), table_)
+    return {name: {"auc": auc(p_fake, m["fake"], m["real"]), "fake_images": m["fake_images"],
+                   "real_images": m["real_images"]}
+            for name, m in masks.items() if name.endswith("vs all real")}
+
+
+# --- parts ----------------------------------------------------------------------------------------
+
+def with_epochs(recipe: str, epochs: int) -> str:
+    """`recipe` as a config JSON with its training epochs set to `epochs`."""
+    from modeling.topologies import resolve_recipe
+
+    _, model, training = resolve_recipe(recipe)
+    return json.dumps({"model": model, "training": {**training, "epochs": epochs}})
+
+
+def part_recipes(ctx) -> dict:
+    from bench_detect import logistic_baseline, recipe_run
+
+    from modeling.topologies import RECIPES, resolve_recipe
+
+    data, table_ = ctx["sd_data"], ctx["table"]
+    runs = [(name, name) for name in ctx["recipes"]]
+    if ctx["epochs"]:
+        runs = [(name, with_epochs(name, ctx["epochs"])) for name in ctx["recipes"]]
+    for epochs in ctx["extra_epochs"]:
+        runs.append((f"{FALLBACK_BEST}, {epochs} epochs", with_epochs(FALLBACK_BEST, epochs)))
+    unknown = [name for name, spec in runs if spec == name and name not in RECIPES]
+    if unknown:
+        raise SystemExit(f"unknown recipes {unknown}; see `cifake train --list-configs`")
+    # The baseline's per-image scores, caught where it hands them to the kit's breakdown.
+    import modeling.detection as detection
+
+    caught = {}
+    original = detection.breakdown
+
+    def catching(labels, p_fake, *args, **kwargs):
+        caught["labels"], caught["p_fake"] = np.asarray(labels), np.asarray(p_fake)
+        return original(labels, p_fake, *args, **kwargs)
+
+    detection.breakdown = catching
+    try:
+        baseline = logistic_baseline(data)
+    finally:
+        detection.breakdown = original
+    from modeling.data import load_pixels
+
+    test = load_pixels(data, "test", None)
+    baseline["content"] = content_scores(_sd.pixel_keys(test), caught["labels"], caught["p_fake"], table_)
+    baseline["spec"] = None
+    rows = [baseline]
+    for name, spec in runs:
+        print(f"# training {name} on the SD task ...", flush=True)
+        row = recipe_run(data, name, spec, ctx["models"])
+        row["model_dir"] = str(ctx["models"] / name.replace(" ", "_").replace(",", "").replace("/", "-"))
+        row["spec"] = spec
+        scored = Scored(Path(row["model_dir"]), data)
+        row["content"] = content_scores(scored.keys, scored.labels, scored.p_fake, table_)
+        rows.append(row)
+        print(f"#   {name}: ROC AUC {row['metrics']['roc_auc']:.4f} in {row['seconds']:.0f} s", flush=True)
+    print("\n## SD task: recipes vs the hand-feature baseline\n")
+    print(f"Test split: {int(np.sum(test.labels.numpy() == _sd.FAKE))} SD images, "
+          f"{int(np.sum(test.labels.numpy() == _sd.REAL))} real photos. One run each, seed 0.\n")
+    print(table(["detector", "epochs", "train s", "ROC AUC", "AP", "accuracy", "accuracy at threshold"],
+                [[r["name"], "" if r["epochs"] is None else f"{r['epochs']:g}", f"{r['seconds']:.0f}",
+                  fmt(r["metrics"]["roc_auc"], 4), fmt(r["metrics"]["average_precision"], 4),
+                  fmt(r["metrics"]["accuracy"]), fmt(r["metrics"].get("accuracy_at_threshold"))] for r in rows]))
+    generators = [g["generator_id"] for g in rows[0]["metrics"]["per_generator"]]
+    per = [{g["generator_id"]: g for g in r["metrics"]["per_generator"]} for r in rows]
+    print("\nPer source and per content type: ROC AUC of those SD test images against all real test photos.\n")
+    body = [[g.split(":", 1)[1], per[0][g]["images"]] + [fmt(p.get(g, {}).get("roc_auc_vs_real")) for p in per]
+            for g in generators]
+    for name in rows[0]["content"]:
+        body.append([f"**{name.replace(' vs all real', '')}**", rows[0]["content"][name]["fake_images"]]
+                    + [fmt(r["content"][name]["auc"]) for r in rows])
+    print(table(["source / content", "SD test images"] + [r["name"] for r in rows], body))
+    best = max(rows[1:], key=lambda r: r["metrics"]["roc_auc"] or 0.0) if len(rows) > 1 else None
+    if best is not None:
+        ctx["best"] = {"name": best["name"], "spec": best["spec"], "model_dir": Path(best["model_dir"]),
+                       "seconds": best["seconds"]}
+        m = best["metrics"]
+        print(f"\nBest recipe: {best['name']}: ROC AUC {m['roc_auc']:.4f} (target >= 0.99), "
+              f"{best['seconds'] / 60:.1f} min training (target <= 15).")
+    return {"rows": [{k: v for k, v in r.items() if k != "model_dir"} for r in rows]}
+
+
+def best_model(ctx) -> dict:
+    """The best recipe's model on the SD task: from the recipes part, or trained now (FALLBACK_BEST)."""
+    if "best" not in ctx:
+        print(f"# training {FALLBACK_BEST} on the SD task (the recipes part was not run) ...", flush=True)
+        spec = with_epochs(FALLBACK_BEST, ctx["epochs"]) if ctx["epochs"] else FALLBACK_BEST
+        model_dir, seconds, _ = fit(ctx["sd_data"], spec, ctx["models"] / "sd-best")
+        ctx["best"] = {"name": FALLBACK_BEST, "spec": spec, "model_dir": model_dir, "seconds": seconds}
+    return ctx["best"]
+
+
+CONTROL_EXTRA_REAL = 100  # held-out real photos per control class, used by no task
+
+
+def control_set(ctx) -> Path:
+    """The SD test split plus CONTROL_EXTRA_REAL held-out real photos of each class the controls use
+    (dog and bento's photo classes), photos no task of this bench trains or tests on, all as test."""
+    table_ = ctx["table"]
+    classes = {"dog"} | {i.cifar10_class for i in table_.values() if i.content == _sd.PHOTO and i.cifar10_class}
+    skip = 2116 + len(ctx["sd_rows"])  # after the GAN/DDPM task's photos and the SD task's
+    extra = [_sd.Row(path, _sd.REAL, None, name, "test")
+             for name, path in _sd.real_photos(ctx["shared"], 10 * CONTROL_EXTRA_REAL, skip) if name in classes]
+    rows = [r for r in ctx["sd_rows"] if r.split == "test"] + extra
+    return _sd.import_rows(rows, ctx["work"] / "sd-controls", intro="Content controls of bench/bench_sd.py.")
+
+
+def part_controls(ctx) -> dict:
+    best = best_model(ctx)
+    table_, rows = ctx["table"], ctx["sd_rows"]
+    data = control_set(ctx)
+    scored = Scored(best["model_dir"], data)
+    masks = _sd.control_masks(scored.keys, scored.labels, scored.classes, table_)
+    out = {"a": [], "b": []}
+    print(f"\n## Content controls: generator or subject? ({best['name']})\n")
+    print(f"(a) The best model on the SD test split, photo-like SD images against real photos of the same CIFAR-10 "
+          f"classes only. Real photos: the test split's plus {CONTROL_EXTRA_REAL} held-out photos per class that no "
+          f"model here saw (the 'all real' rows too).\n")
+    body = []
+    for name, m in masks.items():
+        value = auc(scored.p_fake, m["fake"], m["real"])
+        out["a"].append({"control": name, "auc": value, "fake_images": m["fake_images"], "real_images": m["real_images"]})
+        body.append([name, m["fake_images"], m["real_images"], fmt(value)])
+    print(table(["control", "SD images", "real photos", "ROC AUC"], body))
+    # (b) trained without any photo-like SD image, scored on them.
+    print(f"\n# training {best['name']} on the SD task without its photo-like SD training images ...", flush=True)
+    art_data = _sd.import_rows(_sd.art_only(rows, table_), ctx["work"] / "sd-art-only")
+    model_dir, seconds, _ = fit(art_data, best["spec"], ctx["models"] / "sd-art-only")
+    art = Scored(model_dir, data)
+    p_art = np.array([art.p_by_key()[k] for k in scored.keys])  # the same test images, in the same order
+    n_train = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE and table_[r.key].content == _sd.ART)
+    print(f"\n(b) Trained on art-only SD ({n_train} training fakes) + the real training photos ({seconds:.0f} s), "
+          f"against the full SD model, on the same test images.\n")
+    body = []
+    for name, m in masks.items():
+        full_value, art_value = auc(scored.p_fake, m["fake"], m["real"]), auc(p_art, m["fake"], m["real"])
+        out["b"].append({"control": name, "auc_art_only": art_value, "auc_full": full_value,
+                         "fake_images": m["fake_images"], "real_images": m["real_images"]})
+        body.append([name, m["fake_images"], m["real_images"], fmt(art_value), fmt(full_value)])
+    print(table(["scored on", "SD images", "real photos", "trained on art-only SD", "trained on all SD"], body))
+    shutil.rmtree(art_data, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return out
+
+
+def genuine_task(ctx):
+    if "gan_rows" not in ctx:
+        data, rows = _sd.genuine_rows(ctx["shared"], ctx["work"] / "gan-task")
+        ctx["gan_data"], ctx["gan_rows"] = data, rows
+    return ctx["gan_data"], ctx["gan_rows"]
+
+
+def gan_specialist(ctx) -> tuple[Path, float]:
+    if "gan_model" not in ctx:
+        data, _ = genuine_task(ctx)
+        best = best_model(ctx)
+        print(f"# training {best['name']} on the GAN/DDPM task ...", flush=True)
+        model_dir, seconds, metrics = fit(data, best["spec"], ctx["models"] / "gan-specialist")
+        ctx["gan_model"], ctx["gan_seconds"], ctx["gan_auc"] = model_dir, seconds, metrics["roc_auc"]
+    return ctx["gan_model"], ctx["gan_seconds"]
+
+
+def part_joint(ctx) -> dict:
+    best = best_model(ctx)
+    _, gan_rows = genuine_task(ctx)
+    gan_model, gan_seconds = gan_specialist(ctx)
+    joint_data = _sd.import_rows(ctx["sd_rows"] + gan_rows, ctx["work"] / "joint-task",
+                                 intro="SD + GAN/DDPM, the joint task of bench/bench_sd.py.")
+    print(f"# training {best['name']} on SD + GAN/DDPM together ...", flush=True)
+    joint_model, joint_seconds, _ = fit(joint_data, best["spec"], ctx["models"] / "joint")
+    models = {"joint (SD + GAN/DDPM)": joint_model, "SD-only": best["model_dir"], "GAN/DDPM-only": gan_model}
+    scores = {name: Scored(path, joint_data) for name, path in models.items()}
+    first = scores["joint (SD + GAN/DDPM)"]
+    p = {name: np.array([s.p_by_key()[k] for k in first.keys]) for name, s in scores.items()}
+    families = np.array([generator_family(g) if label == _sd.FAKE else "REAL"
+                         for g, label in zip(first.generators, first.labels)], dtype=object)
+    real = first.real
+    out = []
+    for family in ("Stable Diffusion", "GAN", "DDPM", "all"):
+        fake = (families != "REAL") if family == "all" else (families == family)
+        out.append({"family": family, "fake_images": int(fake.sum()), "real_images": int(real.sum()),
+                    **{name: auc(p[name], fake, real) for name in models}})
+    print(f"\n## One detector for every genuine fake ({best['name']})\n")
+    print(f"Joint test split ({int(real.sum())} real photos: the SD task's and the GAN/DDPM task's), each family "
+          f"against all of them. Train time: joint {joint_seconds:.0f} s, SD-only {best['seconds']:.0f} s, "
+          f"GAN/DDPM-only {gan_seconds:.0f} s.\n")
+    print(table(["family", "fake test images"] + list(models),
+                [[r["family"], r["fake_images"]] + [fmt(r[name]) for name in models] for r in out]))
+    shutil.rmtree(joint_data, ignore_errors=True)
+    return {"rows": out, "seconds": {"joint": joint_seconds, "SD-only": best["seconds"], "GAN/DDPM-only": gan_seconds}}
+
+
+def part_curve(ctx) -> dict:
+    best = best_model(ctx)
+    tasks = {"SD": ctx["sd_rows"]}
+    if "GAN/DDPM" in ctx["curve_tasks"]:
+        _, tasks["GAN/DDPM"] = genuine_task(ctx)
+    if "SD" not in ctx["curve_tasks"]:
+        del tasks["SD"]
+    points = []
+    for task, rows in tasks.items():
+        total = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE)
+        for size in ctx["curve_sizes"]:
+            for seed in ctx["seeds"]:
+                if size is None and seed != ctx["seeds"][0] and not ctx["curve_all_seeds"]:
+                    continue  # every fake: the subsets are equal, only the training seed would differ
+                n = total if size is None else min(size, total)
+                if size is None and seed == 0:  # trained already: the same rows, the same recipe, seed 0
+                    if task == "SD":
+                        value = Scored(best["model_dir"], ctx["sd_data"]).metrics["roc_auc"]
+                        seconds = best["seconds"]
+                    else:
+                        seconds, value = gan_specialist(ctx)[1], ctx["gan_auc"]
+                    points.append({"task": task, "fakes": n, "seed": seed, "roc_auc": value, "seconds": seconds})
+                    print(f"#   curve {task} n={n} seed {seed}: ROC AUC {value:.4f} (the {task} model)", flush=True)
+                    continue
+                subset = _sd.curve_subset(rows, size, seed)
+                folder = ctx["work"] / f"curve-{task.replace('/', '-')}-{n}-{seed}"
+                _sd.import_rows(subset, folder, seed=seed)
+                model_dir, seconds, metrics = fit(folder, best["spec"], ctx["models"] / folder.name, seed=seed)
+                points.append({"task": task, "fakes": n, "seed": seed, "roc_auc": metrics["roc_auc"], "seconds": seconds})
+                print(f"#   curve {task} n={n} seed {seed}: ROC AUC {metrics['roc_auc']:.4f} ({seconds:.0f} s)", flush=True)
+                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(model_dir, ignore_errors=True)
+    summary = curve_summary(points)
+    print(f"\n## Learning curve ({best['name']}): ROC AUC against training fakes\n")
+    print("Real training photos subsampled to the same number; the full test split of each task; mean +- sd over "
+          "seeds (the 'every fake' point: one seed, the subsets being equal).\n")
+    print(table(["task", "training fakes", "seeds", "ROC AUC mean", "sd", "min", "train s (mean)"],
+                [[s["task"], s["fakes"], s["runs"], fmt(s["mean"], 4), fmt(s["sd"], 4), fmt(s["min"], 4),
+                  f"{s['seconds']:.0f}"] for s in summary]))
+    figure = plot_curve(summary, ctx["figures"] / "sd_learning_curve.png", best["name"])
+    print(f"\nFigure: {figure.relative_to(REPO) if figure.is_relative_to(REPO) else figure}")
+    for task in tasks:
+        print(extrapolation(summary, task))
+    return {"points": points, "summary": summary}
+
+
+def curve_summary(points: list[dict]) -> list[dict]:
+    out = []
+    for task in dict.fromkeys(p["task"] for p in points):
+        for fakes in sorted({p["fakes"] for p in points if p["task"] == task}):
+            values = [p["roc_auc"] for p in points if p["task"] == task and p["fakes"] == fakes]
+            seconds = [p["seconds"] for p in points if p["task"] == task and p["fakes"] == fakes]
+            out.append({"task": task, "fakes": fakes, "runs": len(values), "mean": float(np.mean(values)),
+                        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None, "min": float(np.min(values)),
+                        "seconds": float(np.mean(seconds))})
+    return out
+
+
+def power_law(summary: list[dict], task: str) -> tuple[float, float] | None:
+    """(a, b) of log(1 - AUC) = a + b log(fakes), fitted on the points from 50 fakes on; None if too few."""
+    points = [(s["fakes"], max(1 - s["mean"], 1e-4)) for s in summary if s["task"] == task and s["fakes"] >= 50]
+    if len(points) < 3:
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
+def extrapolation(summary: list[dict], task: str) -> str:
+    fitted = power_law(summary, task)
+    if fitted is None:
+        return f"{task}: too few curve points to say anything about {CIFAKE_TRAIN_FAKES:,} training fakes."
+    a, b = fitted
+    last = [s for s in summary if s["task"] == task][-1]
+    if b >= 0:
+        return (f"{task}: ROC AUC does not rise with more fakes over this range ({last['fakes']} fakes: {last['mean']:.3f});"
+                f" nothing can be read off for CIFAKE's {CIFAKE_TRAIN_FAKES:,}.")
+    guess = 1 - float(np.exp(a + b * np.log(CIFAKE_TRAIN_FAKES)))
+    return (f"{task}: 1 - AUC falls about x{2 ** -b:.2f} per doubling of the fakes (a power law fitted from 50 fakes "
+            f"up, {last['fakes']} fakes: {last['mean']:.3f}). Carried on to CIFAKE's {CIFAKE_TRAIN_FAKES:,} training "
+            f"fakes it would give ROC AUC ~{guess:.4f}: a guess, since curves of this kind flatten and CIFAKE's own "
+            f"fakes come from one SD v1.4 prompt set, not these sources.")
+
+
+def plot_curve(summary: list[dict], path: Path, model: str) -> Path:
+    from modeling.report import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for task, colour in (("SD", "tab:red"), ("GAN/DDPM", "tab:blue")):
+        mine = [s for s in summary if s["task"] == task]
+        if not mine:
+            continue
+        x = [s["fakes"] for s in mine]
+        y = np.array([s["mean"] for s in mine])
+        sd = np.array([s["sd"] or 0.0 for s in mine])
+        ax.plot(x, y, "o-", color=colour, label=f"{task} task")
+        ax.fill_between(x, y - sd, np.minimum(y + sd, 1), color=colour, alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("training fakes (as many real photos)")
+    ax.set_ylabel("test ROC AUC")
+    ax.set_title(f"Learning curve, {model} (mean +- sd over seeds)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def part_gradcam(ctx) -> dict:
+    from modeling.explain import cam_mass_study
+
+    best = best_model(ctx)
+    out = ctx["work"] / "gradcam"
+    result = cam_mass_study(best["model_dir"], ctx["sd_data"], split="test", sample=100_000, output_dir=out)
+    figure = ctx["figures"] / "sd_cam_mass.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "cam_mass.png", figure)
+    print(f"\n## Grad-CAM: border vs centre on the SD test split ({best['name']}, {result['images']} images)\n")
+    print(f"Centre: the {result['centre']} (a uniform map puts {result['uniform_centre_share']:.0%} of its mass there; "
+          f"centre ratio < 1: the evidence sits on the border). {result['empty_maps']} empty maps left out.\n")
+    print(table(["group", "images", "border share", "centre share", "centre ratio"],
+                [[name.replace("FAKE", "SD (FAKE)"), g["images"], fmt(g["border_share"]), fmt(g["centre_share"]),
+                  fmt(g["centre_ratio"], 2)] for name, g in result["groups"].items()]))
+    if result["per_generator"]:
+        print("\nPer SD source (FAKE test images):\n")
+        print(table(["source", "images", "border share", "centre share", "called FAKE"],
+                    [[g["generator_id"].split(":", 1)[1], g["images"], fmt(1 - g["centre_share"]),
+                      fmt(g["centre_share"]), fmt(g["called_fake"])] for g in result["per_generator"]]))
+    print(f"\nFigure: {figure.relative_to(REPO) if figure.is_relative_to(REPO) else figure}")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS)
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
+    parser.add_argument("--extra-epochs", nargs="*", type=int, default=[],
+                        help=f"also train {FALLBACK_BEST} with these epoch counts (extra rows of the recipes table)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the learning curve")
+    parser.add_argument("--curve-all-seeds", action="store_true",
+                        help="train the 'every fake' curve point for every seed too (only the training seed differs)")
+    parser.add_argument("--curve-tasks", nargs="+", choices=["SD", "GAN/DDPM"], default=["SD", "GAN/DDPM"])
+    parser.add_argument("--curve-sizes", nargs="+", type=lambda v: None if v == "all" else int(v),
+                        default=CURVE_SIZES, help="training fakes per curve point ('all': every one)")
+    parser.add_argument("--epochs", type=int, help="override every recipe's epochs (quick checks; not for results)")
+    parser.add_argument("--figures", type=Path, default=REPO / "bench" / "figures")
+    parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
+    parser.add_argument("--keep", type=Path, help="keep the trained models in this folder (default: deleted)")
+    args = parser.parse_args()
+    if not (args.shared / "data" / _sd.SD_FOLDER).is_dir():
+        raise SystemExit(f"{args.shared / 'data' / _sd.SD_FOLDER} is missing: this bench needs ../shared/data/generated-sd.")
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(name, "1")
+    from cifake_kit.runtime import keep_freed_memory
+
+    keep_freed_memory()
+    import torch
+
+    work = Path(tempfile.mkdtemp(prefix="cifake-bench-sd-"))
+    models = args.keep or (work / "models")
+    print(header("CIFAKE kit: detection of genuine Stable Diffusion images (bench/bench_sd.py)"))
+    print(f"# {torch.get_num_threads()} threads | parts: {' '.join(args.parts)} | curve: {' '.join(args.curve_tasks)}, "
+          f"fakes {' '.join(str(n or 'all') for n in args.curve_sizes)}, seeds {' '.join(map(str, args.seeds))} | "
+          f"FAKE is the positive class", flush=True)
+    sd_data, sd_rows, table_ = _sd.build_sd_task(args.shared, work / "sd-task")
+    ctx = {"shared": args.shared, "work": work, "models": models, "figures": args.figures, "sd_data": sd_data,
+           "sd_rows": sd_rows, "table": table_, "recipes": args.recipes, "extra_epochs": args.extra_epochs,
+           "seeds": args.seeds, "curve_all_seeds": args.curve_all_seeds, "parts": args.parts,
+           "curve_tasks": args.curve_tasks, "curve_sizes": args.curve_sizes, "epochs": args.epochs}
+    photo = sum(1 for i in table_.values() if i.content == _sd.PHOTO)
+    print(f"# SD task: {sum(r.label == _sd.FAKE for r in sd_rows)} SD images ({photo} photo-like, "
+          f"{len(table_) - photo} art) vs {sum(r.label == _sd.REAL for r in sd_rows)} real photos; "
+          f"train {sum(r.split == 'train' for r in sd_rows)}, test {sum(r.split == 'test' for r in sd_rows)}", flush=True)
+    results = {}
+    for part in PARTS:  # in this order: later parts reuse the best model
+        if part in args.parts:
+            start = time.perf_counter()
+            results[part] = globals()[f"part_{part}"](ctx)
+            print(f"\n# part {part}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""bench/_sd.py: content types from provenance rows, content-control selection, learning-curve subsets."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import _sd  # noqa: E402
+from _sd import ART, FAKE, PHOTO, REAL, Row, SdImage  # noqa: E402
+
+VINCE = "stable-diffusion:vincegmz/stable-diffusion"
+BENTO = "stable-diffusion:bento170502/stable-diffusion"
+JOSH = "stable-diffusion:JoshCLWren/stable-diffusion"
+
+
+@pytest.mark.parametrize("prompt, expected", [
+    ("a photo of a dog (inferred from sibling filename a-photo-of-a-dog-0008)", (PHOTO, "dog")),
+    ("(inferred: prompts.txt line 20, 2 samples per prompt from 00090) a photo of a cat sitting on a pumpkin",
+     (PHOTO, "cat")),
+    ("(inferred: prompts.txt line 96) a photo of a frog jumping from one lily pad to another", (PHOTO, "frog")),
+    ("(inferred: line 40) a photo of a bird wearing a bowtie", (PHOTO, "bird")),
+    ("(inferred: line 9) a photo of two horses in a field", (PHOTO, "horse")),
+    # photo-like, but no CIFAR-10 subject: a car or a horse elsewhere in the prompt does not count
+    ("(inferred: line 38) a photo of a fox driving a car", (PHOTO, None)),
+    ("(inferred: line 2) a photo of an astronaut riding a horse on mars", (PHOTO, None)),
+    ("(inferred: line 5) a painting of a cat surfing", (ART, None)),
+    ("A photograph of a deer at dawn", (PHOTO, "deer")),
+    # the README's example prompt, not this image's: unknown, so not photo-like
+    ('unknown (earlier run; README example prompt is "a photograph of an astronaut riding a horse")', (ART, None)),
+    ("unknown", (ART, None)),
+    ("", (ART, None)),
+])
+def test_content_type_and_class_from_the_provenance_prompt(prompt, expected):
+    assert _sd.content_of({"prompt": prompt}) == expected
+
+
+def test_prompt_text_strips_the_inference_note():
+    assert _sd.prompt_text("(inferred: a (nested) note) a photo of a dog") == "a photo of a dog"
+    assert _sd.prompt_text("unknown (earlier run)") == ""
+
+
+def test_sd_images_read_every_provenance_row(tmp_path):
+    folder = tmp_path / "data" / "generated-sd" / "bento170502-stable-diffusion"
+    folder.mkdir(parents=True)
+    (folder / "provenance.csv").write_text(
+        "file,repo,prompt\n"
+        "a.png,bento170502/stable-diffusion,(inferred) a photo of a cat on a leash\n"
+        "b.png,bento170502/stable-diffusion,(inferred) a painting of a dog\n")
+    images = _sd.sd_images(tmp_path)
+    assert [(i.file, i.generator_id, i.content, i.cifar10_class) for i in images] == [
+        ("a.png", BENTO, PHOTO, "cat"), ("b.png", BENTO, ART, None)]
+    with pytest.raises(SystemExit, match="generated-sd is missing"):
+        _sd.sd_images(tmp_path / "elsewhere")
+
+
+def test_real_photos_are_spread_over_the_classes_after_the_skipped_ones(tmp_path):
+    from cifake_kit.schema import CIFAR10_CLASSES
+
+    for name in CIFAR10_CLASSES:
+        (tmp_path / "data" / "cifar10-test-jpeg" / name).mkdir(parents=True)
+        for i in range(6):
+            (tmp_path / "data" / "cifar10-test-jpeg" / name / f"{i:04d}.jpg").write_bytes(b"")
+    first = _sd.real_photos(tmp_path, 23, skip=0)
+    later = _sd.real_photos(tmp_path, 23, skip=23)
+    assert len(first) == len(later) == 23
+    counts = {name: sum(1 for c, _ in first if c == name) for name in CIFAR10_CLASSES}
+    assert sorted(counts.values()) == [2] * 7 + [3] * 3
+    assert not {p for _, p in first} & {p for _, p in later}  # no photo in both
+    with pytest.raises(SystemExit, match="too few"):
+        _sd.real_photos(tmp_path, 60, skip=10)
+
+
+def _image(generator, content, klass, name):
+    return SdImage("folder", name, generator, content, klass, "")
+
+
+def test_content_controls_score_each_fake_group_against_the_right_real_photos():
+    table = {}
+    keys, labels, classes = [], [], []
+
+    def fake(generator, content, klass, name):
+        key = _sd.row_key(FAKE, generator, None, name)
+        table[key] = _image(generator, content, klass, name)
+        keys.append(key), labels.append(FAKE), classes.append(None)
+
+    def real(klass, name):
+        keys.append(_sd.row_key(REAL, None, klass, name)), labels.append(REAL), classes.append(klass)
+
+    fake(VINCE, PHOTO, "dog", "v1.png")
+    fake(VINCE, PHOTO, "dog", "v2.png")
+    fake(BENTO, PHOTO, "cat", "b1.png")
+    fake(BENTO, PHOTO, "frog", "b2.png")
+    fake(BENTO, PHOTO, None, "b3.png")  # photo-like, no CIFAR-10 class: not in the class control
+    fake(BENTO, ART, None, "b4.png")
+    fake(JOSH, ART, None, "j1.png")
+    for klass in ("dog", "dog", "cat", "frog", "ship", "truck"):
+        real(klass, f"{klass}{len(keys)}.jpg")
+    masks = _sd.control_masks(keys, labels, classes, table)
+
+    def picked(name, side):
+        return [keys[i] for i in np.flatnonzero(masks[name][side])]
+
+    dogs = masks["vincegmz dogs vs real dogs"]
+    assert picked("vincegmz dogs vs real dogs", "fake") == [keys[0], keys[1]]
+    assert [classes[i] for i in np.flatnonzero(dogs["real"])] == ["dog", "dog"]
+    assert (dogs["fake_images"], dogs["real_images"]) == (2, 2)
+    bento = "bento photo animals vs real of their classes"
+    assert picked(bento, "fake") == [keys[2], keys[3]]
+    assert sorted(classes[i] for i in np.flatnonzero(masks[bento]["real"])) == ["cat", "frog"]
+    photo, art = masks["photo-like SD vs all real"], masks["art SD vs all real"]
+    assert picked("photo-like SD vs all real", "fake") == keys[:5]
+    assert picked("art SD vs all real", "fake") == [keys[5], keys[6]]
+    assert photo["real_images"] == art["real_images"] == 6
+    assert not (masks[bento]["fake"] & masks[bento]["real"]).any()
+    assert (dogs["mask"] == (dogs["fake"] | dogs["real"])).all()
+
+
+def _rows(train_fake=40, train_real=50, test=10):
+    rows = [Row(Path(f"f{i}.png"), FAKE, "gen", None, "train") for i in range(train_fake)]
+    rows += [Row(Path(f"r{i}.jpg"), REAL, None, "cat", "train") for i in range(train_real)]
+    rows += [Row(Path(f"t{i}.png"), FAKE, "gen", None, "test") for i in range(test)]
+    rows += [Row(Path(f"u{i}.jpg"), REAL, None, "dog", "test") for i in range(test)]
+    return rows
+
+
+def test_learning_curve_subsets_match_the_real_side_and_keep_the_test_split():
+    rows = _rows()
+    test = [r for r in rows if r.split == "test"]
+    for size, expected in ((5, 5), (25, 25), (None, 40), (1000, 40)):
+        subset = _sd.curve_subset(rows, size, seed=0)
+        train = [r for r in subset if r.split == "train"]
+        assert sum(r.label == FAKE for r in train) == expected
+        assert sum(r.label == REAL for r in train) == expected  # the real side matched
+        assert [r for r in subset if r.split == "test"] == test  # every test image, always
+        assert len({r.key for r in subset}) == len(subset)  # no image twice
+
+
+def test_learning_curve_seeds_draw_different_subsets_and_repeat_themselves():
+    rows = _rows()
+
+    def fakes(seed):
+        return {r.key for r in _sd.curve_subset(rows, 10, seed) if r.split == "train" and r.label == FAKE}
+
+    def reals(seed):
+        return {r.key for r in _sd.curve_subset(rows, 10, seed) if r.split == "train" and r.label == REAL}
+
+    assert fakes(0) == fakes(0) and reals(0) == reals(0)
+    assert fakes(0) != fakes(1) and fakes(1) != fakes(2)
+    assert reals(0) != reals(1)
+
+
+def test_learning_curve_real_side_is_capped_by_the_real_photos_there_are():
+    subset = _sd.curve_subset(_rows(train_fake=40, train_real=12), 30, seed=0)
+    train = [r for r in subset if r.split == "train"]
+    assert sum(r.label == FAKE for r in train) == 30 and sum(r.label == REAL for r in train) == 12
+
+
+def test_art_only_drops_the_photo_like_training_fakes_only():
+    rows = [Row(Path("p.png"), FAKE, VINCE, None, "train"), Row(Path("a.png"), FAKE, JOSH, None, "train"),
+            Row(Path("q.png"), FAKE, VINCE, None, "test"), Row(Path("r.jpg"), REAL, None, "dog", "train")]
+    table = {rows[0].key: _image(VINCE, PHOTO, "dog", "p.png"), rows[1].key: _image(JOSH, ART, None, "a.png"),
+             rows[2].key: _image(VINCE, PHOTO, "dog", "q.png")}
+    assert _sd.art_only(rows, table) == rows[1:]
+
+
+def test_power_law_extrapolation_reads_the_curve():
+    import bench_sd
+
+    falling = [{"task": "SD", "fakes": n, "mean": 1 - 0.2 * (50 / n) ** 0.5} for n in (25, 50, 100, 200, 400)]
+    a, b = bench_sd.power_law(falling, "SD")
+    assert b == pytest.approx(-0.5, abs=1e-6)
+    assert "per doubling" in bench_sd.extrapolation(falling, "SD") and "guess" in bench_sd.extrapolation(falling, "SD")
+    flat = [{"task": "SD", "fakes": n, "mean": 0.6} for n in (50, 100, 200)]
+    assert "does not rise" in bench_sd.extrapolation(flat, "SD")
+    assert "too few" in bench_sd.extrapolation(falling[:2], "SD")
+
+
+def test_the_bench_refuses_in_one_line_without_the_sd_images(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "bench" / "bench_sd.py"),
+                             "--shared", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "generated-sd is missing" in result.stderr
+
+
+def test_the_sd_task_maps_every_test_row_back_to_its_file(tmp_path, shared_data):
+    if not (shared_data / "generated-sd").is_dir():
+        pytest.skip(f"needs {shared_data / 'generated-sd'}")
+    data, rows, table = _sd.build_sd_task(shared_data.parent, tmp_path / "sd", real_count=40)
+    assert sum(r.label == FAKE for r in rows) == len(table) == 791
+    assert sum(r.label == REAL for r in rows) == 40
+    test = [r for r in rows if r.split == "test"]
+    assert 0.15 < len(test) / len(rows) < 0.25
+    assert {table[r.key].generator_id for r in rows if r.label == FAKE} >= {VINCE, BENTO, JOSH}
