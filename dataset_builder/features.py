@@ -5,6 +5,7 @@ kit; what is only the builder's business (sizes, filter, encoder) is set here. I
 module is free; `cifake_features()` imports `datasets` when called.
 """
 
+from cifake_kit.codec import JPEG_QUALITY, JPEG_SUBSAMPLING  # noqa: F401 (the one encoder's settings, one place)
 from cifake_kit.schema import CIFAR10_CLASSES, LABEL_NAMES
 
 # The paper's sizes: images per CIFAR-10 class and label.
@@ -23,8 +24,6 @@ IMAGE_FORMATS = ["jpeg", "png"]
 # What an import does with each file's bytes (importing.Encoding): re-encode with the one encoder
 # unless already in it, lossless PNG for both halves, or keep every file as it is.
 IMPORT_ENCODINGS = ["cifake-jpeg", "png", "keep"]
-JPEG_QUALITY = 75
-JPEG_SUBSAMPLING = "4:2:0"
 CIFAKE_QTABLE_SUMS = (1858, 2780)
 
 

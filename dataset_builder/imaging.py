@@ -8,10 +8,11 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin
 
+from cifake_kit.codec import encode_jpeg, is_cifake_jpeg  # noqa: F401 (is_cifake_jpeg: importing's)
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import IMAGE_SIZE
 
-from .features import DOWNSCALE_FILTER, IMAGE_FORMATS, JPEG_QUALITY, JPEG_SUBSAMPLING
+from .features import DOWNSCALE_FILTER, IMAGE_FORMATS
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC}
 _SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
@@ -81,12 +82,10 @@ def encode_image(pixels: np.ndarray, image_format: str = "jpeg") -> bytes:
         raise CifakeError(
             f"Unknown image format {image_format!r}. Use one of: {', '.join(IMAGE_FORMATS)}."
         )
-    buffer = io.BytesIO()
-    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="RGB")
     if image_format == "jpeg":
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING)
-    else:
-        image.save(buffer, format="PNG", compress_level=6)
+        return encode_jpeg(np.ascontiguousarray(pixels, dtype=np.uint8))
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="RGB").save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
 
@@ -106,26 +105,6 @@ def encoder_settings(data: bytes) -> dict:
             )
             settings["progressive"] = bool(image.info.get("progressive", False))
     return settings
-
-
-@lru_cache(maxsize=1)
-def cifake_jpeg_tables() -> dict:
-    """The quantisation tables `encode_image` writes: libjpeg quality 75, the published CIFAKE ones."""
-    with Image.open(io.BytesIO(encode_image(np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)))) as image:
-        return {k: list(v) for k, v in image.quantization.items()}
-
-
-def is_cifake_jpeg(image: Image.Image) -> bool:
-    """Whether an opened file already is what the encoder writes: a baseline 32x32 RGB JPEG with
-    exactly CIFAKE's tables and 4:2:0 subsampling (its bytes can be kept: no second compression)."""
-    return (
-        image.format == "JPEG"
-        and image.size == (IMAGE_SIZE, IMAGE_SIZE)
-        and image.mode == "RGB"
-        and not image.info.get("progressive", False)
-        and JpegImagePlugin.get_sampling(image) == 2
-        and {k: list(v) for k, v in image.quantization.items()} == cifake_jpeg_tables()
-    )
 
 
 def codec_signature(image: Image.Image) -> str:

@@ -69,6 +69,11 @@ class CifakeConfig(PreTrainedConfig):
         fake_threshold (`float`, *optional*):
             The model says FAKE when P(FAKE) is at least this. `cifake train` sets it to the cut-off
             with the best balanced accuracy on its validation split; unset means 0.5 (the argmax).
+        input_encoding (`str`, *optional*):
+            How the training images were stored: `"cifake-jpeg"` (32x32 JPEG, libjpeg quality 75, 4:2:0, as
+            the CIFAKE release and the kit's datasets store both halves) or unset (lossless, or unknown).
+            The kit's `predict`, `explain` and Space store a picture the same way before scoring it, so that
+            a lossless PNG is not judged by its codec; the image processor itself leaves pixels as given.
 
     Example:
 
@@ -105,6 +110,7 @@ class CifakeConfig(PreTrainedConfig):
     histogram_bins: int = 0
     spectrum_size: int = 0
     fake_threshold: float | None = None
+    input_encoding: str | None = None
 
     def __post_init__(self, **kwargs):
         self.conv_filters = list(self.conv_filters)
@@ -138,6 +144,8 @@ class CifakeConfig(PreTrainedConfig):
                 raise ValueError(f"{name}={sizes}: every layer needs at least 1 unit; drop the layer instead.")
         if self.fake_threshold is not None and not 0.0 < self.fake_threshold < 1.0:
             raise ValueError(f"fake_threshold={self.fake_threshold} must be between 0 and 1 (exclusive), or None for 0.5.")
+        if self.input_encoding not in (None, "cifake-jpeg"):
+            raise ValueError(f"input_encoding={self.input_encoding!r} is not 'cifake-jpeg' or None.")
         if self.backbone is None:
             if not self.conv_filters:
                 raise ValueError("conv_filters is empty: give at least one convolutional layer, or a timm backbone.")

@@ -45,6 +45,7 @@ class CifakePixels:
     generators: list[str] = field(default_factory=list)  # generator_id values of the FAKE images, if recorded
     generator_ids: list[str | None] | None = None  # each image's generator_id (None: real, or not recorded)
     image_ids: list[str] | None = None  # each image's stored file name, for per-image reports
+    encoding: str | None = None  # "cifake-jpeg" when the split's images are stored as CIFAKE's JPEGs (stored_encoding)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -397,7 +398,25 @@ def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
         sorted(g for g in dataset.unique("generator_id") if g) if "generator_id" in dataset.features else [],
         dataset.data.column("generator_id").to_pylist() if "generator_id" in dataset.features else None,
         _image_ids(dataset),
+        stored_encoding(dataset),
     )
+
+
+def stored_encoding(dataset, sample: int = 64) -> str | None:
+    """"cifake-jpeg" when `sample` images spread through the split are all stored as CIFAKE's JPEGs
+    (`cifake_kit.codec`), else None: what a model trained on them records as `input_encoding`."""
+    from cifake_kit.codec import stored_encoding as encoding_of
+
+    column = dataset.data.column("image")
+    if not len(dataset):
+        return None
+    picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(sample, len(dataset)))})
+    try:
+        stored = [column[i].as_py() for i in picks]
+        found = {encoding_of(item["bytes"]) if isinstance(item, dict) and item.get("bytes") else None for item in stored}
+    except Exception:  # noqa: BLE001 - not a bytes/path struct, or bytes PIL cannot open: no claim about the codec
+        return None
+    return found.pop() if len(found) == 1 else None
 
 
 def _image_ids(dataset) -> list[str]:

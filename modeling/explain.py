@@ -21,7 +21,7 @@ from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 
 from .data import DEFAULT_COLUMNS, CifakeCollator, load_pixels
 from .gradcam import Explanation, enlarge, explain_images, gradcam
-from .inference import fake_probability, iter_logits, load_model, open_image, verdict_ids
+from .inference import as_stored_for, fake_probability, iter_logits, load_model, open_image, verdict_ids
 from .report import pyplot
 
 CENTRE = 16  # the centre region of the study: the middle 16x16 of 32x32 (a quarter of the area)
@@ -51,7 +51,7 @@ def explain(
     """Write an overlay PNG per image (and class) and a grid figure; return the grid's path."""
     out = check_output(output_dir)
     net, processor = load_model(model)
-    pictures = [open_image(path)[0] for path in images]
+    pictures = [as_stored_for(net, processor, open_image(path)[0]) for path in images]
     explanations = explain_images(net, processor, pictures, all_classes=all_classes)
     out.mkdir(parents=True, exist_ok=True)
     for path, result in zip(images, explanations):

@@ -6,6 +6,7 @@ table (evaluation.py), the Grad-CAM study (explain.py) and the Space's app.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cifake_kit.codec import CIFAKE_JPEG, encode_jpeg, is_cifake_jpeg
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
 
@@ -177,6 +179,18 @@ def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tu
     scores = [fake_probability(logits, model.config) for _, _, logits in iter_logits(model, collator, pixels, batch_size)]
     p_fake = torch.cat(scores).numpy() if scores else np.empty(0, dtype=np.float32)
     return verdict_ids(p_fake, model.config), p_fake
+
+
+def as_stored_for(model, processor, image: Image.Image) -> Image.Image:
+    """`image` as the model's training data stored its images (`config.input_encoding`): for "cifake-jpeg",
+    reduced to the model's input size by its processor and saved as CIFAKE's JPEG, unless it already is
+    one; else as given. A lossless PNG and a q75 JPEG photo then meet the model through one codec."""
+    if model.config.input_encoding != CIFAKE_JPEG or is_cifake_jpeg(image):
+        return image
+    pixels = processor(image, do_rescale=False, do_normalize=False, return_tensors="np")["pixel_values"][0]
+    stored = Image.open(io.BytesIO(encode_jpeg(np.ascontiguousarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8).transpose(1, 2, 0)))))
+    stored.load()
+    return stored
 
 
 def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:

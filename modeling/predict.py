@@ -21,7 +21,7 @@ import torch
 
 from cifake_kit.errors import CifakeError
 
-from .inference import decision_threshold, fake_probability, load_model, open_image
+from .inference import as_stored_for, decision_threshold, fake_probability, load_model, open_image
 
 CSV_COLUMNS = ["path", "verdict", "p_fake", "threshold"]
 
@@ -93,7 +93,7 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
             yield Verdict(str(path), None, None, passed_over)
             continue
         try:
-            image, _ = open_image(path)
+            image = as_stored_for(model, processor, open_image(path)[0])
         except CifakeError as err:
             yield Verdict(str(path), None, None, str(err))
             continue

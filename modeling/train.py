@@ -113,6 +113,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     else:
         full = load_pixels(opts.data, "train", processor, columns=columns, split_flag=None)
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
+        model_config.input_encoding = full.encoding  # predict, explain and the Space store pictures the same way
         _require_both_labels(opts.data, {"train": full, "validation": val_pixels})
         train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed,
                                         crop_padding=training["crop_padding"])

@@ -29,7 +29,7 @@ from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 from cifake_kit.errors import CifakeError  # noqa: E402
 from cifake_kit.schema import DEMO_GENERATOR_ID  # noqa: E402
 from modeling.gradcam import enlarge, explain_images  # noqa: E402
-from modeling.inference import decision_threshold, load_model, open_image  # noqa: E402
+from modeling.inference import as_stored_for, decision_threshold, load_model, open_image  # noqa: E402
 
 logger = logging.getLogger("cifake.space")
 HERE = Path(__file__).resolve().parent
@@ -132,6 +132,7 @@ class Detector:
                              f"{MAX_UPLOAD_BYTES // 2**20} MB.")
         try:
             image, notes = open_image(path)
+            image = as_stored_for(self.model, self.processor, image)  # one codec for every picture, as in training
             result = explain_images(self.model, self.processor, [image])[0]
         except CifakeError as err:
             raise user_error(str(err)) from err

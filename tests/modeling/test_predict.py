@@ -125,3 +125,42 @@ def test_csv_is_written_through_a_link_and_never_over_a_device(trained_model, pi
                             **quiet)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_a_model_trained_on_cifake_jpegs_meets_a_png_through_that_codec(trained_model, tmp_path, sample_photos):
+    """A lossless PNG is stored as the training data was (CIFAKE's q75 JPEG) before it is scored: it gets the
+    verdict of that JPEG, not one that its codec sways; a model of lossless data scores it as given."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from cifake_kit.codec import encode_jpeg, is_cifake_jpeg
+    from modeling.inference import as_stored_for
+
+    jpeg_model = tmp_path / "jpeg-model"
+    shutil.copytree(trained_model, jpeg_model)
+    config = AutoConfig.from_pretrained(jpeg_model)
+    assert config.input_encoding is None  # trained on the toy task's lossless PNGs
+    config.input_encoding = "cifake-jpeg"
+    config.save_pretrained(jpeg_model)
+    photo = Image.fromarray(sample_photos[0][7]).resize((64, 64), Image.Resampling.NEAREST)  # the processor reduces it
+    photo.save(tmp_path / "photo.png")
+    model, processor = load_model(jpeg_model)
+    reduced = processor(photo, do_rescale=False, do_normalize=False, return_tensors="np")["pixel_values"][0]
+    (tmp_path / "stored.jpg").write_bytes(encode_jpeg(np.ascontiguousarray(np.rint(reduced).astype(np.uint8).transpose(1, 2, 0))))
+    as_png, as_jpeg = predict_files([tmp_path / "photo.png", tmp_path / "stored.jpg"], model, processor)
+    assert as_png.p_fake == pytest.approx(as_jpeg.p_fake, abs=1e-6)
+    (lossless,) = predict_files([tmp_path / "photo.png"], *load_model(trained_model))
+    assert abs(lossless.p_fake - as_png.p_fake) > 1e-4  # the codec moved the score: the step above is no no-op
+    with Image.open(tmp_path / "stored.jpg") as stored:  # a CIFAKE JPEG is kept as it is, not compressed twice
+        assert is_cifake_jpeg(stored) and as_stored_for(model, processor, stored) is stored
+    with Image.open(io.BytesIO((tmp_path / "photo.png").read_bytes())) as png:
+        assert as_stored_for(load_model(trained_model)[0], processor, png) is png
+
+
+def test_training_records_how_its_images_were_stored(toy_dataset, built_dataset):
+    from modeling.data import load_pixels
+
+    assert load_pixels(str(toy_dataset), "train").encoding is None  # lossless PNG
+    assert load_pixels(str(built_dataset), "train").encoding == "cifake-jpeg"  # the kit's one encoder

@@ -75,6 +75,7 @@ def test_accumulation_and_tensorboard_in_a_real_run(tmp_path, built_dataset):
           report_to=["tensorboard"], training_arg=["logging_steps=1"])
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 3  # 54 training images in batches of 8: 7 batches, an update every 2
+    assert json.loads((out / "config.json").read_text())["input_encoding"] == "cifake-jpeg"  # what predict stores as
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard's log, inside the model folder
     assert json.loads((out / "cifake_run.json").read_text())["trainer"] == {
         "gradient_accumulation_steps": 2, "training_args": {"logging_steps": 1}}
