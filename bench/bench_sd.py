@@ -384,7 +384,7 @@ def extrapolation(summary: list[dict], task: str) -> str:
 
 
 def plot_curve(summary: list[dict], path: Path, model: str) -> Path:
-    from modeling.report import pyplot
+    from modeling.plotting import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)

@@ -17,6 +17,8 @@ import numpy as np
 
 from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, LABEL_NAMES, generator_family
 
+from .plotting import pyplot
+
 METRIC_MODULE = Path(__file__).parent / "metrics" / "cifake_detection"
 ROC_PNG = "roc_curve.png"
 PR_PNG = "pr_curve.png"
@@ -143,8 +145,6 @@ def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = ""
     """ROC curve, precision-recall curve and reliability diagram (from `metrics`, as
     `detection_metrics` gives them) as PNG files in `out_dir`; returns their names."""
     from sklearn.metrics import precision_recall_curve, roc_curve
-
-    from .report import pyplot
 
     is_fake = np.asarray(labels) == FAKE
     if is_fake.all() or not is_fake.any():

@@ -90,7 +90,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     """
     from huggingface_hub import EvalResult, ModelCard
 
-    from .train import RUN_FILE
+    from .runs import RUN_FILE
 
     card = ModelCard.load(CARD_TEMPLATE)
     name = repo_id or str(folder)
@@ -170,7 +170,7 @@ def _base_model(report: dict) -> str | None:
 
 def _report(folder: Path) -> dict:
     from .report import REPORT_JSON
-    from .train import REPORT_DIR
+    from .runs import REPORT_DIR
 
     path = Path(folder) / REPORT_DIR / REPORT_JSON
     if not path.is_file():

@@ -15,6 +15,8 @@ import numpy as np
 
 from cifake_kit.schema import LABEL_NAMES
 
+from .plotting import pyplot
+
 METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
 REPORT_JSON = "report.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -126,13 +128,3 @@ def _cell(column: str, value) -> str:
 
 
 _RATES = {"accuracy", "precision", "recall", "f1"}
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt

@@ -45,6 +45,49 @@ def test_packages_import_downward_only(package):
         assert used <= ALLOWED[package] | {package}, f"{path.relative_to(REPO)} imports {sorted(used - ALLOWED[package])}"
 
 
+def kit_module_imports() -> dict[str, set[str]]:
+    """Every kit module -> the kit modules it imports, relative or absolute, at module level or in a function."""
+    files = {".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): path
+             for package in ALLOWED for path in (REPO / package).rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        graph[name] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + [node.module or ""]).strip(".") if node.level \
+                    else node.module
+                targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            graph[name] |= {target for target in targets if target in files and target != name}
+    return graph
+
+
+def test_no_import_loop_anywhere_in_the_kit():
+    """A module that two others need lives below both: no pair (or ring) of modules imports each other,
+    not even through imports inside functions, which only hide a loop."""
+    graph = kit_module_imports()
+    assert graph["modeling.report"] and graph["cifake_cli"] is not None  # the walk sees imports at all
+    done, path = set(), []
+
+    def visit(name):
+        if name in path:
+            raise AssertionError("import loop: " + " -> ".join(path[path.index(name):] + [name]))
+        if name in done:
+            return
+        path.append(name)
+        for target in sorted(graph[name]):
+            visit(target)
+        path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
 def test_nothing_outside_the_kit_imports_a_kit_package_it_should_not():
     for folder, allowed in (("bench", set(ALLOWED) - {"cifake_cli"}), ("tools", {"cifake_kit", "dataset_builder"})):
         for path in sorted((REPO / folder).glob("*.py")):
