@@ -1,8 +1,7 @@
 """One vocabulary for every subcommand: --data, --model, --output-dir, --split, --verbose.
 
 A dataset is always `--data`, a model always `--model`, where output goes always `--output-dir`,
-which split always `--split`. Earlier spellings (`--out`, `--eval-split`, a positional MODEL) are
-still accepted for one release: hidden from `--help`, and each says what to type instead.
+which split always `--split`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,13 @@ class Parser(argparse.ArgumentParser):
     """The kit's parser: a flag that takes several values may also be repeated, and both mean the same.
 
     argparse's `nargs="+"` keeps only the last of a repeated flag (`--real A --real B` would drop A);
-    here every such flag extends its list instead, so `--real A B` and `--real A --real B` agree.
+    here every such flag extends its list instead, so `--real A B` and `--real A --real B` agree. Flags are
+    taken whole, never abbreviated (`--out` is not `--output-dir`): one vocabulary, with no hidden one.
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def add_argument(self, *names, **kwargs):
         if names and names[0].startswith("-") and kwargs.get("nargs") in ("+", "*") and "action" not in kwargs:
@@ -50,7 +54,6 @@ def add_model(parser, help: str = "model folder written by `cifake train`, or a 
 
 def add_output_dir(parser, default: str | None, help: str) -> None:
     parser.add_argument("--output-dir", metavar="DIR", default=default, help=help)
-    add_old_spelling(parser, "--out", "--output-dir", dest="output_dir")
 
 
 def add_columns(parser) -> None:
@@ -62,43 +65,6 @@ def add_columns(parser) -> None:
 
 def add_split(parser, help: str = "split to score (default: test)", default: str = "test") -> None:
     parser.add_argument("--split", default=default, help=help)
-
-
-class OldSpelling(argparse.Action):
-    """An earlier flag, hidden from --help: it stores its value as the new flag does and names the new flag."""
-
-    def __init__(self, option_strings, dest, new: str, **kwargs):
-        super().__init__(option_strings, dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
-        self.new = new
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"cifake: {option_string} is now {self.new}; the old spelling goes in the next release.", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def add_old_spelling(parser, old: str, new: str, dest: str, **kwargs) -> None:
-    parser.add_argument(old, dest=dest, action=OldSpelling, new=new, **kwargs)
-
-
-def add_old_positional_model(parser, **kwargs) -> None:
-    """MODEL as the first positional argument, as `evaluate` took it before --model. --model then has
-    no default of its own (`take_old_positional_model` gives it), so that naming both is noticed."""
-    parser.add_argument("old_model", nargs="?", help=argparse.SUPPRESS, default=None, **kwargs)
-    parser.set_defaults(model=None)
-
-
-def take_old_positional_model(args, default: str = "cifake-model") -> None:
-    """--model from the old positional MODEL, or its default; CifakeError when both name a model."""
-    if args.old_model is not None and args.model is not None:
-        from cifake_kit.errors import CifakeError
-
-        raise CifakeError(f"Two models are named: {args.old_model!r} and --model {args.model!r}. Name one, with --model.")
-    if args.old_model is not None:
-        print(f"cifake: a positional MODEL is now --model {args.old_model}; the old spelling goes in the next release.",
-              file=sys.stderr)
-        args.model = args.old_model
-    elif args.model is None:
-        args.model = default
 
 
 def add_options(parser, options_class, names: list[str] | None = None) -> None:
@@ -125,8 +91,6 @@ def add_options(parser, options_class, names: list[str] | None = None) -> None:
             continue
         parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"),
                             choices=field.metadata.get("choices"))
-        for old in field.metadata.get("old_flags", ()):
-            add_old_spelling(parser, old, flag, dest=field.name, type=kind)
 
 
 def options_from(args, options_class):

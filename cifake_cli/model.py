@@ -18,13 +18,11 @@ from .flags import (
     add_columns,
     add_data,
     add_model,
-    add_old_positional_model,
     add_options,
     add_output_dir,
     add_split,
     command,
     options_from,
-    take_old_positional_model,
 )
 
 TRAIN_EXAMPLE = """\
@@ -110,7 +108,6 @@ def register(subparsers) -> None:
         EVALUATE_EXAMPLE,
     )
     add_model(evaluate)
-    add_old_positional_model(evaluate)
     add_data(evaluate)
     add_columns(evaluate)
     add_split(evaluate)
@@ -188,8 +185,7 @@ def register(subparsers) -> None:
         PUSH_EXAMPLE,
     )
     push.add_argument("repo_id", metavar="REPO_ID", help="Hub model repo, e.g. your-name/cifake-cnn")
-    push.add_argument("old_repo_id", nargs="?", help=argparse.SUPPRESS)  # the old order: push-model MODEL REPO_ID
-    add_model(push, help="model folder written by `cifake train` (default: ./cifake-model)", default=None)
+    add_model(push, help="model folder written by `cifake train` (default: ./cifake-model)")
     push.add_argument("--dataset-id", help="Hub id of the dataset it was scored on, for the card's model-index")
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(handler=run_push_model)
@@ -259,7 +255,6 @@ def headline(metrics: dict) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    take_old_positional_model(args)
     from modeling.data import Columns
     from modeling.evaluation import evaluate_model
 
@@ -325,14 +320,6 @@ def run_export_onnx(args: argparse.Namespace) -> None:
 
 
 def run_push_model(args: argparse.Namespace) -> None:
-    if args.old_repo_id is not None:  # `push-model MODEL REPO_ID`, as before --model
-        if args.model is not None:
-            raise CifakeError(f"Two models are named: {args.repo_id!r} and --model {args.model!r}. Use `cifake "
-                              f"push-model REPO_ID --model MODEL`.")
-        print("cifake: `push-model MODEL REPO_ID` is now `push-model REPO_ID --model MODEL`; the old order goes in "
-              "the next release.", file=sys.stderr)
-        args.model, args.repo_id = args.repo_id, args.old_repo_id
-    args.model = args.model or "cifake-model"
     from modeling.hub import push_model
 
     url = push_model(args.model, args.repo_id, private=args.private, dataset_id=args.dataset_id)

@@ -75,11 +75,11 @@ def check_numbers(options) -> None:
             setattr(options, item.name, bounds.check("--" + item.name.replace("_", "-"), value))
 
 
-def _help(text: str, old: tuple[str, ...] = (), metavar: str | None = None, choices: tuple[str, ...] | None = None,
+def _help(text: str, metavar: str | None = None, choices: tuple[str, ...] | None = None,
           bounds: Range | None = None) -> dict:
-    # `old`: earlier spellings of the flag, still accepted (with a note) for one release; `choices`: the values it
-    # takes; `bounds`: the numbers it takes. A list field's flag takes several values, after one flag or repeated.
-    return {"help": text, "old_flags": old, "metavar": metavar, "choices": choices, "range": bounds}
+    # `choices`: the values the flag takes; `bounds`: the numbers it takes. A list field's flag takes several
+    # values, after one flag or repeated.
+    return {"help": text, "metavar": metavar, "choices": choices, "range": bounds}
 
 
 LEARNING_RATES = Range(0, 1, open_low=True)  # above 1, Adam's steps throw the weights out of any useful range
@@ -127,7 +127,7 @@ class TrainOptions:
     validation_fraction: float = field(default=0.1, metadata=_help("share of train held out for validation (default: 0.1)",
                                                                   bounds=SHARE))
     split: str = field(
-        default="test", metadata=_help("split scored at the end (default: test)", old=("--eval-split",))
+        default="test", metadata=_help("split scored at the end (default: test)")
     )
     save_predictions: bool = field(
         default=False, metadata=_help("also write report/predictions.csv: P(FAKE) and the verdict of every scored image")

@@ -92,7 +92,6 @@ def test_one_vocabulary_across_subcommands():
     for name, parser in commands.items():
         flags = visible_flags(parser)
         assert "--verbose" in flags, name
-        assert not flags & {"--out", "--eval-split"}, name  # old spellings stay hidden
         positionals = [a.metavar for a in parser._actions if not a.option_strings and a.help != "==SUPPRESS=="]
         assert "MODEL" not in positionals, name  # a model is always named with --model
     for name in ("evaluate", "explain", "predict", "push-model", "demo", "push-space"):
@@ -129,24 +128,17 @@ def test_parser_keeps_the_documented_flag_names():
     args = make_parser().parse_args(["push-dataset", "me/cifake", "--data", "d", "--private"])
     assert (args.repo_id, args.data, args.private) == ("me/cifake", "d", True)
     args = make_parser().parse_args(["evaluate", "--cross-data", "a", "b", "--model", "m"])
-    assert (args.model, args.cross_data, args.old_model) == ("m", ["a", "b"], None)  # --model is never swallowed
+    assert (args.model, args.cross_data) == ("m", ["a", "b"])  # --model is never swallowed
 
 
-def test_old_spellings_still_work_and_name_the_new_one(capsys):
-    from cifake_cli.flags import take_old_positional_model
-
-    parser = make_parser()
-    assert parser.parse_args(["build", "--out", "o"]).output_dir == "o"
-    assert parser.parse_args(["explain", "x.png", "--out", "o"]).output_dir == "o"
-    assert parser.parse_args(["train", "--eval-split", "validation"]).split == "validation"
-    assert parser.parse_args(["build"]).output_dir == "cifake"  # defaults untouched by the hidden aliases
-    args = parser.parse_args(["evaluate", "./old-model", "--robustness"])
-    take_old_positional_model(args)
-    assert args.model == "./old-model"
-    notes = capsys.readouterr().err
-    assert "--out is now --output-dir" in notes and "--eval-split is now --split" in notes
-    assert "a positional MODEL is now --model ./old-model" in notes
-
+@pytest.mark.parametrize("argv", [["build", "--out", "o"], ["explain", "x.png", "--out", "o"],
+                                  ["train", "--eval-split", "validation"], ["evaluate", "./old-model"]])
+def test_the_unreleased_old_spellings_are_gone(argv, capsys):
+    """One vocabulary: --output-dir, --split, --model. The spellings of the unreleased 0.1.0 are refused by name."""
+    with pytest.raises(SystemExit) as stop:
+        make_parser().parse_args(argv)
+    assert stop.value.code == 2 and f"unrecognized arguments: {' '.join(argv[-2:] if argv[-2].startswith('--') else argv[-1:])}" \
+        in capsys.readouterr().err
 
 def test_a_model_left_after_cross_data_is_named_not_swallowed(trained_model, toy_dataset, capsys):
     # `--cross-data A MODEL` (a positional MODEL after a list flag) cannot mean MODEL is the model:
@@ -155,15 +147,14 @@ def test_a_model_left_after_cross_data_is_named_not_swallowed(trained_model, toy
     assert "is a saved model (it has config.json), not a dataset. Name the model with --model" in capsys.readouterr().err
 
 
-def test_old_push_model_order_is_understood(monkeypatch, capsys):
+def test_push_model_takes_the_repo_and_its_model_by_flag(monkeypatch):
     import modeling.hub
 
     calls = []
     monkeypatch.setattr(modeling.hub, "push_model", lambda model, repo_id, **kw: calls.append((model, repo_id)) or "url")
-    assert main(["push-model", "./m", "me/x"]) == 0  # the old order: MODEL REPO_ID
     assert main(["push-model", "me/y", "--model", "./n"]) == 0
-    assert calls == [("./m", "me/x"), ("./n", "me/y")]
-    assert "is now `push-model REPO_ID --model MODEL`" in capsys.readouterr().err
+    assert main(["push-model", "me/z"]) == 0
+    assert calls == [("./n", "me/y"), ("cifake-model", "me/z")]
 
 
 def test_import_folder_prints_what_it_imported_per_source(tmp_path, monkeypatch, capsys):
@@ -434,8 +425,9 @@ def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch)
 
     monkeypatch.setattr(modeling.evaluation, "evaluate_model", ran)
     monkeypatch.setattr(modeling.hub, "push_model", ran)
-    assert main(argv) == 1
-    assert "Two models are named: 'm1' and --model 'm2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # a model is named with --model only: the extra name is refused
+        main(argv)
+    assert stop.value.code == 2 and "unrecognized arguments: " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
