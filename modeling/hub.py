@@ -105,17 +105,8 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     card.data.model_name = (repo_id or Path(folder).resolve().name).split("/")[-1]
     card.data.datasets = [data] if data else None
     card.data.base_model = _base_model(report)
-    card.data.eval_results = [
-        EvalResult(
-            task_type="image-classification",
-            task_name="Real vs AI-generated image classification",
-            dataset_type=data,
-            dataset_name=dataset_name,
-            dataset_split=report["split"],
-            metric_type=metric,
-            metric_name=metric_name,
-            metric_value=round(float(metrics[key]), 4),
-        )
+    measured = [  # (metric type, name on the card, value): the whole split's figures, then each family's ROC AUC
+        (metric, metric_name, metrics[key])
         for key, metric, metric_name in [
             ("roc_auc", "roc_auc", "ROC AUC (FAKE positive)"),
             ("average_precision", "average_precision", "Average precision (FAKE positive)"),
@@ -128,18 +119,22 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
         ]
         if metrics.get(key) is not None
     ] + [
+        ("roc_auc", f"ROC AUC, {row['family']} images vs REAL (FAKE positive)", row["roc_auc_vs_real"])
+        for row in metrics.get("per_family") or []
+        if row.get("roc_auc_vs_real") is not None
+    ]
+    card.data.eval_results = [
         EvalResult(
             task_type="image-classification",
             task_name="Real vs AI-generated image classification",
             dataset_type=data,
             dataset_name=dataset_name,
             dataset_split=report["split"],
-            metric_type="roc_auc",
-            metric_name=f"ROC AUC, {row['family']} images vs REAL (FAKE positive)",
-            metric_value=round(float(row["roc_auc_vs_real"]), 4),
+            metric_type=metric,
+            metric_name=metric_name,
+            metric_value=round(float(value), 4),
         )
-        for row in metrics.get("per_family") or []
-        if row.get("roc_auc_vs_real") is not None
+        for metric, metric_name, value in measured
     ] if data else None
     card.data.eval_results = card.data.eval_results or None  # a split of one label has no result to list
     section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
