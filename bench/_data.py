@@ -32,7 +32,8 @@ def write_test_folder(shared: Path, out: Path) -> Path:
     JPEG bytes) and the same photos plus a faint pattern, JPEG q75, as FAKE."""
     from datasets import Dataset, DatasetDict
 
-    from dataset_builder.export import render_card, write_dataset_folder
+    from dataset_builder.cards import render_card
+    from dataset_builder.export import write_dataset_folder
     from dataset_builder.features import cifake_features
     from dataset_builder.imaging import encode_image
 

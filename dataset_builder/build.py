@@ -10,7 +10,6 @@ its card, swapped in whole.
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from collections import Counter
 from contextlib import contextmanager
@@ -25,7 +24,8 @@ from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
 from . import licences
-from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS, JPEG_QUALITY, JPEG_SUBSAMPLING
+from .cards import build_section, card_metadata, folders_section, kaggle_section, licence_lines, top_codecs
+from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS
 from .generate import DEFAULT_GENERATOR
 
 # `--cifar10 bundled-sample`: 60 CIFAR-10 photos in the python format, shipped with the kit.
@@ -105,8 +105,8 @@ def build_dataset(
         report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
         fake = licences.of_generator(generation["generator_id"], DEMO_GENERATOR_ID, generator)
         parts = [("REAL, CIFAR-10 photos", licences.CIFAR10), (f"FAKE, output of `{generation['generator_id']}`", fake)]
-        section = _build_section(report, cifar10, generation, settings, image_format) + _licence_lines(parts)
-        _run_builder(out, work, section, _card_metadata(parts, from_cifar10=True), cifar10=str(cifar10),
+        section = build_section(report, cifar10, generation, settings, image_format) + licence_lines(parts)
+        _run_builder(out, work, section, card_metadata(parts, from_cifar10=True), cifar10=str(cifar10),
                      per_class=counts, fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
     return report
 
@@ -130,8 +130,8 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
             "its own test split."))
         report.problems = sorted(scan.problems + report.problems)
         parts = [("both halves, as the release on Kaggle states", licences.CIFAKE_RELEASE)]
-        _export_import(store, stats, report.output_dir, _kaggle_section(report) + _licence_lines(parts), work,
-                       _card_metadata(parts, from_cifar10=True))
+        _export_import(store, stats, report.output_dir, kaggle_section(report) + licence_lines(parts), work,
+                       card_metadata(parts, from_cifar10=True))
     return report
 
 
@@ -178,7 +178,7 @@ def import_folders(
                            {split: per_source[s.name][split] for split in SPLITS if per_source.get(s.name, {}).get(split)})
                           for s in plan.sources]
         parts = [(f"{LABEL_NAMES[s.label]} `{s.name}`", plan.licences[s.name]) for s in plan.sources]
-        section = _folders_section(report, plan, stats, encoder, test_fraction, seed, intro) + _licence_lines(parts)
+        section = folders_section(report, plan, stats, encoder, test_fraction, seed, intro) + licence_lines(parts)
         metadata = {"license": licences.card_value(parts),
                     **({"source_datasets": source_datasets} if source_datasets else {})}
         _export_import(store, stats, report.output_dir, section, work, metadata)
@@ -268,16 +268,10 @@ def _import(out: Path, work: Path, files, encoding, workers, same_encoder: str =
     real, fake = (set(stats.codecs.get(label, {})) for label in LABEL_NAMES[::-1])
     if real and fake and real != fake:
         report.notes.append(
-            "The two halves are stored with different encoders (REAL: " + _top(stats.codecs["REAL"]) + "; FAKE: "
-            + _top(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. " + same_encoder
+            "The two halves are stored with different encoders (REAL: " + top_codecs(stats.codecs["REAL"]) + "; FAKE: "
+            + top_codecs(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. " + same_encoder
         )
     return report, stats, store
-
-
-def _top(counts: dict, most: int = 2) -> str:
-    ordered = sorted(counts.items(), key=lambda item: -item[1])
-    shown = ", ".join(f"{signature} ({n:,})" for signature, n in ordered[:most])
-    return shown + (f" and {len(ordered) - most} more" if len(ordered) > most else "")
 
 
 def _run_builder(out: Path, work: Path, section: str, metadata: dict, **config) -> None:
@@ -289,7 +283,8 @@ def _run_builder(out: Path, work: Path, section: str, metadata: dict, **config) 
 
 
 def _export(dataset_dict, out: Path, section: str, work: Path, metadata: dict) -> None:
-    from .export import render_card, write_dataset_folder
+    from .cards import render_card
+    from .export import write_dataset_folder
 
     card = render_card(dataset_dict, section, metadata)
     write_dataset_folder(dataset_dict, out, card, work)
@@ -303,16 +298,6 @@ def _export_import(store, stats, out: Path, section: str, work: Path, metadata: 
 
     write_parquet_folder(imported_files(store, stats.done), out, section, work, read=store.read, metadata=metadata)
     shutil.rmtree(work, ignore_errors=True)
-
-
-def _card_metadata(parts: list[tuple[str, str]], from_cifar10: bool) -> dict:
-    """The card's YAML that depends on the sources: its licence, and CIFAR-10 as the source dataset."""
-    return {"license": licences.card_value(parts), **({"source_datasets": ["extended|cifar10"]} if from_cifar10 else {})}
-
-
-def _licence_lines(parts: list[tuple[str, str]]) -> str:
-    return "\n".join(["", "", "Licences of this copy's images (the card's `license` lists them all):", "",
-                      *licences.card_lines(parts)])
 
 
 def _check_counts(counts: dict) -> None:
@@ -343,119 +328,3 @@ def _resolve_cifar10(cifar10):
     return sample_archive() if cifar10 == SAMPLE_CIFAR10 else cifar10
 
 
-def _encoder_line(image_format: str) -> str:
-    if image_format == "jpeg":
-        return f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), for both labels"
-    return "PNG (lossless), for both labels"
-
-
-def _build_section(report: BuildReport, cifar10, generation: dict, settings, image_format: str) -> str:
-    counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
-    lines = [
-        "## This copy",
-        "",
-        "Built by the CIFAKE kit (`cifake build`) with these settings:",
-        "",
-        f"- Images: {counts} ({report.counts['train']['REAL'] // 10} / {report.counts['test']['REAL'] // 10} per CIFAR-10 class and label).",
-        f"- REAL: CIFAR-10 photos from `{_public_source(cifar10)}`, the first of each class in CIFAR-10's order.",
-        f"- FAKE: generator `{generation['generator_id']}`, {settings.num_inference_steps} steps, guidance {settings.guidance_scale}, base seed {settings.seed}, "
-        f"{'native' if settings.resolution is None else settings.resolution} resolution, downscaled to 32x32 (PIL bicubic).",
-        f"- Safety-checker blanks regenerated: {report.blank_regenerations}.",
-        f"- Encoder: {_encoder_line(image_format)}.",
-    ]
-    if generation["generator_id"] == DEMO_GENERATOR_ID:
-        lines += [
-            "",
-            "**This build only exercises the generation path.** Its FAKE images come from the kit's tiny "
-            "pipeline with random weights: noise-like textures, not Stable Diffusion output and not the output "
-            "of any trained generator. A model trained on them learns nothing about real generators.",
-        ]
-    return "\n".join(lines)
-
-
-def _counts_line(report: BuildReport) -> str:
-    return "; ".join(f"{s}: {c['REAL']:,} REAL + {c['FAKE']:,} FAKE" for s, c in report.counts.items())
-
-
-def _kaggle_section(report: BuildReport) -> str:
-    lines = [
-        "## This copy",
-        "",
-        "Imported from the published CIFAKE folders by the CIFAKE kit (`cifake import-kaggle`), "
-        "original JPEG bytes unchanged.",
-        "",
-        f"- Images: {_counts_line(report)}.",
-        f"- Files skipped (unreadable, misnamed, or links leaving the folder): {len(report.problems)}.",
-    ]
-    return "\n".join(lines + [f"- Note: {note}" for note in report.notes])
-
-
-def _folders_section(report: BuildReport, plan, stats, encoder: str, test_fraction: float, seed: int,
-                     intro: str = "") -> str:
-    lines = [
-        "## This copy",
-        "",
-        *([intro, ""] if intro else []),
-        "Imported by the CIFAKE kit (`cifake import-folder`) from folders of real photos and of images made by "
-        "the generators named below.",
-        "",
-        f"- Images: {_counts_line(report)}.",
-        f"- Splits: {_splits_line(plan.split_rule, test_fraction, seed)}.",
-        f"- Encoder: {_import_encoder_line(encoder, stats)}",
-        f"- Files skipped (not images, unreadable, links, hidden): {len(report.problems):,}.",
-        *[f"- Note: {note}" for note in report.notes],
-        "",
-        "| label | source folder | generator_id | train | test |",
-        "|---|---|---|---|---|",
-    ]
-    for label, name, generator, counts in report.sources:
-        lines.append(f"| {label} | `{name}` | {f'`{generator}`' if generator else '-'} | {counts.get('train', 0):,} | "
-                     f"{counts.get('test', 0):,} |")
-    lines += ["", "Encodings as stored (format, size, JPEG tables):", ""]
-    for label in ("REAL", "FAKE"):
-        lines.append(f"- {label}: {_top(stats.codecs.get(label, {}), most=3)}")
-    if plan.attribution:
-        lines += ["", "### Attribution of the sources", "",
-                  "Found beside the imported images and carried here as they were written:"]
-        for shown, text in plan.attribution:
-            lines += ["", f"`{shown}`:", "", _fence(text)]
-    return "\n".join(lines)
-
-
-def _splits_line(split_rule: dict, test_fraction: float, seed: int) -> str:
-    drawn = [f"`{name}`" for name, rule in split_rule.items() if rule == "drawn"]
-    kept = [f"`{name}`" for name, rule in split_rule.items() if rule != "drawn"]
-    parts = []
-    if drawn:
-        which = "every source" if not kept else ", ".join(drawn)
-        parts.append(f"{test_fraction:.0%} of each label and generator drawn at random into test (seed {seed}) for {which}")
-    if kept:
-        parts.append(f"the train/ and test/ folders of {', '.join(kept)} kept as they are")
-    return "; ".join(parts)
-
-
-def _fence(text: str) -> str:
-    """`text` as a Markdown code block whose fence no run of backticks inside can close."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}text\n{text}\n{ticks}"
-
-
-def _import_encoder_line(encoder: str, stats) -> str:
-    if encoder == "keep":
-        return f"none: every file's bytes kept as they were ({stats.kept:,} files)."
-    resized = f" ({stats.resized:,} of them first brought to 32x32: shorter side with PIL bicubic, centre crop)"
-    if encoder == "png":
-        return f"PNG (lossless) for both labels: {stats.encoded:,} files decoded and written as PNG{resized}."
-    return (f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), "
-            f"for both labels: {stats.kept:,} files that already were 32x32 JPEGs with exactly those tables kept byte for "
-            f"byte (no second compression), {stats.encoded:,} encoded{resized}.")
-
-
-def _public_source(cifar10) -> str:
-    if cifar10 is None:
-        from .cifar10 import DEFAULT_CIFAR10
-
-        return f"hf://datasets/{DEFAULT_CIFAR10}"
-    path = Path(str(cifar10))
-    return path.name if path.exists() else str(cifar10)

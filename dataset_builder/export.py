@@ -19,14 +19,14 @@ from pathlib import Path
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, exchange, foreign_files, keep_foreign
 
+from .cards import KIT_TAG, card_text
+
 WORK_DIR = ".cifake-build"
 _NEW_SUFFIX = ".cifake-new"  # the finished folder beside OUT, just before the switch
-KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
 # What a dataset folder of the kit holds, at every depth (cifake_kit.outputs.KitTree): the card, the
 # Parquet shards, and the work folder of a build that is running or was cut.
 KIT_TREE = {"README.md": lambda path: _is_kit_dataset(path.parent), "data": {"*-[0-9]*-of-[0-9]*.parquet": True},
             WORK_DIR: True}
-_CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 
 
 def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
@@ -121,45 +121,6 @@ def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, se
     (staging / "README.md").write_text(card_text(features, sizes, section, metadata), encoding="utf-8")
     _swap_in(staging, Path(out), work)
     return {split: rows for split, (rows, _) in sizes.items()}
-
-
-def render_card(dataset_dict, build_section: str, metadata: dict | None = None) -> str:
-    """The card for `dataset_dict`: `dataset_card.md` with YAML measured from it, plus a 'This copy' section."""
-    any_split = next(iter(dataset_dict.values()))
-    sizes = {name: (len(dataset), dataset._estimate_nbytes()) for name, dataset in dataset_dict.items()}
-    return card_text(any_split.features, sizes, build_section, metadata)
-
-
-def card_text(features, sizes: dict, build_section: str, metadata: dict | None = None) -> str:
-    """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`.
-
-    `metadata` sets what depends on where the images came from: `license` (licences.card_value)
-    and `source_datasets`; without it the card states the licence as unknown and names no source.
-    """
-    from datasets import DatasetInfo, SplitDict, SplitInfo
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCard
-
-    card = DatasetCard.load(_CARD_TEMPLATE, repo_type="dataset")
-    for key in ("dataset_info", "configs", "source_datasets"):
-        card.data.pop(key, None)
-    card.data["license"] = "unknown"
-    for key, value in (metadata or {}).items():
-        card.data[key] = value
-    splits = SplitDict()
-    for name, (rows, nbytes) in sizes.items():
-        splits.add(SplitInfo(name=name, num_bytes=nbytes, num_examples=rows))
-    info = DatasetInfo(features=features, splits=splits, dataset_size=sum(s.num_bytes for s in splits.values()))
-    DatasetInfosDict({"default": info}).to_dataset_card_data(card.data)
-    MetadataConfigs(
-        {"default": {"data_files": [{"split": name, "path": f"data/{name}-*"} for name in sizes]}}
-    ).to_dataset_card_data(card.data)
-    card.data["size_categories"] = [_size_category(sum(rows for rows, _ in sizes.values()))]
-    tags = list(card.data.get("tags") or [])
-    card.data["tags"] = tags + [KIT_TAG] if KIT_TAG not in tags else tags
-    card.text = card.text.rstrip() + "\n\n" + build_section.strip() + "\n"
-    return str(card)
 
 
 def _close(writer) -> None:
@@ -267,13 +228,6 @@ def _writer_batch_size(dataset):
     return get_writer_batch_size_from_features(dataset.features) or get_writer_batch_size_from_data_size(
         len(dataset), dataset._estimate_nbytes()
     )
-
-
-def _size_category(n: int) -> str:
-    for bound, name in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]:
-        if n < bound:
-            return name
-    return "1M<n<10M"
 
 
 def _holds_kit_output(out: Path) -> bool:

@@ -203,7 +203,8 @@ def toy_dataset(tmp_path_factory, sample_photos):
     """
     from datasets import Dataset, DatasetDict
 
-    from dataset_builder.export import render_card, write_dataset_folder
+    from dataset_builder.cards import render_card
+    from dataset_builder.export import write_dataset_folder
     from dataset_builder.features import cifake_features
     from dataset_builder.imaging import encode_image
 

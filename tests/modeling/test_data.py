@@ -4,7 +4,8 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
 
 from cifake_kit.errors import CifakeError
-from dataset_builder.export import render_card, write_dataset_folder
+from dataset_builder.cards import render_card
+from dataset_builder.export import write_dataset_folder
 from modeling import CifakeImageProcessor
 from modeling import data as data_module
 from modeling.data import CifakeCollator, CifakeTensorDataset, augment_batch, load_pixels, stratified_split

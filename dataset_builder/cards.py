@@ -1,0 +1,197 @@
+"""The dataset card's text: `dataset_card.md` with YAML measured from the data, and the "This copy" section
+each entry point (build, import-kaggle, import-folder) has to say about where its images came from.
+build.py composes; the Markdown is written here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cifake_kit.schema import DEMO_GENERATOR_ID
+
+from . import licences
+from .features import JPEG_QUALITY, JPEG_SUBSAMPLING
+
+KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
+_CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
+
+
+def render_card(dataset_dict, build_section: str, metadata: dict | None = None) -> str:
+    """The card for `dataset_dict`: `dataset_card.md` with YAML measured from it, plus a 'This copy' section."""
+    any_split = next(iter(dataset_dict.values()))
+    sizes = {name: (len(dataset), dataset._estimate_nbytes()) for name, dataset in dataset_dict.items()}
+    return card_text(any_split.features, sizes, build_section, metadata)
+
+
+def card_text(features, sizes: dict, build_section: str, metadata: dict | None = None) -> str:
+    """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`.
+
+    `metadata` sets what depends on where the images came from: `license` (licences.card_value)
+    and `source_datasets`; without it the card states the licence as unknown and names no source.
+    """
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(_CARD_TEMPLATE, repo_type="dataset")
+    for key in ("dataset_info", "configs", "source_datasets"):
+        card.data.pop(key, None)
+    card.data["license"] = "unknown"
+    for key, value in (metadata or {}).items():
+        card.data[key] = value
+    splits = SplitDict()
+    for name, (rows, nbytes) in sizes.items():
+        splits.add(SplitInfo(name=name, num_bytes=nbytes, num_examples=rows))
+    info = DatasetInfo(features=features, splits=splits, dataset_size=sum(s.num_bytes for s in splits.values()))
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card.data)
+    MetadataConfigs(
+        {"default": {"data_files": [{"split": name, "path": f"data/{name}-*"} for name in sizes]}}
+    ).to_dataset_card_data(card.data)
+    card.data["size_categories"] = [_size_category(sum(rows for rows, _ in sizes.values()))]
+    tags = list(card.data.get("tags") or [])
+    card.data["tags"] = tags + [KIT_TAG] if KIT_TAG not in tags else tags
+    card.text = card.text.rstrip() + "\n\n" + build_section.strip() + "\n"
+    return str(card)
+
+
+def _size_category(n: int) -> str:
+    for bound, name in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]:
+        if n < bound:
+            return name
+    return "1M<n<10M"
+
+
+def top_codecs(counts: dict, most: int = 2) -> str:
+    ordered = sorted(counts.items(), key=lambda item: -item[1])
+    shown = ", ".join(f"{signature} ({n:,})" for signature, n in ordered[:most])
+    return shown + (f" and {len(ordered) - most} more" if len(ordered) > most else "")
+
+
+def card_metadata(parts: list[tuple[str, str]], from_cifar10: bool) -> dict:
+    """The card's YAML that depends on the sources: its licence, and CIFAR-10 as the source dataset."""
+    return {"license": licences.card_value(parts), **({"source_datasets": ["extended|cifar10"]} if from_cifar10 else {})}
+
+
+def licence_lines(parts: list[tuple[str, str]]) -> str:
+    return "\n".join(["", "", "Licences of this copy's images (the card's `license` lists them all):", "",
+                      *licences.card_lines(parts)])
+
+
+def _encoder_line(image_format: str) -> str:
+    if image_format == "jpeg":
+        return f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), for both labels"
+    return "PNG (lossless), for both labels"
+
+
+def build_section(report: BuildReport, cifar10, generation: dict, settings, image_format: str) -> str:
+    counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
+    lines = [
+        "## This copy",
+        "",
+        "Built by the CIFAKE kit (`cifake build`) with these settings:",
+        "",
+        f"- Images: {counts} ({report.counts['train']['REAL'] // 10} / {report.counts['test']['REAL'] // 10} per CIFAR-10 class and label).",
+        f"- REAL: CIFAR-10 photos from `{_public_source(cifar10)}`, the first of each class in CIFAR-10's order.",
+        f"- FAKE: generator `{generation['generator_id']}`, {settings.num_inference_steps} steps, guidance {settings.guidance_scale}, base seed {settings.seed}, "
+        f"{'native' if settings.resolution is None else settings.resolution} resolution, downscaled to 32x32 (PIL bicubic).",
+        f"- Safety-checker blanks regenerated: {report.blank_regenerations}.",
+        f"- Encoder: {_encoder_line(image_format)}.",
+    ]
+    if generation["generator_id"] == DEMO_GENERATOR_ID:
+        lines += [
+            "",
+            "**This build only exercises the generation path.** Its FAKE images come from the kit's tiny "
+            "pipeline with random weights: noise-like textures, not Stable Diffusion output and not the output "
+            "of any trained generator. A model trained on them learns nothing about real generators.",
+        ]
+    return "\n".join(lines)
+
+
+def _counts_line(report: BuildReport) -> str:
+    return "; ".join(f"{s}: {c['REAL']:,} REAL + {c['FAKE']:,} FAKE" for s, c in report.counts.items())
+
+
+def kaggle_section(report: BuildReport) -> str:
+    lines = [
+        "## This copy",
+        "",
+        "Imported from the published CIFAKE folders by the CIFAKE kit (`cifake import-kaggle`), "
+        "original JPEG bytes unchanged.",
+        "",
+        f"- Images: {_counts_line(report)}.",
+        f"- Files skipped (unreadable, misnamed, or links leaving the folder): {len(report.problems)}.",
+    ]
+    return "\n".join(lines + [f"- Note: {note}" for note in report.notes])
+
+
+def folders_section(report: BuildReport, plan, stats, encoder: str, test_fraction: float, seed: int,
+                     intro: str = "") -> str:
+    lines = [
+        "## This copy",
+        "",
+        *([intro, ""] if intro else []),
+        "Imported by the CIFAKE kit (`cifake import-folder`) from folders of real photos and of images made by "
+        "the generators named below.",
+        "",
+        f"- Images: {_counts_line(report)}.",
+        f"- Splits: {_splits_line(plan.split_rule, test_fraction, seed)}.",
+        f"- Encoder: {_import_encoder_line(encoder, stats)}",
+        f"- Files skipped (not images, unreadable, links, hidden): {len(report.problems):,}.",
+        *[f"- Note: {note}" for note in report.notes],
+        "",
+        "| label | source folder | generator_id | train | test |",
+        "|---|---|---|---|---|",
+    ]
+    for label, name, generator, counts in report.sources:
+        lines.append(f"| {label} | `{name}` | {f'`{generator}`' if generator else '-'} | {counts.get('train', 0):,} | "
+                     f"{counts.get('test', 0):,} |")
+    lines += ["", "Encodings as stored (format, size, JPEG tables):", ""]
+    for label in ("REAL", "FAKE"):
+        lines.append(f"- {label}: {top_codecs(stats.codecs.get(label, {}), most=3)}")
+    if plan.attribution:
+        lines += ["", "### Attribution of the sources", "",
+                  "Found beside the imported images and carried here as they were written:"]
+        for shown, text in plan.attribution:
+            lines += ["", f"`{shown}`:", "", _fence(text)]
+    return "\n".join(lines)
+
+
+def _splits_line(split_rule: dict, test_fraction: float, seed: int) -> str:
+    drawn = [f"`{name}`" for name, rule in split_rule.items() if rule == "drawn"]
+    kept = [f"`{name}`" for name, rule in split_rule.items() if rule != "drawn"]
+    parts = []
+    if drawn:
+        which = "every source" if not kept else ", ".join(drawn)
+        parts.append(f"{test_fraction:.0%} of each label and generator drawn at random into test (seed {seed}) for {which}")
+    if kept:
+        parts.append(f"the train/ and test/ folders of {', '.join(kept)} kept as they are")
+    return "; ".join(parts)
+
+
+def _fence(text: str) -> str:
+    """`text` as a Markdown code block whose fence no run of backticks inside can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}text\n{text}\n{ticks}"
+
+
+def _import_encoder_line(encoder: str, stats) -> str:
+    if encoder == "keep":
+        return f"none: every file's bytes kept as they were ({stats.kept:,} files)."
+    resized = f" ({stats.resized:,} of them first brought to 32x32: shorter side with PIL bicubic, centre crop)"
+    if encoder == "png":
+        return f"PNG (lossless) for both labels: {stats.encoded:,} files decoded and written as PNG{resized}."
+    return (f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), "
+            f"for both labels: {stats.kept:,} files that already were 32x32 JPEGs with exactly those tables kept byte for "
+            f"byte (no second compression), {stats.encoded:,} encoded{resized}.")
+
+
+def _public_source(cifar10) -> str:
+    if cifar10 is None:
+        from .cifar10 import DEFAULT_CIFAR10
+
+        return f"hf://datasets/{DEFAULT_CIFAR10}"
+    path = Path(str(cifar10))
+    return path.name if path.exists() else str(cifar10)
