@@ -546,7 +546,7 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
 def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
     """README.md: the model card from the report just written (push-model writes it again with the Hub
     ids). A README.md of the user's own in the folder is left as it is."""
-    from .hub import render_model_card
+    from .card import render_model_card
     from .runs import CARD, is_kit_card
 
     card = run.work / CARD

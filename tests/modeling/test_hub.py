@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from cifake_kit.errors import CifakeError
-from modeling.hub import push_model, render_model_card
+from modeling.card import render_model_card
+from modeling.hub import push_model
 
 
 def front_matter(card: str) -> dict:

@@ -190,7 +190,7 @@ def _one_sided(tmp_path, fakes: int):
 
 def test_a_split_of_one_label_is_said_plainly_and_gets_no_metric_that_needs_both(tmp_path):
     from cifake_cli.model import headline
-    from modeling.hub import render_model_card
+    from modeling.card import render_model_card
 
     report = _one_sided(tmp_path, fakes=2)
     assert report.counts["test"]["FAKE"] == 0
