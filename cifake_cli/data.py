@@ -17,7 +17,8 @@ from .flags import add_data, add_output_dir, command
 BUILD_EXAMPLE = """\
 examples:
   cifake build --demo
-      offline, seconds: 420 real CIFAR-10 photos + 420 images of 14 trained GANs and DDPMs bundled with the kit
+      offline, seconds: 840 real CIFAR-10 photos + 394 genuine Stable Diffusion v1.x images + 420 images of
+      14 GANs and DDPMs trained on CIFAR-10, bundled with the kit (sources and licences per file)
   cifake build --cifar10 ~/data/cifar-10-python.tar.gz --per-class 100
       1,200 images: 100/20 per class and label, FAKE from CompVis/stable-diffusion-v1-4
   accelerate launch -m cifake_cli build
