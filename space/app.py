@@ -9,6 +9,7 @@ kit's `modeling` and `cifake_kit` packages, which `cifake push-space` uploads be
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import io
 import json
@@ -21,24 +22,18 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr
+from gradio.utils import get_upload_folder, is_in_or_equal
 
-import gradio as gr  # noqa: E402
-from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
-
-from cifake_kit.errors import CifakeError  # noqa: E402
-from cifake_kit.schema import DEMO_GENERATOR_ID  # noqa: E402
-from modeling.gradcam import enlarge, explain_images  # noqa: E402
-from modeling.inference import as_stored_for, decision_threshold, load_model, open_image  # noqa: E402
+from cifake_kit.errors import CifakeError
+from cifake_kit.schema import DEMO_GENERATOR_ID
+from modeling.gradcam import enlarge, explain_images
+from modeling.inference import as_stored_for, decision_threshold, load_model, open_image
 
 logger = logging.getLogger("cifake.space")
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = "cifake-model"  # what the README's main job trains
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Gradio refuses bigger uploads while they stream in, and keeps nothing of them
-# This process's own folder for the pictures it returns (mode 0700, made once): Gradio serves it as a
-# static path, so no other local user may place files there, as one could in a fixed shared /tmp folder.
-OUTPUTS = Path(tempfile.mkdtemp(prefix="cifake-space-outputs-"))
-atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 OUTPUT_MAX_AGE_S = 3600
 # Uploads (users' pictures) live in Gradio's cache: swept every 10 minutes once an hour old, and all
 # of them when the server stops.
@@ -258,13 +253,13 @@ def save_output(data: bytes, suffix: str) -> str:
     written once, atomically, and then only read avoids that. Files older than an hour go.
     """
     cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in OUTPUTS.iterdir():
+    for old in outputs_folder().iterdir():
         try:
             if old.suffix in (".png", ".json") and old.stat().st_mtime < cutoff:
                 old.unlink()
         except FileNotFoundError:  # another process removed it first
             pass
-    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+    path = outputs_folder() / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     try:
         os.utime(path)  # reused: mark it fresh so no sweep removes it while it is served
     except FileNotFoundError:
@@ -272,6 +267,16 @@ def save_output(data: bytes, suffix: str) -> str:
         staging.write_bytes(data)
         os.replace(staging, path)
     return str(path)
+
+
+@functools.cache
+def outputs_folder() -> Path:
+    """This process's own folder for the pictures it returns (mode 0700, made on first use, removed at exit):
+    Gradio serves it as a static path, so no other local user may place files there, as one could in a fixed
+    shared /tmp folder. Nothing is made when the module is imported."""
+    folder = Path(tempfile.mkdtemp(prefix="cifake-space-outputs-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def build_demo(model: str | Path | Detector) -> gr.Blocks:
@@ -283,8 +288,9 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
     detector = model if isinstance(model, Detector) else Detector.load(model)
     # Served as they are, not hashed and copied into Gradio's cache on every request: the outputs are
     # written once under their content hash and only read after, and the examples never change.
-    gr.set_static_paths([OUTPUTS, HERE / "examples"])
-    with gr.Blocks(title="CIFAKE: real or AI-generated?", delete_cache=UPLOAD_SWEEP) as demo:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio's own telemetry calls read it when they run
+    gr.set_static_paths([outputs_folder(), HERE / "examples"])
+    with gr.Blocks(title="CIFAKE: real or AI-generated?", delete_cache=UPLOAD_SWEEP, analytics_enabled=False) as demo:
         gr.Markdown(
             "# CIFAKE: real or AI-generated?\n"
             "A small CNN from the CIFAKE benchmark (Bird & Lotfi, IEEE Access 2024) judges a picture at 32x32 "

@@ -218,8 +218,10 @@ def test_the_pictures_returned_live_in_a_folder_of_this_process_only():
 
     from space import app
 
-    assert stat.S_IMODE(os.stat(app.OUTPUTS).st_mode) == 0o700  # served as a static path: nobody else writes there
-    assert app.OUTPUTS.name.startswith("cifake-space-outputs-") and app.OUTPUTS.name != "cifake-space-outputs-"
+    outputs = app.outputs_folder()
+    assert stat.S_IMODE(os.stat(outputs).st_mode) == 0o700  # served as a static path: nobody else writes there
+    assert outputs.name.startswith("cifake-space-outputs-") and outputs.name != "cifake-space-outputs-"
+    assert app.outputs_folder() == outputs  # one per process
 
 
 def test_the_headline_is_the_verdict_at_the_models_threshold(contrary):
@@ -334,3 +336,22 @@ def test_the_page_gives_each_generator_familys_figure_from_the_report(detector, 
     summary = Detector(str(tmp_path), detector.model, detector.processor).summary()
     assert ("AUROC of each generator family against the REAL images: Stable Diffusion 0.951 (78 images), "
             "GAN 0.549 (54 images).") in summary and "DDPM" not in summary
+
+
+def test_importing_the_app_makes_no_folder_and_sets_nothing(tmp_path):
+    """The app in the shape of gradio's demos: `build_demo` is the factory; importing the module only defines."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "GRADIO_ANALYTICS_ENABLED"}
+    code = ("import os, pathlib, tempfile, space.app as app\n"
+            "made = lambda: len(list(pathlib.Path(tempfile.gettempdir()).glob('cifake-space-outputs-*')))\n"
+            "print(os.environ.get('GRADIO_ANALYTICS_ENABLED'), made())\n"
+            "app.outputs_folder()\n"
+            "print(made())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**env, "TMPDIR": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["None", "0", "1"]  # nothing set or made at import; the folder on first use
+    assert not list(tmp_path.glob("cifake-space-outputs-*"))  # and removed at exit
