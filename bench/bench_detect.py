@@ -98,11 +98,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--data", type=Path, help="a dataset folder (default: the genuine task built from --shared)")
-    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
+    parser.add_argument("--recipes", nargs="+", action="extend")
     parser.add_argument("--ablation", action="store_true", help="also train the forensic recipe without each of its parts")
     parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
     parser.add_argument("--keep", type=Path, help="keep the trained models in this folder (default: deleted)")
     args = parser.parse_args()
+    args.recipes = args.recipes or DEFAULT_RECIPES  # a repeated --recipes adds up: the default only when none was given
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
     models = args.keep or work
     data = bench_task(args.data, args.shared, work)

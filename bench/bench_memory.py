@@ -59,9 +59,10 @@ def measure(recipe: str, batch: int, kind: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", nargs="+", default=RECIPES)
+    parser.add_argument("--recipes", nargs="+", action="extend")
     parser.add_argument("--eval-batch", type=int, default=1024)
     args = parser.parse_args()
+    args.recipes = args.recipes or RECIPES  # a repeated --recipes adds up: the default only when none was given
     from modeling.topologies import resolve_recipe
 
     print(header("CIFAKE kit: memory estimate vs measured peak (bench/bench_memory.py)"))

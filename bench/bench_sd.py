@@ -437,21 +437,26 @@ def part_gradcam(ctx) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS)
-    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
-    parser.add_argument("--extra-epochs", nargs="*", type=int, default=[],
+    parser.add_argument("--parts", nargs="+", action="extend", choices=PARTS)
+    parser.add_argument("--recipes", nargs="+", action="extend")
+    parser.add_argument("--extra-epochs", nargs="*", action="extend", type=int, default=[],
                         help=f"also train {FALLBACK_BEST} with these epoch counts (extra rows of the recipes table)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the learning curve")
+    parser.add_argument("--seeds", nargs="+", action="extend", type=int, help="seeds of the learning curve")
     parser.add_argument("--curve-all-seeds", action="store_true",
                         help="train the 'every fake' curve point for every seed too (only the training seed differs)")
-    parser.add_argument("--curve-tasks", nargs="+", choices=["SD", "GAN/DDPM"], default=["SD", "GAN/DDPM"])
-    parser.add_argument("--curve-sizes", nargs="+", type=lambda v: None if v == "all" else int(v),
-                        default=CURVE_SIZES, help="training fakes per curve point ('all': every one)")
+    parser.add_argument("--curve-tasks", nargs="+", action="extend", choices=["SD", "GAN/DDPM"])
+    parser.add_argument("--curve-sizes", nargs="+", action="extend", type=lambda v: None if v == "all" else int(v),
+                        help="training fakes per curve point ('all': every one)")
     parser.add_argument("--epochs", type=int, help="override every recipe's epochs (quick checks; not for results)")
     parser.add_argument("--figures", type=Path, default=REPO / "bench" / "figures")
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     parser.add_argument("--keep", type=Path, help="keep the trained models in this folder (default: deleted)")
     args = parser.parse_args()
+    # Repeated list flags add up (action="extend"), so their defaults are filled in only when none was given.
+    for name, default in (("parts", PARTS), ("recipes", DEFAULT_RECIPES), ("seeds", [0, 1, 2]),
+                          ("curve_tasks", ["SD", "GAN/DDPM"]), ("curve_sizes", CURVE_SIZES)):
+        if getattr(args, name) is None:
+            setattr(args, name, list(default))
     if not (args.shared / "data" / _sd.SD_FOLDER).is_dir():
         raise SystemExit(f"{args.shared / 'data' / _sd.SD_FOLDER} is missing: this bench needs ../shared/data/generated-sd.")
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_DISABLE_PROGRESS_BARS"):

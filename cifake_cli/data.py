@@ -97,8 +97,8 @@ def register(subparsers) -> None:
         "An interrupted import resumes when the same command is run again.",
         FOLDER_EXAMPLE,
     )
-    folder.add_argument("--real", nargs="+", metavar="DIR", required=True, help="folders of real photos")
-    folder.add_argument("--fake", nargs="+", metavar="[NAME=]DIR", required=True,
+    folder.add_argument("--real", nargs="+", action="extend", metavar="DIR", required=True, help="folders of real photos")
+    folder.add_argument("--fake", nargs="+", action="extend", metavar="[NAME=]DIR", required=True,
                         help="folders of generated images, each with its generator's name (default: the folder's)")
     add_output_dir(folder, "cifake", "dataset folder to write (default: ./cifake)")
     folder.add_argument("--test-fraction", type=float, default=0.2,

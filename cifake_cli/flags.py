@@ -16,21 +16,15 @@ FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 class Parser(argparse.ArgumentParser):
-    """The kit's parser: a flag that takes several values may also be repeated, and both mean the same.
-
-    argparse's `nargs="+"` keeps only the last of a repeated flag (`--real A --real B` would drop A);
-    here every such flag extends its list instead, so `--real A B` and `--real A --real B` agree. Flags are
-    taken whole, never abbreviated (`--out` is not `--output-dir`): one vocabulary, with no hidden one.
+    """The kit's parser: flags are taken whole, never abbreviated (`--out` is not `--output-dir`): one
+    vocabulary, with no hidden one. Every flag that takes several values is declared with
+    `action="extend"`, so that `--real A B` and `--real A --real B` agree (argparse's `nargs="+"` alone
+    keeps only the last of a repeated flag); a test holds every subcommand to it.
     """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
-
-    def add_argument(self, *names, **kwargs):
-        if names and names[0].startswith("-") and kwargs.get("nargs") in ("+", "*") and "action" not in kwargs:
-            kwargs["action"] = "extend"
-        return super().add_argument(*names, **kwargs)
 
 
 def command(subparsers, name: str, summary: str, description: str, example: str) -> argparse.ArgumentParser:
@@ -87,7 +81,7 @@ def add_options(parser, options_class, names: list[str] | None = None) -> None:
             continue
         if typing.get_origin(kind) is list:  # several values: after one flag, or the flag repeated (Parser)
             parser.add_argument(flag, type=typing.get_args(kind)[0], default=field.default, help=text,
-                                metavar=field.metadata.get("metavar"), nargs="+")
+                                metavar=field.metadata.get("metavar"), nargs="+", action="extend")
             continue
         parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"),
                             choices=field.metadata.get("choices"))

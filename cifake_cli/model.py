@@ -113,7 +113,7 @@ def register(subparsers) -> None:
     add_split(evaluate)
     add_output_dir(evaluate, None, "report folder (default: MODEL/eval/<data>-<split>)")
     evaluate.add_argument("--robustness", action="store_true", help="also score JPEG, blur, noise and rescale perturbations")
-    evaluate.add_argument("--cross-data", nargs="+", metavar="DATA", help="also score these datasets (e.g. other generators)")
+    evaluate.add_argument("--cross-data", nargs="+", action="extend", metavar="DATA", help="also score these datasets (e.g. other generators)")
     evaluate.add_argument("--batch-size", type=int, default=1024, help="images per forward pass (default: 1024)")
     evaluate.add_argument("--save-predictions", action="store_true",
                           help="also write predictions.csv: P(FAKE) and the verdict of every image")
@@ -129,7 +129,7 @@ def register(subparsers) -> None:
     )
     add_data(sweep)
     add_output_dir(sweep, "cifake-sweep", "one subfolder per topology (default: ./cifake-sweep)")
-    sweep.add_argument("--topologies", nargs="+", metavar="NAME", help="a subset by name (default: all 36)")
+    sweep.add_argument("--topologies", nargs="+", action="extend", metavar="NAME", help="a subset by name (default: all 36)")
     add_options(sweep, TrainOptions, names=_SWEEP_TRAINING)
     sweep.set_defaults(handler=run_sweep)
 
