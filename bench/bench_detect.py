@@ -7,7 +7,7 @@ kit's stratified 80/20 split), or any dataset folder given with --data.
 Baseline: logistic regression on hand features (log-FFT magnitude of the grey image pooled to 8x8,
 high-pass residual energy, per-channel mean / std / percentiles), fitted on the training split
 less a 10% validation part on which its threshold is chosen, exactly as `cifake train` does.
-Recipes: trained with `modeling.train.train` as `cifake train --config NAME` runs them. With
+Recipes: trained with `modeling.training.train.train` as `cifake train --config NAME` runs them. With
 --ablation, the forensic recipe is trained again without each of its parts (and with the colour
 statistics it leaves out). Every number comes
 from the kit's own metric code (FAKE is the positive class).
@@ -63,7 +63,7 @@ def logistic_baseline(data) -> dict:
     from sklearn.preprocessing import StandardScaler
 
     from modeling.data import load_pixels, stratified_split
-    from modeling.detection import breakdown, choose_threshold, detection_metrics
+    from modeling.scoring.detection import breakdown, choose_threshold, detection_metrics
 
     start = time.perf_counter()
     full = load_pixels(data, "train", None)
@@ -83,7 +83,7 @@ def logistic_baseline(data) -> dict:
 
 
 def recipe_run(data, name: str, spec: str, work: Path) -> dict:
-    from modeling.train import train
+    from modeling.training.train import train
 
     start = time.perf_counter()
     result = train(data=str(data), output_dir=work / name.replace(" ", "_").replace(",", "").replace("/", "-"),
@@ -109,8 +109,8 @@ def main():
     data = bench_task(args.data, args.shared, work)
     import torch
 
-    from modeling.report import metrics_table
-    from modeling.topologies import RECIPES, resolve_recipe
+    from modeling.scoring.report import metrics_table
+    from modeling.recipes import RECIPES, resolve_recipe
 
     runs = [(name, name) for name in args.recipes]
     if args.ablation:

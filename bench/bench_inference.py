@@ -3,7 +3,7 @@
 1. Latency of a single image as a user sends it: PIL image -> CifakeImageProcessor -> model ->
    probabilities, for a 512x512 photo-sized image and a 32x32 one, and through
    `pipeline("image-classification")`; p50 / p95 over --repeat calls after 20 warm-up calls.
-2. Throughput of `cifake evaluate` (modeling.evaluation.evaluate_model) over a 20,000-image test
+2. Throughput of `cifake evaluate` (modeling.scoring.evaluation.evaluate_model) over a 20,000-image test
    split: cold (first run decodes every JPEG and caches tensors) and warm (cached), end to end
    including loading the model and writing the report; and the bare forward passes alone.
 
@@ -59,9 +59,9 @@ def main():
     from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from modeling.data import CifakeCollator, load_pixels
-    from modeling.evaluation import evaluate_model
-    from modeling.inference import predict
-    from modeling.topologies import resolve_recipe
+    from modeling.scoring.evaluation import evaluate_model
+    from modeling.inference.core import predict
+    from modeling.recipes import resolve_recipe
 
     keep_freed_memory()  # as `cifake evaluate` runs
     disable_progress_bar()

@@ -27,7 +27,7 @@ _MEASURE = """
 import json, resource, sys, torch
 from modeling import CifakeConfig, CifakeForImageClassification
 from modeling.memory import footprint
-from modeling.topologies import resolve_recipe
+from modeling.recipes import resolve_recipe
 name, batch, training = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "train"
 _, fields, _ = resolve_recipe(name)
 config = CifakeConfig(**fields)
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--eval-batch", type=int, default=1024)
     args = parser.parse_args()
     args.recipes = args.recipes or RECIPES  # a repeated --recipes adds up: the default only when none was given
-    from modeling.topologies import resolve_recipe
+    from modeling.recipes import resolve_recipe
 
     print(header("CIFAKE kit: memory estimate vs measured peak (bench/bench_memory.py)"))
     print("# growth of the peak resident memory of a fresh process over two steps (CPU); estimate from the meta device")

@@ -15,7 +15,7 @@ Parts (--parts, default all):
             per family (SD, GAN, DDPM) against the two specialists, on the same test images.
   curve     ROC AUC against the number of training fakes (real side subsampled to match), SD and
             GAN/DDPM tasks, seeds given by --seeds; a table and a PNG in --figures.
-  gradcam   the paper's border-vs-centre Grad-CAM study (modeling.explain.cam_mass_study) on the SD
+  gradcam   the paper's border-vs-centre Grad-CAM study (modeling.inference.explain.cam_mass_study) on the SD
             test split with the best model; its figure goes to --figures.
 
     python bench/bench_sd.py [--parts recipes controls joint curve gradcam] [--seeds 0 1 2] [--json rows.json]
@@ -73,8 +73,8 @@ class Scored:
 
     def __init__(self, model_dir: Path, data: Path, split: str = "test"):
         from modeling.data import load_pixels
-        from modeling.evaluation import score
-        from modeling.inference import load_model
+        from modeling.scoring.evaluation import score
+        from modeling.inference.core import load_model
 
         net, processor = load_model(model_dir, batch_size=512)
         pixels = load_pixels(data, split, processor)
@@ -94,7 +94,7 @@ class Scored:
 
 def fit(data: Path, spec: str, out: Path, seed: int = 0, epochs: int | None = None) -> tuple[Path, float, dict]:
     """Train `spec` on `data` into `out`: (model folder, seconds, test metrics)."""
-    from modeling.train import train
+    from modeling.training.train import train
 
     start = time.perf_counter()
     result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed, epochs=epochs)
@@ -113,7 +113,7 @@ def content_scores(scored_keys, labels, p_fake, table_) -> dict:
 
 def with_epochs(recipe: str, epochs: int) -> str:
     """`recipe` as a config JSON with its training epochs set to `epochs`."""
-    from modeling.topologies import resolve_recipe
+    from modeling.recipes import resolve_recipe
 
     _, model, training = resolve_recipe(recipe)
     return json.dumps({"model": model, "training": {**training, "epochs": epochs}})
@@ -122,7 +122,7 @@ def with_epochs(recipe: str, epochs: int) -> str:
 def part_recipes(ctx) -> dict:
     from bench_detect import logistic_baseline, recipe_run
 
-    from modeling.topologies import RECIPES, resolve_recipe
+    from modeling.recipes import RECIPES, resolve_recipe
 
     data, table_ = ctx["sd_data"], ctx["table"]
     runs = [(name, name) for name in ctx["recipes"]]
@@ -134,7 +134,7 @@ def part_recipes(ctx) -> dict:
     if unknown:
         raise SystemExit(f"unknown recipes {unknown}; see `cifake train --list-configs`")
     # The baseline's per-image scores, caught where it hands them to the kit's breakdown.
-    import modeling.detection as detection
+    import modeling.scoring.detection as detection
 
     caught = {}
     original = detection.breakdown
@@ -411,7 +411,7 @@ def plot_curve(summary: list[dict], path: Path, model: str) -> Path:
 
 
 def part_gradcam(ctx) -> dict:
-    from modeling.explain import cam_mass_study
+    from modeling.inference.explain import cam_mass_study
 
     best = best_model(ctx)
     out = ctx["work"] / "gradcam"

@@ -3,7 +3,7 @@
 Both train the same model (default: the paper's best CNN) from the same decoded uint8 tensors,
 with the same batch size, optimiser (AdamW, the recipe's settings), thread count and number of
 steps; runs alternate, after one warm-up each. The Trainer side is built by
-`modeling.train.make_trainer`, the function `cifake train` uses, with per-epoch evaluation and
+`modeling.training.train.make_trainer`, the function `cifake train` uses, with per-epoch evaluation and
 checkpointing switched off so that both sides do the same work. A last row times one whole
 `cifake train` epoch as it runs for a user (validation pass and checkpoint included).
 
@@ -90,8 +90,8 @@ def main():
 
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset
-    from modeling.topologies import resolve_recipe
-    from modeling.train import make_trainer
+    from modeling.recipes import resolve_recipe
+    from modeling.training.train import make_trainer
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name, fields, training = resolve_recipe(args.config)

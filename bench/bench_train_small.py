@@ -5,7 +5,7 @@ metrics, checkpoints, the console) and around them (threshold choice, the final 
 figures) can dominate. Both sides here train the same model on the same images for the same
 number of epochs with early stopping off:
 
-- `cifake train`: `modeling.train.train(...)` exactly as the command runs it (data decoded once and
+- `cifake train`: `modeling.training.train.train(...)` exactly as the command runs it (data decoded once and
   cached beforehand, as on any second run), output folder, checkpoints, report and all;
 - the plain loop: index tensors, forward, backward, AdamW step; after every epoch a forward pass
   over the same validation images and their accuracy. Nothing written.
@@ -65,7 +65,7 @@ def plain_run(fields, training, train_pixels, val_pixels, collator, epochs, seed
 
 
 def kit_run(data, output_dir, config, epochs) -> float:
-    from modeling.train import train
+    from modeling.training.train import train
 
     start = time.perf_counter()
     train(data=str(data), output_dir=output_dir, config=config, epochs=epochs, early_stopping_patience=0, overwrite=True)
@@ -87,7 +87,7 @@ def main():
 
     from modeling import CifakeImageProcessor
     from modeling.data import CifakeCollator, load_pixels, stratified_split
-    from modeling.topologies import resolve_recipe
+    from modeling.recipes import resolve_recipe
 
     name, fields, training = resolve_recipe(args.config)
     processor = CifakeImageProcessor()

@@ -1,7 +1,7 @@
 """`cifake train`, `evaluate`, `predict`, `sweep`, `explain`, `export-onnx`, `push-model`: the model side (modeling).
 
 Thin by design: parse, call one `modeling` function, say where the output went. `train`'s flags
-are made from `cifake_kit.options.TrainOptions`, the dataclass `modeling.train.train` reads.
+are made from `cifake_kit.options.TrainOptions`, the dataclass `modeling.training.train.train` reads.
 `modeling` is imported inside the handlers only: importing it loads torch and transformers.
 """
 
@@ -193,11 +193,11 @@ def register(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     if args.list_configs:
-        from modeling.topologies import RECIPES
+        from modeling.recipes import RECIPES
 
         print("\n".join(RECIPES))
         return
-    from modeling.train import train
+    from modeling.training.train import train
 
     keep_freed_memory()
     try:
@@ -216,7 +216,8 @@ def train_resume_hint(output_dir) -> str:
     """How to go on after `cifake train` stopped short, by what its folders hold now."""
     from pathlib import Path
 
-    from modeling.runs import RUN_FILE, pending_replacement
+    from modeling.layout import RUN_FILE
+    from modeling.training.runs import pending_replacement
 
     replacement = pending_replacement(output_dir)
     if replacement is not None:
@@ -256,7 +257,7 @@ def headline(metrics: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from modeling.data import Columns
-    from modeling.evaluation import evaluate_model
+    from modeling.scoring.evaluation import evaluate_model
 
     keep_freed_memory()
     result = evaluate_model(args.model, data=args.data, split=args.split, output_dir=args.output_dir,
@@ -269,7 +270,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> None:
-    from modeling.sweep import sweep
+    from modeling.training.sweep import sweep
 
     keep_freed_memory()
     options = {name: getattr(args, name) for name in _SWEEP_TRAINING if getattr(args, name) is not None}
@@ -280,7 +281,7 @@ def run_sweep(args: argparse.Namespace) -> None:
 def run_explain(args: argparse.Namespace) -> None:
     if not args.images and not args.data:
         raise CifakeError("Nothing to explain: give IMAGE paths, or --data DIR for the border-vs-centre study.")
-    from modeling.explain import cam_mass_study, explain
+    from modeling.inference.explain import cam_mass_study, explain
 
     if args.images:
         grid = explain(args.images, args.model, output_dir=args.output_dir, all_classes=args.all_classes)
@@ -299,7 +300,7 @@ def run_explain(args: argparse.Namespace) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from modeling.predict import predict_command
+    from modeling.inference.predict import predict_command
 
     counts = predict_command(args.paths, args.model, csv_path=args.csv, threshold=args.threshold,
                              overwrite=args.overwrite)
@@ -309,7 +310,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_export_onnx(args: argparse.Namespace) -> None:
     from dataset_builder.cifar10 import load_cifar10  # the bundled photos the check scores
     from dataset_builder.build import sample_archive
-    from modeling.export_onnx import export_onnx
+    from modeling.inference.export_onnx import export_onnx
     from PIL import Image
 
     photos = load_cifar10(sample_archive(), "test").images[:16]
@@ -320,7 +321,7 @@ def run_export_onnx(args: argparse.Namespace) -> None:
 
 
 def run_push_model(args: argparse.Namespace) -> None:
-    from modeling.hub import push_model
+    from modeling.publishing.hub import push_model
 
     url = push_model(args.model, args.repo_id, private=args.private, dataset_id=args.dataset_id)
     print(f"pushed {args.model} to {url}")

@@ -1,11 +1,11 @@
 """The parameters of a training run, declared once.
 
-`modeling.train.train` takes a `TrainOptions`; `cifake train` makes its flags from the same
+`modeling.training.train.train` takes a `TrainOptions`; `cifake train` makes its flags from the same
 fields (`--batch-size` <-> `batch_size`), with the help text below, so the command and the
 Python API cannot drift apart. It lives in the leaf package because the command must build its
 `--help` without importing torch, which `modeling` does on import.
 
-`None` means "the recipe's value": each recipe in `modeling.topologies` brings its own epochs,
+`None` means "the recipe's value": each recipe in `modeling.recipes` brings its own epochs,
 batch size, learning rate, early stopping and augmentation.
 
 Every number a user gives the kit (here, and the dataset commands' seeds and shares) is checked by

@@ -1,8 +1,19 @@
-"""Output folders: refuse what the kit did not write, and resume only what it began the same way.
+"""Output folders, datasets and models alike: what the kit owns in them, one lock, one switch.
 
-Every command that writes a folder (`build`, `import-kaggle`, `train`, `sweep`) checks it here
-before writing anything, and a resumable job records its settings here so that a rerun with
-other settings is refused instead of mixing two runs.
+Every command that writes a folder (`build`, `import-*`, `train`, `sweep`, `evaluate`,
+`export-onnx`) checks it here before writing anything (`check_output_dir`), holds it while it runs
+(`FolderLock`), and a resumable job records its settings here (`require_same_settings`) so that a
+rerun with other settings is refused instead of mixing two runs.
+
+What the kit owns in a folder is a `KitTree` of name patterns (the dataset's in
+dataset_builder/export.py, the model's in modeling/layout.py), and a card is the kit's when its
+tags carry `KIT_TAG`. Anything else is the user's, at any depth, and is never lost.
+
+A finished folder replaces an older one whole (`switch`): the new one is made beside it
+(`.OUT.cifake-new`), marked, and the two are exchanged in one step; where a system cannot
+exchange, two renames with `.OUT.cifake-old` between them. The user's files then move over into the
+new folder and the old one goes. A kill at any moment leaves the old folder or the new one whole,
+and `finish_cut_switch`, which every command runs first, completes a switch that was cut.
 """
 
 from __future__ import annotations
@@ -17,6 +28,72 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import CifakeError
+
+KIT_TAG = "cifake-kit"  # in the tags of every card the kit writes: marks a dataset or model folder as the kit's
+NEW, OLD = ".cifake-new", ".cifake-old"  # beside OUT: its complete successor; the old one between two renames
+SWITCH_FILE = ".cifake-switch"  # in a complete successor from the moment it is to replace OUT: any rerun completes it
+
+
+def is_kit_card(path: str | Path) -> bool:
+    """Whether `path` is a card (README.md) the kit wrote: its front matter's tags carry KIT_TAG."""
+    from huggingface_hub.repocard import metadata_load
+
+    try:
+        return KIT_TAG in ((metadata_load(path) or {}).get("tags") or [])
+    except Exception:  # unreadable, unparsable, or no card at all
+        return False
+
+
+def beside(out: str | Path, suffix: str = NEW) -> Path:
+    """`.OUT<suffix>` in OUT's parent (links resolved): where a successor of OUT is made."""
+    real = Path(out).expanduser().resolve()
+    return real.parent / f".{real.name}{suffix}"
+
+
+def switch(out: str | Path, new: str | Path, tree: KitTree, say: Callable[[str], None] | None = None,
+           prepare: Callable[[], None] | None = None) -> None:
+    """Put the complete folder `new` (`beside(out)`) in the place of `out`; the user's files in `out`, at
+    any depth, move over into it (free `NAME.user` names where the kit's files took their places), and
+    the old folder goes. From its first step on, a cut switch is completed by `finish_cut_switch`.
+    `prepare` runs once `new` is marked, before the exchange (a caller's recovery runs it again)."""
+    real, new = Path(out).expanduser().resolve(), Path(new)
+    write_json(new / SWITCH_FILE, {"replaces": str(real)})
+    if prepare:
+        prepare()
+    if exchange(new, real):
+        _drop_old(new, real, tree, say)
+        return
+    old = beside(out, OLD)  # no exchange here: two renames, which finish_cut_switch completes if cut
+    os.rename(real, old)
+    os.rename(new, real)
+    _drop_old(old, real, tree, say)
+
+
+def finish_cut_switch(out: str | Path, tree: KitTree, say: Callable[[str], None] | None = None) -> bool:
+    """Complete a `switch` of `out` that a kill cut; True if there was one."""
+    real, new, old = Path(out).expanduser().resolve(), beside(out), beside(out, OLD)
+    if (new / SWITCH_FILE).is_file():  # complete and marked, not in place yet
+        if not real.exists() and old.is_dir():  # cut between the two renames
+            os.rename(new, real)
+            _drop_old(old, real, tree, say)
+        else:
+            switch(out, new, tree, say)
+        return True
+    if (real / SWITCH_FILE).is_file():  # in place; the old folder may still lie beside it
+        for leftover in (new, old):
+            if leftover.is_dir():
+                _drop_old(leftover, real, tree, say)
+        (real / SWITCH_FILE).unlink(missing_ok=True)
+        return True
+    return False
+
+
+def _drop_old(old: Path, real: Path, tree: KitTree, say) -> None:
+    for was, now in keep_foreign(old, real, tree):
+        if say:
+            say(f"kept your {was} as {now} beside the new folder's own")
+    shutil.rmtree(old)
+    (real / SWITCH_FILE).unlink(missing_ok=True)
 
 
 def check_output_dir(

@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cifake_kit.outputs import KIT_TAG
 from cifake_kit.schema import DEMO_GENERATOR_ID
 
 from . import licences
 from .features import JPEG_QUALITY, JPEG_SUBSAMPLING
 
-KIT_TAG = "cifake-kit"  # in the card's tags: marks a folder this kit wrote
 _CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 
 

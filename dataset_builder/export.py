@@ -4,9 +4,10 @@
     OUT/data/{split}-NNNNN-of-NNNNN.parquet    shards cut by the same size rule as push_to_hub
 
 While a build runs, its working files live in `OUT/.cifake-build/`. The finished folder is written
-beside OUT (`.OUT.cifake-new`) and exchanged with it in one step, so a reader, or a kill at any
-moment, finds the old dataset or the new one, never a mix; a rerun cleans up after a cut switch
-and resumes from the work folder.
+beside OUT and switched in whole (`cifake_kit.outputs.switch`, as a model folder is), so a reader,
+or a kill at any moment, finds the old dataset or the new one, never a mix; a rerun completes a cut
+switch, or resumes from the work folder. Where nothing can be written beside OUT (a mount point),
+the two entries move one by one instead, and a rerun finishes a cut move.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ import shutil
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir, exchange, foreign_files, keep_foreign
+from cifake_kit.outputs import SWITCH_FILE, beside, check_output_dir, finish_cut_switch, foreign_files, is_kit_card, switch
 
-from .cards import KIT_TAG, card_text
+from .cards import card_text
 
 WORK_DIR = ".cifake-build"
-_NEW_SUFFIX = ".cifake-new"  # the finished folder beside OUT, just before the switch
 # What a dataset folder of the kit holds, at every depth (cifake_kit.outputs.KitTree): the card, the
 # Parquet shards, and the work folder of a build that is running or was cut.
-KIT_TREE = {"README.md": lambda path: _is_kit_dataset(path.parent), "data": {"*-[0-9]*-of-[0-9]*.parquet": True},
-            WORK_DIR: True}
+KIT_TREE = {"README.md": is_kit_card, "data": {"*-[0-9]*-of-[0-9]*.parquet": True}, WORK_DIR: True, SWITCH_FILE: True}
 
 
 def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
@@ -139,26 +138,20 @@ def _staging(work: Path) -> Path:
 
 
 def _swap_in(staging: Path, out: Path, work: Path) -> Path:
-    """Switch `out` to the finished `staging` folder (data/ + README.md) in one step.
+    """Switch `out` to the finished `staging` folder (data/ + README.md) whole.
 
-    `staging` is moved beside `out` and the two folders are exchanged by one rename; the old
-    content, the work folder with it, is then removed. Where the system cannot exchange (not
-    Linux, or a filesystem without it) or nothing can be written beside `out` (a mount point, a
+    `staging` is moved beside `out` and switched in (`cifake_kit.outputs.switch`); the old content,
+    the work folder with it, then goes. Where nothing can be moved beside `out` (a mount point, a
     read-only parent), the two entries are moved one by one instead, and a rerun finishes a cut
     move (`_finish_in_place`).
     """
-    real = out.resolve()
-    new = beside(real)
+    new = beside(out)
     try:
         os.rename(staging, new)
     except OSError:
         return _swap_in_place(staging, out, work)
-    if exchange(new, real):
-        keep_foreign(new, real, KIT_TREE)  # a file of the user's put there while the build ran
-        shutil.rmtree(new)  # the old dataset, and the work folder that was inside it
-        return out
-    os.rename(new, staging)
-    return _swap_in_place(staging, out, work)
+    switch(out, new, KIT_TREE)
+    return out
 
 
 def _swap_in_place(staging: Path, out: Path, work: Path) -> Path:
@@ -183,20 +176,14 @@ def _finish_in_place(out: Path, work: Path) -> None:
     (work / _SWITCHING).unlink()
 
 
-def beside(out: Path) -> Path:
-    """Where a finished dataset waits, beside `out`, for the switch that puts it in place."""
-    real = Path(out).expanduser().resolve()
-    return real.parent / f".{real.name}{_NEW_SUFFIX}"
-
-
 def _clear_switch(out: Path) -> None:
-    """Undo what a kill during a switch left: a finished folder beside `out` (its work folder is still
-    inside `out`, so the export is redone) or the old content after the exchange; finish a cut
-    one-by-one switch."""
+    """Complete what a kill during a switch left; remove a finished copy beside `out` that was not yet
+    marked for its switch (the work folder is still inside `out`, so the export is redone); finish a
+    cut one-by-one move."""
     if not out.is_dir():
         return
     new = beside(out)
-    if new.is_dir() and not new.is_symlink():
+    if not finish_cut_switch(out, KIT_TREE) and new.is_dir() and not new.is_symlink():
         strays = foreign_files(new, KIT_TREE)
         if strays:
             raise CifakeError(
@@ -233,21 +220,8 @@ def _writer_batch_size(dataset):
 def _holds_kit_output(out: Path) -> bool:
     """Only what this kit writes, at every depth (a file of the user's under data/ would go with the
     old dataset), and a README that is this kit's card (if any)."""
-    return not foreign_files(out, KIT_TREE) and (not _is_finished(out) or _is_kit_dataset(out))
+    return not foreign_files(out, KIT_TREE) and (not _is_finished(out) or is_kit_card(out / "README.md"))
 
 
 def _is_finished(out: Path) -> bool:
     return (out / "data").exists() or (out / "README.md").exists()
-
-
-def _is_kit_dataset(out: Path) -> bool:
-    readme = out / "README.md"
-    if not readme.is_file():
-        return False
-    from huggingface_hub import DatasetCard
-
-    try:
-        tags = DatasetCard.load(readme, repo_type="dataset").data.get("tags") or []
-    except Exception:  # an unparsable README is not ours
-        return False
-    return KIT_TAG in tags

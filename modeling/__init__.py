@@ -7,9 +7,9 @@ Importing this package registers the classes with the Auto classes, so saved mod
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
-from .configuration_cifake import CifakeConfig
-from .image_processing_cifake import CifakeImageProcessor
-from .modeling_cifake import CifakeForImageClassification, CifakeModel, CifakePreTrainedModel
+from modeling.configuration_cifake import CifakeConfig
+from modeling.image_processing_cifake import CifakeImageProcessor
+from modeling.modeling_cifake import CifakeForImageClassification, CifakeModel, CifakePreTrainedModel
 
 AutoConfig.register(CifakeConfig.model_type, CifakeConfig, exist_ok=True)
 AutoModel.register(CifakeConfig, CifakeModel, exist_ok=True)

@@ -233,7 +233,7 @@ def decode_to_pixels(image: dict, image_processor=None, where: str = "image") ->
 
     from PIL import Image
 
-    from .image_processing_cifake import to_rgb
+    from modeling.image_processing_cifake import to_rgb
 
     source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
     try:

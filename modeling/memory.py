@@ -49,7 +49,7 @@ class Footprint:
 
 def meta_model(config):
     """The CifakeForImageClassification `config` describes, on the meta device: shapes, no storage."""
-    from .modeling_cifake import CifakeForImageClassification
+    from modeling.modeling_cifake import CifakeForImageClassification
 
     with torch.device("meta"):
         return CifakeForImageClassification(config).eval()

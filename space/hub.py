@@ -29,7 +29,7 @@ def space_files() -> dict[str, Path]:
 
 
 def kit_modules(entry: Path) -> dict[str, Path]:
-    """Every kit module that the script `entry` imports, directly or not: {"modeling/explain.py": file, ...}.
+    """Every kit module that the script `entry` imports, directly or not: {"modeling/inference/explain.py": file, ...}.
 
     A module brings its parent packages' `__init__.py` too (Python runs them on import).
     """

@@ -238,7 +238,7 @@ def toy_dataset(tmp_path_factory, sample_photos):
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory, toy_dataset):
     """The paper's best CNN trained briefly on the toy task (shared by several model tests)."""
-    from modeling.train import train
+    from modeling.training.train import train
 
     out = tmp_path_factory.mktemp("model") / "cifake-model"
     train(data=str(toy_dataset), output_dir=out, epochs=6, batch_size=32, seed=0)

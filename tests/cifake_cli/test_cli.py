@@ -148,10 +148,10 @@ def test_a_model_left_after_cross_data_is_named_not_swallowed(trained_model, toy
 
 
 def test_push_model_takes_the_repo_and_its_model_by_flag(monkeypatch):
-    import modeling.hub
+    import modeling.publishing.hub
 
     calls = []
-    monkeypatch.setattr(modeling.hub, "push_model", lambda model, repo_id, **kw: calls.append((model, repo_id)) or "url")
+    monkeypatch.setattr(modeling.publishing.hub, "push_model", lambda model, repo_id, **kw: calls.append((model, repo_id)) or "url")
     assert main(["push-model", "me/y", "--model", "./n"]) == 0
     assert main(["push-model", "me/z"]) == 0
     assert calls == [("./n", "me/y"), ("cifake-model", "me/z")]
@@ -360,8 +360,8 @@ def test_an_interrupted_train_says_how_to_go_on_by_what_its_folders_hold(tmp_pat
     import errno
 
     from cifake_cli.model import train_resume_hint
-    from modeling import runs
-    from modeling import train as train_module
+    from modeling.training import runs
+    from modeling.training import train as train_module
 
     out = tmp_path / "m"
     assert train_resume_hint(out) == "Run the same command again."
@@ -417,14 +417,14 @@ def test_every_flag_that_takes_several_values_may_be_repeated():
 
 @pytest.mark.parametrize("argv", [["evaluate", "m1", "--model", "m2"], ["push-model", "m1", "me/cnn", "--model", "m2"]])
 def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch):
-    import modeling.evaluation
-    import modeling.hub
+    import modeling.scoring.evaluation
+    import modeling.publishing.hub
 
     def ran(*args, **kwargs):
         raise AssertionError("the command ran with one of the two models")
 
-    monkeypatch.setattr(modeling.evaluation, "evaluate_model", ran)
-    monkeypatch.setattr(modeling.hub, "push_model", ran)
+    monkeypatch.setattr(modeling.scoring.evaluation, "evaluate_model", ran)
+    monkeypatch.setattr(modeling.publishing.hub, "push_model", ran)
     with pytest.raises(SystemExit) as stop:  # a model is named with --model only: the extra name is refused
         main(argv)
     assert stop.value.code == 2 and "unrecognized arguments: " in capsys.readouterr().err

@@ -14,7 +14,7 @@ def test_the_model_files_spell_the_labels_and_size_as_the_schema_does():
 
 
 def test_the_metric_module_names_the_labels_as_the_schema_does():
-    from modeling.report import cifake_metric
+    from modeling.scoring.report import cifake_metric
 
     source = cifake_metric().__class__.__module__
     import sys

@@ -74,7 +74,7 @@ def test_the_demo_dataset_holds_the_bundled_images_by_generator(tmp_path):
 @pytest.mark.slow
 def test_a_short_training_run_on_the_demo_detects_its_stable_diffusion_images(tmp_path):
     """The README's main job in small: CIFAKE's generator family is detected well above chance."""
-    from modeling.train import train
+    from modeling.training.train import train
 
     build_demo(tmp_path / "demo")
     result = train(data=str(tmp_path / "demo"), output_dir=tmp_path / "model", config="cifake-forensic", epochs=10,

@@ -140,7 +140,7 @@ def test_the_card_lists_the_sources_and_carries_their_attribution(genuine, tmp_p
 
 
 def test_a_test_only_dataset_is_scored_by_evaluate(genuine, tmp_path, trained_model):
-    from modeling.evaluation import evaluate_model
+    from modeling.scoring.evaluation import evaluate_model
 
     report = import_folders([genuine / "real"], fakes(genuine)[2:3], output_dir=tmp_path / "w86", test_fraction=1)
     assert set(report.counts) == {"test"} and report.counts["test"] == {"REAL": 120, "FAKE": 30}

@@ -12,6 +12,7 @@ import pytest
 from datasets import load_dataset
 from PIL import Image as PILImage
 
+from cifake_kit import outputs
 from cifake_kit.errors import CifakeError
 from dataset_builder import export, generate
 from dataset_builder.build import build_dataset, import_folders
@@ -57,14 +58,14 @@ def test_a_kill_at_the_switch_leaves_the_old_or_the_new_dataset_and_a_rerun_fini
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
     old = _splits(out)
-    kill_at(export, "exchange", after=after)
+    kill_at(outputs, "exchange", after=after)
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()
     # The folder is a whole dataset: the old one when cut before the exchange, the new one after it.
     now = _splits(out)
     assert (now != old) == after
-    assert (out / "README.md").is_file() and set(os.listdir(out)) <= {"README.md", "data", WORK_DIR}
+    assert (out / "README.md").is_file() and set(os.listdir(out)) <= {"README.md", "data", WORK_DIR, outputs.SWITCH_FILE}
     beside = tmp_path / ".out.cifake-new"
     assert beside.is_dir()  # what the kill left beside it: the finished new copy, or the old one
     report = _import(tmp_path, seed=1, overwrite=True)  # the same command finishes
@@ -77,7 +78,7 @@ def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
     """Where folders cannot be exchanged in one step, a kill between the two moves is finished, not refused."""
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
-    monkeypatch.setattr(export, "exchange", lambda first, second: False)
+    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
     moves = []
     real_replace = os.replace
 
@@ -91,7 +92,7 @@ def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()
-    monkeypatch.setattr(export, "exchange", lambda first, second: False)
+    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
     _import(tmp_path, seed=1, overwrite=True)
     assert sorted(os.listdir(out)) == ["README.md", "data"]
     assert sum(len(paths) for paths in _splits(out).values()) == 12

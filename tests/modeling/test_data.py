@@ -73,7 +73,7 @@ def test_other_column_names_and_label_case_are_read_as_named(tmp_path, capsys):
 def test_an_image_folder_of_fake_and_real_trains(tmp_path, sample_photos):
     from PIL import Image as PILImage
 
-    from modeling.train import train
+    from modeling.training.train import train
 
     for label in ("fake", "real"):  # as imagefolder names the classes of such folders
         for split in ("train", "test"):

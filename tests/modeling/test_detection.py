@@ -9,7 +9,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from modeling import CifakeConfig
-from modeling.detection import PREDICTION_COLUMNS, breakdown, choose_threshold, detection_metrics
+from modeling.scoring.detection import PREDICTION_COLUMNS, breakdown, choose_threshold, detection_metrics
 
 FAKE, REAL = 0, 1
 
@@ -129,7 +129,7 @@ def test_breakdown_scores_each_generator_against_all_real_images():
 
 
 def test_reports_carry_every_detection_field(tmp_path, trained_model, toy_dataset):
-    from modeling.evaluation import evaluate_model
+    from modeling.scoring.evaluation import evaluate_model
 
     result = evaluate_model(trained_model, data=str(toy_dataset), split="test", output_dir=tmp_path / "eval",
                             save_predictions=True)
@@ -170,8 +170,8 @@ def test_training_stores_a_validation_threshold_that_evaluate_and_predict_use(tr
 
 
 def test_a_split_of_one_label_keeps_only_the_share_called_right():
-    from modeling.detection import one_label
-    from modeling.report import compute_metrics
+    from modeling.scoring.detection import one_label
+    from modeling.scoring.report import compute_metrics
 
     labels, p_fake = np.array([REAL, REAL, REAL, REAL]), np.array([0.1, 0.2, 0.6, 0.3])
     metrics = compute_metrics((p_fake < 0.5).astype(int) * REAL, labels)

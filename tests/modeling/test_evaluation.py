@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from modeling.evaluation import PERTURBATIONS, evaluate_model, perturb
-from modeling.report import compute_metrics
+from modeling.scoring.evaluation import PERTURBATIONS, evaluate_model, perturb
+from modeling.scoring.report import compute_metrics
 
 
 def test_metric_module_names_both_positive_classes():
@@ -90,9 +90,9 @@ def test_pickled_weights_are_refused_unopened_everywhere(tmp_path, trained_model
     import shutil
 
     from cifake_kit.errors import CifakeError
-    from modeling.explain import explain
-    from modeling.hub import push_model
-    from modeling.predict import predict_command
+    from modeling.inference.explain import explain
+    from modeling.publishing.hub import push_model
+    from modeling.inference.predict import predict_command
     from space.app import Detector
 
     folder = tmp_path / "model"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from modeling.explain import cam_mass_study, centre_share, explain
+from modeling.inference.explain import cam_mass_study, centre_share, explain
 
 
 def test_centre_share_measures_where_the_mass_is():

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from cifake_kit.errors import CifakeError
-from modeling.export_onnx import export_onnx
+from modeling.inference.export_onnx import export_onnx
 
 
 def onnx_logits(folder, pixel_values):
@@ -19,7 +19,7 @@ def onnx_logits(folder, pixel_values):
 
 
 def test_the_export_matches_pytorch_on_photos_at_any_batch_size(trained_model, sample_photos, tmp_path):
-    from modeling.inference import load_model
+    from modeling.inference.core import load_model
 
     photos = [Image.fromarray(p) for p in sample_photos[0][:12]]
     result = export_onnx(trained_model, output_dir=tmp_path / "onnx", images=photos)
@@ -41,7 +41,7 @@ def test_the_export_matches_pytorch_on_photos_at_any_batch_size(trained_model, s
 
 def test_the_forensic_recipe_exports_with_its_spectrum(tmp_path, sample_photos):
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from modeling.topologies import resolve_recipe
+    from modeling.recipes import resolve_recipe
 
     _, fields, _ = resolve_recipe("cifake-forensic")
     torch.manual_seed(0)
@@ -55,7 +55,7 @@ def test_the_forensic_recipe_exports_with_its_spectrum(tmp_path, sample_photos):
 def test_an_export_is_pushed_with_the_model(trained_model, tmp_path, hub_calls):
     import shutil
 
-    from modeling.hub import push_model
+    from modeling.publishing.hub import push_model
 
     folder = tmp_path / "model"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from modeling import CifakeConfig, CifakeForImageClassification
-from modeling.gradcam import gradcam, target_layer
+from modeling.inference.gradcam import gradcam, target_layer
 from modeling.modeling_cifake import CifakeHighPass, CifakeImageStatistics, CifakeSpectrum
-from modeling.topologies import resolve_recipe
+from modeling.recipes import resolve_recipe
 
 from .test_modeling import _BLOCKED_LOAD, _fresh_python, _photo
 
@@ -115,7 +115,7 @@ def test_forensic_recipe_learns_the_genuine_task(tmp_path, shared_data):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2] / "bench"))
     from _genuine import build_genuine_task
 
-    from modeling.train import train
+    from modeling.training.train import train
 
     data = build_genuine_task(shared_data.parent, tmp_path / "genuine")
     result = train(data=str(data), output_dir=tmp_path / "model", config="cifake-forensic", epochs=12, seed=0)

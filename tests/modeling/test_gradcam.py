@@ -4,9 +4,9 @@ import torch
 from PIL import Image
 
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-from modeling.gradcam import enlarge, explain_images, gradcam, target_layer
-from modeling.inference import load_model
-from modeling.topologies import resolve_recipe
+from modeling.inference.gradcam import enlarge, explain_images, gradcam, target_layer
+from modeling.inference.core import load_model
+from modeling.recipes import resolve_recipe
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from cifake_kit.errors import CifakeError
-from modeling.card import render_model_card
-from modeling.hub import push_model
+from modeling.publishing.card import render_model_card
+from modeling.publishing.hub import push_model
 
 
 def front_matter(card: str) -> dict:
@@ -117,7 +117,7 @@ def test_a_relative_data_folder_is_never_read_as_a_hub_id_later(trained_model, t
 def test_training_writes_the_card_and_keeps_a_readme_of_the_users(trained_model, built_dataset, tmp_path, capsys):
     from huggingface_hub import ModelCard
 
-    from modeling.train import train
+    from modeling.training.train import train
 
     card = ModelCard.load(trained_model / "README.md")
     assert "cifake-kit" in card.data.tags and card.data.model_name == trained_model.name

@@ -11,8 +11,8 @@ from PIL import Image
 
 from cifake_kit.errors import CifakeError
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-from modeling.inference import load_model
-from modeling.topologies import resolve_recipe
+from modeling.inference.core import load_model
+from modeling.recipes import resolve_recipe
 
 
 def test_forward_takes_pixel_values_first():

@@ -10,8 +10,8 @@ from transformers import AutoConfig
 
 from cifake_cli import main
 from cifake_kit.errors import CifakeError
-from modeling.inference import load_model
-from modeling.predict import predict_command, predict_files
+from modeling.inference.core import load_model
+from modeling.inference.predict import predict_command, predict_files
 
 DEMO = __import__("dataset_builder.demo", fromlist=["demo_folder"]).demo_folder()
 
@@ -136,7 +136,7 @@ def test_a_model_trained_on_cifake_jpegs_meets_a_png_through_that_codec(trained_
     from PIL import Image
 
     from cifake_kit.codec import encode_jpeg, is_cifake_jpeg
-    from modeling.inference import as_stored_for
+    from modeling.inference.core import as_stored_for
 
     jpeg_model = tmp_path / "jpeg-model"
     shutil.copytree(trained_model, jpeg_model)

@@ -8,8 +8,8 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from modeling import CifakeConfig, CifakeForImageClassification
-from modeling.pretrained import load_pretrained_backbone
-from modeling.topologies import resolve_recipe
+from modeling.training.pretrained import load_pretrained_backbone
+from modeling.recipes import resolve_recipe
 
 
 def checkpoint(tmp_path, name, **kwargs):
@@ -70,7 +70,7 @@ def test_bad_pretrained_sources_are_refused_with_the_fix(tmp_path):
 
 @pytest.mark.slow
 def test_train_starts_from_the_checkpoint_and_says_so(tmp_path, toy_dataset):
-    from modeling.train import train
+    from modeling.training.train import train
 
     folder, weights = checkpoint(tmp_path, "resnet18")
     result = train(data=str(toy_dataset), output_dir=tmp_path / "model", config="resnet18-cifar", pretrained=str(folder),

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from cifake_kit import outputs
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import FolderLock
-from modeling import CifakeConfig, runs
-from modeling.train import RUN_FILE, train
+from modeling import CifakeConfig
+from modeling.training import runs
+from modeling.layout import RUN_FILE
+from modeling.training.train import train
 
 from ..conftest import Killed
 
@@ -40,7 +43,7 @@ def recipe(folder):
 
 def whole_model(folder):
     """The folder loads as a model (what `from_pretrained` needs is all there)."""
-    from modeling.inference import load_model
+    from modeling.inference.core import load_model
 
     return load_model(folder, device="cpu")[0]
 
@@ -90,9 +93,9 @@ def test_a_kill_during_the_switch_leaves_one_whole_model_and_the_next_run_finish
             (Path(path) / "config.json").unlink()
             raise Killed
 
-        monkeypatch.setattr(runs, "shutil", types.SimpleNamespace(rmtree=rmtree_cut))
+        monkeypatch.setattr(outputs, "shutil", types.SimpleNamespace(rmtree=rmtree_cut))
     else:
-        kill_at(runs, "exchange", after=moment == "after the exchange")
+        kill_at(outputs, "exchange", after=moment == "after the exchange")
     with pytest.raises(Killed):
         train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
     monkeypatch.undo()
@@ -107,7 +110,7 @@ def test_a_kill_during_the_switch_leaves_one_whole_model_and_the_next_run_finish
 
 
 def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_run, built_dataset, monkeypatch):
-    monkeypatch.setattr(runs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
+    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
     real_rename = os.rename
 
     def rename(source, target):
@@ -122,7 +125,7 @@ def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_ru
     monkeypatch.undo()
     # Without an exchange the switch has one moment with no run in place (the old one aside, whole).
     assert not old_run.exists() and recipe(runs.beside(old_run, ".cifake-old")) == "paper-best"
-    monkeypatch.setattr(runs, "exchange", lambda first, second: False)
+    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
     with pytest.raises(CifakeError, match="already holds a training run"):
         train(data=str(built_dataset), output_dir=old_run, **SMALL)
     assert recipe(old_run) == "conv1x16" and user_files_kept(old_run) and (old_run / "zzz.txt").is_file()
@@ -254,7 +257,7 @@ def test_a_model_too_large_for_memory_is_refused_before_it_is_allocated(tmp_path
     script = textwrap.dedent(f"""
         import resource
         from cifake_kit.errors import CifakeError
-        from modeling.train import train
+        from modeling.training.train import train
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             train(data={str(built_dataset)!r}, output_dir={str(tmp_path / 'big')!r}, config='{{"conv_filters": [100000]}}')
@@ -273,7 +276,7 @@ def test_a_model_too_large_for_memory_is_refused_before_it_is_allocated(tmp_path
 
 
 def test_a_config_edited_to_ask_for_more_than_its_weights_is_refused_from_the_headers(tmp_path, trained_model):
-    from modeling.inference import load_model
+    from modeling.inference.core import load_model
 
     folder = tmp_path / "edited"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))
@@ -287,7 +290,8 @@ def test_a_config_edited_to_ask_for_more_than_its_weights_is_refused_from_the_he
 
 def test_scoring_more_images_at_once_than_fit_names_a_batch_size_that_does(trained_model, toy_dataset, tmp_path,
                                                                           monkeypatch):
-    from modeling import evaluation, memory
+    from modeling import memory
+    from modeling.scoring import evaluation
 
     found = memory.footprint(whole_model(trained_model).config)
     room = found.inference_bytes(100)  # free memory for 100 images at a time
@@ -356,9 +360,9 @@ def test_a_batch_size_of_one_is_not_advised_as_one_or_less(monkeypatch):
 ])
 def test_a_processor_that_disagrees_with_the_model_is_refused_by_every_command(tmp_path, trained_model, toy_dataset,
                                                                              edit, message):
-    from modeling.evaluation import evaluate_model
-    from modeling.inference import load_model
-    from modeling.predict import predict_command
+    from modeling.scoring.evaluation import evaluate_model
+    from modeling.inference.core import load_model
+    from modeling.inference.predict import predict_command
 
     folder = tmp_path / "edited"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))

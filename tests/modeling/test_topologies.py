@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from modeling import CifakeConfig, CifakeForImageClassification
-from modeling.topologies import PAPER_BEST, RECIPES, paper_topologies, resolve_recipe
+from modeling.recipes import PAPER_BEST, RECIPES, paper_topologies, resolve_recipe
 
 
 def test_the_grid_has_the_papers_36_topologies():
@@ -83,7 +83,7 @@ def test_bad_recipes(spec, message):
 def test_a_config_file_far_larger_than_a_config_is_refused_unread(tmp_path):
     import resource
 
-    from modeling.topologies import MAX_CONFIG_BYTES
+    from modeling.recipes import MAX_CONFIG_BYTES
 
     path = tmp_path / "huge.json"
     with open(path, "wb") as handle:

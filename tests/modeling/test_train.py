@@ -9,7 +9,8 @@ import pytest
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import CIFAR10_CLASSES
-from modeling.train import RUN_FILE, train
+from modeling.layout import RUN_FILE
+from modeling.training.train import train
 
 
 def read_state(folder):
@@ -159,7 +160,7 @@ def test_a_run_cut_before_its_first_checkpoint_leaves_an_empty_folder_as_it_was(
 def test_a_replacement_cut_before_its_first_checkpoint_leaves_only_the_old_run(tmp_path, built_dataset, monkeypatch):
     from transformers import Trainer
 
-    from modeling.runs import beside
+    from cifake_kit.outputs import beside
 
     out = tmp_path / "run"
     train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
@@ -190,7 +191,7 @@ def _one_sided(tmp_path, fakes: int):
 
 def test_a_split_of_one_label_is_said_plainly_and_gets_no_metric_that_needs_both(tmp_path):
     from cifake_cli.model import headline
-    from modeling.card import render_model_card
+    from modeling.publishing.card import render_model_card
 
     report = _one_sided(tmp_path, fakes=2)
     assert report.counts["test"]["FAKE"] == 0
@@ -254,7 +255,7 @@ def test_torch_failing_to_write_is_the_os_error_it_is(small_disk):
 
     import torch
 
-    from modeling.train import _write_failures_as_os_errors
+    from modeling.training.train import _write_failures_as_os_errors
 
     # A full file system of our own where the test may mount one (ENOSPC); else a device that is always full,
     # on a file system with room, which reads as a failing disk (EIO). Either way torch raises RuntimeError.

@@ -7,9 +7,9 @@ import pytest
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import TrainOptions
-from modeling.topologies import resolve_recipe
-from modeling.train import train, training_arguments
-from modeling.trainer_options import trainer_overrides
+from modeling.recipes import resolve_recipe
+from modeling.training.train import train, training_arguments
+from modeling.training.arguments import trainer_overrides
 
 
 def arguments(tmp_path, **options):

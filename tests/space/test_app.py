@@ -311,7 +311,7 @@ def test_a_malformed_report_on_the_hub_is_left_out_too(detector, tmp_path, monke
 
 
 def test_a_report_on_a_split_of_one_label_shows_what_was_called_right_and_no_accuracy(detector, trained_model, tmp_path):
-    from modeling.detection import one_label
+    from modeling.scoring.detection import one_label
     from space.app import Detector
 
     report = json.loads((trained_model / "report" / "report.json").read_text())

@@ -22,13 +22,13 @@ def test_push_space_uploads_the_app_and_only_the_code_it_imports(hub_calls):
     operations = calls[1][2]
     paths = {op.path_in_repo for op in operations}
     assert {"app.py", "requirements.txt", "README.md", "examples/SOURCES.md", "examples/real-cifar10-cat-0000.jpg",
-            "modeling/__init__.py", "modeling/gradcam.py", "modeling/inference.py", "modeling/modeling_cifake.py",
+            "modeling/__init__.py", "modeling/inference/gradcam.py", "modeling/inference/core.py", "modeling/modeling_cifake.py",
             "cifake_kit/__init__.py", "cifake_kit/errors.py", "cifake_kit/schema.py"} <= paths
     assert not any(p.startswith(("dataset_builder/", "cifake_cli/", "space/")) for p in paths)  # never the builder or CLI
     # Nor the training, evaluation and report code: only what the app runs.
     assert {p for p in paths if p.startswith("modeling/")} == {
         "modeling/__init__.py", "modeling/configuration_cifake.py", "modeling/modeling_cifake.py",
-        "modeling/image_processing_cifake.py", "modeling/gradcam.py", "modeling/inference.py", "modeling/memory.py"}
+        "modeling/image_processing_cifake.py", "modeling/inference/gradcam.py", "modeling/inference/core.py", "modeling/memory.py"}
     assert not any(p.endswith((".tar.gz", ".safetensors")) or "__pycache__" in p for p in paths)
     card = front_matter(next(op for op in operations if op.path_in_repo == "README.md").path_or_fileobj.decode())
     assert card["app_file"] == "app.py" and card["sdk"] == "gradio" and card["models"] == ["me/cifake-cnn"]
@@ -40,9 +40,9 @@ def test_push_space_uploads_the_app_and_only_the_code_it_imports(hub_calls):
 
 def test_the_closure_follows_imports_inside_functions_and_relative_ones(tmp_path):
     script = tmp_path / "app.py"
-    script.write_text("def later():\n    from modeling.topologies import RECIPES\n")
+    script.write_text("def later():\n    from modeling.recipes import RECIPES\n")
     found = kit_modules(script)
-    assert set(found) == {"modeling/__init__.py", "modeling/topologies.py", "modeling/configuration_cifake.py",
+    assert set(found) == {"modeling/__init__.py", "modeling/recipes.py", "modeling/configuration_cifake.py",
                           "modeling/image_processing_cifake.py", "modeling/modeling_cifake.py"}  # via modeling/__init__
 
 

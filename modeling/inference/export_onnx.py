@@ -23,11 +23,9 @@ import torch
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, write_json
 
-from .inference import LogitsOnly, load_model
+from modeling.inference.core import LogitsOnly, load_model
+from modeling.layout import ONNX_DIR, ONNX_FILE, ONNX_FILES, ONNX_RECORD
 
-ONNX_FILE = "model.onnx"
-RECORD = "export.json"  # the SHA-256 of the weights exported: push-model refuses an export of other weights
-_FILES = (ONNX_FILE, "config.json", "preprocessor_config.json", RECORD)
 DEFAULT_OPSET = 18
 # onnxruntime and PyTorch compute in different orders; past this the export is wrong, not rounded.
 TOLERANCE = 1e-4
@@ -50,11 +48,11 @@ def check_current(folder: Path) -> None:
     trained further, or the export is from before the record existed)."""
     import json
 
-    onnx = Path(folder) / "onnx"
+    onnx = Path(folder) / ONNX_DIR
     if not (onnx / ONNX_FILE).is_file():
         return
     try:
-        recorded = json.loads((onnx / RECORD).read_text()).get("weights_sha256")
+        recorded = json.loads((onnx / ONNX_RECORD).read_text()).get("weights_sha256")
     except (OSError, ValueError):
         recorded = None
     if recorded != weights_digest(folder):
@@ -89,8 +87,8 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
         raise CifakeError(f"--opset {opset} is not an ONNX opset torch exports to: use 18 (the default) or another "
                           f"between 7 and 25.")
     source = Path(str(model)).expanduser()
-    out = Path(output_dir).expanduser() if output_dir else (source / "onnx" if source.is_dir() else Path("onnx"))
-    holds = check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) <= set(_FILES), kit_names=_FILES)
+    out = Path(output_dir).expanduser() if output_dir else (source / ONNX_DIR if source.is_dir() else Path(ONNX_DIR))
+    holds = check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) <= set(ONNX_FILES), kit_names=ONNX_FILES)
     if holds and not overwrite:
         raise CifakeError(f"--output-dir {str(out)!r} already holds an ONNX export. Pass --overwrite to replace it, or "
                           f"choose another --output-dir.")
@@ -119,9 +117,9 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
                               f"{difference:.2g}); nothing was written. Report it with the model's config.json.")
         net.config.to_json_file(staging / "config.json")
         processor.to_json_file(staging / "preprocessor_config.json")
-        write_json(staging / RECORD, {"weights_sha256": weights_digest(source) if source.is_dir() else None,
+        write_json(staging / ONNX_RECORD, {"weights_sha256": weights_digest(source) if source.is_dir() else None,
                                       "opset": opset, "max_logit_difference": difference})
-        for name in _FILES:
+        for name in ONNX_FILES:
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -23,10 +23,12 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
 
-from .data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, check_source, hub_dataset_id, load_pixels
-from .detection import PREDICTIONS_CSV, breakdown, detection_metrics, one_label, write_predictions
-from .inference import decision_threshold, load_model, predict
-from .report import REPORT_JSON, compute_metrics, metrics_table, write_report
+from modeling.data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, check_source, hub_dataset_id, load_pixels
+from modeling.layout import EVAL_DIR, EVALUATION_FILES, PREDICTIONS_CSV, REPORT_JSON, ROBUSTNESS_JSON, ROBUSTNESS_MD
+from modeling.layout import EVALUATION_STAGING as _STAGING
+from modeling.scoring.detection import breakdown, detection_metrics, one_label, write_predictions
+from modeling.inference.core import decision_threshold, load_model, predict
+from modeling.scoring.report import compute_metrics, metrics_table, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
 # libjpeg (75 is the release's own setting); blur is a Gaussian radius in pixels; noise is the
@@ -44,10 +46,6 @@ PERTURBATIONS = {
     "rescale x0.75": ("rescale", 0.75),
     "rescale x0.5": ("rescale", 0.5),
 }
-# What an evaluation folder holds: the report and its figures, the robustness table, predictions.
-EVALUATION_FILES = (REPORT_JSON, "confusion_matrix.png", "training_curves.png", "roc_curve.png", "pr_curve.png",
-                    "reliability.png", "robustness.json", "robustness.md", PREDICTIONS_CSV)
-_STAGING = ".cifake-evaluate"  # + ".<pid>": a new evaluation, written whole before it replaces the old one
 ROBUSTNESS_COLUMNS = ["condition", "roc_auc", "average_precision", "accuracy", "accuracy_at_threshold", "recall_fake",
                       "recall_real", "f1_fake", "f1_real", "images"]
 
@@ -136,8 +134,8 @@ def evaluate_model(
     if save_predictions:
         save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
     if rows:
-        (staging / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
-        (staging / "robustness.md").write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
+        (staging / ROBUSTNESS_JSON).write_text(json.dumps(rows, indent=2) + "\n")
+        (staging / ROBUSTNESS_MD).write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
     _move_in(staging, output_dir)
     return Evaluation(output_dir, metrics, rows)
 
@@ -233,7 +231,7 @@ def default_output_dir(model, data, split: str) -> Path:
     data_name = Path(str(data)).name or "data"
     path = Path(str(model)).expanduser()
     if path.is_dir():
-        return path / "eval" / f"{data_name}-{split}"
+        return path / EVAL_DIR / f"{data_name}-{split}"
     return Path("cifake-eval") / f"{str(model).replace('/', '--')}-on-{data_name}-{split}"
 
 

@@ -21,7 +21,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .configuration_cifake import CifakeConfig
+from modeling.configuration_cifake import CifakeConfig
 
 CONV_LAYERS = [1, 2, 3]
 CONV_FILTERS = [16, 32, 64, 128, 256, 512]

@@ -31,7 +31,7 @@ Returns:
     ECE = sum over bins of (count / N) * |fake_share - mean_score|: how far P(FAKE) is from the
     observed share of FAKE images among the images given that score.
 Examples:
-    >>> metric = evaluate.load("modeling/metrics/cifake_detection")
+    >>> metric = evaluate.load("modeling/scoring/metrics/cifake_detection")
     >>> metric.compute(references=[0, 1, 0, 1], prediction_scores=[0.9, 0.2, 0.6, 0.4])["roc_auc"]
     1.0
 """

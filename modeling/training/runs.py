@@ -27,43 +27,22 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import (
+    NEW,
+    SWITCH_FILE,
     FolderLock,
+    beside,
     check_output_dir,
-    exchange,
+    finish_cut_switch as finish_cut_folder_switch,
     foreign_files,
-    keep_foreign,
     remove_kit_files,
     require_same_settings,
+    switch,
+    write_json,
 )
+from modeling.layout import KIT_TREE, REPLACEMENT_FILE, RUN_FILE
 
-from .evaluation import _STAGING as EVALUATION_STAGING
-from .evaluation import EVALUATION_FILES
-from .export_onnx import _FILES as ONNX_FILES
-
-RUN_FILE = "cifake_run.json"
-REPORT_DIR = "report"
-REPLACEMENT_FILE = ".cifake-replacement.json"  # in a replacement run: what it replaces, and whether it is done
-_NEW_SUFFIX = ".cifake-new"
 _MAKING_SUFFIX = ".cifake-new.making"  # the replacement folder until its state file is in it
 _TRASH_SUFFIX = ".cifake-new.removing"  # an abandoned replacement, renamed away before it is deleted
-_OLD_SUFFIX = ".cifake-old"  # only where folders cannot be exchanged in one step
-CARD = "README.md"  # the kit's model card when it carries the kit's tag; a user's own README otherwise
-KIT_TAG = "cifake-kit"
-# What the kit writes into a model folder (train, evaluate's default output, export-onnx), at every
-# depth; anything else there is the user's, and survives `--overwrite` (KitTree: cifake_kit.outputs).
-_REPORT_TREE = {**dict.fromkeys(EVALUATION_FILES, True), "*.tmp": True}
-KIT_TREE = {
-    **dict.fromkeys(("config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
-                     "preprocessor_config.json", "*_cifake.py", "training_args.bin", "trainer_state.json",
-                     "all_results.json", "train_results.json", "eval_results.json", RUN_FILE, REPLACEMENT_FILE,
-                     ".*.tmp"), True),  # .*.tmp: a JSON file being written when a kill came
-    CARD: lambda path: is_kit_card(path),
-    REPORT_DIR: _REPORT_TREE,
-    "eval": {"*": {**_REPORT_TREE, f"{EVALUATION_STAGING}.*": _REPORT_TREE}},
-    "onnx": {**dict.fromkeys(ONNX_FILES, True), ".cifake-onnx-*": True},
-    "runs": {"*": {"events.out.tfevents.*": True}},  # TensorBoard's, with --report-to tensorboard
-    "checkpoint-*": True,  # Trainer's own: it deletes old ones whole as a run goes on
-}
 
 
 @dataclass(frozen=True)
@@ -75,21 +54,6 @@ class RunFolder:
     @property
     def replacing(self) -> bool:
         return self.work != self.final
-
-
-def is_kit_card(path: Path) -> bool:
-    """Whether `path` is a model card the kit wrote (its front matter carries the kit's tag)."""
-    from huggingface_hub.repocard import metadata_load
-
-    try:
-        return KIT_TAG in ((metadata_load(path) or {}).get("tags") or [])
-    except Exception:  # unreadable, or no card at all
-        return False
-
-
-def beside(out: Path, suffix: str = _NEW_SUFFIX) -> Path:
-    real = Path(out).expanduser().resolve()
-    return real.parent / f".{real.name}{suffix}"
 
 
 def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLock | None = None) -> None:
@@ -283,71 +247,37 @@ def finish(run: RunFolder) -> None:
     """Put a finished replacement in place of the old run (nothing to do for a run trained in place)."""
     if not run.replacing:
         return
-    _write_state(run.work, "finished", run.final)  # from here on, only the switch remains: never resumed
-    _relocate_states(run)
-    _switch(run.final, run.work)
+    try:
+        switch(run.final, run.work, KIT_TREE, say=_say, prepare=lambda: _relocate_states(run))
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EBUSY):
+            raise
+        raise CifakeError(
+            f"The new run is complete in {str(run.work)!r} but cannot take the place of {str(run.final)!r} "
+            f"({err.strerror}: a mount point, or another filesystem). Move its files into {str(run.final)!r} yourself, "
+            f"then delete {str(run.work)!r}."
+        ) from err
+    (run.final / REPLACEMENT_FILE).unlink(missing_ok=True)
 
 
 def finish_cut_switch(out: Path) -> None:
     """Complete what a kill during a switch (or while a replacement folder was made or removed) left,
     so that `out` holds one whole run again."""
-    new, old = beside(out), beside(out, _OLD_SUFFIX)
-    real = out.resolve()
+    new, real = beside(out), out.resolve()
     for leftover in (beside(out, _MAKING_SUFFIX), beside(out, _TRASH_SUFFIX)):
         if leftover.is_dir():
             shutil.rmtree(leftover)
-    state = _state(new)
-    if state == "finished":
-        _relocate_states(RunFolder(out, new))
-        if real.exists():
-            _switch(out, new)
-        else:  # cut between the two renames of a switch without exchange
-            os.rename(new, real)
-    elif new.is_dir() and state is None:
-        if (real / REPLACEMENT_FILE).is_file():
-            _drop_old_run(new, real)  # the exchange was made: `new` holds the old run
-        elif not (strays := foreign_files(new, KIT_TREE)):
-            shutil.rmtree(new)  # the kit's own leftovers, with no state to go on
-        else:
+    if (new / SWITCH_FILE).is_file():
+        _relocate_states(RunFolder(out, new))  # a switch cut before its exchange: the paths of its final place
+    if not finish_cut_folder_switch(out, KIT_TREE, say=_say) and new.is_dir() and _state(new) is None:
+        if strays := foreign_files(new, KIT_TREE):
             raise CifakeError(
                 f"{str(new)!r} is where the kit trains a replacement of {str(out)!r}, but it holds other files "
                 f"({', '.join(strays[:5])}). Move them away and run the command again."
             )
-    if old.is_dir() and (real / REPLACEMENT_FILE).is_file():
-        _drop_old_run(old, real)
+        shutil.rmtree(new)  # the kit's own leftovers, with no state to go on
     if (real / REPLACEMENT_FILE).is_file() and not new.exists():
         (real / REPLACEMENT_FILE).unlink()
-
-
-def _switch(out: Path, new: Path) -> None:
-    """Exchange the finished replacement `new` with `out`; then the user's own files move over to the
-    new run and what is left of the old one goes."""
-    real = out.resolve()
-    try:
-        if exchange(new, real):
-            _drop_old_run(new, real)
-            return
-        old = beside(out, _OLD_SUFFIX)  # no exchange here: two renames, which finish_cut_switch completes if cut
-        os.rename(real, old)
-    except OSError as err:
-        if err.errno not in (errno.EXDEV, errno.EBUSY):
-            raise
-        raise CifakeError(
-            f"The new run is complete in {str(new)!r} but cannot take the place of {str(out)!r} ({err.strerror}: a "
-            f"mount point, or another filesystem). Move its files into {str(out)!r} yourself, then delete "
-            f"{str(new)!r}."
-        ) from err
-    os.rename(new, real)
-    _drop_old_run(old, real)
-
-
-def _drop_old_run(old: Path, real: Path) -> None:
-    """Move the user's own files, at every depth, from the replaced run `old` into the new one at `real`
-    (their places, or free names beside the new run's files), then remove `old`."""
-    for was, now in keep_foreign(old, real, KIT_TREE):
-        _say(f"kept your {was} as {now} beside the new run's own")
-    shutil.rmtree(old)
-    (real / REPLACEMENT_FILE).unlink(missing_ok=True)
 
 
 def _relocate_states(run: RunFolder) -> None:
@@ -372,8 +302,6 @@ def _state(new: Path) -> str | None:
 
 
 def _write_state(new: Path, state: str, out: Path) -> None:
-    from cifake_kit.outputs import write_json
-
     write_json(new / REPLACEMENT_FILE, {"state": state, "replaces": str(out.resolve())})
 
 
@@ -394,7 +322,7 @@ def _remove_replacement(new: Path) -> None:
             f"{str(new)!r} holds an unfinished replacement run and other files ({', '.join(strays[:5])}). Move them "
             f"away and run the command again."
         )
-    trash = new.with_name(new.name.removesuffix(_NEW_SUFFIX) + _TRASH_SUFFIX)
+    trash = new.with_name(new.name.removesuffix(NEW) + _TRASH_SUFFIX)
     os.rename(new, trash)
     shutil.rmtree(trash)
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .inference import LogitsOnly, fake_probability, verdict_ids
+from modeling.inference.core import LogitsOnly, fake_probability, verdict_ids
 
 OVERLAY_SCALE = 8  # 32x32 -> 256x256 on screen
 

@@ -17,13 +17,10 @@ import numpy as np
 
 from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, LABEL_NAMES, generator_family
 
-from .plotting import pyplot
+from modeling.layout import PR_PNG, RELIABILITY_PNG, ROC_PNG
+from modeling.plotting import pyplot
 
 METRIC_MODULE = Path(__file__).parent / "metrics" / "cifake_detection"
-ROC_PNG = "roc_curve.png"
-PR_PNG = "pr_curve.png"
-RELIABILITY_PNG = "reliability.png"
-PREDICTIONS_CSV = "predictions.csv"
 PREDICTION_COLUMNS = ["index", "path", "label", "generator_id", "cifar10_class", "p_fake", "verdict"]
 
 

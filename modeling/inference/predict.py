@@ -21,7 +21,7 @@ import torch
 
 from cifake_kit.errors import CifakeError
 
-from .inference import as_stored_for, decision_threshold, fake_probability, load_model, open_image
+from modeling.inference.core import as_stored_for, decision_threshold, fake_probability, load_model, open_image
 
 CSV_COLUMNS = ["path", "verdict", "p_fake", "threshold"]
 

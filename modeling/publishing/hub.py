@@ -11,7 +11,7 @@ from pathlib import Path
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import push_token
 
-from .card import render_model_card, report_of, scored_dataset_id
+from modeling.publishing.card import render_model_card, report_of, scored_dataset_id
 
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
                    "onnx/model.onnx", "onnx/*.json",  # `cifake export-onnx`, when it was run
@@ -28,7 +28,7 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from .inference import check_model_folder
+    from modeling.inference.core import check_model_folder
 
     folder = Path(model).expanduser()
     if not folder.is_dir():
@@ -37,7 +37,7 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
             f"written by `cifake train`."
         )
     check_model_folder(folder)
-    from .export_onnx import check_current
+    from modeling.inference.export_onnx import check_current
 
     check_current(folder)  # an ONNX export of other weights would go up beside these
     token = push_token(repo_id, token, example="your-name/cifake-cnn")

@@ -16,8 +16,8 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.options import TrainOptions
 from cifake_kit.outputs import check_output_dir, settings_changes, write_json
 
-from .report import metrics_table
-from .topologies import paper_topologies
+from modeling.scoring.report import metrics_table
+from modeling.recipes import paper_topologies
 
 RESULTS = "results.jsonl"
 SETTINGS = "sweep.json"  # the data and settings every row of the folder was trained with
@@ -37,9 +37,9 @@ def sweep(
     **train_options,
 ) -> Path:
     """Train `topologies` (default: all 36) on `data`; return the Markdown table's path."""
-    from .report import REPORT_JSON
-    from .runs import pending_replacement
-    from .train import REPORT_DIR, RUN_FILE, train
+    from modeling.layout import REPORT_DIR, REPORT_JSON, RUN_FILE
+    from modeling.training.runs import pending_replacement
+    from modeling.training.train import train
 
     TrainOptions(seed=seed, **train_options)  # its numbers checked before anything is written
     grid = paper_topologies()

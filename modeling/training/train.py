@@ -30,10 +30,11 @@ from cifake_kit.outputs import FolderLock
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE
 
-from .runs import REPORT_DIR, RUN_FILE, RunFolder, forget_unstarted
-from .topologies import resolve_recipe
+from modeling.layout import CARD, PREDICTIONS_CSV, REPORT_DIR, RUN_FILE
+from modeling.training.runs import RunFolder, forget_unstarted
+from modeling.recipes import resolve_recipe
 
-__all__ = ["REPORT_DIR", "RUN_FILE", "TrainResult", "train", "make_trainer"]
+__all__ = ["TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
 # Trainer settings that change what a run trains, with the values that change nothing.
@@ -64,7 +65,7 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
 
         train(data="cifake", output_dir="cifake-model", config="cifake-cnn-plus", epochs=40)
 
-    `config` is a recipe name from `modeling.topologies` (default: the paper's best CNN), a JSON
+    `config` is a recipe name from `modeling.recipes` (default: the paper's best CNN), a JSON
     file or a JSON string; epochs, batch size, learning rate, early stopping and augmentation
     left as None come from the recipe. Returns None on the non-main processes of a multi-process
     run. See `cifake_kit.options.TrainOptions` for every field.
@@ -79,9 +80,9 @@ def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | 
 def _train(opts: TrainOptions, lock) -> TrainResult | None:
     from transformers import set_seed
 
-    from . import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from .data import CifakeTensorDataset, Columns, load_pixels, stratified_split
-    from .runs import check, finish
+    from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+    from modeling.data import CifakeTensorDataset, Columns, load_pixels, stratified_split
+    from modeling.training.runs import check, finish
 
     name, model_fields, training = _recipe(opts.config)
     training.update({key: getattr(opts, key) for key in _RECIPE_OVERRIDES if getattr(opts, key) is not None})
@@ -123,7 +124,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
     started_from = None
     if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
-        from .pretrained import load_pretrained_backbone
+        from modeling.training.pretrained import load_pretrained_backbone
 
         started_from = load_pretrained_backbone(model, opts.pretrained)
     run, checkpoint = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite, lock)
@@ -157,7 +158,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
                                started_from)
     finish(run)  # a replacement takes the old run's place only now, complete
     if opts.push_to_hub:
-        from .hub import push_model
+        from modeling.publishing.hub import push_model
 
         try:
             result.pushed_to = push_model(run.final, opts.hub_model_id, dataset_id=opts.dataset_id)
@@ -169,7 +170,7 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
 
 def _trainer_settings(opts: TrainOptions) -> dict:
     """The Trainer settings a resumed run must keep (where it reports and what it keeps may change)."""
-    from .trainer_options import parse_training_args
+    from modeling.training.arguments import parse_training_args
 
     chosen = {key: getattr(opts, key) for key, default in _TRAINER_DEFAULTS.items() if getattr(opts, key) != default}
     if opts.training_arg:
@@ -184,7 +185,7 @@ def _trainer_overrides(opts: TrainOptions, training: dict) -> dict:
 
     import torch
 
-    from .trainer_options import trainer_overrides
+    from modeling.training.arguments import trainer_overrides
 
     overrides = trainer_overrides(opts, torch.cuda.is_available())
     try:
@@ -212,8 +213,8 @@ def _check_push(opts: TrainOptions) -> None:
 def choose_decision_threshold(trainer) -> dict:
     """Score the validation split with the final (best) model and store the P(FAKE) cut-off with
     the best balanced accuracy there as `config.fake_threshold`; returns what was found."""
-    from .detection import choose_threshold
-    from .inference import fake_probability
+    from modeling.scoring.detection import choose_threshold
+    from modeling.inference.core import fake_probability
 
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
     import torch
@@ -235,7 +236,7 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
-    from .data import CifakeCollator
+    from modeling.data import CifakeCollator
 
     quiet = not verbose()
     args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
@@ -380,8 +381,8 @@ def trainer_metrics(eval_prediction) -> dict:
     """Trainer's `compute_metrics`: the kit's scalar metrics (ROC AUC included) from logits and labels."""
     import torch
 
-    from .detection import detection_metrics
-    from .report import compute_metrics
+    from modeling.scoring.detection import detection_metrics
+    from modeling.scoring.report import compute_metrics
 
     logits = torch.as_tensor(eval_prediction.predictions).float()
     if not torch.isfinite(logits).all():
@@ -474,7 +475,7 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
                              lock) -> tuple[RunFolder, object]:
     """(the run's folder, the checkpoint to resume from or None). Under `accelerate launch` / `torchrun`
     only the main process checks and prepares the folder (and sets broken checkpoints aside)."""
-    from .runs import prepare, resume_checkpoint, run_folder
+    from modeling.training.runs import prepare, resume_checkpoint, run_folder
 
     state = process_state()
     if state.is_main_process:
@@ -494,10 +495,9 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
     is written where the run trained and names the folder the model ends up in."""
     from datasets import get_dataset_split_names
 
-    from .data import Columns, hub_dataset_id, load_pixels
-    from .detection import PREDICTIONS_CSV
-    from .evaluation import save_split_predictions, score
-    from .report import write_report
+    from modeling.data import Columns, hub_dataset_id, load_pixels
+    from modeling.scoring.evaluation import save_split_predictions, score
+    from modeling.scoring.report import write_report
 
     data, split = opts.data, opts.split
     model = trainer.model.eval()
@@ -546,8 +546,8 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
 def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
     """README.md: the model card from the report just written (push-model writes it again with the Hub
     ids). A README.md of the user's own in the folder is left as it is."""
-    from .card import render_model_card
-    from .runs import CARD, is_kit_card
+    from modeling.publishing.card import render_model_card
+    from cifake_kit.outputs import is_kit_card
 
     card = run.work / CARD
     if card.exists() and not is_kit_card(card):
@@ -560,9 +560,9 @@ def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
 def _streamed_validation_metrics(trainer):
     import torch
 
-    from .detection import detection_metrics, one_label
-    from .inference import decision_threshold
-    from .report import compute_metrics
+    from modeling.scoring.detection import detection_metrics, one_label
+    from modeling.inference.core import decision_threshold
+    from modeling.scoring.report import compute_metrics
 
     prediction = trainer.predict(trainer.eval_dataset)
     logits = torch.as_tensor(prediction.predictions).float()
@@ -573,7 +573,7 @@ def _streamed_validation_metrics(trainer):
 
 
 def _streaming_sets(data, processor, training, validation_fraction, seed, columns):
-    from .data import StreamingCifake, open_split
+    from modeling.data import StreamingCifake, open_split
 
     stream = open_split(data, "train", streaming=True, columns=columns, split_flag=None)
     info = stream.info.splits.get("train") if stream.info and stream.info.splits else None
@@ -620,7 +620,7 @@ def _model_config(config_class, fields: dict):
 
 
 def _check_memory(config, batch_size: int, recipe: str, resuming: bool = False) -> None:
-    from .memory import check_fits
+    from modeling.memory import check_fits
 
     try:
         check_fits(config, batch_size, training=True, what=f"the {recipe} model",

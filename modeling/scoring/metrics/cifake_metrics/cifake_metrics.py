@@ -27,7 +27,7 @@ Returns:
     accuracy, precision_<name>, recall_<name>, f1_<name> for each label (that label taken as the
     positive class), macro_precision, macro_recall, macro_f1, confusion_matrix, support_<name>.
 Examples:
-    >>> metric = evaluate.load("modeling/metrics/cifake_metrics")
+    >>> metric = evaluate.load("modeling/scoring/metrics/cifake_metrics")
     >>> metric.compute(predictions=[0, 1, 1], references=[0, 1, 0])["recall_fake"]
     0.5
 """

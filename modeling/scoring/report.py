@@ -1,6 +1,6 @@
 """Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots.
 
-The label metrics come from the kit's `evaluate` module (modeling/metrics/cifake_metrics), the
+The label metrics come from the kit's `evaluate` module (modeling/scoring/metrics/cifake_metrics), the
 score-based ones from its sibling (metrics/cifake_detection, through `detection.py`), both loaded
 from the repository so they work offline.
 """
@@ -15,12 +15,10 @@ import numpy as np
 
 from cifake_kit.schema import LABEL_NAMES
 
-from .plotting import pyplot
+from modeling.layout import CONFUSION_PNG, CURVES_PNG, REPORT_JSON
+from modeling.plotting import pyplot
 
 METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
-REPORT_JSON = "report.json"
-CONFUSION_PNG = "confusion_matrix.png"
-CURVES_PNG = "training_curves.png"
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +39,7 @@ def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history:
     """Write report.json (summary + metrics) and its figures: the confusion matrix, the training
     curves given a log, and given `scores` (labels, P(FAKE)) the ROC, precision-recall and
     reliability plots."""
-    from .detection import plot_detection
+    from modeling.scoring.detection import plot_detection
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

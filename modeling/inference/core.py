@@ -18,7 +18,7 @@ from cifake_kit.codec import CIFAKE_JPEG, encode_jpeg, is_cifake_jpeg
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
 
-from .image_processing_cifake import MAX_ASPECT_RATIO
+from modeling.image_processing_cifake import MAX_ASPECT_RATIO
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # what save_pretrained writes
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -36,8 +36,8 @@ def load_model(model: str | Path, device: str | torch.device | None = None, batc
     """
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
-    from .configuration_cifake import CifakeConfig
-    from .memory import check_fits, meta_model
+    from modeling.configuration_cifake import CifakeConfig
+    from modeling.memory import check_fits, meta_model
 
     where = str(model)
     path = Path(where).expanduser()
@@ -64,7 +64,7 @@ def check_processor(processor, config, where: str) -> None:
     """CifakeError unless `processor` makes the input the model was built for: the kit's processor,
     shorter side resized to the config's image_size and a centred square crop of that size. A
     processor file edited to ask for 4096x4096 would make every picture gigabytes of floats."""
-    from .image_processing_cifake import CifakeImageProcessor
+    from modeling.image_processing_cifake import CifakeImageProcessor
 
     side = config.image_size
     if not isinstance(processor, CifakeImageProcessor):

@@ -37,7 +37,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     """
     from huggingface_hub import EvalResult, ModelCard
 
-    from .runs import RUN_FILE
+    from modeling.layout import RUN_FILE
 
     card = ModelCard.load(CARD_TEMPLATE)
     name = repo_id or str(folder)
@@ -111,8 +111,7 @@ def _base_model(report: dict) -> str | None:
 
 
 def report_of(folder: Path) -> dict:
-    from .report import REPORT_JSON
-    from .runs import REPORT_DIR
+    from modeling.layout import REPORT_DIR, REPORT_JSON
 
     path = Path(folder) / REPORT_DIR / REPORT_JSON
     if not path.is_file():
@@ -125,8 +124,8 @@ def report_of(folder: Path) -> dict:
 
 def _this_model_section(report: dict, run: dict, data: str, generators: list, demo: bool,
                         robustness: list[tuple[str, list[dict]]] = ()) -> str:
-    from .evaluation import ROBUSTNESS_COLUMNS
-    from .report import metrics_table
+    from modeling.scoring.evaluation import ROBUSTNESS_COLUMNS
+    from modeling.scoring.report import metrics_table
 
     metrics = report["metrics"]
     lines = ["## This model", ""]

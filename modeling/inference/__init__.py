@@ -1,0 +1,1 @@
+"""Using a trained model: loading it, predicting on image files, Grad-CAM explanations, ONNX export."""

@@ -1,0 +1,1 @@
+"""Publishing a model: its card, and the push to the Hugging Face Hub."""
