@@ -194,8 +194,8 @@ def pixel_keys(pixels) -> list[str]:
     classes = pixels.classes.tolist()
     names = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in classes]
     gens = pixels.generator_ids or [None] * len(pixels)
-    return [stored_key(i, int(l), g if int(l) == FAKE else None, n if int(l) == REAL else None)
-            for i, l, g, n in zip(pixels.image_ids, pixels.labels.tolist(), gens, names)]
+    return [stored_key(i, int(label), g if int(label) == FAKE else None, n if int(label) == REAL else None)
+            for i, label, g, n in zip(pixels.image_ids, pixels.labels.tolist(), gens, names)]
 
 
 def sd_rows(shared: Path, real_count: int | None = None, real_skip: int = 2116) -> tuple[list[Row], dict[str, SdImage]]:

@@ -109,8 +109,8 @@ def main():
     data = bench_task(args.data, args.shared, work)
     import torch
 
-    from modeling.scoring.report import metrics_table
     from modeling.recipes import RECIPES, resolve_recipe
+    from modeling.scoring.report import metrics_table
 
     runs = [(name, name) for name in args.recipes]
     if args.ablation:

@@ -59,9 +59,9 @@ def main():
     from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
     from modeling.data import CifakeCollator, load_pixels
-    from modeling.scoring.evaluation import evaluate_model
     from modeling.inference.core import predict
     from modeling.recipes import resolve_recipe
+    from modeling.scoring.evaluation import evaluate_model
 
     keep_freed_memory()  # as `cifake evaluate` runs
     disable_progress_bar()

@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _sd  # noqa: E402
 from _header import header  # noqa: E402
+
 from cifake_kit.schema import generator_family  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,8 +74,8 @@ class Scored:
 
     def __init__(self, model_dir: Path, data: Path, split: str = "test"):
         from modeling.data import load_pixels
-        from modeling.scoring.evaluation import score
         from modeling.inference.core import load_model
+        from modeling.scoring.evaluation import score
 
         net, processor = load_model(model_dir, batch_size=512)
         pixels = load_pixels(data, split, processor)
@@ -97,7 +98,7 @@ def fit(data: Path, spec: str, out: Path, seed: int = 0, epochs: int | None = No
     from modeling.training.train import train
 
     start = time.perf_counter()
-    result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed, epochs=epochs)
+    result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed, num_train_epochs=epochs)
     return result.output_dir, time.perf_counter() - start, result.metrics
 
 
@@ -122,7 +123,7 @@ def with_epochs(recipe: str, epochs: int) -> str:
 def part_recipes(ctx) -> dict:
     from bench_detect import logistic_baseline, recipe_run
 
-    from modeling.recipes import RECIPES, resolve_recipe
+    from modeling.recipes import RECIPES
 
     data, table_ = ctx["sd_data"], ctx["table"]
     runs = [(name, name) for name in ctx["recipes"]]

@@ -50,9 +50,9 @@ def main():
     from gradio_client import Client, handle_file
     from PIL import Image
 
+    import space.app as app
     from cifake_kit.runtime import keep_freed_memory
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    import space.app as app
     from space.app import build_demo, launch
 
     # Where a request's time goes inside the app: each step's duration, recorded around the app's own calls.

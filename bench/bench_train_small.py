@@ -68,7 +68,8 @@ def kit_run(data, output_dir, config, epochs) -> float:
     from modeling.training.train import train
 
     start = time.perf_counter()
-    train(data=str(data), output_dir=output_dir, config=config, epochs=epochs, early_stopping_patience=0, overwrite=True)
+    train(data=str(data), output_dir=output_dir, config=config, num_train_epochs=epochs, early_stopping_patience=0,
+          overwrite=True)
     return time.perf_counter() - start
 
 

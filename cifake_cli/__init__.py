@@ -90,9 +90,8 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
+def _set_up(args) -> None:
+    """The console as --verbose says, and a notice when the Hub the command needs cannot be reached."""
     configure_console(verbose=args.verbose)
     if _uses_the_hub(args):
         from cifake_kit.hub import offline_unless_reachable
@@ -101,10 +100,33 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"cifake: the Hub cannot be reached ({reason}): working offline, with cached copies only.",
                   file=sys.stderr)
+
+
+def _asks_verbose(argv: list[str]) -> bool:
+    """Whether train's command line turns --verbose on (`--verbose`, `--verbose true`, `--verbose=yes`)."""
+    for i, arg in enumerate(argv):
+        flag, _, value = arg.partition("=")
+        if flag == "--verbose":
+            value = value or (argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else "true")
+            return value.lower() in ("true", "yes", "t", "y", "1")
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     for stream in (sys.stdout, sys.stderr):  # a path in bytes that are not UTF-8 prints escaped, not as a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
+        if args.command == "train":  # its flags are TrainingArguments': parsed by HfArgumentParser, only now
+            from .model import parse_train
+
+            configure_console(verbose=_asks_verbose(rest))  # before transformers is imported: it reads this once
+            args = parse_train(rest)
+        _set_up(args)
         status = args.handler(args)  # a handler may return an exit status (predict: 1 when nothing was classified)
     except CifakeError as err:
         if os.environ.get("CIFAKE_DEBUG"):

@@ -7,10 +7,6 @@ which split always `--split`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
-import types
-import typing
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -59,42 +55,3 @@ def add_columns(parser) -> None:
 
 def add_split(parser, help: str = "split to score (default: test)", default: str = "test") -> None:
     parser.add_argument("--split", default=default, help=help)
-
-
-def add_options(parser, options_class, names: list[str] | None = None) -> None:
-    """A flag for each field of the dataclass `options_class` (or those in `names`), with its help text.
-
-    `batch_size` becomes `--batch-size`; a bool defaulting to False is a switch, a bool defaulting
-    to None gets `--x/--no-x`. (transformers' HfArgumentParser does the same, but importing it
-    costs the command's --help a second; this stays free.)
-    """
-    hints = typing.get_type_hints(options_class)
-    for field in dataclasses.fields(options_class):
-        if names is not None and field.name not in names:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        kind = _plain_type(hints[field.name])
-        text = field.metadata.get("help")
-        if kind is bool:
-            action = argparse.BooleanOptionalAction if field.default is None else "store_true"
-            parser.add_argument(flag, action=action, default=field.default, help=text)
-            continue
-        if typing.get_origin(kind) is list:  # several values: after one flag, or the flag repeated (Parser)
-            parser.add_argument(flag, type=typing.get_args(kind)[0], default=field.default, help=text,
-                                metavar=field.metadata.get("metavar"), nargs="+", action="extend")
-            continue
-        parser.add_argument(flag, type=kind, default=field.default, help=text, metavar=field.metadata.get("metavar"),
-                            choices=field.metadata.get("choices"))
-
-
-def options_from(args, options_class):
-    """The dataclass `options_class` filled from parsed arguments of the same names."""
-    return options_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options_class) if hasattr(args, f.name)})
-
-
-def _plain_type(hint):
-    """int for `int` or `int | None`."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        (kind,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return kind
-    return hint

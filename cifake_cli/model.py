@@ -1,29 +1,20 @@
 """`cifake train`, `evaluate`, `predict`, `sweep`, `explain`, `export-onnx`, `push-model`: the model side (modeling).
 
 Thin by design: parse, call one `modeling` function, say where the output went. `train`'s flags
-are made from `cifake_kit.options.TrainOptions`, the dataclass `modeling.training.train.train` reads.
-`modeling` is imported inside the handlers only: importing it loads torch and transformers.
+are transformers' HfArgumentParser over the kit's dataclass and TrainingArguments
+(modeling/training/arguments.py), built only when `cifake train` runs, since it imports
+transformers. `modeling` is imported inside the handlers only: importing it loads torch and
+transformers.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.options import TrainOptions
 from cifake_kit.runtime import keep_freed_memory
 
-from .flags import (
-    add_columns,
-    add_data,
-    add_model,
-    add_options,
-    add_output_dir,
-    add_split,
-    command,
-    options_from,
-)
+from .flags import FORMATTER, add_columns, add_data, add_model, add_output_dir, add_split, command
 
 TRAIN_EXAMPLE = """\
 examples:
@@ -31,7 +22,7 @@ examples:
       the paper's best CNN (2 conv x 32 + 1 dense x 64) on a dataset folder; test scores in cifake-model/report/
   cifake train --config cifake-forensic --output-dir ./forensic
       for genuine fakes at 32x32: high-pass residuals and a residual spectrum beside a small CNN
-  cifake train --config cifake-cnn-plus --epochs 40 --output-dir ./cnn-plus
+  cifake train --config cifake-cnn-plus --num_train_epochs 40 --output-dir ./cnn-plus
       the kit's stronger small CNN (batch norm, augmentation, cosine schedule)
   cifake train --config resnet18-cifar --pretrained timm --output-dir ./resnet
       a timm backbone from its ImageNet weights (downloaded; a local timm checkpoint folder works offline)
@@ -39,6 +30,10 @@ examples:
       continue an interrupted run from its last checkpoint
   accelerate launch -m cifake_cli train --data your-name/cifake --streaming
       several GPUs, data streamed from the Hub
+
+Every transformers TrainingArguments field is a flag under its own name (--warmup_steps,
+--gradient_accumulation_steps, --bf16, --report_to tensorboard, ...); one the recipe sets
+(epochs, batch size, learning rate, schedule, ...) keeps the recipe's value unless given.
 """
 
 EVALUATE_EXAMPLE = """\
@@ -52,7 +47,7 @@ SWEEP_EXAMPLE = """\
 examples:
   cifake sweep --data ./cifake --output-dir ./cifake-sweep
       all 36 topologies; rerun the same command to resume
-  cifake sweep --topologies conv1x16 conv2x32 conv2x32-dense1x64 --epochs 5
+  cifake sweep --topologies conv1x16 conv2x32 conv2x32-dense1x64 --num-train-epochs 5
 """
 
 EXPLAIN_EXAMPLE = """\
@@ -85,20 +80,23 @@ example:
       weights, processor, code and a card whose model-index comes from report/report.json
 """
 
-_SWEEP_TRAINING = ["epochs", "batch_size", "early_stopping_patience", "seed"]
+TRAIN_SUMMARY = "train a CIFAKE model with transformers' Trainer"
+TRAIN_DESCRIPTION = (
+    "Train a CIFAKE classifier (the paper's CNN family, a stronger CNN, or a timm backbone) with transformers' Trainer: "
+    "checkpoints, resume, early stopping on a validation split carved from train, and a final report (JSON + figures) "
+    "on the test split. Shows one progress bar and one line per epoch (--verbose: Trainer's own output).")
+# sweep's training flags, by train's names (checked by the sweep, as train checks them).
+_SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (default: each recipe's)"),
+                   "per_device_train_batch_size": (int, "images per step (default: each recipe's)"),
+                   "early_stopping_patience": (int, "validations without a better score before stopping; 0 = off "
+                                                    "(default: each recipe's)"),
+                   "seed": (int, "seed of every run (default: 0)")}
 
 
 def register(subparsers) -> None:
-    train = command(
-        subparsers, "train", "train a CIFAKE model with transformers' Trainer",
-        "Train a CIFAKE classifier (the paper's CNN family, a stronger CNN, or a timm backbone) with transformers' "
-        "Trainer: checkpoints, resume, early stopping on a validation split carved from train, and a final report "
-        "(JSON + figures) on the test split. Shows one progress bar and one line per epoch (--verbose: Trainer's own "
-        "output).",
-        TRAIN_EXAMPLE,
-    )
-    add_options(train, TrainOptions)
-    train.add_argument("--list-configs", action="store_true", help="print the recipe names and exit")
+    # Its flags are HfArgumentParser's (modeling/training/arguments.py): `cifake` parses the rest of the
+    # line with it when train runs (cifake_cli.main), so that no other command pays for importing transformers.
+    train = subparsers.add_parser("train", help=TRAIN_SUMMARY, add_help=False)
     train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
 
     evaluate = command(
@@ -130,7 +128,9 @@ def register(subparsers) -> None:
     add_data(sweep)
     add_output_dir(sweep, "cifake-sweep", "one subfolder per topology (default: ./cifake-sweep)")
     sweep.add_argument("--topologies", nargs="+", action="extend", metavar="NAME", help="a subset by name (default: all 36)")
-    add_options(sweep, TrainOptions, names=_SWEEP_TRAINING)
+    for name, (kind, text) in _SWEEP_TRAINING.items():
+        flag = "--" + name.replace("_", "-")
+        sweep.add_argument(flag, type=kind, default=0 if name == "seed" else None, help=text)
     sweep.set_defaults(handler=run_sweep)
 
     explain = command(
@@ -191,8 +191,19 @@ def register(subparsers) -> None:
     push.set_defaults(handler=run_push_model)
 
 
+def parse_train(argv: list[str]) -> argparse.Namespace:
+    """`cifake train`'s command line, parsed by HfArgumentParser: the Namespace main() runs."""
+    from modeling.training.arguments import parse
+
+    kit, given = parse(argv, description=TRAIN_DESCRIPTION, epilog=TRAIN_EXAMPLE, formatter_class=FORMATTER)
+    return argparse.Namespace(command="train", handler=run_train, verbose=kit.verbose, kit=kit, given=given,
+                              output_dir=given.get("output_dir") or "cifake-model", data=kit.data,
+                              pretrained=kit.pretrained, hub_model_id=given.get("hub_model_id"),
+                              interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+
+
 def run_train(args: argparse.Namespace) -> None:
-    if args.list_configs:
+    if args.kit.list_configs:
         from modeling.recipes import RECIPES
 
         print("\n".join(RECIPES))
@@ -201,7 +212,7 @@ def run_train(args: argparse.Namespace) -> None:
 
     keep_freed_memory()
     try:
-        result = train(options_from(args, TrainOptions))
+        result = train(args.kit, **args.given)
     except (KeyboardInterrupt, OSError):
         args.interrupt_hint = args.resume_hint = train_resume_hint(args.output_dir)
         raise
@@ -308,10 +319,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_export_onnx(args: argparse.Namespace) -> None:
-    from dataset_builder.cifar10 import load_cifar10  # the bundled photos the check scores
-    from dataset_builder.build import sample_archive
-    from modeling.inference.export_onnx import export_onnx
     from PIL import Image
+
+    from dataset_builder.build import sample_archive
+    from dataset_builder.cifar10 import load_cifar10  # the bundled photos the check scores
+    from modeling.inference.export_onnx import export_onnx
 
     photos = load_cifar10(sample_archive(), "test").images[:16]
     result = export_onnx(args.model, output_dir=args.output_dir, images=[Image.fromarray(p) for p in photos],

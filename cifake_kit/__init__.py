@@ -5,7 +5,7 @@ the `cifake` command (`cifake_cli`) can all depend on it without depending on ea
 
     errors.py    CifakeError, the one exception type for bad input or state
     schema.py    label names, CIFAR-10 classes, image size, splits: one source of truth
-    options.py   the parameters of a training run, read by `cifake train` and `modeling.training.train`
+    options.py   the ranges every number a user gives is checked against
     outputs.py   output-folder guards and the "resume needs the same settings" check
     runtime.py   multi-process state, allocator tuning, a quiet console
     hub.py       Hub token, Hub id or local path, one wording for loading failures

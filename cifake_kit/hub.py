@@ -127,9 +127,9 @@ def offline_unless_reachable(timeout: float = 3.0) -> str | None:
     datasets, transformers or diffusers are imported: they read the mode when they load.
     """
     global _OFFLINE_NOTE
-    from huggingface_hub import constants
-
     import urllib.request
+
+    from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE or urllib.request.getproxies():  # a proxy (environment or system) answers instead
         return None

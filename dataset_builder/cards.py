@@ -85,7 +85,7 @@ def _encoder_line(image_format: str) -> str:
     return "PNG (lossless), for both labels"
 
 
-def build_section(report: BuildReport, cifar10, generation: dict, settings, image_format: str) -> str:
+def build_section(report, cifar10, generation: dict, settings, image_format: str) -> str:
     counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
     lines = [
         "## This copy",
@@ -109,11 +109,11 @@ def build_section(report: BuildReport, cifar10, generation: dict, settings, imag
     return "\n".join(lines)
 
 
-def _counts_line(report: BuildReport) -> str:
+def _counts_line(report) -> str:
     return "; ".join(f"{s}: {c['REAL']:,} REAL + {c['FAKE']:,} FAKE" for s, c in report.counts.items())
 
 
-def kaggle_section(report: BuildReport) -> str:
+def kaggle_section(report) -> str:
     lines = [
         "## This copy",
         "",
@@ -126,7 +126,7 @@ def kaggle_section(report: BuildReport) -> str:
     return "\n".join(lines + [f"- Note: {note}" for note in report.notes])
 
 
-def folders_section(report: BuildReport, plan, stats, encoder: str, test_fraction: float, seed: int,
+def folders_section(report, plan, stats, encoder: str, test_fraction: float, seed: int,
                      intro: str = "") -> str:
     lines = [
         "## This copy",

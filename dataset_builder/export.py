@@ -18,7 +18,15 @@ import shutil
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import SWITCH_FILE, beside, check_output_dir, finish_cut_switch, foreign_files, is_kit_card, switch
+from cifake_kit.outputs import (
+    SWITCH_FILE,
+    beside,
+    check_output_dir,
+    finish_cut_switch,
+    foreign_files,
+    is_kit_card,
+    switch,
+)
 
 from .cards import card_text
 

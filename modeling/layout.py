@@ -7,7 +7,7 @@
     MODEL/report/                   the final scoring: report.json and its figures
     MODEL/eval/NAME/                `cifake evaluate`'s default output, the same files
     MODEL/onnx/                     `cifake export-onnx`'s default output
-    MODEL/runs/                     TensorBoard's events, with --report-to tensorboard
+    MODEL/runs/                     TensorBoard's events, with --report_to tensorboard
 
 `KIT_TREE` claims these for the kit (cifake_kit.outputs.KitTree); anything else in the folder is
 the user's and survives `--overwrite`.
@@ -50,6 +50,6 @@ KIT_TREE = {
     REPORT_DIR: _REPORT_TREE,
     EVAL_DIR: {"*": {**_REPORT_TREE, f"{EVALUATION_STAGING}.*": _REPORT_TREE}},
     ONNX_DIR: {**dict.fromkeys(ONNX_FILES, True), ".cifake-onnx-*": True},
-    "runs": {"*": {"events.out.tfevents.*": True}},  # TensorBoard's, with --report-to tensorboard
+    "runs": {"*": {"events.out.tfevents.*": True}},  # TensorBoard's, with --report_to tensorboard
     "checkpoint-*": True,  # Trainer's own: it deletes old ones whole as a run goes on
 }

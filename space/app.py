@@ -27,8 +27,8 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import DEMO_GENERATOR_ID
-from modeling.inference.gradcam import enlarge, explain_images
 from modeling.inference.core import as_stored_for, decision_threshold, load_model, open_image
+from modeling.inference.gradcam import enlarge, explain_images
 
 logger = logging.getLogger("cifake.space")
 HERE = Path(__file__).resolve().parent

@@ -241,7 +241,7 @@ def trained_model(tmp_path_factory, toy_dataset):
     from modeling.training.train import train
 
     out = tmp_path_factory.mktemp("model") / "cifake-model"
-    train(data=str(toy_dataset), output_dir=out, epochs=6, batch_size=32, seed=0)
+    train(data=str(toy_dataset), output_dir=out, num_train_epochs=6, per_device_train_batch_size=32, seed=0)
     return out
 
 

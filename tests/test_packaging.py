@@ -156,7 +156,7 @@ print(json.dumps({
     "examples": all((HERE / path).is_file() for path, _ in EXAMPLES),
     "space_files": sorted(space_files()),
     "sample": Path(dataset_builder.__file__).with_name("data").joinpath("cifar10-sample.tar.gz").is_file(),
-    "card_templates": [Path(modeling.__file__).with_name("model_card.md").is_file(),
+    "card_templates": [Path(modeling.__file__).with_name("publishing").joinpath("model_card.md").is_file(),
                        Path(dataset_builder.__file__).with_name("data").joinpath("dataset_card.md").is_file()],
     "title": demo.title,
     "demo_images": sum(1 for folder in demo_sources()[0] + [Path(s.split("=", 1)[1]) for s in demo_sources()[1]]

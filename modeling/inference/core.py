@@ -17,7 +17,6 @@ from PIL import Image
 from cifake_kit.codec import CIFAKE_JPEG, encode_jpeg, is_cifake_jpeg
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
-
 from modeling.image_processing_cifake import MAX_ASPECT_RATIO
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # what save_pretrained writes

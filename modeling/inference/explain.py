@@ -18,10 +18,9 @@ import numpy as np
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
-
 from modeling.data import DEFAULT_COLUMNS, CifakeCollator, load_pixels
-from modeling.inference.gradcam import Explanation, enlarge, explain_images, gradcam
 from modeling.inference.core import as_stored_for, fake_probability, iter_logits, load_model, open_image, verdict_ids
+from modeling.inference.gradcam import Explanation, enlarge, explain_images, gradcam
 from modeling.plotting import pyplot
 
 CENTRE = 16  # the centre region of the study: the middle 16x16 of 32x32 (a quarter of the area)

@@ -22,7 +22,6 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, write_json
-
 from modeling.inference.core import LogitsOnly, load_model
 from modeling.layout import ONNX_DIR, ONNX_FILE, ONNX_FILES, ONNX_RECORD
 

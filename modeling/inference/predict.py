@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from cifake_kit.errors import CifakeError
-
 from modeling.inference.core import as_stored_for, decision_threshold, fake_probability, load_model, open_image
 
 CSV_COLUMNS = ["path", "verdict", "p_fake", "threshold"]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import push_token
-
 from modeling.publishing.card import render_model_card, report_of, scored_dataset_id
 
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",

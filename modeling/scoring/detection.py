@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, LABEL_NAMES, generator_family
-
 from modeling.layout import PR_PNG, RELIABILITY_PNG, ROC_PNG
 from modeling.plotting import pyplot
 

@@ -22,12 +22,19 @@ import torch
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, REAL
-
-from modeling.data import DEFAULT_COLUMNS, CifakeCollator, CifakePixels, Columns, check_source, hub_dataset_id, load_pixels
+from modeling.data import (
+    DEFAULT_COLUMNS,
+    CifakeCollator,
+    CifakePixels,
+    Columns,
+    check_source,
+    hub_dataset_id,
+    load_pixels,
+)
+from modeling.inference.core import decision_threshold, load_model, predict
 from modeling.layout import EVAL_DIR, EVALUATION_FILES, PREDICTIONS_CSV, REPORT_JSON, ROBUSTNESS_JSON, ROBUSTNESS_MD
 from modeling.layout import EVALUATION_STAGING as _STAGING
 from modeling.scoring.detection import breakdown, detection_metrics, one_label, write_predictions
-from modeling.inference.core import decision_threshold, load_model, predict
 from modeling.scoring.report import compute_metrics, metrics_table, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's

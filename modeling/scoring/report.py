@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from cifake_kit.schema import LABEL_NAMES
-
 from modeling.layout import CONFUSION_PNG, CURVES_PNG, REPORT_JSON
 from modeling.plotting import pyplot
 

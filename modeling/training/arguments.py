@@ -1,166 +1,189 @@
-"""Trainer's own settings as `cifake train` takes them: checked before any work, in one place.
+"""`cifake train`'s arguments: the kit's own dataclass beside transformers' `TrainingArguments`.
 
-The kit sets most of `TrainingArguments` from its recipe and its flags (`make_trainer`). The
-settings users of transformers' examples reach for have flags of their own (gradient
-accumulation, precision, evaluation/save cadence, checkpoints kept, where to report, pushing to
-the Hub); `--training-arg KEY=VALUE` passes any other field, converted to the field's type. A
-field the kit sets from one of its flags is refused there with the flag's name, so that no
-setting has two spellings that could disagree.
+As in transformers' example scripts, the flags are `HfArgumentParser((CifakeArguments,
+TrainingArguments))`: every TrainingArguments field is a flag under its own name
+(`--num_train_epochs` or `--num-train-epochs`, `--per_device_train_batch_size`, `--warmup_steps`,
+...), next to the kit's (`--data`, `--config`, `--resume`, ...). Python's `train(...)` takes the same
+names as keywords.
+
+A recipe (`--config`) brings its own epochs, batch size, learning rate, schedule and the like
+(`RECIPE_FIELDS`); a Trainer field the user gives overrides it, and one the user leaves alone keeps
+the recipe's value, not TrainingArguments' default. So the parser records which Trainer fields
+were given (`parse`). The few fields the kit must set itself are refused by name, with the flag
+that sets them or the reason (`KIT_SET`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import json
-import math
-import types
-import typing
+import difflib
+from dataclasses import dataclass, field
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, SEEDS, SHARE, Range
 
-# TrainingArguments fields the kit sets: the flag that sets each, or None where the kit needs it as it is.
-KIT_FIELDS = {
-    "output_dir": "--output-dir", "num_train_epochs": "--epochs", "max_steps": "--max-steps",
-    "per_device_train_batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed",
-    "data_seed": "--seed", "gradient_accumulation_steps": "--gradient-accumulation-steps", "bf16": "--precision",
-    "fp16": "--precision", "eval_strategy": "--eval-strategy", "save_strategy": "--eval-strategy",
-    "eval_steps": "--eval-steps", "save_steps": "--eval-steps", "save_total_limit": "--save-total-limit",
-    "report_to": "--report-to", "push_to_hub": "--push-to-hub", "hub_model_id": "--hub-model-id",
-    "dataloader_num_workers": "--num-workers", "disable_tqdm": "--verbose", "resume_from_checkpoint": "--resume",
-    "load_best_model_at_end": None, "metric_for_best_model": None, "greater_is_better": None,
-    "remove_unused_columns": None, "use_cpu": None,
-    # What the kit's metrics, threshold choice and resume need as it is.
-    "prediction_loss_only": None, "eval_do_concat_batches": None, "save_only_model": None,
-    "include_for_metrics": None, "batch_eval_metrics": None,
+# TrainingArguments fields a recipe sets -> the recipe's own name for them (modeling/recipes.py).
+RECIPE_FIELDS = {
+    "num_train_epochs": "epochs", "per_device_train_batch_size": "batch_size", "learning_rate": "learning_rate",
+    "weight_decay": "weight_decay", "lr_scheduler_type": "lr_scheduler_type", "warmup_steps": "warmup_ratio",
+    "optim": "optim", "max_grad_norm": "max_grad_norm", "label_smoothing_factor": "label_smoothing",
 }
-# The kit pushes with `cifake push-model` (--push-to-hub runs it after training), not with Trainer.
-_PUSH_FIELDS = ("hub_", "push_to_hub")
+# TrainingArguments fields the kit sets itself: the kit's flag that sets each, or why it must stay as it is.
+KIT_SET = {
+    "resume_from_checkpoint": "use --resume (the kit picks the newest whole checkpoint)",
+    "disable_tqdm": "use --verbose for Trainer's own bars",
+    "load_best_model_at_end": "the kit keeps the best checkpoint by the recipe's selection metric",
+    "metric_for_best_model": "the recipe's selection_metric chooses it (--config)",
+    "greater_is_better": "the kit's selection metrics are higher-is-better",
+    "remove_unused_columns": "the kit's batches arrive whole", "use_cpu": "the kit uses a GPU when there is one",
+    "prediction_loss_only": "the kit's metrics need the predictions", "eval_do_concat_batches": "the kit's metrics need it",
+    "save_only_model": "--resume needs the optimiser state", "include_for_metrics": "the kit's metrics need it as it is",
+    "batch_eval_metrics": "the kit's metrics need every prediction at once",
+    "hub_token": "the kit pushes with `cifake push-model` (--push_to_hub runs it); log in with `hf auth login`",
+    "hub_strategy": "the kit pushes the finished model once, with `cifake push-model`",
+    "hub_private_repo": "push with `cifake push-model --private` after training",
+    "hub_always_push": "the kit pushes the finished model once", "hub_revision": "the kit pushes to the main branch",
+}
+# Trainer fields a resumed run may change: where it reports and what it keeps, not what it trains.
+RESUMABLE_FIELDS = {"output_dir", "report_to", "save_total_limit", "dataloader_num_workers", "push_to_hub",
+                    "hub_model_id", "logging_steps", "logging_strategy", "max_steps", "num_train_epochs"}
+# The numbers users give most, checked before any work with a one-line error (TrainingArguments checks its own).
+RANGES = {
+    "num_train_epochs": POSITIVE, "per_device_train_batch_size": COUNT, "learning_rate": LEARNING_RATES,
+    "seed": SEEDS, "data_seed": SEEDS, "max_steps": COUNT, "gradient_accumulation_steps": COUNT,
+    "save_total_limit": COUNT, "dataloader_num_workers": NONNEGATIVE_COUNT, "eval_steps": COUNT,
+    "weight_decay": Range(0), "warmup_steps": Range(0), "max_grad_norm": Range(0),
+    "label_smoothing_factor": Range(0, 1, open_high=True),
+}
+DEFAULT_OUTPUT_DIR = "cifake-model"
 
 
-def trainer_overrides(opts, cuda: bool) -> dict:
-    """The TrainingArguments fields that `opts` (TrainOptions) set, checked; CifakeError for bad ones."""
-    overrides = {}  # the numbers were checked by TrainOptions
-    overrides["gradient_accumulation_steps"] = opts.gradient_accumulation_steps
-    overrides["save_total_limit"] = opts.save_total_limit
-    overrides.update(_precision(opts.precision, cuda))
-    if opts.eval_strategy == "steps":
-        if opts.eval_steps is None:
-            raise CifakeError("--eval-strategy steps needs --eval-steps N (N >= 1): how many steps between validations.")
-        overrides.update(eval_strategy="steps", save_strategy="steps", eval_steps=opts.eval_steps, save_steps=opts.eval_steps)
-    elif opts.eval_steps is not None:
-        raise CifakeError("--eval-steps counts steps between validations: it needs --eval-strategy steps.")
-    overrides["report_to"] = _report_to(opts.report_to)
-    if opts.push_to_hub and not opts.hub_model_id:
-        raise CifakeError("--push-to-hub needs --hub-model-id your-name/cifake-cnn: the Hub repo to push to.")
-    if opts.hub_model_id and not opts.push_to_hub:
-        raise CifakeError("--hub-model-id names where --push-to-hub pushes: pass --push-to-hub too (or `cifake push-model` "
-                          "after training).")
-    overrides.update(parse_training_args(opts.training_arg or []))
-    return overrides
+def _help(text: str, metavar: str | None = None) -> dict:
+    return {"help": text, "metavar": metavar}  # HfArgumentParser hands a field's metadata to add_argument
 
 
-def parse_training_args(pairs: list[str]) -> dict:
-    """{field: value} from "KEY=VALUE" strings, each value converted to its TrainingArguments field's type."""
+@dataclass
+class CifakeArguments:
+    """What to train, on what, and how the run's folder is treated; Trainer's own settings are TrainingArguments'."""
+
+    data: str = field(default="cifake", metadata=_help("dataset folder or Hub id (default: ./cifake)"))
+    image_column: str = field(default="image", metadata=_help("the data's column of images (default: image)",
+                                                              metavar="NAME"))
+    label_column: str = field(default="label", metadata=_help(
+        "the data's column of labels, a ClassLabel named FAKE and REAL in any case (default: label)", metavar="NAME"))
+    config: str | None = field(default=None, metadata=_help(
+        "recipe name (default: paper-best), JSON file or JSON string; --list_configs shows the names"))
+    list_configs: bool = field(default=False, metadata=_help("print the recipe names and exit"))
+    pretrained: str | None = field(default=None, metadata=_help(
+        "start a timm backbone from pretrained weights: 'timm' (its default weights, from the Hub), hf-hub:OWNER/NAME, "
+        "or a local timm checkpoint folder", metavar="SOURCE"))
+    early_stopping_patience: int | None = field(default=None, metadata=_help(
+        "validations without a better score (the recipe's: accuracy or AUROC) before stopping; 0 = off (default: the "
+        "recipe's)"))
+    augment: bool | None = field(default=None, metadata=_help(
+        "true or false: random flips and crops (default: the recipe's)", metavar="BOOL"))
+    validation_fraction: float = field(default=0.1, metadata=_help(
+        "share of train held out for validation (default: 0.1)"))
+    split: str = field(default="test", metadata=_help("split scored at the end (default: test)"))
+    save_predictions: bool = field(default=False, metadata=_help(
+        "also write report/predictions.csv: P(FAKE) and the verdict of every scored image"))
+    streaming: bool = field(default=False, metadata=_help("stream the data instead of decoding it all first"))
+    resume: bool = field(default=False, metadata=_help(
+        "continue the run in --output_dir from its newest whole checkpoint (with --overwrite: a cut replacement)"))
+    overwrite: bool = field(default=False, metadata=_help(
+        "replace a training run in --output_dir: the new one trains beside it and takes its place when complete"))
+    dataset_id: str | None = field(default=None, metadata=_help(
+        "Hub id of the data, for the card's model-index when --data is a local folder", metavar="ID"))
+    verbose: bool = field(default=False, metadata=_help("show Trainer's own progress bars and log lines"))
+
+    def __post_init__(self):
+        for name, bounds in (("early_stopping_patience", NONNEGATIVE_COUNT), ("validation_fraction", SHARE)):
+            if getattr(self, name) is not None:
+                setattr(self, name, bounds.check(f"--{name}", getattr(self, name)))
+
+
+def split_fields(fields: dict) -> tuple[CifakeArguments, dict]:
+    """Keyword arguments of `train(...)`: the kit's into CifakeArguments, the Trainer fields checked (`check_trainer`)."""
     from transformers import TrainingArguments
 
-    fields = {field.name: field for field in dataclasses.fields(TrainingArguments) if field.init}
-    hints = typing.get_type_hints(TrainingArguments)
-    parsed = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise CifakeError(f"--training-arg {pair!r} is not KEY=VALUE, e.g. --training-arg warmup_steps=100.")
-        if key in KIT_FIELDS:
-            how = f"use {KIT_FIELDS[key]}" if KIT_FIELDS[key] else "the kit sets it for its checkpoints and reports"
-            raise CifakeError(f"--training-arg {key}: {how}.")
-        if key.startswith(_PUSH_FIELDS):
-            raise CifakeError(f"--training-arg {key}: the kit pushes with `cifake push-model` (--push-to-hub runs it "
-                              f"after training; a private repo: `cifake push-model --private`).")
-        if key not in fields:
-            import difflib
-
-            close = difflib.get_close_matches(key, fields, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise CifakeError(f"--training-arg {key!r} is not a TrainingArguments field.{hint}")
-        parsed[key] = _convert(key, text.strip(), hints.get(key, str))
-    return parsed
+    kit_names = {f.name for f in dataclasses.fields(CifakeArguments)}
+    trainer_names = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    unknown = sorted(set(fields) - kit_names - trainer_names)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], kit_names | trainer_names, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise CifakeError(f"{unknown[0]!r} is neither a setting of the kit nor a TrainingArguments field.{hint}")
+    kit = CifakeArguments(**{k: v for k, v in fields.items() if k in kit_names})
+    # None is "not given", as an absent flag is: a recipe's value, or Trainer's default, stays.
+    return kit, check_trainer({k: v for k, v in fields.items() if k in trainer_names and v is not None})
 
 
-def _convert(key: str, text: str, hint):
-    kinds = [kind for kind in (typing.get_args(hint) if _is_union(hint) else (hint,)) if kind is not type(None)]
-    if text.lower() in ("none", "null") and len(kinds) < len(typing.get_args(hint) or (hint,)):
-        return None
-    for kind in kinds:
-        origin = typing.get_origin(kind) or kind
-        try:
-            if origin is bool:
-                if text.lower() in ("true", "1", "yes"):
-                    return True
-                if text.lower() in ("false", "0", "no"):
-                    return False
-                raise ValueError
-            if origin in (int, float):
-                number = origin(text)
-                if not math.isfinite(number):
-                    raise CifakeError(f"--training-arg {key}={text!r}: {key} takes a finite number.")
-                return number
-            if origin in (dict, list):
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    value = [item.strip() for item in text.split(",")] if origin is list else None
-                if isinstance(value, origin):
-                    return value
-                raise ValueError
-        except ValueError:
-            continue
-        if origin is str or isinstance(origin, type) and issubclass(origin, str):  # str and str enums
-            return text
-    wanted = " or ".join(_kind_name(kind) for kind in kinds)
-    raise CifakeError(f"--training-arg {key}={text!r}: {key} takes {wanted}.")
+def check_trainer(given: dict) -> dict:
+    """The Trainer fields a user gave, checked: none the kit sets itself, numbers in range, pushes complete."""
+    for name, value in given.items():
+        if name in KIT_SET:
+            raise CifakeError(f"--{name}: {KIT_SET[name]}.")
+        if name in RANGES and value is not None:
+            given[name] = RANGES[name].check(f"--{name}", value)
+    if given.get("push_to_hub") and not given.get("hub_model_id"):
+        raise CifakeError("--push_to_hub needs --hub_model_id your-name/cifake-cnn: the Hub repo to push to.")
+    if given.get("hub_model_id") and not given.get("push_to_hub"):
+        raise CifakeError("--hub_model_id names where --push_to_hub pushes: pass --push_to_hub too (or `cifake "
+                          "push-model` after training).")
+    if given.get("eval_strategy") == "steps" and given.get("eval_steps") is None:
+        raise CifakeError("--eval_strategy steps needs --eval_steps N (N >= 1): how many steps between validations.")
+    report_to = given.get("report_to") or []
+    for name in [report_to] if isinstance(report_to, str) else report_to:  # one not installed fails now, not later
+        _check_integration(name)
+    if given.get("fp16"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CifakeError("--fp16 needs a CUDA GPU; on the CPU train in fp32 (the default) or with --bf16.")
+    return given
 
 
-def _kind_name(kind) -> str:
-    origin = typing.get_origin(kind) or kind
-    if origin is dict:
-        return 'a JSON object (e.g. {"power": 2})'
-    if origin is list:
-        return "a list (a,b or JSON)"
-    return getattr(origin, "__name__", str(origin))
-
-
-def _is_union(hint) -> bool:
-    return isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
-
-
-def _precision(precision: str, cuda: bool) -> dict:
-    import torch
-
-    if precision == "auto":
-        return {"bf16": cuda and torch.cuda.is_bf16_supported(), "fp16": False}
-    if precision == "fp16" and not cuda:
-        raise CifakeError("--precision fp16 needs a CUDA GPU; on the CPU use bf16 or fp32.")
-    if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise CifakeError("--precision bf16: this GPU has no bf16; use fp16 or fp32.")
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
-
-
-def _report_to(names: list[str] | None) -> str | list[str]:
-    """`report_to` for TrainingArguments, each integration checked to be installed."""
+def _check_integration(name: str) -> None:
     from transformers.integrations import get_available_reporting_integrations
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
-    if not names or names == ["none"]:
-        return "none"
-    if names == ["all"]:
-        return "all"
-    available = set(get_available_reporting_integrations())
-    for name in names:
-        if name not in INTEGRATION_TO_CALLBACK:
-            raise CifakeError(f"--report-to {name!r} is not one of transformers' integrations: "
-                              f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
-        if name not in available:
-            package = {"comet_ml": "comet-ml"}.get(name, name)
-            raise CifakeError(f"--report-to {name} needs its package, which is not installed: pip install {package}.")
-    return list(names)
+    if name in ("all", "none"):
+        return
+    if name not in INTEGRATION_TO_CALLBACK:
+        raise CifakeError(f"--report_to {name!r} is not one of transformers' integrations: "
+                          f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
+    if name not in get_available_reporting_integrations():
+        package = {"comet_ml": "comet-ml"}.get(name, name)
+        raise CifakeError(f"--report_to {name} needs its package, which is not installed: pip install {package}.")
+
+
+def make_parser(prog: str = "cifake train", **kwargs):
+    """The `cifake train` parser: the kit's fields and every TrainingArguments field, each under its own name."""
+    from transformers import HfArgumentParser, TrainingArguments
+
+    parser = HfArgumentParser((CifakeArguments, TrainingArguments), prog=prog, allow_abbrev=False, **kwargs)
+    trainer_names = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    for action in parser._actions:
+        if action.dest in trainer_names:
+            action.default = _UNSET  # given or not: a field left alone keeps the recipe's value
+        if action.nargs == "+":  # a repeated list flag adds up, as every list flag of the kit does
+            action.__class__ = argparse._ExtendAction
+            action.default = None if action.dest in trainer_names else action.default
+    return parser
+
+
+def parse(argv: list[str], **kwargs) -> tuple[CifakeArguments, dict]:
+    """`cifake train`'s command line: the kit's arguments, and the TrainingArguments fields it gives."""
+    from transformers import TrainingArguments
+
+    parser = make_parser(**kwargs)
+    namespace = parser.parse_args(argv)
+    trainer_names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    given = {name: getattr(namespace, name) for name in trainer_names
+             if getattr(namespace, name, _UNSET) is not _UNSET and getattr(namespace, name) is not None}
+    kit = CifakeArguments(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(CifakeArguments)})
+    return kit, check_trainer(given)
+
+
+_UNSET = type("Unset", (), {"__repr__": lambda self: "the recipe's, else Trainer's"})()

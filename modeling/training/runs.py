@@ -32,12 +32,14 @@ from cifake_kit.outputs import (
     FolderLock,
     beside,
     check_output_dir,
-    finish_cut_switch as finish_cut_folder_switch,
     foreign_files,
     remove_kit_files,
     require_same_settings,
     switch,
     write_json,
+)
+from cifake_kit.outputs import (
+    finish_cut_switch as finish_cut_folder_switch,
 )
 from modeling.layout import KIT_TREE, REPLACEMENT_FILE, RUN_FILE
 

@@ -19,35 +19,38 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range, TrainOptions
+from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range
 from cifake_kit.outputs import FolderLock
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE
-
-from modeling.layout import CARD, PREDICTIONS_CSV, REPORT_DIR, RUN_FILE
-from modeling.training.runs import RunFolder, forget_unstarted
+from modeling.layout import CARD, PREDICTIONS_CSV, REPORT_DIR
 from modeling.recipes import resolve_recipe
+from modeling.training.arguments import (
+    DEFAULT_OUTPUT_DIR,
+    RECIPE_FIELDS,
+    RESUMABLE_FIELDS,
+    CifakeArguments,
+    split_fields,
+)
+from modeling.training.runs import RunFolder, forget_unstarted
 
 __all__ = ["TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
-# Trainer settings that change what a run trains, with the values that change nothing.
-_TRAINER_DEFAULTS = {"gradient_accumulation_steps": 1, "precision": "auto", "eval_strategy": "epoch", "eval_steps": None}
 SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
-# What a recipe's training settings may be (the flags' own values are checked by TrainOptions).
+# What a recipe's training settings may be (the flags' own values are checked in arguments.py).
 _TRAINING_RANGES = {
     "epochs": POSITIVE, "batch_size": COUNT, "learning_rate": LEARNING_RATES, "weight_decay": Range(0),
     "warmup_ratio": Range(0, 1, open_high=True), "max_grad_norm": Range(0), "label_smoothing": Range(0, 1, open_high=True),
     "crop_padding": NONNEGATIVE_COUNT, "early_stopping_patience": NONNEGATIVE_COUNT,
 }
-# TrainOptions fields that override the recipe's training settings when given.
-_RECIPE_OVERRIDES = ("epochs", "batch_size", "learning_rate", "early_stopping_patience", "augment")
+_KIT_OVERRIDES = ("early_stopping_patience", "augment")  # CifakeArguments fields that override the recipe when given
 
 
 @dataclass
@@ -57,27 +60,29 @@ class TrainResult:
     metrics: dict
     report: Path
     train_metrics: dict
-    pushed_to: str | None = None  # the Hub repo's URL, with --push-to-hub
+    pushed_to: str | None = None  # the Hub repo's URL, with --push_to_hub
 
 
-def train(options: TrainOptions | None = None, /, **overrides) -> TrainResult | None:
-    """Train a CIFAKE model as `options` say; keyword arguments override single fields.
+def train(arguments: CifakeArguments | None = None, /, **fields) -> TrainResult | None:
+    """Train a CIFAKE model; `fields` are the kit's settings (CifakeArguments) and TrainingArguments
+    fields by their own names, as `cifake train`'s flags are:
 
-        train(data="cifake", output_dir="cifake-model", config="cifake-cnn-plus", epochs=40)
+        train(data="cifake", output_dir="cifake-model", config="cifake-cnn-plus", num_train_epochs=40)
 
-    `config` is a recipe name from `modeling.recipes` (default: the paper's best CNN), a JSON
-    file or a JSON string; epochs, batch size, learning rate, early stopping and augmentation
-    left as None come from the recipe. Returns None on the non-main processes of a multi-process
-    run. See `cifake_kit.options.TrainOptions` for every field.
+    `config` is a recipe name from `modeling.recipes` (default: the paper's best CNN), a JSON file or
+    a JSON string. The recipe sets epochs, batch size, learning rate, schedule and the like; a
+    TrainingArguments field given here overrides it. Returns None on the non-main processes of a
+    multi-process run.
     """
+    opts, given = split_fields({**(asdict(arguments) if arguments else {}), **fields})
     lock = FolderLock()  # the folders this run writes, held until it ends: a second run on them is refused
     try:
-        return _train(replace(options or TrainOptions(), **overrides), lock)
+        return _train(opts, given, lock)
     finally:
         lock.release()
 
 
-def _train(opts: TrainOptions, lock) -> TrainResult | None:
+def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     from transformers import set_seed
 
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
@@ -85,52 +90,59 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
     from modeling.training.runs import check, finish
 
     name, model_fields, training = _recipe(opts.config)
-    training.update({key: getattr(opts, key) for key in _RECIPE_OVERRIDES if getattr(opts, key) is not None})
+    training.update({key: getattr(opts, key) for key in _KIT_OVERRIDES if getattr(opts, key) is not None})
+    training.update({RECIPE_FIELDS[key]: given.pop(key) for key in list(given) if key in RECIPE_FIELDS})
     _check_training(training)
     model_config = _model_config(CifakeConfig, model_fields)
-    overrides = _trainer_overrides(opts, training)
+    output_dir = Path(given.pop("output_dir", None) or DEFAULT_OUTPUT_DIR)
+    seed, max_steps = given.pop("seed", 0), given.pop("max_steps", None)
+    push_to, dataset_id = given.pop("hub_model_id", None) if given.pop("push_to_hub", False) else None, opts.dataset_id
+    if given.get("eval_strategy") == "steps":  # a checkpoint at every validation, as load_best_model_at_end needs
+        given = {"save_strategy": "steps", "save_steps": given["eval_steps"], **given}
     settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(opts.data),
-                "pretrained": opts.pretrained,
-                "seed": opts.seed, "validation_fraction": opts.validation_fraction, "streaming": opts.streaming,
-                "max_steps": opts.max_steps}
+                "pretrained": opts.pretrained, "seed": seed, "validation_fraction": opts.validation_fraction,
+                "streaming": opts.streaming, "max_steps": max_steps}
     settings["model"].pop("transformers_version", None)
     columns = Columns(opts.image_column, opts.label_column)
     if columns != Columns():
         settings["columns"] = [columns.image, columns.label]
-    trainer_settings = _trainer_settings(opts)
-    if trainer_settings:  # recorded only when asked for, so runs of earlier kits still resume
-        settings["trainer"] = trainer_settings
+    if trainer_settings := {k: v for k, v in given.items() if k not in RESUMABLE_FIELDS}:
+        settings["trainer"] = trainer_settings  # recorded only when given, so runs of earlier kits still resume
+    # TrainingArguments made once, before the data is decoded: Trainer's own checks refuse bad settings here.
+    args = _training_arguments(output_dir, training, seed, opts.streaming, max_steps, given)
 
     if process_state().is_main_process:  # before the data is decoded or the model allocated
-        check(opts.output_dir, opts.resume, opts.overwrite, lock)
-        if opts.push_to_hub:
-            _check_push(opts)
+        check(output_dir, opts.resume, opts.overwrite, lock)
+        if push_to:
+            _check_push(push_to, opts.data, dataset_id)
     _check_memory(model_config, training["batch_size"], name, resuming=opts.resume)
     processor = CifakeImageProcessor()
     val_pixels = None
     if opts.streaming:
-        train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, opts.seed,
+        train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, seed,
                                                      columns)
     else:
         full = load_pixels(opts.data, "train", processor, columns=columns, split_flag=None)
-        train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, opts.seed)
+        train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, seed)
         model_config.input_encoding = full.encoding  # predict, explain and the Space store pictures the same way
         _require_both_labels(opts.data, {"train": full, "validation": val_pixels})
-        train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=opts.seed,
+        train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=seed,
                                         crop_padding=training["crop_padding"])
         eval_set = CifakeTensorDataset(val_pixels)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
-    set_seed(opts.seed)
+    set_seed(seed)
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
     started_from = None
     if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
         from modeling.training.pretrained import load_pretrained_backbone
 
         started_from = load_pretrained_backbone(model, opts.pretrained)
-    run, checkpoint = _prepare_on_main_process(opts.output_dir, settings, opts.resume, opts.overwrite, lock)
-    trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, seed=opts.seed,
-                           train_size=sizes["train"], streaming=opts.streaming, max_steps=opts.max_steps,
-                           num_workers=opts.num_workers, **overrides)
+    run, checkpoint = _prepare_on_main_process(output_dir, settings, opts.resume, opts.overwrite, lock)
+    # Where it trains, and the step counts that follow the train split's size, are known only now.
+    args = replace(args, output_dir=str(run.work), **{**_sized(training, sizes["train"], opts.streaming, max_steps,
+                                                                args.gradient_accumulation_steps), **given})
+    trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, args=args,
+                           validations_by_steps=given.get("eval_strategy") == "steps")
     trainer.add_callback(DivergenceStop())
     with (_quiet_transformers_bars(), _forgotten_if_unstarted(run, opts.resume), _bar_closed_on_failure(trainer),
           _write_failures_as_os_errors(run.work)):
@@ -138,9 +150,8 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         except Diverged as err:
             raise CifakeError(
-                f"Training diverged: {err}. Lower --learning-rate (this run's was {training['learning_rate']:g}; try "
-                f"{training['learning_rate'] / 10:g}){' or undo the --training-arg settings' if opts.training_arg else ''}, "
-                f"and train again."
+                f"Training diverged: {err}. Lower --learning_rate (this run's was {training['learning_rate']:g}; try "
+                f"{training['learning_rate'] / 10:g}){_undo(given)}, and train again."
             ) from None
         except ValueError as err:
             if "checkpoint" in str(err):
@@ -157,64 +168,48 @@ def _train(opts: TrainOptions, lock) -> TrainResult | None:
         result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
                                started_from)
     finish(run)  # a replacement takes the old run's place only now, complete
-    if opts.push_to_hub:
+    if push_to:
         from modeling.publishing.hub import push_model
 
         try:
-            result.pushed_to = push_model(run.final, opts.hub_model_id, dataset_id=opts.dataset_id)
+            result.pushed_to = push_model(run.final, push_to, dataset_id=dataset_id)
         except CifakeError as err:
             raise CifakeError(f"{err} The model is saved in {str(run.final)!r}: push it later with `cifake push-model "
-                              f"{opts.hub_model_id} --model {run.final}`.") from err
+                              f"{push_to} --model {run.final}`.") from err
     return result
 
 
-def _trainer_settings(opts: TrainOptions) -> dict:
-    """The Trainer settings a resumed run must keep (where it reports and what it keeps may change)."""
-    from modeling.training.arguments import parse_training_args
-
-    chosen = {key: getattr(opts, key) for key, default in _TRAINER_DEFAULTS.items() if getattr(opts, key) != default}
-    if opts.training_arg:
-        chosen["training_args"] = parse_training_args(opts.training_arg)
-    return chosen
+def _undo(given: dict) -> str:
+    chosen = [f"--{name}" for name in given if name not in ("output_dir", "report_to", "save_total_limit")]
+    return f" or undo the Trainer settings given ({', '.join(chosen)})" if chosen else ""
 
 
-def _trainer_overrides(opts: TrainOptions, training: dict) -> dict:
-    """Trainer's settings from `opts`, and a TrainingArguments made from them all at once: every bad
-    setting is refused here, before the data is decoded."""
-    import tempfile
-
-    import torch
-
-    from modeling.training.arguments import trainer_overrides
-
-    overrides = trainer_overrides(opts, torch.cuda.is_available())
+def _training_arguments(output_dir, training, seed, streaming, max_steps, given):
+    """TrainingArguments from the recipe and the fields given; Trainer's refusal of a setting as one line."""
     try:
-        with tempfile.TemporaryDirectory() as nowhere:
-            training_arguments(nowhere, training, seed=opts.seed, train_size=training["batch_size"],
-                               streaming=opts.streaming, max_steps=opts.max_steps, num_workers=opts.num_workers,
-                               **overrides)
+        return training_arguments(output_dir, training, seed=seed, train_size=training["batch_size"],
+                                  streaming=streaming, max_steps=max_steps, **given)
     except (ValueError, TypeError) as err:
         raise CifakeError(f"Trainer refuses these settings: {str(err).strip().splitlines()[0]}") from err
-    return overrides
 
 
-def _check_push(opts: TrainOptions) -> None:
-    """--push-to-hub is checked before training, not after it: repo id, network, token, dataset id."""
+def _check_push(repo_id: str, data, dataset_id: str | None) -> None:
+    """--push_to_hub is checked before training, not after it: repo id, network, token, dataset id."""
     from cifake_kit.hub import is_hub_id, push_token
 
-    if opts.dataset_id is None and not ("/" in str(opts.data) and is_hub_id(str(opts.data))):
+    if dataset_id is None and not ("/" in str(data) and is_hub_id(str(data))):
         raise CifakeError(
-            f"--push-to-hub: --data {str(opts.data)!r} is a local folder, and the card's model-index names data by Hub "
-            f"id. Pass --dataset-id your-name/cifake (push the data with `cifake push-dataset`)."
+            f"--push_to_hub: --data {str(data)!r} is a local folder, and the card's model-index names data by Hub "
+            f"id. Pass --dataset_id your-name/cifake (push the data with `cifake push-dataset`)."
         )
-    push_token(opts.hub_model_id, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
+    push_token(repo_id, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
 
 
 def choose_decision_threshold(trainer) -> dict:
     """Score the validation split with the final (best) model and store the P(FAKE) cut-off with
     the best balanced accuracy there as `config.fake_threshold`; returns what was found."""
-    from modeling.scoring.detection import choose_threshold
     from modeling.inference.core import fake_probability
+    from modeling.scoring.detection import choose_threshold
 
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
     import torch
@@ -227,8 +222,10 @@ def choose_decision_threshold(trainer) -> dict:
 
 
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
-                 streaming: bool = False, max_steps: int | None = None, num_workers: int = 0, **overrides):
-    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too). `overrides` go to TrainingArguments.
+                 streaming: bool = False, max_steps: int | None = None, args=None, validations_by_steps=False,
+                 **overrides):
+    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args` (TrainingArguments),
+    or arguments made from the recipe's `training` settings and `overrides` (TrainingArguments fields).
 
     Its console is the kit's (`CifakeConsole`: one bar, one line per epoch) unless CIFAKE_VERBOSE=1
     (`--verbose`) asks for Trainer's own bars and log lines.
@@ -239,8 +236,9 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     from modeling.data import CifakeCollator
 
     quiet = not verbose()
-    args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
-                              max_steps=max_steps, num_workers=num_workers, **overrides)
+    if args is None:
+        args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
+                                  max_steps=max_steps, **overrides)
     patience = training["early_stopping_patience"]
     callbacks = [EarlyStoppingCallback(patience)] if patience else []
     trainer = Trainer(
@@ -255,26 +253,22 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     )
     if quiet:
         trainer.remove_callback(PrinterCallback)  # a raw dict line per log
-        unit = "validations" if overrides.get("eval_strategy") == "steps" else "epochs"
+        unit = "validations" if validations_by_steps or overrides.get("eval_strategy") == "steps" else "epochs"
         trainer.add_callback(CifakeConsole(patience, unit))
     return trainer
 
 
 def training_arguments(output_dir, training: dict, seed: int = 0, train_size: int = 0, streaming: bool = False,
-                       max_steps: int | None = None, num_workers: int = 0, **overrides):
-    """The `TrainingArguments` of a run: the kit's from the recipe, then `overrides` (trainer_options)."""
+                       max_steps: int | None = None, **overrides):
+    """The `TrainingArguments` of a run: the kit's from the recipe, then `overrides` (fields the user gave)."""
     import torch
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
     quiet = not verbose()
-    # In optimiser updates, which max_steps and eval/save steps count: batches / gradient accumulation.
-    accumulation = overrides.get("gradient_accumulation_steps", 1)
-    steps_per_epoch = max(1, math.ceil(train_size / (training["batch_size"] * accumulation)))
     arguments = {
         "output_dir": str(output_dir),
         "num_train_epochs": training["epochs"],
-        "max_steps": max_steps or (-1 if not streaming else math.ceil(training["epochs"] * steps_per_epoch)),
         "per_device_train_batch_size": training["batch_size"],
         "per_device_eval_batch_size": max(training["batch_size"], 512),
         "learning_rate": training["learning_rate"],
@@ -286,27 +280,35 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "label_smoothing_factor": training["label_smoothing"],
         "eval_strategy": "steps" if streaming else "epoch",
         "save_strategy": "steps" if streaming else "epoch",
-        "eval_steps": steps_per_epoch if streaming else None,
-        "save_steps": steps_per_epoch if streaming else None,
         "save_total_limit": 2,
         "load_best_model_at_end": True,
         "metric_for_best_model": training["selection_metric"],
         "greater_is_better": True,
         "logging_strategy": "steps",
-        "logging_steps": max(1, steps_per_epoch // 10),
         "logging_first_step": True,
         "seed": seed,
         "data_seed": seed,
         "bf16": cuda and torch.cuda.is_bf16_supported(),
         "use_cpu": not cuda,  # without it, torchrun / accelerate launch on CPU would not form a DDP group
         "ddp_find_unused_parameters": False,  # every parameter takes part in every step
-        "dataloader_num_workers": num_workers,
         "dataloader_pin_memory": cuda,
         "report_to": "none",
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
         "disable_tqdm": quiet,
     }
-    return TrainingArguments(**{**arguments, **overrides})
+    sized = _sized(training, train_size, streaming, max_steps, overrides.get("gradient_accumulation_steps", 1))
+    return TrainingArguments(**{**arguments, **sized, **overrides})
+
+
+def _sized(training: dict, train_size: int, streaming: bool, max_steps: int | None, accumulation: int) -> dict:
+    """The TrainingArguments that follow the train split's size: steps count optimiser updates (batches /
+    gradient accumulation); a stream has no epochs, so validations and the end are set in steps."""
+    steps_per_epoch = max(1, math.ceil(train_size / (training["batch_size"] * accumulation)))
+    sized = {"max_steps": max_steps or (-1 if not streaming else math.ceil(training["epochs"] * steps_per_epoch)),
+             "logging_steps": max(1, steps_per_epoch // 10)}
+    if streaming:
+        sized.update(eval_steps=steps_per_epoch, save_steps=steps_per_epoch)
+    return sized
 
 
 class Diverged(Exception):
@@ -488,7 +490,7 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
     return run, checkpoint
 
 
-def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settings, sizes, train_metrics,
+def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, settings, sizes, train_metrics,
                   threshold: dict, validation=None, started_from: dict | None = None) -> TrainResult:
     """Score the final model on `opts.split` (or on the validation images when the data has no such
     split) and write report/: every metric, the figures, and predictions.csv on request. The report
@@ -546,8 +548,8 @@ def _final_report(trainer, run: RunFolder, opts: TrainOptions, processor, settin
 def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
     """README.md: the model card from the report just written (push-model writes it again with the Hub
     ids). A README.md of the user's own in the folder is left as it is."""
-    from modeling.publishing.card import render_model_card
     from cifake_kit.outputs import is_kit_card
+    from modeling.publishing.card import render_model_card
 
     card = run.work / CARD
     if card.exists() and not is_kit_card(card):
@@ -560,8 +562,8 @@ def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
 def _streamed_validation_metrics(trainer):
     import torch
 
-    from modeling.scoring.detection import detection_metrics, one_label
     from modeling.inference.core import decision_threshold
+    from modeling.scoring.detection import detection_metrics, one_label
     from modeling.scoring.report import compute_metrics
 
     prediction = trainer.predict(trainer.eval_dataset)
@@ -579,7 +581,7 @@ def _streaming_sets(data, processor, training, validation_fraction, seed, column
     info = stream.info.splits.get("train") if stream.info and stream.info.splits else None
     total = info.num_examples if info else None
     if not total:
-        raise CifakeError(f"Streaming {data!r}: its card does not give the train split's size; pass --max-steps.")
+        raise CifakeError(f"Streaming {data!r}: its card does not give the train split's size; pass --max_steps.")
     held = max(1, int(total * validation_fraction))
     shuffled = stream.shuffle(seed=seed, buffer_size=10_000)
     train_set = StreamingCifake(shuffled.skip(held), processor, augment=training["augment"], seed=seed, where=str(data),
@@ -597,10 +599,10 @@ def _require_both_labels(data, splits: dict) -> None:
         missing = [name for name, n in zip(LABEL_NAMES, counts) if n == 0]
         if missing:
             where = ("the train split" if split == "train" else
-                     "the validation images held out from train (--validation-fraction)")
+                     "the validation images held out from train (--validation_fraction)")
             have = ", ".join(f"{n:,} {name}" for name, n in zip(LABEL_NAMES, counts) if n)
             fix = ("Add " + " and ".join(missing) + " images to its train split" if split == "train" else
-                   "Add images of that label, or hold out more with --validation-fraction")
+                   "Add images of that label, or hold out more with --validation_fraction")
             raise CifakeError(f"{str(data)!r}: {where} holds no {' or '.join(missing)} images ({have}); a detector "
                               f"learns from both labels. {fix}.")
 
@@ -624,7 +626,7 @@ def _check_memory(config, batch_size: int, recipe: str, resuming: bool = False) 
 
     try:
         check_fits(config, batch_size, training=True, what=f"the {recipe} model",
-                   batch_flag=None if resuming else "--batch-size")
+                   batch_flag=None if resuming else "--per_device_train_batch_size")
     except ValueError as err:  # the config cannot be built at all: _build says so
         raise CifakeError(f"Cannot build the model: {err}") from err
 
@@ -637,7 +639,7 @@ def _build(model_class, config):
 
 
 def _check_training(training: dict) -> None:
-    """The recipe's training settings, after the flags' overrides (which TrainOptions checked already): a
+    """The recipe's training settings, after the flags' overrides (checked already in arguments.py): a
     config's JSON may hold anything, NaN included."""
     for key, bounds in _TRAINING_RANGES.items():
         training[key] = bounds.check(f"The config's training setting {key!r}", training[key])

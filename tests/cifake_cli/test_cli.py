@@ -1,5 +1,4 @@
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -12,7 +11,6 @@ from datasets import load_dataset
 from PIL import Image
 
 from cifake_cli import main, make_parser
-from cifake_kit.options import TrainOptions
 from cifake_kit.runtime import VERBOSE_ENV
 from dataset_builder.demo import demo_sources
 
@@ -37,9 +35,12 @@ def console_environment(monkeypatch):
 
 
 def subcommands() -> dict:
+    """Each command's parser; train's is the HfArgumentParser that `cifake train` parses its flags with."""
+    from modeling.training.arguments import make_parser as train_parser
+
     parser = make_parser()
     (choices,) = [action.choices for action in parser._actions if hasattr(action, "choices") and action.choices]
-    return choices
+    return {**choices, "train": train_parser()}
 
 
 def visible_flags(parser) -> set[str]:
@@ -47,11 +48,11 @@ def visible_flags(parser) -> set[str]:
 
 
 @pytest.mark.slow
-def test_help_imports_nothing_heavy():
+def test_help_imports_nothing_heavy():  # but train's: its flags are TrainingArguments' (test_train_takes_...)
     code = (
         "import sys, contextlib, io\n"
         "from cifake_cli import main\n"
-        f"for argv in [['--help'], ['--version']] + [[c, '--help'] for c in {COMMANDS!r}]:\n"
+        f"for argv in [['--help'], ['--version']] + [[c, '--help'] for c in {COMMANDS!r} if c != 'train']:\n"
         "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "        main(argv)\n"
         "heavy = [m for m in ('torch', 'diffusers', 'gradio', 'datasets', 'transformers', 'huggingface_hub')\n"
@@ -104,18 +105,17 @@ def test_one_vocabulary_across_subcommands():
         assert "--data" in visible_flags(commands[name]), name
 
 
-def test_train_flags_are_the_fields_of_train_options():
-    train = subcommands()["train"]
-    flags = visible_flags(train)
-    for field in dataclasses.fields(TrainOptions):
-        assert "--" + field.name.replace("_", "-") in flags, field.name
-    from cifake_cli.flags import options_from
+def test_train_takes_the_kit_fields_and_every_trainer_field_and_only_train_pays_for_transformers():
+    from cifake_cli.model import parse_train
+    from modeling.training.arguments import CifakeArguments
 
-    args = make_parser().parse_args(["train", "--data", "d", "--output-dir", "o", "--epochs", "2.5", "--batch-size", "16",
-                                     "--no-augment", "--split", "validation", "--resume"])
-    assert options_from(args, TrainOptions) == TrainOptions(data="d", output_dir="o", epochs=2.5, batch_size=16,
-                                                            augment=False, split="validation", resume=True)
-    assert options_from(make_parser().parse_args(["train"]), TrainOptions) == TrainOptions()  # same defaults
+    args = parse_train(["--data", "d", "--output-dir", "o", "--num_train_epochs", "2.5", "--per-device-train-batch-size",
+                        "16", "--augment", "false", "--split", "validation", "--resume", "--warmup_steps", "3"])
+    assert args.kit == CifakeArguments(data="d", augment=False, split="validation", resume=True)
+    assert args.given == {"output_dir": "o", "num_train_epochs": 2.5, "per_device_train_batch_size": 16, "warmup_steps": 3}
+    assert parse_train([]).kit == CifakeArguments() and parse_train([]).given == {}  # the same defaults as Python's
+    code = "import sys, cifake_cli; cifake_cli.make_parser(); print('transformers' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_parser_keeps_the_documented_flag_names():
@@ -252,7 +252,7 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_verbose_brings_trainers_own_output_back(tmp_path, built_dataset):
-    result = run(["train", "--data", str(built_dataset), "--output-dir", "m", "--epochs", "1", "--batch-size", "16",
+    result = run(["train", "--data", str(built_dataset), "--output-dir", "m", "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
                   "--verbose"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "'eval_loss'" in result.stdout or "'eval_loss'" in result.stderr  # Trainer's log lines
@@ -349,7 +349,7 @@ def test_output_folders_that_are_files_or_not_writable_are_one_line(tmp_path, mo
         return real_mkdir(self, *args, **kwargs)
 
     monkeypatch.setattr(pathlib.Path, "mkdir", read_only)  # as for a folder without write permission (root ignores modes)
-    assert main(["train", "--data", str(built_dataset), "--output-dir", "locked", "--epochs", "1"]) == 1
+    assert main(["train", "--data", str(built_dataset), "--output-dir", "locked", "--num_train_epochs", "1"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "%|" not in line]  # datasets' bars
     assert err == ["cifake train: error: Permission denied (locked). Check the permissions of that path, or choose "
                    "another."]
@@ -376,7 +376,7 @@ def test_an_interrupted_train_says_how_to_go_on_by_what_its_folders_hold(tmp_pat
     hint = train_resume_hint(out)
     assert hint.startswith("Run it again with --overwrite --resume to continue the replacement")
 
-    def interrupted(options):
+    def interrupted(options, **fields):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_module, "train", interrupted)
@@ -384,7 +384,7 @@ def test_an_interrupted_train_says_how_to_go_on_by_what_its_folders_hold(tmp_pat
     assert main(command) == 130
     assert hint in capsys.readouterr().err
 
-    def disk_full(options):
+    def disk_full(options, **fields):
         raise OSError(errno.ENOSPC, "No space left on device", str(out / "checkpoint-9"))
 
     monkeypatch.setattr(train_module, "train", disk_full)
@@ -398,8 +398,6 @@ def test_an_interrupted_train_says_how_to_go_on_by_what_its_folders_hold(tmp_pat
     ("import-folder", "--fake", ["a=X", "b=Y"], ["--real", "A"]),
     ("evaluate", "--cross-data", ["one", "two"], []),
     ("sweep", "--topologies", ["conv1x16", "conv1x32"], []),
-    ("train", "--report-to", ["tensorboard", "wandb"], []),
-    ("train", "--training-arg", ["warmup_steps=1", "weight_decay=0.1"], []),
 ])
 def test_a_repeated_list_flag_keeps_every_value(command, flag, values, rest):
     dest = flag[2:].replace("-", "_")
@@ -417,8 +415,8 @@ def test_every_flag_that_takes_several_values_may_be_repeated():
 
 @pytest.mark.parametrize("argv", [["evaluate", "m1", "--model", "m2"], ["push-model", "m1", "me/cnn", "--model", "m2"]])
 def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch):
-    import modeling.scoring.evaluation
     import modeling.publishing.hub
+    import modeling.scoring.evaluation
 
     def ran(*args, **kwargs):
         raise AssertionError("the command ran with one of the two models")
@@ -431,19 +429,19 @@ def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "nan"], "--epochs must be a number above 0, got nan"),
-    (["--epochs", "inf"], "--epochs must be a number above 0, got inf"),
-    (["--learning-rate", "nan"], "--learning-rate must be a number above 0 and at most 1, got nan"),
-    (["--learning-rate", "inf"], "--learning-rate must be a number above 0 and at most 1, got inf"),
-    (["--learning-rate", "1e30"], "--learning-rate must be a number above 0 and at most 1, got 1e+30"),
-    (["--training-arg", "weight_decay=nan"], "--training-arg weight_decay='nan': weight_decay takes a finite number"),
+    (["--num_train_epochs", "nan"], "--num_train_epochs must be a number above 0, got nan"),
+    (["--num-train-epochs", "inf"], "--num_train_epochs must be a number above 0, got inf"),
+    (["--learning_rate", "nan"], "--learning_rate must be a number above 0 and at most 1, got nan"),
+    (["--learning-rate", "inf"], "--learning_rate must be a number above 0 and at most 1, got inf"),
+    (["--learning_rate", "1e30"], "--learning_rate must be a number above 0 and at most 1, got 1e+30"),
+    (["--weight_decay", "nan"], "--weight_decay must be a number of at least 0, got nan"),
     (["--seed", "-5"], "--seed must be a whole number from 0 to 4,294,967,295, got -5"),
     (["--seed", "99999999999"], "--seed must be a whole number from 0 to 4,294,967,295, got 99999999999"),
-    (["--num-workers", "-1"], "--num-workers must be a whole number of at least 0, got -1"),
+    (["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be a whole number of at least 0, got -1"),
 ])
 def test_numbers_out_of_range_are_one_line_and_leave_nothing(args, message, built_dataset, tmp_path, capsys):
     out = tmp_path / "m"
-    assert main(["train", "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "1", *args]) == 1
+    assert main(["train", "--data", str(built_dataset), "--output-dir", str(out), "--num_train_epochs", "1", *args]) == 1
     err = capsys.readouterr().err
     assert f"cifake train: error: {message}." in err and "Traceback" not in err
     assert not out.exists()  # no cifake_run.json that would refuse the next plain run
@@ -451,7 +449,7 @@ def test_numbers_out_of_range_are_one_line_and_leave_nothing(args, message, buil
 
 def test_seeds_out_of_range_are_refused_by_sweep_and_import_folder(built_dataset, tmp_path, capsys):
     assert main(["sweep", "--data", str(built_dataset), "--output-dir", str(tmp_path / "s"), "--seed", "-1",
-                 "--topologies", "conv1x16", "--epochs", "1"]) == 1
+                 "--topologies", "conv1x16", "--num-train-epochs", "1"]) == 1
     assert "cifake sweep: error: --seed must be a whole number from 0 to 4,294,967,295, got -1." in capsys.readouterr().err
     for name in ("photos", "samples"):
         (tmp_path / name).mkdir()

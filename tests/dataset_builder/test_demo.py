@@ -77,7 +77,7 @@ def test_a_short_training_run_on_the_demo_detects_its_stable_diffusion_images(tm
     from modeling.training.train import train
 
     build_demo(tmp_path / "demo")
-    result = train(data=str(tmp_path / "demo"), output_dir=tmp_path / "model", config="cifake-forensic", epochs=10,
+    result = train(data=str(tmp_path / "demo"), output_dir=tmp_path / "model", config="cifake-forensic", num_train_epochs=10,
                    seed=0)
     families = {row["family"]: row for row in result.metrics["per_family"]}
     sd = families["Stable Diffusion"]

@@ -81,7 +81,7 @@ def test_an_image_folder_of_fake_and_real_trains(tmp_path, sample_photos):
             for i in range(6):
                 PILImage.fromarray(sample_photos[0][i + (6 if label == "fake" else 0)]).save(
                     tmp_path / "data" / split / label / f"{i}.png")
-    result = train(data=str(tmp_path / "data"), output_dir=tmp_path / "model", epochs=1, batch_size=4)
+    result = train(data=str(tmp_path / "data"), output_dir=tmp_path / "model", num_train_epochs=1, per_device_train_batch_size=4)
     assert result.metrics["support_fake"] == 6 and result.metrics["support_real"] == 6
 
 
@@ -167,7 +167,6 @@ def test_augmentation_flips_and_shifts_but_keeps_content():
 def test_a_huge_file_in_a_folder_dataset_is_refused_unread(tmp_path):
     """A folder of image files opened with load_dataset stores paths; a 3 GB (sparse) '.png' among them
     used to be read whole before PIL looked at it."""
-    import resource
     import subprocess
     import sys
     import textwrap

@@ -91,8 +91,8 @@ def test_pickled_weights_are_refused_unopened_everywhere(tmp_path, trained_model
 
     from cifake_kit.errors import CifakeError
     from modeling.inference.explain import explain
-    from modeling.publishing.hub import push_model
     from modeling.inference.predict import predict_command
+    from modeling.publishing.hub import push_model
     from space.app import Detector
 
     folder = tmp_path / "model"

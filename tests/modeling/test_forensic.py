@@ -118,7 +118,7 @@ def test_forensic_recipe_learns_the_genuine_task(tmp_path, shared_data):
     from modeling.training.train import train
 
     data = build_genuine_task(shared_data.parent, tmp_path / "genuine")
-    result = train(data=str(data), output_dir=tmp_path / "model", config="cifake-forensic", epochs=12, seed=0)
+    result = train(data=str(data), output_dir=tmp_path / "model", config="cifake-forensic", num_train_epochs=12, seed=0)
     metrics = result.metrics
     assert result.split == "test" and metrics["roc_auc"] is not None
     # 847 test images: chance sits at 0.50 +- 0.02 (one standard error); this asks for ~3 of them.

@@ -4,8 +4,8 @@ import torch
 from PIL import Image
 
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-from modeling.inference.gradcam import enlarge, explain_images, gradcam, target_layer
 from modeling.inference.core import load_model
+from modeling.inference.gradcam import enlarge, explain_images, gradcam, target_layer
 from modeling.recipes import resolve_recipe
 
 

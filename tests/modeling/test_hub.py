@@ -123,17 +123,17 @@ def test_training_writes_the_card_and_keeps_a_readme_of_the_users(trained_model,
     assert "cifake-kit" in card.data.tags and card.data.model_name == trained_model.name
     assert f'model="{trained_model}"' in card.text and "## This model" in card.text
     run = tmp_path / "run"
-    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16)
+    train(data=str(built_dataset), output_dir=run, num_train_epochs=1, per_device_train_batch_size=16)
     (run / "README.md").write_text("my own notes")
-    train(data=str(built_dataset), output_dir=run, epochs=2, batch_size=16, resume=True)
+    train(data=str(built_dataset), output_dir=run, num_train_epochs=2, per_device_train_batch_size=16, resume=True)
     assert (run / "README.md").read_text() == "my own notes"
     assert "kept your own README.md" in capsys.readouterr().err
-    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, overwrite=True)
+    train(data=str(built_dataset), output_dir=run, num_train_epochs=1, per_device_train_batch_size=16, overwrite=True)
     assert (run / "README.user.md").read_text() == "my own notes"  # beside the new run's card
     assert "cifake-kit" in ModelCard.load(run / "README.md").data.tags
     assert "kept your README.md as README.user.md" in capsys.readouterr().err
     (run / "README.md").write_text("newer notes")
-    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, overwrite=True)
+    train(data=str(built_dataset), output_dir=run, num_train_epochs=1, per_device_train_batch_size=16, overwrite=True)
     assert (run / "README.user.md").read_text() == "my own notes" and (run / "README.user-2.md").read_text() == "newer notes"
 
 

@@ -8,8 +8,8 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from modeling import CifakeConfig, CifakeForImageClassification
-from modeling.training.pretrained import load_pretrained_backbone
 from modeling.recipes import resolve_recipe
+from modeling.training.pretrained import load_pretrained_backbone
 
 
 def checkpoint(tmp_path, name, **kwargs):
@@ -74,7 +74,7 @@ def test_train_starts_from_the_checkpoint_and_says_so(tmp_path, toy_dataset):
 
     folder, weights = checkpoint(tmp_path, "resnet18")
     result = train(data=str(toy_dataset), output_dir=tmp_path / "model", config="resnet18-cifar", pretrained=str(folder),
-                   max_steps=1, batch_size=8, learning_rate=1e-9)
+                   max_steps=1, per_device_train_batch_size=8, learning_rate=1e-9)
     report = json.loads(result.report.read_text())
     assert report["pretrained_weights"]["source"] == str(folder) and report["pretrained_weights"]["kept_fresh"] == ["conv1.weight"]
     trained = CifakeForImageClassification.from_pretrained(tmp_path / "model").cifake.encoder.model.state_dict()

@@ -17,13 +17,13 @@ from cifake_kit import outputs
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import FolderLock
 from modeling import CifakeConfig
-from modeling.training import runs
 from modeling.layout import RUN_FILE
+from modeling.training import runs
 from modeling.training.train import train
 
 from ..conftest import Killed
 
-SMALL = {"epochs": 1, "batch_size": 16, "seed": 0}
+SMALL = {"num_train_epochs": 1, "per_device_train_batch_size": 16, "seed": 0}
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ def checkpoints(folder):
 @pytest.fixture
 def three_checkpoints(tmp_path, built_dataset):
     out = tmp_path / "run"
-    train(data=str(built_dataset), output_dir=out, epochs=3, batch_size=16, seed=0)
+    train(data=str(built_dataset), output_dir=out, num_train_epochs=3, per_device_train_batch_size=16, seed=0)
     # Keep the last three epochs' checkpoints (save_total_limit keeps the best and the last).
     found = checkpoints(out)
     assert len(found) >= 2
@@ -218,7 +218,7 @@ def test_resume_uses_the_newest_whole_checkpoint_and_says_which(three_checkpoint
     else:
         (newest / file).write_bytes(b"\x80\x04K\x01.")  # a pickle of the integer 1: no optimizer state either
     capsys.readouterr()
-    train(data=str(built_dataset), output_dir=out, epochs=4, batch_size=16, seed=0, resume=True)
+    train(data=str(built_dataset), output_dir=out, num_train_epochs=4, per_device_train_batch_size=16, seed=0, resume=True)
     err = capsys.readouterr().err
     assert f"removed {newest.name}: {file}" in err and f"resuming from {previous.name}" in err
     state = json.loads((out / "trainer_state.json").read_text())
@@ -231,7 +231,7 @@ def test_no_whole_checkpoint_is_one_error_that_names_each(three_checkpoints, bui
         (checkpoint / "scheduler.pt").unlink()
     names = "; ".join(f"{p.name}: scheduler.pt is missing" for p in reversed(found))
     with pytest.raises(CifakeError, match=f"No checkpoint in .* can be resumed from \\({names}\\)"):
-        train(data=str(built_dataset), output_dir=out, epochs=4, batch_size=16, seed=0, resume=True)
+        train(data=str(built_dataset), output_dir=out, num_train_epochs=4, per_device_train_batch_size=16, seed=0, resume=True)
     assert checkpoints(out) == found  # nothing removed when nothing can be used
 
 
@@ -244,7 +244,7 @@ def test_a_checkpoint_that_would_run_code_is_never_unpickled(three_checkpoints, 
 
     out, found = three_checkpoints
     (found[-1] / "rng_state.pth").write_bytes(pickle.dumps(Payload()))
-    train(data=str(built_dataset), output_dir=out, epochs=4, batch_size=16, seed=0, resume=True)
+    train(data=str(built_dataset), output_dir=out, num_train_epochs=4, per_device_train_batch_size=16, seed=0, resume=True)
     assert not (tmp_path / "code-ran").exists()
 
 
@@ -310,8 +310,8 @@ def test_a_real_sigkill_during_an_overwrite_leaves_the_old_model_and_the_rerun_f
     import time
 
     command = [sys.executable, "-m", "cifake_cli", "train", "--data", str(built_dataset), "--output-dir", str(old_run),
-               "--config", "conv1x16", "--batch-size", "8", "--overwrite"]
-    process = subprocess.Popen([*command, "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               "--config", "conv1x16", "--per_device_train_batch_size", "8", "--overwrite"]
+    process = subprocess.Popen([*command, "--num_train_epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     replacement = runs.beside(old_run)
     deadline = time.monotonic() + 300
     while not list(replacement.glob("checkpoint-*/trainer_state.json")):
@@ -320,7 +320,7 @@ def test_a_real_sigkill_during_an_overwrite_leaves_the_old_model_and_the_rerun_f
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert recipe(old_run) == "paper-best" and whole_model(old_run) is not None and user_files_kept(old_run)
-    finished = subprocess.run([*command, "--epochs", "2", "--resume"], capture_output=True, text=True, timeout=600)
+    finished = subprocess.run([*command, "--num_train_epochs", "2", "--resume"], capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "resuming from checkpoint-" in finished.stderr
     assert recipe(old_run) == "conv1x16" and user_files_kept(old_run) and not replacement.exists()
@@ -360,9 +360,9 @@ def test_a_batch_size_of_one_is_not_advised_as_one_or_less(monkeypatch):
 ])
 def test_a_processor_that_disagrees_with_the_model_is_refused_by_every_command(tmp_path, trained_model, toy_dataset,
                                                                              edit, message):
-    from modeling.scoring.evaluation import evaluate_model
     from modeling.inference.core import load_model
     from modeling.inference.predict import predict_command
+    from modeling.scoring.evaluation import evaluate_model
 
     folder = tmp_path / "edited"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoint-*"))

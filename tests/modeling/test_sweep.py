@@ -10,7 +10,7 @@ from modeling.training.sweep import COLUMNS, sweep
 def test_sweep_trains_writes_tables_and_resumes(tmp_path, built_dataset, monkeypatch):
     out = tmp_path / "sweep"
     names = ["conv1x16", "conv2x32-dense1x64"]
-    table = sweep(data=str(built_dataset), output_dir=out, topologies=names, epochs=1, batch_size=16)
+    table = sweep(data=str(built_dataset), output_dir=out, topologies=names, num_train_epochs=1, per_device_train_batch_size=16)
     text = table.read_text()
     assert "2 of 36 topologies trained" in text and "**(best)**" in text
     rows = list(csv.DictReader(open(out / "results.csv")))
@@ -26,10 +26,10 @@ def test_sweep_trains_writes_tables_and_resumes(tmp_path, built_dataset, monkeyp
         raise AssertionError(f"trained {kwargs['config']} again")
 
     monkeypatch.setattr(modeling.training.train, "train", no_training)
-    sweep(data=str(built_dataset), output_dir=out, topologies=names, epochs=1, batch_size=16)
+    sweep(data=str(built_dataset), output_dir=out, topologies=names, num_train_epochs=1, per_device_train_batch_size=16)
     # A run that finished before its row was written is read back, not trained again.
     (out / sweep_module.RESULTS).write_text((out / sweep_module.RESULTS).read_text().splitlines()[0] + "\n")
-    sweep(data=str(built_dataset), output_dir=out, topologies=names, epochs=1, batch_size=16)
+    sweep(data=str(built_dataset), output_dir=out, topologies=names, num_train_epochs=1, per_device_train_batch_size=16)
     assert [r["topology"] for r in csv.DictReader(open(out / "results.csv"))] == names
 
 
@@ -43,12 +43,12 @@ def test_sweep_refuses_unknown_names_and_foreign_folders(tmp_path, built_dataset
         sweep(data=str(built_dataset), output_dir=foreign, topologies=["conv1x16"])
 
 
-@pytest.mark.parametrize("change", [{"epochs": 2}, {"seed": 1}, {"data": "other"}])
+@pytest.mark.parametrize("change", [{"num_train_epochs": 2}, {"seed": 1}, {"data": "other"}])
 def test_a_sweep_with_other_data_or_settings_is_refused_not_read_as_done(tmp_path, built_dataset, toy_dataset, change):
     out = tmp_path / "sweep"
-    first = {"data": str(built_dataset), "epochs": 1, "batch_size": 16, "seed": 0}
+    first = {"data": str(built_dataset), "num_train_epochs": 1, "per_device_train_batch_size": 16, "seed": 0}
     table = sweep(output_dir=out, topologies=["conv1x16"], **first)
-    assert f"Data: `{built_dataset.resolve()}`; seed 0, epochs 1, batch size 16" in table.read_text()
+    assert f"Data: `{built_dataset.resolve()}`; seed 0, num train epochs 1, per device train batch size 16" in table.read_text()
     before = (out / "results.md").read_text()
     changed = {**first, **change, **({"data": str(toy_dataset)} if "data" in change else {})}
     with pytest.raises(CifakeError, match=rf"holds a sweep with other settings \({next(iter(change))}\).*choose another"):

@@ -20,7 +20,7 @@ def read_state(folder):
 @pytest.mark.slow
 def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
     out = tmp_path / "run"
-    result = train(data=str(built_dataset), output_dir=out, epochs=2, batch_size=8, seed=0)
+    result = train(data=str(built_dataset), output_dir=out, num_train_epochs=2, per_device_train_batch_size=8, seed=0)
     losses = [e["loss"] for e in read_state(out)["log_history"] if "loss" in e]
     assert len(losses) >= 4 and losses[-1] < losses[0]
     assert result.split == "test"
@@ -43,7 +43,7 @@ def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
     # Resume in a fresh process, as a user would after an interruption, and go on for two more epochs.
     result = subprocess.run(
         [sys.executable, "-m", "cifake_cli", "train", "--data", str(built_dataset), "--output-dir", str(out),
-         "--epochs", "4", "--batch-size", "8", "--resume"],
+         "--num_train_epochs", "4", "--per_device_train_batch_size", "8", "--resume"],
         capture_output=True, text=True, timeout=600, env={**os.environ},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -64,20 +64,20 @@ def test_output_folder_rules(tmp_path, built_dataset):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(CifakeError, match=r"already holds other files \(notes.txt\); nothing was written"):
-        train(data=str(built_dataset), output_dir=foreign, epochs=1)
+        train(data=str(built_dataset), output_dir=foreign, num_train_epochs=1)
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
     with pytest.raises(CifakeError, match="Nothing to resume"):
-        train(data=str(built_dataset), output_dir=tmp_path / "new", epochs=1, resume=True)
+        train(data=str(built_dataset), output_dir=tmp_path / "new", num_train_epochs=1, resume=True)
 
     run = tmp_path / "run"
-    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16)
+    train(data=str(built_dataset), output_dir=run, num_train_epochs=1, per_device_train_batch_size=16)
     with pytest.raises(CifakeError, match="already holds a training run. Pass --resume"):
-        train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16)
+        train(data=str(built_dataset), output_dir=run, num_train_epochs=1, per_device_train_batch_size=16)
     with pytest.raises(CifakeError, match=r"holds a run with other settings \(.*recipe.*\)"):
-        train(data=str(built_dataset), output_dir=run, epochs=1, config="conv1x16", resume=True)
+        train(data=str(built_dataset), output_dir=run, num_train_epochs=1, config="conv1x16", resume=True)
     before = json.loads((run / RUN_FILE).read_text())
-    train(data=str(built_dataset), output_dir=run, epochs=1, batch_size=16, config="conv1x16", overwrite=True)
+    train(data=str(built_dataset), output_dir=run, num_train_epochs=1, per_device_train_batch_size=16, config="conv1x16", overwrite=True)
     assert json.loads((run / RUN_FILE).read_text())["recipe"] == "conv1x16" != before["recipe"]
 
 
@@ -87,12 +87,12 @@ def test_output_folder_rules(tmp_path, built_dataset):
         ({"config": "conv7x7"}, "Unknown config 'conv7x7'"),
         ({"config": '{"conv_filters": [32, 0]}'}, r"Bad model config .*every layer needs at least 1 unit"),
         ({"config": '{"backbone": "resnet-9000"}'}, "Cannot build the model: backbone='resnet-9000' is not a timm model"),
-        ({"epochs": 0}, "--epochs must be a number above 0, got 0"),
-        ({"epochs": float("nan")}, "--epochs must be a number above 0, got nan"),
-        ({"learning_rate": 1e30}, r"--learning-rate must be a number above 0 and at most 1, got 1e\+30"),
+        ({"num_train_epochs": 0}, "--num_train_epochs must be a number above 0, got 0"),
+        ({"num_train_epochs": float("nan")}, "--num_train_epochs must be a number above 0, got nan"),
+        ({"learning_rate": 1e30}, r"--learning_rate must be a number above 0 and at most 1, got 1e\+30"),
         ({"seed": -5}, "--seed must be a whole number from 0 to 4,294,967,295, got -5"),
-        ({"num_workers": -1}, "--num-workers must be a whole number of at least 0, got -1"),
-        ({"validation_fraction": 0.0}, r"--validation-fraction must be a number between 0 and 1 \(exclusive\)"),
+        ({"dataloader_num_workers": -1}, "--dataloader_num_workers must be a whole number of at least 0, got -1"),
+        ({"validation_fraction": 0.0}, r"--validation_fraction must be a number between 0 and 1 \(exclusive\)"),
         ({"config": '{"conv_filters": [8], "training": {"learning_rate": NaN}}'},
          "The config's training setting 'learning_rate' must be a number above 0 and at most 1, got nan"),
         ({"config": '{"conv_filters": [8], "training": {"crop_padding": -1}}'},
@@ -108,7 +108,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset
 
 @pytest.mark.slow
 def test_streaming_trains_from_the_folder(tmp_path, built_dataset):
-    result = train(data=str(built_dataset), output_dir=tmp_path / "stream", epochs=1, batch_size=8, streaming=True)
+    result = train(data=str(built_dataset), output_dir=tmp_path / "stream", num_train_epochs=1, per_device_train_batch_size=8, streaming=True)
     state = read_state(tmp_path / "stream")
     assert state["global_step"] == 7  # 54 streamed training images (6 held out) in batches of 8
     assert result.split == "validation" and result.metrics["support_fake"] + result.metrics["support_real"] == 6
@@ -122,7 +122,7 @@ def test_two_processes_share_the_work_as_under_accelerate_launch(tmp_path, built
     out = tmp_path / "ddp"
     result = subprocess.run(
         [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "cifake_cli", "train",
-         "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "2", "--batch-size", "8"],
+         "--data", str(built_dataset), "--output-dir", str(out), "--num_train_epochs", "2", "--per_device_train_batch_size", "8"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -135,11 +135,11 @@ def test_two_processes_share_the_work_as_under_accelerate_launch(tmp_path, built
 def test_a_diverging_run_says_so_and_leaves_nothing_behind(tmp_path, built_dataset):
     # adam_epsilon=0 divides by zero for every weight whose gradient is zero: the weights become NaN.
     out = tmp_path / "run"
-    with pytest.raises(CifakeError, match=r"Training diverged: .*(NaN|nan).* Lower --learning-rate \(this run's was "
-                                          r"0.001; try 0.0001\) or undo the --training-arg settings"):
-        train(data=str(built_dataset), output_dir=out, epochs=2, batch_size=16, training_arg=["adam_epsilon=0"])
+    with pytest.raises(CifakeError, match=r"Training diverged: .*(NaN|nan).* Lower --learning_rate \(this run's was "
+                                          r"0.001; try 0.0001\) or undo the Trainer settings given \(--adam_epsilon\)"):
+        train(data=str(built_dataset), output_dir=out, num_train_epochs=2, per_device_train_batch_size=16, adam_epsilon=0)
     assert not out.exists()  # the same command, corrected, runs without --overwrite
-    train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
+    train(data=str(built_dataset), output_dir=out, num_train_epochs=1, per_device_train_batch_size=16)
     assert (out / "model.safetensors").is_file()
 
 
@@ -153,7 +153,7 @@ def test_a_run_cut_before_its_first_checkpoint_leaves_an_empty_folder_as_it_was(
     out = tmp_path / "mine"
     out.mkdir()
     with pytest.raises(KeyboardInterrupt):
-        train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
+        train(data=str(built_dataset), output_dir=out, num_train_epochs=1, per_device_train_batch_size=16)
     assert out.is_dir() and list(out.iterdir()) == []  # the user's empty folder stays, empty
 
 
@@ -163,11 +163,11 @@ def test_a_replacement_cut_before_its_first_checkpoint_leaves_only_the_old_run(t
     from cifake_kit.outputs import beside
 
     out = tmp_path / "run"
-    train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16)
+    train(data=str(built_dataset), output_dir=out, num_train_epochs=1, per_device_train_batch_size=16)
     before = sorted(p.name for p in out.iterdir())
     monkeypatch.setattr(Trainer, "train", lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        train(data=str(built_dataset), output_dir=out, epochs=1, batch_size=16, overwrite=True)
+        train(data=str(built_dataset), output_dir=out, num_train_epochs=1, per_device_train_batch_size=16, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == before and not beside(out).exists()
 
 
@@ -196,7 +196,7 @@ def test_a_split_of_one_label_is_said_plainly_and_gets_no_metric_that_needs_both
     report = _one_sided(tmp_path, fakes=2)
     assert report.counts["test"]["FAKE"] == 0
     assert any("The test split holds no FAKE images (4 REAL)" in note for note in report.notes)
-    result = train(data=str(report.output_dir), output_dir=tmp_path / "m", epochs=1, batch_size=8)
+    result = train(data=str(report.output_dir), output_dir=tmp_path / "m", num_train_epochs=1, per_device_train_batch_size=8)
     metrics = result.metrics
     assert metrics["only_label"] == "REAL" and metrics["support_real"] == 4
     assert metrics["accuracy"] is None and metrics["roc_auc"] is None and metrics["f1_real"] is None
@@ -212,7 +212,7 @@ def test_training_on_a_split_without_one_label_is_refused_before_anything_is_wri
     report = _one_sided(tmp_path, fakes=1)
     with pytest.raises(CifakeError, match=r"the validation images held out from train \(--validation-fraction\) holds no "
                                           r"FAKE images \(2 REAL\); a detector learns from both labels"):
-        train(data=str(report.output_dir), output_dir=tmp_path / "m", epochs=1)
+        train(data=str(report.output_dir), output_dir=tmp_path / "m", num_train_epochs=1)
     assert not (tmp_path / "m").exists()
 
 
@@ -239,8 +239,8 @@ def test_a_full_disk_during_training_is_one_line_and_the_rerun_goes_on(tmp_path,
         monkeypatch.setattr(torch, "save", lambda obj, path, *a, **k: real_save(obj, "/dev/full", *a, **k)
                             if str(path).endswith("optimizer.pt") else real_save(obj, path, *a, **k))
     out = (small_disk or tmp_path) / "m"
-    command = ["train", "--data", str(built_dataset), "--output-dir", str(out), "--epochs", "4",
-               "--config", "conv2x32-dense1x256", "--batch-size", "32"]  # 3 MB a checkpoint: the second does not fit
+    command = ["train", "--data", str(built_dataset), "--output-dir", str(out), "--num_train_epochs", "4",
+               "--config", "conv2x32-dense1x256", "--per_device_train_batch_size", "32"]  # 3 MB a checkpoint: the second does not fit
     assert main(command) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(err) == 1 and "Traceback" not in err[0], err
@@ -281,11 +281,11 @@ def test_a_test_only_dataset_or_a_one_class_image_folder_gets_advice_that_fixes_
     import_folders([tmp_path / "real"], [str(tmp_path / "fake")], output_dir=tmp_path / "test-only", test_fraction=1)
     with pytest.raises(CifakeError, match=r"has no train split \(it has test\): training needs one\. A test-only dataset "
                                           r"\(import-folder --test-fraction 1\) is for `cifake evaluate`") as raised:
-        train(data=str(tmp_path / "test-only"), output_dir=tmp_path / "m", epochs=1)
+        train(data=str(tmp_path / "test-only"), output_dir=tmp_path / "m", num_train_epochs=1)
     assert "--split" not in str(raised.value)
     folder = tmp_path / "pictures"
     shutil.copytree(tmp_path / "real", folder / "real")  # an image folder of one class
     with pytest.raises(CifakeError, match=r"labels come from its subfolders' names, and it has one kind only \(real\).*"
                                           r"folder named FAKE beside the REAL one"):
-        train(data=str(folder), output_dir=tmp_path / "m", epochs=1)
+        train(data=str(folder), output_dir=tmp_path / "m", num_train_epochs=1)
     assert not (tmp_path / "m").exists()

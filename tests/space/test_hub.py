@@ -28,7 +28,8 @@ def test_push_space_uploads_the_app_and_only_the_code_it_imports(hub_calls):
     # Nor the training, evaluation and report code: only what the app runs.
     assert {p for p in paths if p.startswith("modeling/")} == {
         "modeling/__init__.py", "modeling/configuration_cifake.py", "modeling/modeling_cifake.py",
-        "modeling/image_processing_cifake.py", "modeling/inference/gradcam.py", "modeling/inference/core.py", "modeling/memory.py"}
+        "modeling/image_processing_cifake.py", "modeling/inference/__init__.py", "modeling/inference/gradcam.py",
+        "modeling/inference/core.py", "modeling/memory.py"}
     assert not any(p.endswith((".tar.gz", ".safetensors")) or "__pycache__" in p for p in paths)
     card = front_matter(next(op for op in operations if op.path_in_repo == "README.md").path_or_fileobj.decode())
     assert card["app_file"] == "app.py" and card["sdk"] == "gradio" and card["models"] == ["me/cifake-cnn"]
