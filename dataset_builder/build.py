@@ -24,9 +24,17 @@ from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
 from . import licences
-from .cards import build_section, card_metadata, folders_section, kaggle_section, licence_lines, top_codecs
+from .builder import CifakeBuilder
+from .cards import build_section, card_metadata, folders_section, kaggle_section, licence_lines, render_card, top_codecs
+from .cifar10 import load_cifar10
+from .export import WORK_DIR, beside, prepare_output, unfinished_job, write_dataset_folder, write_parquet_folder
 from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS
-from .generate import DEFAULT_GENERATOR
+from .folders import parse_sources, plan_folders
+from .generate import DEFAULT_GENERATOR, FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
+from .importing import Encoding, imported_files, plan_digest, run_import
+from .kaggle import KAGGLE_ENCODING, scan_kaggle
+from .memory import check_generation_fits
+from .shards import ShardStore
 
 # `--cifar10 bundled-sample`: 60 CIFAR-10 photos in the python format, shipped with the kit.
 SAMPLE_CIFAR10 = "bundled-sample"
@@ -68,9 +76,6 @@ def build_dataset(
     same call after an interruption to resume. Under `accelerate launch`, every process generates
     its share and the main one writes the folder (the others return None).
     """
-    from .generate import FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
-    from .memory import check_generation_fits
-
     counts = {"train": per_class, "test": max(1, per_class // 5) if test_per_class is None else test_per_class}
     _check_counts(counts)
     _check_choice("image format", image_format, IMAGE_FORMATS)
@@ -118,9 +123,6 @@ def import_kaggle(source: str | Path, output_dir: str | Path = "cifake", overwri
     The original JPEG bytes are kept. Unreadable files and links leaving `source` are skipped and
     listed in the report's `problems`; everything else is imported. Rerun to resume.
     """
-    from .importing import plan_digest
-    from .kaggle import KAGGLE_ENCODING, scan_kaggle
-
     scan = scan_kaggle(source)  # a wrong layout fails before the output is touched
     settings = {"source": str(scan.root), "plan": plan_digest(scan.files)}
     with _job(Path(output_dir), overwrite, "import-kaggle", settings) as work:
@@ -158,9 +160,6 @@ def import_folders(
     "extended|cifar10"), when the photos are known to come from one. The card's licence is read from
     the README / LICENSE / SOURCES texts found in or beside each source. Rerun to resume.
     """
-    from .folders import parse_sources, plan_folders
-    from .importing import Encoding, plan_digest
-
     _check_choice("encoder", encoder, IMPORT_ENCODINGS)
     plan = plan_folders(parse_sources([str(r) for r in real], [str(f) for f in fake]), test_fraction, seed)
     settings = {"sources": [[s.label, str(s.folder), s.generator_id] for s in plan.sources],
@@ -199,8 +198,6 @@ def _job(out: Path, overwrite: bool, job: str, settings: dict, state=None):
     discarded under --overwrite, saying so. An unfinished run of another command is never
     discarded: it is refused, saying how to resume or discard it.
     """
-    from .export import WORK_DIR, beside, prepare_output, unfinished_job
-
     created = not out.exists()
     lock = FolderLock()  # held until the job ends: a second build or import into `out` is refused meanwhile
     try:
@@ -235,8 +232,6 @@ def _job(out: Path, overwrite: bool, job: str, settings: dict, state=None):
 def _drop_if_empty(out: Path, created: bool) -> None:
     """After a failure: remove the work folder if it holds nothing a rerun could resume, and `out` if
     this run created it and it is empty again. A failed first attempt leaves no trace."""
-    from .export import WORK_DIR
-
     work = out / WORK_DIR
     if work.is_dir() and not any(manifest.stat().st_size for manifest in work.glob("*/manifest-*.jsonl")):
         shutil.rmtree(work, ignore_errors=True)
@@ -247,9 +242,6 @@ def _drop_if_empty(out: Path, created: bool) -> None:
 def _import(out: Path, work: Path, files, encoding, workers, same_encoder: str = (
         "The default --encoder cifake-jpeg (or png) stores both one way.")):
     """Run a planned import into the work folder: (report, stats, the chunk store)."""
-    from .importing import run_import
-    from .shards import ShardStore
-
     store = ShardStore(work / "imported", durable=False)  # a chunk is a second's work: redone, not fsynced
     stats = run_import(files, encoding, store, workers)
     if not stats.rows:
@@ -275,17 +267,12 @@ def _import(out: Path, work: Path, files, encoding, workers, same_encoder: str =
 
 
 def _run_builder(out: Path, work: Path, section: str, metadata: dict, **config) -> None:
-    from .builder import CifakeBuilder
-
     builder = CifakeBuilder(cache_dir=str(work / "cache"), **config)
     builder.download_and_prepare(download_mode="force_redownload")
     _export(builder.as_dataset(), out, section, work, metadata)
 
 
 def _export(dataset_dict, out: Path, section: str, work: Path, metadata: dict) -> None:
-    from .cards import render_card
-    from .export import write_dataset_folder
-
     card = render_card(dataset_dict, section, metadata)
     write_dataset_folder(dataset_dict, out, card, work)
     del dataset_dict  # release the memory-mapped cache before removing it
@@ -293,9 +280,6 @@ def _export(dataset_dict, out: Path, section: str, work: Path, metadata: dict) -
 
 
 def _export_import(store, stats, out: Path, section: str, work: Path, metadata: dict) -> None:
-    from .export import write_parquet_folder
-    from .importing import imported_files
-
     write_parquet_folder(imported_files(store, stats.done), out, section, work, read=store.read, metadata=metadata)
     shutil.rmtree(work, ignore_errors=True)
 
@@ -313,8 +297,6 @@ def _check_counts(counts: dict) -> None:
 
 
 def _check_real_counts(cifar10, counts: dict) -> None:
-    from .cifar10 import load_cifar10
-
     for split in SPLITS:
         load_cifar10(cifar10, split).first_per_class(counts[split])
 

@@ -16,7 +16,11 @@ from datasets.builder import Key
 
 from cifake_kit.schema import CIFAR10_CLASSES, FAKE, IMAGE_SIZE, PROVENANCE_COLUMNS, REAL, SPLITS
 
+from .cifar10 import load_cifar10
 from .features import cifake_features
+from .generate import FakeItem, FakeStore, plan_fakes
+from .imaging import encode_image
+from .kaggle import kaggle_filename
 
 _CITATION = """\
 @article{bird2024cifake,
@@ -70,8 +74,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        from .generate import FakeStore, plan_fakes
-
         fakes = FakeStore(self.config.fakes_dir).read_items(plan_fakes(self.config.per_class))
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={"split": split, "fakes": fakes})
@@ -79,10 +81,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
         ]
 
     def _generate_examples(self, split, fakes):
-        from .cifar10 import load_cifar10
-        from .imaging import encode_image
-        from .kaggle import kaggle_filename
-
         fmt = self.config.image_format
         count = self.config.per_class[split]
         generation = self.config.generation
@@ -112,8 +110,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
 
 
 def _fake_key(split, class_idx, index):
-    from .generate import FakeItem
-
     return FakeItem(split, class_idx, index)
 
 

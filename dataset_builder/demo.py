@@ -22,6 +22,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from .build import import_folders
+
 # The SOURCES files beside the archive -> where they go in the unpacked folders.
 _SOURCES = {"generated-SOURCES.csv": "generated/SOURCES.csv", "generated-SOURCES.md": "generated/SOURCES.md",
             "real-SOURCES.md": "real/SOURCES.md"}
@@ -76,8 +78,6 @@ def demo_sources() -> tuple[list[Path], list[str]]:
 
 def build_demo(output_dir: str | Path = "cifake", overwrite: bool = False):
     """Import the bundled demo images into `output_dir`; returns the import's report."""
-    from .build import import_folders
-
     real, fake = demo_sources()
     return import_folders(real, fake, output_dir=output_dir, test_fraction=DEMO_TEST_FRACTION, seed=DEMO_SEED,
                           overwrite=overwrite, intro=_INTRO, source_datasets=["extended|cifar10"])

@@ -29,6 +29,7 @@ from cifake_kit.outputs import (
 )
 
 from .cards import card_text
+from .features import cifake_features
 
 WORK_DIR = ".cifake-build"
 # What a dataset folder of the kit holds, at every depth (cifake_kit.outputs.KitTree): the card, the
@@ -97,8 +98,6 @@ def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, se
     from datasets import config
     from datasets.arrow_writer import get_parquet_column_options, get_writer_batch_size_from_features
     from datasets.utils.py_utils import convert_file_size_to_int
-
-    from .features import cifake_features
 
     features = cifake_features()
     row_group = get_writer_batch_size_from_features(features) or config.DEFAULT_MAX_BATCH_SIZE

@@ -25,6 +25,7 @@ from .features import CIFAKE_GENERATOR_ID
 from .imaging import downscale
 from .prompts import prompt_for, seed_for
 from .shards import ShardStore
+from .tiny_generator import make_tiny_pipeline
 
 DEFAULT_GENERATOR = CIFAKE_GENERATOR_ID
 TINY_GENERATOR = "tiny-random"  # built in process by tiny_generator.py, no download
@@ -93,8 +94,6 @@ def load_generator(generator: str, device=None):
     device = torch.device(device)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     if generator == TINY_GENERATOR:
-        from .tiny_generator import make_tiny_pipeline
-
         pipe = make_tiny_pipeline()
     else:
         pipe = _from_pretrained(generator, dtype)

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES, PROVENANCE_COLUMNS, SPLITS
 
+from .features import cifake_features
 from .imaging import codec_signature, encode_image, encoder_signature, fit, is_cifake_jpeg
 
 CHUNK = 1024  # files per task, and per resumable piece
@@ -166,8 +167,6 @@ def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: in
     """One chunk, in a worker: its rows written to `store` (a file per split, in the dataset's
     schema) but not recorded yet; returns (the files written, the chunk's counts)."""
     import pyarrow as pa
-
-    from .features import cifake_features
 
     rows, info = [], {"kept": 0, "encoded": 0, "resized": 0, "problems": [], "stats": []}
     with warnings.catch_warnings():

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.hub import loading
 from cifake_kit.memory import free_bytes
+
+from .generate import TINY_GENERATOR, check_pipeline_folder, generator_hint
+from .tiny_generator import make_tiny_pipeline
 
 _RESOLUTION_STEP = 8  # build_dataset's rule for --resolution
 _TEXT_TOKENS = 77  # CLIP's prompt length: the text embeddings every SD-family UNet attends to
@@ -165,15 +169,9 @@ def _weight_count(module) -> int:
 
 def _fake_components(generator: str) -> dict:
     """Every part of `generator` with weights, built from its configs (under the caller's FakeTensorMode)."""
-    from .generate import TINY_GENERATOR, check_pipeline_folder, generator_hint
-
     if generator == TINY_GENERATOR:
-        from .tiny_generator import make_tiny_pipeline
-
         return dict(make_tiny_pipeline().components)
     from diffusers import DiffusionPipeline
-
-    from cifake_kit.hub import loading
 
     path = Path(generator).expanduser()
     source = str(path) if path.exists() else generator

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cifake_kit.codec import stored_encoding as encoding_of
 from cifake_kit.errors import CifakeError
-from cifake_kit.hub import loading
+from cifake_kit.hub import is_hub_id, loading
 from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES
+from modeling.image_processing_cifake import to_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +109,6 @@ def open_split(data: str | Path, split: str, streaming: bool = False, columns: C
 def check_source(data: str | Path, flag: str = "--data") -> bool:
     """True for a folder here, False for a Hub dataset id (owner/name); CifakeError, naming `flag`, for
     anything else: a missing folder is never looked up on the Hub or in datasets' cache."""
-    from cifake_kit.hub import is_hub_id
-
     where = str(data)
     if Path(where).expanduser().exists():
         return True
@@ -232,8 +232,6 @@ def decode_to_pixels(image: dict, image_processor=None, where: str = "image") ->
     import warnings
 
     from PIL import Image
-
-    from modeling.image_processing_cifake import to_rgb
 
     source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
     try:
@@ -405,8 +403,6 @@ def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
 def stored_encoding(dataset, sample: int = 64) -> str | None:
     """"cifake-jpeg" when `sample` images spread through the split are all stored as CIFAKE's JPEGs
     (`cifake_kit.codec`), else None: what a model trained on them records as `input_encoding`."""
-    from cifake_kit.codec import stored_encoding as encoding_of
-
     column = dataset.data.column("image")
     if not len(dataset):
         return None

@@ -16,6 +16,7 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.memory import free_bytes
+from modeling.modeling_cifake import CifakeForImageClassification
 
 _FLOAT_BYTES = 4
 # Training holds the weights, their gradients and Adam's two moments; the forward pass keeps (about)
@@ -49,8 +50,6 @@ class Footprint:
 
 def meta_model(config):
     """The CifakeForImageClassification `config` describes, on the meta device: shapes, no storage."""
-    from modeling.modeling_cifake import CifakeForImageClassification
-
     with torch.device("meta"):
         return CifakeForImageClassification(config).eval()
 

@@ -17,7 +17,9 @@ from PIL import Image
 from cifake_kit.codec import CIFAKE_JPEG, encode_jpeg, is_cifake_jpeg
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
-from modeling.image_processing_cifake import MAX_ASPECT_RATIO
+from modeling.configuration_cifake import CifakeConfig
+from modeling.image_processing_cifake import MAX_ASPECT_RATIO, CifakeImageProcessor
+from modeling.memory import check_fits, meta_model
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # what save_pretrained writes
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -34,9 +36,6 @@ def load_model(model: str | Path, device: str | torch.device | None = None, batc
     at `batch_size` images at a time, and (in a folder) the stored tensors must have its shapes.
     """
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
-
-    from modeling.configuration_cifake import CifakeConfig
-    from modeling.memory import check_fits, meta_model
 
     where = str(model)
     path = Path(where).expanduser()
@@ -63,8 +62,6 @@ def check_processor(processor, config, where: str) -> None:
     """CifakeError unless `processor` makes the input the model was built for: the kit's processor,
     shorter side resized to the config's image_size and a centred square crop of that size. A
     processor file edited to ask for 4096x4096 would make every picture gigabytes of floats."""
-    from modeling.image_processing_cifake import CifakeImageProcessor
-
     side = config.image_size
     if not isinstance(processor, CifakeImageProcessor):
         raise CifakeError(f"{where!r}: preprocessor_config.json names a {type(processor).__name__}, not the kit's "

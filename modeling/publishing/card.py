@@ -11,6 +11,9 @@ from pathlib import Path
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import is_hub_id
 from cifake_kit.schema import DEMO_GENERATOR_ID
+from modeling.layout import REPORT_DIR, REPORT_JSON, RUN_FILE
+from modeling.scoring.evaluation import ROBUSTNESS_COLUMNS
+from modeling.scoring.report import metrics_table
 
 CARD_TEMPLATE = Path(__file__).parent / "model_card.md"
 
@@ -36,8 +39,6 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     the report's own data), never under a name that is no id.
     """
     from huggingface_hub import EvalResult, ModelCard
-
-    from modeling.layout import RUN_FILE
 
     card = ModelCard.load(CARD_TEMPLATE)
     name = repo_id or str(folder)
@@ -111,8 +112,6 @@ def _base_model(report: dict) -> str | None:
 
 
 def report_of(folder: Path) -> dict:
-    from modeling.layout import REPORT_DIR, REPORT_JSON
-
     path = Path(folder) / REPORT_DIR / REPORT_JSON
     if not path.is_file():
         raise CifakeError(
@@ -124,9 +123,6 @@ def report_of(folder: Path) -> dict:
 
 def _this_model_section(report: dict, run: dict, data: str, generators: list, demo: bool,
                         robustness: list[tuple[str, list[dict]]] = ()) -> str:
-    from modeling.scoring.evaluation import ROBUSTNESS_COLUMNS
-    from modeling.scoring.report import metrics_table
-
     metrics = report["metrics"]
     lines = ["## This model", ""]
     if demo:

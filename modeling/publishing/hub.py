@@ -10,6 +10,8 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import push_token
+from modeling.inference.core import check_model_folder
+from modeling.inference.export_onnx import check_current
 from modeling.publishing.card import render_model_card, report_of, scored_dataset_id
 
 UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "*.py", "cifake_run.json",
@@ -27,8 +29,6 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from modeling.inference.core import check_model_folder
-
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise CifakeError(
@@ -36,7 +36,6 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
             f"written by `cifake train`."
         )
     check_model_folder(folder)
-    from modeling.inference.export_onnx import check_current
 
     check_current(folder)  # an ONNX export of other weights would go up beside these
     token = push_token(repo_id, token, example="your-name/cifake-cnn")

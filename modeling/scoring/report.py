@@ -16,6 +16,7 @@ import numpy as np
 from cifake_kit.schema import LABEL_NAMES
 from modeling.layout import CONFUSION_PNG, CURVES_PNG, REPORT_JSON
 from modeling.plotting import pyplot
+from modeling.scoring.detection import plot_detection
 
 METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
 
@@ -38,8 +39,6 @@ def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history:
     """Write report.json (summary + metrics) and its figures: the confusion matrix, the training
     curves given a log, and given `scores` (labels, P(FAKE)) the ROC, precision-recall and
     reliability plots."""
-    from modeling.scoring.detection import plot_detection
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {**summary, "metrics": metrics}

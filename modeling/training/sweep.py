@@ -14,8 +14,12 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, settings_changes, write_json
+from modeling.layout import REPORT_DIR, REPORT_JSON, RUN_FILE
 from modeling.recipes import paper_topologies
 from modeling.scoring.report import metrics_table
+from modeling.training.arguments import split_fields
+from modeling.training.runs import pending_replacement
+from modeling.training.train import train
 
 RESULTS = "results.jsonl"
 SETTINGS = "sweep.json"  # the data and settings every row of the folder was trained with
@@ -35,11 +39,6 @@ def sweep(
     **train_options,
 ) -> Path:
     """Train `topologies` (default: all 36) on `data`; return the Markdown table's path."""
-    from modeling.layout import REPORT_DIR, REPORT_JSON, RUN_FILE
-    from modeling.training.arguments import split_fields
-    from modeling.training.runs import pending_replacement
-    from modeling.training.train import train
-
     split_fields({"seed": seed, **train_options})  # its numbers checked before anything is written
     grid = paper_topologies()
     names = topologies or list(grid)

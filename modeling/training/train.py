@@ -25,12 +25,31 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError
+from cifake_kit.hub import is_hub_id, push_token
 from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range
-from cifake_kit.outputs import FolderLock
+from cifake_kit.outputs import FolderLock, is_kit_card
 from cifake_kit.runtime import process_state, verbose
-from cifake_kit.schema import FAKE
+from cifake_kit.schema import FAKE, LABEL_NAMES
+from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+from modeling.data import (
+    CifakeCollator,
+    CifakeTensorDataset,
+    Columns,
+    StreamingCifake,
+    hub_dataset_id,
+    load_pixels,
+    open_split,
+    stratified_split,
+)
+from modeling.inference.core import decision_threshold, fake_probability
 from modeling.layout import CARD, PREDICTIONS_CSV, REPORT_DIR
+from modeling.memory import check_fits
+from modeling.publishing.card import render_model_card
+from modeling.publishing.hub import push_model
 from modeling.recipes import resolve_recipe
+from modeling.scoring.detection import choose_threshold, detection_metrics, one_label
+from modeling.scoring.evaluation import save_split_predictions, score
+from modeling.scoring.report import compute_metrics, write_report
 from modeling.training.arguments import (
     DEFAULT_OUTPUT_DIR,
     RECIPE_FIELDS,
@@ -38,7 +57,8 @@ from modeling.training.arguments import (
     CifakeArguments,
     split_fields,
 )
-from modeling.training.runs import RunFolder, forget_unstarted
+from modeling.training.pretrained import load_pretrained_backbone
+from modeling.training.runs import RunFolder, check, finish, forget_unstarted, prepare, resume_checkpoint, run_folder
 
 __all__ = ["TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
@@ -85,10 +105,6 @@ def train(arguments: CifakeArguments | None = None, /, **fields) -> TrainResult 
 def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     from transformers import set_seed
 
-    from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from modeling.data import CifakeTensorDataset, Columns, load_pixels, stratified_split
-    from modeling.training.runs import check, finish
-
     name, model_fields, training = _recipe(opts.config)
     training.update({key: getattr(opts, key) for key in _KIT_OVERRIDES if getattr(opts, key) is not None})
     training.update({RECIPE_FIELDS[key]: given.pop(key) for key in list(given) if key in RECIPE_FIELDS})
@@ -134,8 +150,6 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
     started_from = None
     if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
-        from modeling.training.pretrained import load_pretrained_backbone
-
         started_from = load_pretrained_backbone(model, opts.pretrained)
     run, checkpoint = _prepare_on_main_process(output_dir, settings, opts.resume, opts.overwrite, lock)
     # Where it trains, and the step counts that follow the train split's size, are known only now.
@@ -169,8 +183,6 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
                                started_from)
     finish(run)  # a replacement takes the old run's place only now, complete
     if push_to:
-        from modeling.publishing.hub import push_model
-
         try:
             result.pushed_to = push_model(run.final, push_to, dataset_id=dataset_id)
         except CifakeError as err:
@@ -195,8 +207,6 @@ def _training_arguments(output_dir, training, seed, streaming, max_steps, given)
 
 def _check_push(repo_id: str, data, dataset_id: str | None) -> None:
     """--push_to_hub is checked before training, not after it: repo id, network, token, dataset id."""
-    from cifake_kit.hub import is_hub_id, push_token
-
     if dataset_id is None and not ("/" in str(data) and is_hub_id(str(data))):
         raise CifakeError(
             f"--push_to_hub: --data {str(data)!r} is a local folder, and the card's model-index names data by Hub "
@@ -208,9 +218,6 @@ def _check_push(repo_id: str, data, dataset_id: str | None) -> None:
 def choose_decision_threshold(trainer) -> dict:
     """Score the validation split with the final (best) model and store the P(FAKE) cut-off with
     the best balanced accuracy there as `config.fake_threshold`; returns what was found."""
-    from modeling.inference.core import fake_probability
-    from modeling.scoring.detection import choose_threshold
-
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
     import torch
 
@@ -232,8 +239,6 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     """
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
-
-    from modeling.data import CifakeCollator
 
     quiet = not verbose()
     if args is None:
@@ -383,9 +388,6 @@ def trainer_metrics(eval_prediction) -> dict:
     """Trainer's `compute_metrics`: the kit's scalar metrics (ROC AUC included) from logits and labels."""
     import torch
 
-    from modeling.scoring.detection import detection_metrics
-    from modeling.scoring.report import compute_metrics
-
     logits = torch.as_tensor(eval_prediction.predictions).float()
     if not torch.isfinite(logits).all():
         raise Diverged("the model's outputs on the validation images became NaN or infinite")
@@ -477,8 +479,6 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
                              lock) -> tuple[RunFolder, object]:
     """(the run's folder, the checkpoint to resume from or None). Under `accelerate launch` / `torchrun`
     only the main process checks and prepares the folder (and sets broken checkpoints aside)."""
-    from modeling.training.runs import prepare, resume_checkpoint, run_folder
-
     state = process_state()
     if state.is_main_process:
         run = prepare(output_dir, settings, resume, overwrite, may_change=_RESUMABLE_CHANGES, lock=lock)
@@ -496,10 +496,6 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
     split) and write report/: every metric, the figures, and predictions.csv on request. The report
     is written where the run trained and names the folder the model ends up in."""
     from datasets import get_dataset_split_names
-
-    from modeling.data import Columns, hub_dataset_id, load_pixels
-    from modeling.scoring.evaluation import save_split_predictions, score
-    from modeling.scoring.report import write_report
 
     data, split = opts.data, opts.split
     model = trainer.model.eval()
@@ -548,9 +544,6 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
 def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
     """README.md: the model card from the report just written (push-model writes it again with the Hub
     ids). A README.md of the user's own in the folder is left as it is."""
-    from cifake_kit.outputs import is_kit_card
-    from modeling.publishing.card import render_model_card
-
     card = run.work / CARD
     if card.exists() and not is_kit_card(card):
         print(f"cifake train: kept your own {card.name} in {str(run.final)!r}; the model card is written by push-model",
@@ -562,10 +555,6 @@ def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
 def _streamed_validation_metrics(trainer):
     import torch
 
-    from modeling.inference.core import decision_threshold
-    from modeling.scoring.detection import detection_metrics, one_label
-    from modeling.scoring.report import compute_metrics
-
     prediction = trainer.predict(trainer.eval_dataset)
     logits = torch.as_tensor(prediction.predictions).float()
     p_fake = logits.softmax(-1)[:, FAKE].numpy()
@@ -575,8 +564,6 @@ def _streamed_validation_metrics(trainer):
 
 
 def _streaming_sets(data, processor, training, validation_fraction, seed, columns):
-    from modeling.data import StreamingCifake, open_split
-
     stream = open_split(data, "train", streaming=True, columns=columns, split_flag=None)
     info = stream.info.splits.get("train") if stream.info and stream.info.splits else None
     total = info.num_examples if info else None
@@ -592,8 +579,6 @@ def _streaming_sets(data, processor, training, validation_fraction, seed, column
 
 def _require_both_labels(data, splits: dict) -> None:
     """CifakeError unless every split a run learns or chooses from holds REAL and FAKE images."""
-    from cifake_kit.schema import LABEL_NAMES
-
     for split, pixels in splits.items():
         counts = pixels.labels.bincount(minlength=len(LABEL_NAMES)).tolist()
         missing = [name for name, n in zip(LABEL_NAMES, counts) if n == 0]
@@ -622,8 +607,6 @@ def _model_config(config_class, fields: dict):
 
 
 def _check_memory(config, batch_size: int, recipe: str, resuming: bool = False) -> None:
-    from modeling.memory import check_fits
-
     try:
         check_fits(config, batch_size, training=True, what=f"the {recipe} model",
                    batch_flag=None if resuming else "--per_device_train_batch_size")

@@ -429,15 +429,10 @@ def test_two_models_named_is_an_error_not_one_ignored(argv, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--num_train_epochs", "nan"], "--num_train_epochs must be a number above 0, got nan"),
+    # Every range has its own row in tests/modeling/test_arguments.py; here, the command's whole path.
     (["--num-train-epochs", "inf"], "--num_train_epochs must be a number above 0, got inf"),
-    (["--learning_rate", "nan"], "--learning_rate must be a number above 0 and at most 1, got nan"),
-    (["--learning-rate", "inf"], "--learning_rate must be a number above 0 and at most 1, got inf"),
     (["--learning_rate", "1e30"], "--learning_rate must be a number above 0 and at most 1, got 1e+30"),
-    (["--weight_decay", "nan"], "--weight_decay must be a number of at least 0, got nan"),
-    (["--seed", "-5"], "--seed must be a whole number from 0 to 4,294,967,295, got -5"),
     (["--seed", "99999999999"], "--seed must be a whole number from 0 to 4,294,967,295, got 99999999999"),
-    (["--dataloader_num_workers", "-1"], "--dataloader_num_workers must be a whole number of at least 0, got -1"),
 ])
 def test_numbers_out_of_range_are_one_line_and_leave_nothing(args, message, built_dataset, tmp_path, capsys):
     out = tmp_path / "m"

@@ -20,12 +20,10 @@ def test_sweep_trains_writes_tables_and_resumes(tmp_path, built_dataset, monkeyp
     assert int(rows[0]["parameters"]) < int(rows[1]["parameters"])
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows)
 
-    import modeling.training.train
-
     def no_training(**kwargs):
         raise AssertionError(f"trained {kwargs['config']} again")
 
-    monkeypatch.setattr(modeling.training.train, "train", no_training)
+    monkeypatch.setattr(sweep_module, "train", no_training)
     sweep(data=str(built_dataset), output_dir=out, topologies=names, num_train_epochs=1, per_device_train_batch_size=16)
     # A run that finished before its row was written is read back, not trained again.
     (out / sweep_module.RESULTS).write_text((out / sweep_module.RESULTS).read_text().splitlines()[0] + "\n")
