@@ -210,7 +210,7 @@ def test_a_split_of_one_label_is_said_plainly_and_gets_no_metric_that_needs_both
 
 def test_training_on_a_split_without_one_label_is_refused_before_anything_is_written(tmp_path):
     report = _one_sided(tmp_path, fakes=1)
-    with pytest.raises(CifakeError, match=r"the validation images held out from train \(--validation-fraction\) holds no "
+    with pytest.raises(CifakeError, match=r"the validation images held out from train \(--validation_fraction\) holds no "
                                           r"FAKE images \(2 REAL\); a detector learns from both labels"):
         train(data=str(report.output_dir), output_dir=tmp_path / "m", num_train_epochs=1)
     assert not (tmp_path / "m").exists()
