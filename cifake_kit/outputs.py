@@ -73,8 +73,8 @@ def finish_cut_switch(out: str | Path, tree: KitTree, say: Callable[[str], None]
     """Complete a `switch` of `out` that a kill cut; True if there was one."""
     real, new, old = Path(out).expanduser().resolve(), beside(out), beside(out, OLD)
     if (new / SWITCH_FILE).is_file():  # complete and marked, not in place yet
-        if not real.exists() and old.is_dir():  # cut between the two renames
-            os.rename(new, real)
+        if old.is_dir() and (not real.exists() or (real.is_dir() and not any(real.iterdir()))):
+            os.rename(new, real)  # cut between the two renames (a lock may have made `out` again, empty)
             _drop_old(old, real, tree, say)
         else:
             switch(out, new, tree, say)

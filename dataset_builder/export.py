@@ -184,13 +184,11 @@ def _finish_in_place(out: Path, work: Path) -> None:
 
 
 def _clear_switch(out: Path) -> None:
-    """Complete what a kill during a switch left; remove a finished copy beside `out` that was not yet
-    marked for its switch (the work folder is still inside `out`, so the export is redone); finish a
-    cut one-by-one move."""
-    if not out.is_dir():
-        return
+    """Undo or complete what a kill during a switch left. A finished copy beside `out` that was not switched
+    in yet is removed while `out` still holds the work folder (the export is redone from it); a switch cut
+    after that is completed (`finish_cut_switch`); a cut one-by-one move is finished."""
     new = beside(out)
-    if not finish_cut_switch(out, KIT_TREE) and new.is_dir() and not new.is_symlink():
+    if (out / WORK_DIR).is_dir() and new.is_dir() and not new.is_symlink() and not (out / SWITCH_FILE).exists():
         strays = foreign_files(new, KIT_TREE)
         if strays:
             raise CifakeError(
@@ -198,6 +196,7 @@ def _clear_switch(out: Path) -> None:
                 f"({', '.join(sorted(strays)[:5])}). Move them away and run the command again."
             )
         shutil.rmtree(new)
+    finish_cut_switch(out, KIT_TREE)
     if (out / WORK_DIR / _SWITCHING).exists():
         _finish_in_place(out, out / WORK_DIR)
 

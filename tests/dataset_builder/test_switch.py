@@ -6,6 +6,7 @@ or a real SIGKILL where the moment is inside a long loop.
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,11 +75,24 @@ def test_a_kill_at_the_switch_leaves_the_old_or_the_new_dataset_and_a_rerun_fini
     assert sum(sum(c.values()) for c in report.counts.values()) == 12
 
 
+def _nothing_beside(monkeypatch, out):
+    """Nothing can be moved beside `out` (a mount point, a read-only parent)."""
+    real_rename = os.rename
+
+    def rename(source, target):
+        if Path(target) == outputs.beside(out):
+            raise OSError(18, "Invalid cross-device link")
+        real_rename(source, target)
+
+    monkeypatch.setattr(export.os, "rename", rename)
+
+
 def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
-    """Where folders cannot be exchanged in one step, a kill between the two moves is finished, not refused."""
+    """Where nothing can be moved beside the folder, its two entries move one by one; a kill between the
+    moves is finished by the rerun, not refused."""
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
-    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
+    _nothing_beside(monkeypatch, out)
     moves = []
     real_replace = os.replace
 
@@ -92,9 +106,32 @@ def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()
-    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
+    _nothing_beside(monkeypatch, out)
     _import(tmp_path, seed=1, overwrite=True)
     assert sorted(os.listdir(out)) == ["README.md", "data"]
+    assert sum(len(paths) for paths in _splits(out).values()) == 12
+
+
+def test_without_an_exchange_a_kill_between_the_two_renames_is_finished_by_the_rerun(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _import(tmp_path, seed=0)
+    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
+    real_rename = os.rename
+
+    def rename(source, target):
+        if Path(source) == outputs.beside(out):  # the old dataset moved aside, the new one not yet in: killed there
+            raise Killed
+        real_rename(source, target)
+
+    monkeypatch.setattr(export.os, "rename", rename)
+    with pytest.raises(Killed):
+        _import(tmp_path, seed=1, overwrite=True)
+    monkeypatch.undo()
+    old = outputs.beside(out, outputs.OLD)
+    assert not out.exists() and (old / "README.md").is_file() and (outputs.beside(out) / outputs.SWITCH_FILE).is_file()
+    with pytest.raises(CifakeError, match="already holds a CIFAKE dataset"):  # the rerun first completes the switch
+        _import(tmp_path, seed=1)
+    assert sorted(os.listdir(out)) == ["README.md", "data"] and not old.exists() and not outputs.beside(out).exists()
     assert sum(len(paths) for paths in _splits(out).values()) == 12
 
 
