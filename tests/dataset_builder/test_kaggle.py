@@ -144,7 +144,7 @@ def test_a_file_swapped_for_a_link_after_the_scan_is_not_read(tmp_path, sample_p
         swapped.symlink_to(secret)
         return found
 
-    monkeypatch.setattr(kaggle, "scan_kaggle", scan_then_swap)
+    monkeypatch.setattr(build, "scan_kaggle", scan_then_swap)
     out = tmp_path / "out"
     report = build.import_kaggle(source, output_dir=out, workers=1)
     assert dict(report.problems) == {"test/REAL/0000.jpg": "skipped: cannot read it (Too many levels of symbolic links)"}
@@ -182,7 +182,7 @@ def test_a_folder_swapped_for_a_link_after_the_scan_is_not_read(tmp_path, sample
         (source / "test" / "REAL").symlink_to(outside, target_is_directory=True)
         return found
 
-    monkeypatch.setattr(kaggle, "scan_kaggle", scan_then_swap)
+    monkeypatch.setattr(build, "scan_kaggle", scan_then_swap)
     out = tmp_path / "out"
     report = build.import_kaggle(source, output_dir=out, workers=1)
     why = "skipped: cannot read it (it lies outside the source folder: a folder on its way became a link)"

@@ -19,6 +19,7 @@ from cifake_kit.outputs import FolderLock
 from modeling import CifakeConfig
 from modeling.layout import RUN_FILE
 from modeling.training import runs
+from modeling.training import train as train_module
 from modeling.training.train import train
 
 from ..conftest import Killed
@@ -134,7 +135,7 @@ def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_ru
 
 def test_overwrite_starts_again_and_says_so_when_an_attempt_was_cut(old_run, built_dataset, monkeypatch, kill_at,
                                                                     capsys):
-    kill_at(runs, "finish")
+    kill_at(train_module, "finish")  # the last step of a run: the switch
     with pytest.raises(Killed):
         train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
     monkeypatch.undo()
