@@ -7,7 +7,6 @@ line naming the flag and what it takes, never a traceback from deep in a library
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -58,11 +57,3 @@ SHARE = Range(0, 1, open_low=True, open_high=True)  # a fraction of a split, bot
 POSITIVE = Range(0, open_low=True)
 LEARNING_RATES = Range(0, 1, open_low=True)  # above 1, Adam's steps throw the weights out of any useful range
 
-
-def check_numbers(options) -> None:
-    """Check every field of the dataclass `options` whose metadata has a `range` (None: left to the recipe)."""
-    for item in dataclasses.fields(options):
-        bounds = item.metadata.get("range")
-        value = getattr(options, item.name)
-        if bounds is not None and value is not None:
-            setattr(options, item.name, bounds.check("--" + item.name.replace("_", "-"), value))

@@ -24,7 +24,8 @@ import fnmatch
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import CifakeError
@@ -293,6 +294,40 @@ def write_json(path: str | Path, data) -> None:
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     staging.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(staging, path)
+
+
+@contextmanager
+def staged_files(out: Path, prefix: str, names: Iterable[str], last: str) -> Iterator[Path]:
+    """A folder `out/prefix.<pid>` to write a command's files in; when the block ends without error they
+    replace the files `names` in `out`, each move atomic and `last` moved last (the file that marks the
+    set complete), and those of `names` the new set lacks go. The staging folders of runs that were cut
+    (their process is gone) are removed first; a failure removes this run's and leaves `out` as it was."""
+    out.mkdir(parents=True, exist_ok=True)
+    for cut in out.glob(f"{prefix}.*"):
+        pid = cut.suffix[1:]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(cut, ignore_errors=True)
+    staging = out / f"{prefix}.{os.getpid()}"
+    staging.mkdir()
+    try:
+        yield staging
+        new = set(os.listdir(staging))
+        for name in set(names) - new:
+            (out / name).unlink(missing_ok=True)
+        for name in sorted(new - {last}) + [last]:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def exchange(first: str | Path, second: str | Path) -> bool:

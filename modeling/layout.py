@@ -39,6 +39,7 @@ EVALUATION_STAGING = ".cifake-evaluate"  # + ".<pid>": a new evaluation, written
 ONNX_FILE = "model.onnx"
 ONNX_RECORD = "export.json"  # the SHA-256 of the weights exported: push-model refuses an export of other weights
 ONNX_FILES = (ONNX_FILE, "config.json", "preprocessor_config.json", ONNX_RECORD)
+ONNX_STAGING = ".cifake-onnx"  # + ".<pid>": a new export, checked whole before it replaces the old one
 
 _REPORT_TREE = {**dict.fromkeys(EVALUATION_FILES, True), "*.tmp": True}
 KIT_TREE = {
@@ -49,7 +50,7 @@ KIT_TREE = {
     CARD: is_kit_card,
     REPORT_DIR: _REPORT_TREE,
     EVAL_DIR: {"*": {**_REPORT_TREE, f"{EVALUATION_STAGING}.*": _REPORT_TREE}},
-    ONNX_DIR: {**dict.fromkeys(ONNX_FILES, True), ".cifake-onnx-*": True},
+    ONNX_DIR: {**dict.fromkeys(ONNX_FILES, True), f"{ONNX_STAGING}.*": True},
     "runs": {"*": {"events.out.tfevents.*": True}},  # TensorBoard's, with --report_to tensorboard
     "checkpoint-*": True,  # Trainer's own: it deletes old ones whole as a run goes on
 }

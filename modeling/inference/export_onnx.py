@@ -12,8 +12,6 @@ score the same images, and the largest difference between their logits is report
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +19,9 @@ import numpy as np
 import torch
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir, write_json
+from cifake_kit.outputs import check_output_dir, staged_files, write_json
 from modeling.inference.core import LogitsOnly, load_model
-from modeling.layout import ONNX_DIR, ONNX_FILE, ONNX_FILES, ONNX_RECORD
+from modeling.layout import ONNX_DIR, ONNX_FILE, ONNX_FILES, ONNX_RECORD, ONNX_STAGING
 
 DEFAULT_OPSET = 18
 # onnxruntime and PyTorch compute in different orders; past this the export is wrong, not rounded.
@@ -61,6 +59,11 @@ def check_current(folder: Path) -> None:
         )
 
 
+def _holds_export(folder: Path) -> bool:
+    """Only what `export-onnx` writes (an export, and staging folders of cut ones)."""
+    return all(name in ONNX_FILES or name.startswith(ONNX_STAGING + ".") for name in os.listdir(folder))
+
+
 @dataclass
 class OnnxExport:
     folder: Path
@@ -87,16 +90,14 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
                           f"between 7 and 25.")
     source = Path(str(model)).expanduser()
     out = Path(output_dir).expanduser() if output_dir else (source / ONNX_DIR if source.is_dir() else Path(ONNX_DIR))
-    holds = check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) <= set(ONNX_FILES), kit_names=ONNX_FILES)
+    holds = check_output_dir(out, ours=_holds_export, kit_names=ONNX_FILES)
     if holds and not overwrite:
         raise CifakeError(f"--output-dir {str(out)!r} already holds an ONNX export. Pass --overwrite to replace it, or "
                           f"choose another --output-dir.")
     net, processor = load_model(model, device="cpu")
     wrapper = LogitsOnly(net).eval()
     example = torch.zeros(2, net.config.num_channels, 32, 32)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".cifake-onnx-", dir=out))
-    try:
+    with staged_files(out, ONNX_STAGING, ONNX_FILES, last=ONNX_RECORD) as staging:
         try:
             torch.onnx.export(wrapper, (example,), str(staging / ONNX_FILE), input_names=["pixel_values"],
                               output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
@@ -118,8 +119,4 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
         processor.to_json_file(staging / "preprocessor_config.json")
         write_json(staging / ONNX_RECORD, {"weights_sha256": weights_digest(source) if source.is_dir() else None,
                                       "opset": opset, "max_logit_difference": difference})
-        for name in ONNX_FILES:
-            os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return OnnxExport(out, difference, len(pixel_values))

@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir
+from cifake_kit.outputs import check_output_dir, staged_files
 from cifake_kit.schema import FAKE, REAL
 from modeling.data import (
     DEFAULT_COLUMNS,
@@ -135,34 +134,14 @@ def evaluate_model(
     for other in cross_data or []:
         other_pixels = load_pixels(other, split, processor, columns=columns, flag="--cross-data")
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
-    staging = output_dir / f"{_STAGING}.{os.getpid()}"
-    _remove_cut_staging(output_dir)
-    write_report(staging, summary, metrics, _training_log(model), scores=(pixels.labels.numpy(), p_fake))
-    if save_predictions:
-        save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
-    if rows:
-        (staging / ROBUSTNESS_JSON).write_text(json.dumps(rows, indent=2) + "\n")
-        (staging / ROBUSTNESS_MD).write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
-    _move_in(staging, output_dir)
+    with staged_files(output_dir, _STAGING, EVALUATION_FILES, last=REPORT_JSON) as staging:
+        write_report(staging, summary, metrics, _training_log(model), scores=(pixels.labels.numpy(), p_fake))
+        if save_predictions:
+            save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
+        if rows:
+            (staging / ROBUSTNESS_JSON).write_text(json.dumps(rows, indent=2) + "\n")
+            (staging / ROBUSTNESS_MD).write_text(metrics_table(rows, ROBUSTNESS_COLUMNS) + "\n")
     return Evaluation(output_dir, metrics, rows)
-
-
-def _remove_cut_staging(out: Path) -> None:
-    """Staging folders of evaluations that were cut (their process is gone); a running one's stays."""
-    for staging in out.glob(f"{_STAGING}.*"):
-        pid = staging.suffix[1:]
-        if pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _holds_evaluation(folder: Path) -> bool:
@@ -187,17 +166,6 @@ def _check_output(out: Path, overwrite: bool) -> None:
                 f"--output-dir {str(out)!r} already holds an evaluation (report.json). Pass --overwrite to replace it "
                 f"(the old one stays until the new one is complete), or choose another --output-dir."
             )
-
-
-def _move_in(staging: Path, out: Path) -> None:
-    """Replace `out`'s evaluation by the finished one in `staging`, file by file (each replace is
-    atomic), report.json last: an evaluation's files from an older run go."""
-    new = set(os.listdir(staging))
-    for name in set(EVALUATION_FILES) - new:
-        (out / name).unlink(missing_ok=True)
-    for name in sorted(new - {REPORT_JSON}) + [REPORT_JSON]:
-        os.replace(staging / name, out / name)
-    staging.rmdir()
 
 
 def save_split_predictions(path: Path, pixels: CifakePixels, p_fake: np.ndarray, threshold: float) -> Path:

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from cifake_kit.errors import CifakeError
-from cifake_kit.outputs import check_output_dir, require_same_settings, write_json
+from cifake_kit.outputs import check_output_dir, require_same_settings, staged_files, write_json
 
 
 def never(folder):
@@ -106,3 +106,23 @@ def test_keep_foreign_moves_the_users_files_to_their_places_and_removing_keeps_t
     remove_kit_files(new, TREE)
     assert sorted(str(p.relative_to(new)) for p in new.rglob("*") if p.is_file()) == [
         "card.user-2.md", "card.user.md", "eval/test/notes.md", "mine/deep/x", "report/mine.txt"]
+
+
+def test_staged_files_replace_the_set_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "report.json").write_text("old")
+    (out / "old-only.png").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    (out / ".stage.999999999").mkdir()  # left by a run that was killed: no such process now
+    names = ["report.json", "old-only.png", "figure.png"]
+    with pytest.raises(RuntimeError), staged_files(out, ".stage", names, last="report.json") as staging:
+        (staging / "report.json").write_text("new")
+        raise RuntimeError("cut short")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "old-only.png", "report.json"]
+    assert (out / "report.json").read_text() == "old"
+    with staged_files(out, ".stage", names, last="report.json") as staging:
+        (staging / "report.json").write_text("new")
+        (staging / "figure.png").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["figure.png", "notes.txt", "report.json"]
+    assert (out / "report.json").read_text() == "new" and (out / "notes.txt").read_text() == "mine"

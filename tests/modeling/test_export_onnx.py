@@ -36,7 +36,10 @@ def test_the_export_matches_pytorch_on_photos_at_any_batch_size(trained_model, s
     assert config["id2label"] == {"0": "FAKE", "1": "REAL"} and config["fake_threshold"] == model.config.fake_threshold
     with pytest.raises(CifakeError, match="already holds an ONNX export. Pass --overwrite"):
         export_onnx(trained_model, output_dir=tmp_path / "onnx")
+    (tmp_path / "onnx" / ".cifake-onnx.999999999").mkdir()  # left by an export that was killed
     export_onnx(trained_model, output_dir=tmp_path / "onnx", overwrite=True)
+    assert sorted(p.name for p in result.folder.iterdir()) == ["config.json", "export.json", "model.onnx",
+                                                               "preprocessor_config.json"]
 
 
 def test_the_forensic_recipe_exports_with_its_spectrum(tmp_path, sample_photos):
