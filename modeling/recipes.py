@@ -30,6 +30,10 @@ DENSE_UNITS = [32, 64, 128, 256, 512, 1024]
 BEST_CONV = (2, 32)  # (layers, filters): the conv block sweep (b) builds on
 PAPER_BEST = "conv2x32-dense1x64"
 
+# What the kit's own recipes share: AdamW with decoupled decay per step, a short warm-up into a cosine
+# schedule, clipped gradients; each recipe below states only what differs.
+_MODERN = dict(batch_size=128, weight_decay=5e-2, lr_scheduler_type="cosine", warmup_ratio=0.05, optim="adamw_torch",
+               max_grad_norm=1.0, crop_padding=4, selection_metric="accuracy")
 TRAINING = {
     # The paper's family: Adam with Keras' defaults, constant rate, no augmentation.
     "paper": dict(
@@ -49,48 +53,23 @@ TRAINING = {
     ),
     # Our improved small CNN: flips + padded random crops, cosine schedule, AdamW, smoothing.
     "improved": dict(
+        _MODERN,
         epochs=40,
-        batch_size=128,
         learning_rate=2e-3,
-        weight_decay=5e-2,  # decoupled (AdamW), per step
-        lr_scheduler_type="cosine",
-        warmup_ratio=0.05,
-        optim="adamw_torch",
-        max_grad_norm=1.0,
         label_smoothing=0.05,
         augment=True,  # random horizontal flip + 4-pixel padded random crop, on whole batches
-        crop_padding=4,
         early_stopping_patience=8,
-        selection_metric="accuracy",
     ),
     # timm backbones: as the improved recipe, smaller rate.
-    "backbone": dict(
-        epochs=30,
-        batch_size=128,
-        learning_rate=1e-3,
-        weight_decay=5e-2,
-        lr_scheduler_type="cosine",
-        warmup_ratio=0.05,
-        optim="adamw_torch",
-        max_grad_norm=1.0,
-        label_smoothing=0.05,
-        augment=True,
-        crop_padding=4,
-        early_stopping_patience=6,
-        selection_metric="accuracy",
-    ),
+    "backbone": dict(_MODERN, epochs=30, learning_rate=1e-3, label_smoothing=0.05, augment=True, early_stopping_patience=6),
     # Forensic recipes: a few thousand images, weak traces. Flips only (a crop's zero border is a
     # trace of its own), smaller batches, stronger smoothing, and the best epoch by validation ROC
     # AUC, which moves smoothly where accuracy on a few hundred images jumps.
     "forensic": dict(
+        _MODERN,
         epochs=40,
         batch_size=64,
         learning_rate=2e-3,
-        weight_decay=5e-2,
-        lr_scheduler_type="cosine",
-        warmup_ratio=0.05,
-        optim="adamw_torch",
-        max_grad_norm=1.0,
         label_smoothing=0.1,
         augment=True,
         crop_padding=0,

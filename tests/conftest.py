@@ -271,13 +271,16 @@ class Killed(BaseException):
 
 @pytest.fixture
 def kill_at(monkeypatch):
-    """`kill_at(module, name, after=False)`: from now on, calling `module.name` raises Killed (after
-    the real call, with `after`): a kill at one of the kit's marked moments."""
+    """`kill_at(module, name, after=False, when=None)`: from now on, calling `module.name` raises Killed
+    (after the real call, with `after`; only for the calls where `when(*args)` is true, given `when`):
+    a kill at one of the kit's marked moments."""
 
-    def arm(module, name, after=False):
+    def arm(module, name, after=False, when=None):
         real = getattr(module, name)
 
         def killed(*args, **kwargs):
+            if when is not None and not when(*args):
+                return real(*args, **kwargs)
             if after:
                 real(*args, **kwargs)
             raise Killed

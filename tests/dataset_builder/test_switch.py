@@ -87,22 +87,14 @@ def _nothing_beside(monkeypatch, out):
     monkeypatch.setattr(export.os, "rename", rename)
 
 
-def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
+def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch, kill_at):
     """Where nothing can be moved beside the folder, its two entries move one by one; a kill between the
     moves is finished by the rerun, not refused."""
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
     _nothing_beside(monkeypatch, out)
-    moves = []
-    real_replace = os.replace
-
-    def replace(source, target):
-        moves.append(target)
-        if len(moves) == 3:  # old data/ and README.md moved aside, new data/ moved in: the kill comes here
-            raise Killed
-        real_replace(source, target)
-
-    monkeypatch.setattr(export.os, "replace", replace)
+    moves = []  # old data/ and README.md moved aside, new data/ moved in: the kill comes at the third move
+    kill_at(os, "replace", when=lambda source, target: moves.append(target) or len(moves) == 3)
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()
@@ -112,18 +104,12 @@ def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch):
     assert sum(len(paths) for paths in _splits(out).values()) == 12
 
 
-def test_without_an_exchange_a_kill_between_the_two_renames_is_finished_by_the_rerun(tmp_path, monkeypatch):
+def test_without_an_exchange_a_kill_between_the_two_renames_is_finished_by_the_rerun(tmp_path, monkeypatch, kill_at):
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
     monkeypatch.setattr(outputs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
-    real_rename = os.rename
-
-    def rename(source, target):
-        if Path(source) == outputs.beside(out):  # the old dataset moved aside, the new one not yet in: killed there
-            raise Killed
-        real_rename(source, target)
-
-    monkeypatch.setattr(export.os, "rename", rename)
+    # The old dataset moved aside, the new one not yet in: killed there.
+    kill_at(os, "rename", when=lambda source, target: Path(source) == outputs.beside(out))
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()

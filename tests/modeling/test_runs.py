@@ -110,16 +110,10 @@ def test_a_kill_during_the_switch_leaves_one_whole_model_and_the_next_run_finish
     assert not (old_run / runs.REPLACEMENT_FILE).exists()
 
 
-def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_run, built_dataset, monkeypatch):
+def test_without_an_exchange_the_two_renames_are_finished_by_the_next_run(old_run, built_dataset, monkeypatch, kill_at):
     monkeypatch.setattr(outputs, "exchange", lambda first, second: False)  # not Linux, or a filesystem without it
-    real_rename = os.rename
-
-    def rename(source, target):
-        if Path(source) == runs.beside(old_run):  # the old run moved aside, the new one not yet in: killed there
-            raise Killed
-        real_rename(source, target)
-
-    monkeypatch.setattr(runs.os, "rename", rename)
+    # The old run moved aside, the new one not yet in: killed there.
+    kill_at(os, "rename", when=lambda source, target: Path(source) == runs.beside(old_run))
     (old_run / "zzz.txt").write_text("sorts after the kit's files")
     with pytest.raises(Killed):
         train(data=str(built_dataset), output_dir=old_run, config="conv1x16", overwrite=True, **SMALL)
