@@ -128,9 +128,9 @@ def register(subparsers) -> None:
     add_data(sweep)
     add_output_dir(sweep, "cifake-sweep", "one subfolder per topology (default: ./cifake-sweep)")
     sweep.add_argument("--topologies", nargs="+", action="extend", metavar="NAME", help="a subset by name (default: all 36)")
-    for name, (kind, text) in _SWEEP_TRAINING.items():
-        flag = "--" + name.replace("_", "-")
-        sweep.add_argument(flag, type=kind, default=0 if name == "seed" else None, help=text)
+    for name, (kind, text) in _SWEEP_TRAINING.items():  # under both spellings, as train takes them
+        flags = dict.fromkeys(["--" + name.replace("_", "-"), "--" + name])
+        sweep.add_argument(*flags, dest=name, type=kind, default=0 if name == "seed" else None, help=text)
     sweep.set_defaults(handler=run_sweep)
 
     explain = command(

@@ -1,9 +1,10 @@
 """Output folders, datasets and models alike: what the kit owns in them, one lock, one switch.
 
 Every command that writes a folder (`build`, `import-*`, `train`, `sweep`, `evaluate`,
-`export-onnx`) checks it here before writing anything (`check_output_dir`), holds it while it runs
-(`FolderLock`), and a resumable job records its settings here (`require_same_settings`) so that a
-rerun with other settings is refused instead of mixing two runs.
+`export-onnx`) checks it here before writing anything (`check_output_dir`). The long jobs that write
+a dataset or a model (`build`, `import-*`, `train`) hold it while they run (`FolderLock`) and record
+their settings here (`require_same_settings`), so that a rerun with other settings is refused instead
+of mixing two runs; `evaluate` and `export-onnx` write theirs whole, then move it in (`staged_files`).
 
 What the kit owns in a folder is a `KitTree` of name patterns (the dataset's in
 dataset_builder/export.py, the model's in modeling/layout.py), and a card is the kit's when its
@@ -61,12 +62,21 @@ def switch(out: str | Path, new: str | Path, tree: KitTree, say: Callable[[str],
     write_json(new / SWITCH_FILE, {"replaces": str(real)})
     if prepare:
         prepare()
-    if exchange(new, real):
-        _drop_old(new, real, tree, say)
-        return
-    old = beside(out, OLD)  # no exchange here: two renames, which finish_cut_switch completes if cut
-    os.rename(real, old)
-    os.rename(new, real)
+    try:
+        if exchange(new, real):
+            _drop_old(new, real, tree, say)
+            return
+        old = beside(out, OLD)  # no exchange here: two renames, which finish_cut_switch completes if cut
+        os.rename(real, old)
+        os.rename(new, real)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EBUSY):
+            raise
+        raise CifakeError(
+            f"The new folder is complete in {str(new)!r} but cannot take the place of {str(real)!r} ({err.strerror}: "
+            f"a mount point, or another filesystem). Move its files into {str(real)!r} yourself, then delete "
+            f"{str(new)!r}."
+        ) from err
     _drop_old(old, real, tree, say)
 
 
@@ -305,7 +315,7 @@ def staged_files(out: Path, prefix: str, names: Iterable[str], last: str) -> Ite
     out.mkdir(parents=True, exist_ok=True)
     for cut in out.glob(f"{prefix}.*"):
         pid = cut.suffix[1:]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):  # a container's PID repeats
             shutil.rmtree(cut, ignore_errors=True)
     staging = out / f"{prefix}.{os.getpid()}"
     staging.mkdir()

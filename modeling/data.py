@@ -261,7 +261,7 @@ def decode_to_pixels(image: dict, image_processor=None, where: str = "image") ->
 def stratified_split(pixels: CifakePixels, fraction: float, seed: int) -> tuple[CifakePixels, CifakePixels]:
     """Carve a validation set from training data: `fraction` of every (label, class) group."""
     if not 0.0 < fraction < 1.0:
-        raise CifakeError(f"--validation-fraction must be between 0 and 1 (exclusive), got {fraction}.")
+        raise CifakeError(f"--validation_fraction must be between 0 and 1 (exclusive), got {fraction}.")
     rng = np.random.default_rng(seed)
     groups = pixels.labels.numpy() * 1000 + pixels.classes.numpy()
     keep, held = [], []

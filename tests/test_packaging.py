@@ -66,6 +66,22 @@ def kit_module_imports() -> dict[str, set[str]]:
     return graph
 
 
+# modeling's layers, lowest first: each imports only the top level and the layers below it.
+MODELING_LAYERS = ["inference", "scoring", "publishing", "training"]
+
+
+def test_modelings_layers_import_downward_only():
+    graph = kit_module_imports()
+    for name, targets in graph.items():
+        parts = name.split(".")
+        if parts[0] != "modeling" or len(parts) < 3 or parts[1] not in MODELING_LAYERS:
+            continue
+        below = set(MODELING_LAYERS[: MODELING_LAYERS.index(parts[1]) + 1])
+        above = {t for t in targets if t.startswith("modeling.") and t.split(".")[1] in set(MODELING_LAYERS) - below}
+        assert not above, f"{name} imports {sorted(above)}, a layer above its own"
+    assert graph["modeling.training.train"] & {"modeling.publishing.card"}  # the walk sees these imports at all
+
+
 def test_no_import_loop_anywhere_in_the_kit():
     """A module that two others need lives below both: no pair (or ring) of modules imports each other,
     not even through imports inside functions, which only hide a loop."""

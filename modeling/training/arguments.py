@@ -45,7 +45,8 @@ KIT_SET = {
     "hub_private_repo": "push with `cifake push-model --private` after training",
     "hub_always_push": "the kit pushes the finished model once", "hub_revision": "the kit pushes to the main branch",
 }
-# Trainer fields a resumed run may change: where it reports and what it keeps, not what it trains.
+# Trainer fields that leave what is trained as it is (where it reports and what it keeps, how long it goes
+# on): a resumed run may change them, and a diverged run's message does not suggest undoing them.
 RESUMABLE_FIELDS = {"output_dir", "report_to", "save_total_limit", "dataloader_num_workers", "push_to_hub",
                     "hub_model_id", "logging_steps", "logging_strategy", "max_steps", "num_train_epochs"}
 # The numbers users give most, checked before any work with a one-line error (TrainingArguments checks its own).
@@ -57,6 +58,11 @@ RANGES = {
     "label_smoothing_factor": Range(0, 1, open_high=True),
 }
 DEFAULT_OUTPUT_DIR = "cifake-model"
+# Trainer fields whose default is the kit's own: their help says so.
+_KIT_HELP = {
+    "output_dir": f"the model folder: final model, checkpoints, report/ (default: ./{DEFAULT_OUTPUT_DIR})",
+    "seed": "seed of the weights, the data order and the validation split carved from train (default: 0)",
+}
 
 
 def _help(text: str, metavar: str | None = None) -> dict:
@@ -133,6 +139,9 @@ def check_trainer(given: dict) -> dict:
                           "push-model` after training).")
     if given.get("eval_strategy") == "steps" and given.get("eval_steps") is None:
         raise CifakeError("--eval_strategy steps needs --eval_steps N (N >= 1): how many steps between validations.")
+    if given.get("eval_steps") is not None and given.get("eval_strategy") != "steps":
+        raise CifakeError(f"--eval_steps {given['eval_steps']} needs --eval_strategy steps (the kit validates once an "
+                          f"epoch otherwise).")
     report_to = given.get("report_to") or []
     for name in [report_to] if isinstance(report_to, str) else report_to:  # one not installed fails now, not later
         _check_integration(name)
@@ -167,9 +176,13 @@ def make_parser(prog: str = "cifake train", **kwargs):
     for action in parser._actions:
         if action.dest in trainer_names:
             action.default = _UNSET  # given or not: a field left alone keeps the recipe's value
+        if action.dest == "report_to":  # TrainingArguments takes a list of integrations; its parser types it str
+            action.nargs = "+"
         if action.nargs == "+":  # a repeated list flag adds up, as every list flag of the kit does
             action.__class__ = argparse._ExtendAction
             action.default = None if action.dest in trainer_names else action.default
+        if action.dest in _KIT_HELP:
+            action.help = _KIT_HELP[action.dest]
     return parser
 
 

@@ -17,7 +17,6 @@ once its successor is complete.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -152,8 +151,8 @@ def _check_replaceable(out: Path) -> None:
 
 def pending_replacement(output_dir: str | Path) -> Path | None:
     """The folder of an unfinished `--overwrite` replacement of `output_dir`, if there is one."""
-    new = beside(Path(output_dir))
-    return new if _state(new) == "training" else None
+    new = beside(Path(output_dir))  # a complete one, marked to switch, is finished by any rerun instead
+    return new if _state(new) == "training" and not (new / SWITCH_FILE).is_file() else None
 
 
 def run_folder(output_dir: str | Path) -> RunFolder:
@@ -249,16 +248,7 @@ def finish(run: RunFolder) -> None:
     """Put a finished replacement in place of the old run (nothing to do for a run trained in place)."""
     if not run.replacing:
         return
-    try:
-        switch(run.final, run.work, KIT_TREE, say=_say, prepare=lambda: _relocate_states(run))
-    except OSError as err:
-        if err.errno not in (errno.EXDEV, errno.EBUSY):
-            raise
-        raise CifakeError(
-            f"The new run is complete in {str(run.work)!r} but cannot take the place of {str(run.final)!r} "
-            f"({err.strerror}: a mount point, or another filesystem). Move its files into {str(run.final)!r} yourself, "
-            f"then delete {str(run.work)!r}."
-        ) from err
+    switch(run.final, run.work, KIT_TREE, say=_say, prepare=lambda: _relocate_states(run))
     (run.final / REPLACEMENT_FILE).unlink(missing_ok=True)
 
 

@@ -67,8 +67,9 @@ SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
 # What a recipe's training settings may be (the flags' own values are checked in arguments.py).
 _TRAINING_RANGES = {
     "epochs": POSITIVE, "batch_size": COUNT, "learning_rate": LEARNING_RATES, "weight_decay": Range(0),
-    "warmup_ratio": Range(0, 1, open_high=True), "max_grad_norm": Range(0), "label_smoothing": Range(0, 1, open_high=True),
-    "crop_padding": NONNEGATIVE_COUNT, "early_stopping_patience": NONNEGATIVE_COUNT,
+    "warmup_ratio": Range(0),  # below 1 a share of the steps, from 1 on a step count (as TrainingArguments' warmup_steps)
+    "max_grad_norm": Range(0), "label_smoothing": Range(0, 1, open_high=True), "crop_padding": NONNEGATIVE_COUNT,
+    "early_stopping_patience": NONNEGATIVE_COUNT,
 }
 _KIT_OVERRIDES = ("early_stopping_patience", "augment")  # CifakeArguments fields that override the recipe when given
 
@@ -106,6 +107,7 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     from transformers import set_seed
 
     name, model_fields, training = _recipe(opts.config)
+    asked = [f"--{key}" for key in given if key not in RESUMABLE_FIELDS]  # the user's flags that change what is trained
     training.update({key: getattr(opts, key) for key in _KIT_OVERRIDES if getattr(opts, key) is not None})
     training.update({RECIPE_FIELDS[key]: given.pop(key) for key in list(given) if key in RECIPE_FIELDS})
     _check_training(training)
@@ -165,7 +167,7 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
         except Diverged as err:
             raise CifakeError(
                 f"Training diverged: {err}. Lower --learning_rate (this run's was {training['learning_rate']:g}; try "
-                f"{training['learning_rate'] / 10:g}){_undo(given)}, and train again."
+                f"{training['learning_rate'] / 10:g}){_undo(asked)}, and train again."
             ) from None
         except ValueError as err:
             if "checkpoint" in str(err):
@@ -191,9 +193,8 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     return result
 
 
-def _undo(given: dict) -> str:
-    chosen = [f"--{name}" for name in given if name not in ("output_dir", "report_to", "save_total_limit")]
-    return f" or undo the Trainer settings given ({', '.join(chosen)})" if chosen else ""
+def _undo(asked: list[str]) -> str:
+    return f" or undo the Trainer settings given ({', '.join(asked)})" if asked else ""
 
 
 def _training_arguments(output_dir, training, seed, streaming, max_steps, given):
@@ -293,7 +294,7 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "logging_first_step": True,
         "seed": seed,
         "data_seed": seed,
-        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "bf16": cuda and torch.cuda.is_bf16_supported() and not overrides.get("fp16"),
         "use_cpu": not cuda,  # without it, torchrun / accelerate launch on CPU would not form a DDP group
         "ddp_find_unused_parameters": False,  # every parameter takes part in every step
         "dataloader_pin_memory": cuda,

@@ -446,6 +446,9 @@ def test_seeds_out_of_range_are_refused_by_sweep_and_import_folder(built_dataset
     assert main(["sweep", "--data", str(built_dataset), "--output-dir", str(tmp_path / "s"), "--seed", "-1",
                  "--topologies", "conv1x16", "--num-train-epochs", "1"]) == 1
     assert "cifake sweep: error: --seed must be a whole number from 0 to 4,294,967,295, got -1." in capsys.readouterr().err
+    assert main(["sweep", "--data", str(built_dataset), "--output-dir", str(tmp_path / "s"), "--topologies", "conv1x16",
+                 "--num_train_epochs", "nan"]) == 1  # train's spelling works here too, and the message names it
+    assert "cifake sweep: error: --num_train_epochs must be a number above 0, got nan." in capsys.readouterr().err
     for name in ("photos", "samples"):
         (tmp_path / name).mkdir()
         Image.new("RGB", (32, 32), (9, 9, 9)).save(tmp_path / name / "a.png")

@@ -1,7 +1,10 @@
+import errno
 import json
+import os
 
 import pytest
 
+from cifake_kit import outputs
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, require_same_settings, staged_files, write_json
 
@@ -115,6 +118,7 @@ def test_staged_files_replace_the_set_whole_or_not_at_all(tmp_path):
     (out / "old-only.png").write_text("old")
     (out / "notes.txt").write_text("mine")
     (out / ".stage.999999999").mkdir()  # left by a run that was killed: no such process now
+    (out / f".stage.{os.getpid()}").mkdir()  # left by a killed run with this PID (a container's PID 1, run after run)
     names = ["report.json", "old-only.png", "figure.png"]
     with pytest.raises(RuntimeError), staged_files(out, ".stage", names, last="report.json") as staging:
         (staging / "report.json").write_text("new")
@@ -126,3 +130,21 @@ def test_staged_files_replace_the_set_whole_or_not_at_all(tmp_path):
         (staging / "figure.png").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["figure.png", "notes.txt", "report.json"]
     assert (out / "report.json").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("code", [errno.EXDEV, errno.EBUSY])
+def test_a_switch_that_cannot_happen_here_is_one_line_when_finished_later_too(tmp_path, monkeypatch, code):
+    """A folder that cannot be exchanged (a mount point, another filesystem): the switch a rerun finishes says so too."""
+    out, new = tmp_path / "out", outputs.beside(tmp_path / "out")
+    out.mkdir()
+    new.mkdir()
+    (new / "model.bin").write_text("new")
+    (new / outputs.SWITCH_FILE).write_text("{}")  # a complete successor, marked: a cut switch
+
+    def refuse(first, second):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(outputs, "exchange", refuse)
+    with pytest.raises(CifakeError, match=r"The new folder is complete in .* but cannot take the place of .* Move its "):
+        outputs.finish_cut_switch(out, {})
+    assert (new / "model.bin").read_text() == "new" and out.is_dir()

@@ -50,6 +50,7 @@ def test_every_trainer_field_is_a_flag_under_its_own_name(tmp_path):
     (["--early_stopping_patience", "-2"], "--early_stopping_patience must be a whole number of at least 0"),
     (["--fp16"], "--fp16 needs a CUDA GPU"),
     (["--eval_strategy", "steps"], "--eval_strategy steps needs --eval_steps N"),
+    (["--eval_steps", "100"], "--eval_steps 100 needs --eval_strategy steps"),
     (["--report_to", "tensorbored"], "--report_to 'tensorbored' is not one of transformers' integrations"),
     (["--report_to", "wandb"], "--report_to wandb needs its package, which is not installed: pip install wandb"),
     (["--push_to_hub"], "--push_to_hub needs --hub_model_id"),
@@ -63,6 +64,10 @@ def test_every_trainer_field_is_a_flag_under_its_own_name(tmp_path):
 def test_bad_settings_are_one_clear_error(argv, message):
     with pytest.raises(CifakeError, match=message):
         parse(argv)
+
+
+def test_several_integrations_are_reported_to():
+    assert parse(["--report_to", "tensorboard", "--report_to", "none"])[1]["report_to"] == ["tensorboard", "none"]
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "3"], ["--batch-size", "8"], ["--training-arg", "warmup_steps=3"],
@@ -91,7 +96,7 @@ def test_trainer_itself_refuses_and_nothing_is_written(tmp_path, built_dataset):
 def test_accumulation_and_tensorboard_in_a_real_run(tmp_path, built_dataset):
     out = tmp_path / "run"
     train(data=str(built_dataset), output_dir=out, num_train_epochs=1, per_device_train_batch_size=8,
-          gradient_accumulation_steps=2, report_to=["tensorboard"], logging_steps=1, adam_beta2=0.99)
+          gradient_accumulation_steps=2, report_to=["tensorboard"], logging_steps=1, adam_beta2=0.99, warmup_steps=2)
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 3  # 54 training images in batches of 8: 7 batches, an update every 2
     assert json.loads((out / "config.json").read_text())["input_encoding"] == "cifake-jpeg"  # what predict stores as
@@ -99,6 +104,7 @@ def test_accumulation_and_tensorboard_in_a_real_run(tmp_path, built_dataset):
     run = json.loads((out / "cifake_run.json").read_text())
     assert run["trainer"] == {"gradient_accumulation_steps": 2, "adam_beta2": 0.99}  # what changes what it trains
     assert run["training"]["epochs"] == 1 and run["training"]["batch_size"] == 8  # the recipe's, as overridden
+    assert run["training"]["warmup_ratio"] == 2  # from 1 on, warm-up steps (as TrainingArguments reads warmup_steps)
 
 
 def test_push_to_hub_is_checked_first_and_done_last(tmp_path, built_dataset, hub_calls):

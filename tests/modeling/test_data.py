@@ -132,7 +132,7 @@ def test_stratified_split_holds_out_every_group(built_dataset):
     assert not any(bytes(x.numpy()) in seen for x in validation.pixels)
     again, _ = stratified_split(pixels, 0.34, seed=0)
     assert torch.equal(again.pixels, train.pixels)
-    with pytest.raises(CifakeError, match="--validation-fraction must be between 0 and 1"):
+    with pytest.raises(CifakeError, match="--validation_fraction must be between 0 and 1"):
         stratified_split(pixels, 1.0, seed=0)
 
 

@@ -27,6 +27,16 @@ from ..conftest import Killed
 SMALL = {"num_train_epochs": 1, "per_device_train_batch_size": 16, "seed": 0}
 
 
+def test_a_replacement_marked_to_switch_is_no_longer_pending(tmp_path):
+    """Complete and marked, it is put in place by any rerun: the hint must not send the user to --resume it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    runs._make_replacement(runs.beside(out), out)
+    assert runs.pending_replacement(out) == runs.beside(out)
+    (runs.beside(out) / outputs.SWITCH_FILE).write_text("{}")
+    assert runs.pending_replacement(out) is None
+
+
 @pytest.fixture
 def old_run(tmp_path, built_dataset):
     """A finished run of the paper's CNN, with a user's own files in its folder."""
