@@ -100,9 +100,8 @@ def main():
     print(header("CIFAKE kit: imports against their floor, and open (bench/bench_build.py)"))
     kaggle = work / "kaggle"
     if not kaggle.exists():
-        t = time.perf_counter()
-        files = lay_out(args.shared, kaggle)
-        print(f"# laid out {files} files in {time.perf_counter() - t:.1f} s (not timed below)")
+        took, files = timed(lay_out, args.shared, kaggle)
+        print(f"# laid out {files} files in {took:.1f} s (not timed below)")
     generated = args.shared / "data" / "generated"
     fakes = sorted(p for p in generated.iterdir() if p.is_dir())
     real = args.shared / "data" / "cifar10-test-jpeg"

@@ -26,12 +26,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import _sd
 import numpy as np
-from _bench import REPO, arguments, fmt, header, like_cifake, table
+from _bench import REPO, arguments, fmt, header, like_cifake, table, timed
 from bench_detect import check_recipes, fit, logistic_baseline, per_generator, recipe_run, recipe_spec
 
 from cifake_kit.schema import generator_family
@@ -69,10 +68,6 @@ class Scored:
         self.labels = pixels.labels.numpy()
         self.classes = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in pixels.classes.tolist()]
         self.generators = list(pixels.generator_ids or [None] * len(pixels))
-
-    @property
-    def real(self) -> np.ndarray:
-        return self.labels == _sd.REAL
 
     def p_by_key(self) -> dict[str, float]:
         return dict(zip(self.keys, self.p_fake.tolist()))
@@ -227,7 +222,7 @@ def part_joint(ctx) -> dict:
     p = {name: np.array([s.p_by_key()[k] for k in first.keys]) for name, s in scores.items()}
     families = np.array([generator_family(g) if label == _sd.FAKE else "REAL"
                          for g, label in zip(first.generators, first.labels)], dtype=object)
-    real = first.real
+    real = first.labels == _sd.REAL
     out = []
     for family in ("Stable Diffusion", "GAN", "DDPM", "all"):
         fake = (families != "REAL") if family == "all" else (families == family)
@@ -419,9 +414,8 @@ def main():
     results = {}
     for part in PARTS:  # in this order: later parts reuse the best model
         if part in args.parts:
-            start = time.perf_counter()
-            results[part] = globals()[f"part_{part}"](ctx)
-            print(f"\n# part {part}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+            took, results[part] = timed(globals()[f"part_{part}"], ctx)
+            print(f"\n# part {part}: {took / 60:.1f} min", flush=True)
             if args.json:
                 args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     shutil.rmtree(work, ignore_errors=True)
