@@ -80,10 +80,9 @@ def mean_sd(values, spec: str = ".2f") -> str:
     return f"{statistics.mean(values):{spec}} ± {sd:{spec}}"
 
 
-def nearest_rank(samples, q: float) -> float:
-    """The `q` quantile of `samples` (0 <= q <= 1) by nearest rank, as p50 / p95 are reported."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+def percentiles(samples, *qs: float) -> list[float]:
+    """The percentiles `qs` of `samples` by nearest rank, as p50 / p95 are reported."""
+    return [float(np.percentile(samples, q, method="nearest")) for q in qs]
 
 
 def like_cifake() -> None:

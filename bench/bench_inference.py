@@ -21,7 +21,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _bench import arguments, header, mean_sd, nearest_rank, offline, seconds, table, timed, write_test_folder
+from _bench import arguments, header, mean_sd, offline, percentiles, seconds, table, timed, write_test_folder
 
 
 def main():
@@ -75,7 +75,7 @@ def main():
             for _ in range(20):
                 call(image)
             samples = [seconds(call, image) * 1000 for _ in range(args.repeat)]
-            rows.append([f"{label}, {way}"] + [f"{nearest_rank(samples, q):.2f}" for q in (0.50, 0.95)])
+            rows.append([f"{label}, {way}"] + [f"{p:.2f}" for p in percentiles(samples, 50, 95)])
     print()
     print(table(["one image", "p50 (ms)", "p95 (ms)"], rows))
 

@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _bench import arguments, header, nearest_rank, offline, photo_files, seconds, table
+from _bench import arguments, header, offline, percentiles, photo_files, seconds, table
 
 
 def main():
@@ -120,8 +120,7 @@ def main():
 
     def timed(name, call, n):
         samples = [seconds(call, images[i % len(images)]) * 1000 for i in range(n)]
-        return [name] + [f"{v:.1f} ms" for v in (nearest_rank(samples, 0.5), nearest_rank(samples, 0.95),
-                                                  statistics.mean(samples))]
+        return [name] + [f"{v:.1f} ms" for v in (*percentiles(samples, 50, 95), statistics.mean(samples))]
 
     http = httpx.Client(timeout=60)
     client = Client(url, verbose=False)
