@@ -240,11 +240,8 @@ def part_joint(ctx) -> dict:
 
 def part_curve(ctx) -> dict:
     best = best_model(ctx)
-    tasks = {"SD": ctx["sd_rows"]}
-    if "GAN/DDPM" in ctx["curve_tasks"]:
-        _, tasks["GAN/DDPM"] = genuine_task(ctx)
-    if "SD" not in ctx["curve_tasks"]:
-        del tasks["SD"]
+    tasks = {task: ctx["sd_rows"] if task == "SD" else genuine_task(ctx)[1]
+             for task in ("SD", "GAN/DDPM") if task in ctx["curve_tasks"]}
     points = []
     for task, rows in tasks.items():
         total = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE)
