@@ -72,7 +72,7 @@ def main():
     from transformers import set_seed
 
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset
+    from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, stratified_split
     from modeling.recipes import resolve_recipe
     from modeling.training.train import make_trainer
 
@@ -120,8 +120,6 @@ def main():
         hf.append(steps * training["batch_size"] / trainer_run(steps, work / f"run{run}"))
 
     # One epoch exactly as `cifake train` runs it: validation (10%) and a checkpoint at its end.
-    from modeling.data import stratified_split
-
     train_part, val_part = stratified_split(data, 0.1, seed=0)
     full = make_trainer(fresh_model(), processor, CifakeTensorDataset(train_part), CifakeTensorDataset(val_part),
                         work / "full", {**training, "epochs": 1, "early_stopping_patience": 0}, train_size=len(train_part),
