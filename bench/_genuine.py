@@ -13,6 +13,8 @@ import csv
 import shutil
 from pathlib import Path
 
+from _bench import arguments, like_cifake
+
 from cifake_kit.schema import CIFAR10_CLASSES
 
 # generator_id -> (shared folder, file-name prefixes). Checkpoints of one run that differ only in
@@ -31,52 +33,71 @@ GENERATORS = {
 REAL_TOTAL = 2116
 
 
+def generator_files(shared: Path):
+    """(generator_id, path) of every generated image of the task, in GENERATORS' order."""
+    generated = shared / "data" / "generated"
+    for generator, (folder, prefixes) in GENERATORS.items():
+        with open(generated / folder / "provenance.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["file"].startswith(prefixes):
+                    yield generator, generated / folder / row["file"]
+
+
+def real_photos(shared: Path, count: int, skip: int = 0) -> list[tuple[str, Path]]:
+    """`count` CIFAR-10 test photos spread evenly over the classes, as (class, path), after the first
+    `skip` of the same class-balanced pick (this task takes the first REAL_TOTAL)."""
+    data = shared / "data" / "cifar10-test-jpeg"
+    chosen = []
+    for c, name in enumerate(CIFAR10_CLASSES):
+        start = skip // 10 + (c < skip % 10)
+        n = count // 10 + (c < count % 10)
+        photos = sorted((data / name).glob("*.jpg"))[start: start + n]
+        if len(photos) < n:
+            raise SystemExit(f"{data / name} holds too few photos for {count} real images after {skip}.")
+        chosen += [(name, path) for path in photos]
+    return chosen
+
+
 def stage_sources(shared: Path, staging: Path, extra_real: int = 0) -> tuple[list[Path], list[str]]:
     """Copy the task's files into `staging`; returns import_folders' (real, fake) arguments."""
-    data = shared / "data"
-    generated = data / "generated"
+    generated = shared / "data" / "generated"
     if not generated.is_dir():
         raise SystemExit(f"{generated} is missing: this bench needs ../shared/data (see ../shared/README.md).")
     if staging.exists():
         shutil.rmtree(staging)
-    fake = []
-    seen = set()
-    for generator, (folder, prefixes) in GENERATORS.items():
-        target = staging / "fake" / generator.replace(":", "__")
+    fake = {generator: staging / "fake" / generator.replace(":", "__") for generator in GENERATORS}
+    for target in fake.values():
         target.mkdir(parents=True)
-        with open(generated / folder / "provenance.csv", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["file"].startswith(prefixes):
-                    shutil.copyfile(generated / folder / row["file"], target / row["file"])
-                    seen.add((folder, row["file"]))
-        fake.append(f"{generator}={target}")
+    seen = set()
+    for generator, path in generator_files(shared):
+        shutil.copyfile(path, fake[generator] / path.name)
+        seen.add(path)
     total = sum(1 for p in generated.glob("*/*.png"))
     if len(seen) != total:
         raise SystemExit(f"the generator table covers {len(seen)} of {total} generated images: update GENERATORS.")
-    per_class = [REAL_TOTAL // 10 + (c < REAL_TOTAL % 10) for c in range(10)]
-    extra = [extra_real // 10 + (c < extra_real % 10) for c in range(10)]
     real = staging / "real"
-    for c, name in enumerate(CIFAR10_CLASSES):
-        photos = sorted((data / "cifar10-test-jpeg" / name).glob("*.jpg"))
-        chosen, more = photos[: per_class[c]], photos[per_class[c]: per_class[c] + extra[c]]
-        for sub, files in (("task", chosen), ("extra", more)):
-            if not files:
-                continue
-            dest = real / sub / ("train" if sub == "extra" else "") / name
-            dest.mkdir(parents=True, exist_ok=True)
-            for path in files:
-                shutil.copyfile(path, dest / path.name)
-    return [real / sub for sub in ("task", "extra") if (real / sub).is_dir()], fake
+    for folder, photos in ((real / "task", real_photos(shared, REAL_TOTAL)),
+                           (real / "extra" / "train", real_photos(shared, extra_real, REAL_TOTAL))):
+        for name, path in photos:
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, folder / name / path.name)
+    return [real / sub for sub in ("task", "extra") if (real / sub).is_dir()], [f"{g}={d}" for g, d in fake.items()]
 
 
 def build_genuine_task(shared: Path, out: Path, extra_real: int = 0, seed: int = 0) -> Path:
     """Import the genuine task into the dataset folder `out` (replaced if it exists)."""
+    return import_staged(lambda staging: stage_sources(shared, staging, extra_real), out, seed,
+                         "The genuine task of the kit's benchmarks (bench/_genuine.py).")
+
+
+def import_staged(stage, out: Path, seed: int, intro: str) -> Path:
+    """Import the sources `stage(staging)` lays out (returning import_folders' real and fake arguments)
+    into the dataset folder `out` (replaced), in the kit's stratified 80/20 split drawn in `seed`."""
     from dataset_builder.build import import_folders
 
     staging = out.with_name(out.name + ".sources")
-    real, fake = stage_sources(shared, staging, extra_real)
-    import_folders(real, fake, output_dir=out, test_fraction=0.2, seed=seed, overwrite=True,
-                   intro="The genuine task of the kit's benchmarks (bench/_genuine.py).")
+    real, fake = stage(staging)
+    import_folders(real, fake, output_dir=out, test_fraction=0.2, seed=seed, overwrite=True, intro=intro)
     shutil.rmtree(staging)
     return out
 
@@ -84,21 +105,12 @@ def build_genuine_task(shared: Path, out: Path, extra_real: int = 0, seed: int =
 def bench_task(data: Path | None, shared: Path, work: Path) -> Path:
     """What a training bench runs on: offline, quiet, the allocator as `cifake train` sets it, and
     the dataset folder given (`data`) or else the genuine task built under `work`."""
-    import os
-
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
-        os.environ.setdefault(name, "1")
-    from cifake_kit.runtime import keep_freed_memory
-
-    keep_freed_memory()
+    like_cifake()
     return data if data is not None else build_genuine_task(shared, work / "genuine-task")
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser = arguments(__doc__)
     parser.add_argument("--output-dir", type=Path, default=Path("genuine-task"))
     parser.add_argument("--extra-real", type=int, default=0, help="more real photos, training split only")
     args = parser.parse_args()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from _genuine import REAL_TOTAL, build_genuine_task, generator_files, import_staged, real_photos
 
 from cifake_kit.schema import CIFAR10_CLASSES, FAKE, REAL
 
@@ -138,21 +139,6 @@ def sd_images(shared: Path) -> list[SdImage]:
     return images
 
 
-def real_photos(shared: Path, count: int, skip: int = 0) -> list[tuple[str, Path]]:
-    """`count` CIFAR-10 test photos spread evenly over the classes, as (class, path), after the first
-    `skip` of the task's class-balanced pick (bench/_genuine.py takes the first ones)."""
-    data = shared / "data" / "cifar10-test-jpeg"
-    chosen = []
-    for c, name in enumerate(CIFAR10_CLASSES):
-        start = skip // 10 + (c < skip % 10)
-        n = count // 10 + (c < count % 10)
-        photos = sorted((data / name).glob("*.jpg"))[start: start + n]
-        if len(photos) < n:
-            raise SystemExit(f"{data / name} holds too few photos for {count} real images after {skip}.")
-        chosen += [(name, path) for path in photos]
-    return chosen
-
-
 def stage(rows: list[Row], staging: Path, keep_splits: bool) -> tuple[list[Path], list[str]]:
     """Copy `rows` into import-folder sources under `staging`: one REAL source (class folders) and one
     FAKE source per generator; with `keep_splits`, each under train/ and test/ folders."""
@@ -174,31 +160,21 @@ def stage(rows: list[Row], staging: Path, keep_splits: bool) -> tuple[list[Path]
 def import_rows(rows: list[Row], out: Path, seed: int = 0, keep_splits: bool = True, intro: str = "") -> Path:
     """Import `rows` into the dataset folder `out` (replaced): with their own splits (`keep_splits`),
     or drawn by the kit's stratified 80/20 split in `seed`."""
-    from dataset_builder.build import import_folders
-
-    staging = out.with_name(out.name + ".sources")
-    real, fake = stage(rows, staging, keep_splits)
-    import_folders(real, fake, output_dir=out, test_fraction=0.2, seed=seed, overwrite=True,
-                   intro=intro or "A task of the kit's Stable Diffusion bench (bench/_sd.py).")
-    shutil.rmtree(staging)
-    return out
-
-
-def stored_key(image_id: str, label: int, generator_id: str | None, cifar10_class: str | None) -> str:
-    """The `row_key` of a loaded image from the path the import stored (`load_pixels`'s image_ids)."""
-    return row_key(label, generator_id, cifar10_class, image_id.rsplit("/", 1)[-1])
+    return import_staged(lambda staging: stage(rows, staging, keep_splits), out, seed,
+                         intro or "A task of the kit's Stable Diffusion bench (bench/_sd.py).")
 
 
 def pixel_keys(pixels) -> list[str]:
-    """`row_key` of every image of a loaded split (`CifakePixels`)."""
+    """`row_key` of every image of a loaded split (`CifakePixels`), from the paths the import stored."""
     classes = pixels.classes.tolist()
     names = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in classes]
     gens = pixels.generator_ids or [None] * len(pixels)
-    return [stored_key(i, int(label), g if int(label) == FAKE else None, n if int(label) == REAL else None)
+    return [row_key(label, g if label == FAKE else None, n if label == REAL else None, i.rsplit("/", 1)[-1])
             for i, label, g, n in zip(pixels.image_ids, pixels.labels.tolist(), gens, names)]
 
 
-def sd_rows(shared: Path, real_count: int | None = None, real_skip: int = 2116) -> tuple[list[Row], dict[str, SdImage]]:
+def sd_rows(shared: Path, real_count: int | None = None,
+            real_skip: int = REAL_TOTAL) -> tuple[list[Row], dict[str, SdImage]]:
     """The SD task's images as rows (split not yet drawn) and the side table by row key."""
     images = sd_images(shared)
     root = shared / "data" / SD_FOLDER
@@ -214,7 +190,7 @@ def sd_rows(shared: Path, real_count: int | None = None, real_skip: int = 2116) 
 
 
 def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None = None,
-                  real_skip: int = 2116) -> tuple[Path, list[Row], dict[str, SdImage]]:
+                  real_skip: int = REAL_TOTAL) -> tuple[Path, list[Row], dict[str, SdImage]]:
     """Import the SD task into `out`: (dataset folder, its rows with the split drawn, side table).
 
     REAL: `real_count` photos (default: as many as SD images) spread over the classes, after the
@@ -239,19 +215,11 @@ def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None
 
 def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row]]:
     """The GAN/DDPM task (bench/_genuine.py) built into `out`, and its rows with their splits."""
-    from _genuine import GENERATORS, REAL_TOTAL, build_genuine_task
-
     from modeling.data import load_pixels
 
     build_genuine_task(shared, out, seed=seed)
-    where = {}
-    generated = shared / "data" / "generated"
-    for generator, (folder, prefixes) in GENERATORS.items():
-        with open(generated / folder / "provenance.csv", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["file"].startswith(prefixes):
-                    where[row_key(FAKE, generator, None, row["file"])] = (generated / folder / row["file"], generator, None)
-    for name, path in real_photos(shared, REAL_TOTAL, 0):
+    where = {row_key(FAKE, g, None, path.name): (path, g, None) for g, path in generator_files(shared)}
+    for name, path in real_photos(shared, REAL_TOTAL):
         where[row_key(REAL, None, name, path.name)] = (path, None, name)
     rows = []
     for split in ("train", "test"):

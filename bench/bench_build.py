@@ -18,29 +18,23 @@ Then `load_dataset` opens the Kaggle import twice: cold (builds datasets' Arrow 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _header import header  # noqa: E402
+from _bench import arguments, header, mean_sd, photo_files, seconds, table, timed
 
-from cifake_kit.schema import CIFAR10_CLASSES  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 FLOOR_CHUNK = 1024
 
 
 def lay_out(shared: Path, root: Path) -> int:
-    photos = [p.read_bytes() for c in CIFAR10_CLASSES for p in sorted((shared / "data" / "cifar10-test-jpeg" / c).glob("*.jpg"))]
+    photos = [p.read_bytes() for p, _ in photo_files(shared)]
     count = 0
     for label in ("REAL", "FAKE"):
         for split in ("train", "test"):
@@ -90,8 +84,7 @@ def floor(roots: list[Path], suffixes: tuple[str, ...], target: Path) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = arguments(__doc__)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -107,9 +100,8 @@ def main():
     print(header("CIFAKE kit: imports against their floor, and open (bench/bench_build.py)"))
     kaggle = work / "kaggle"
     if not kaggle.exists():
-        t = time.perf_counter()
-        files = lay_out(args.shared, kaggle)
-        print(f"# laid out {files} files in {time.perf_counter() - t:.1f} s (not timed below)")
+        took, files = timed(lay_out, args.shared, kaggle)
+        print(f"# laid out {files} files in {took:.1f} s (not timed below)")
     generated = args.shared / "data" / "generated"
     fakes = sorted(p for p in generated.iterdir() if p.is_dir())
     real = args.shared / "data" / "cifar10-test-jpeg"
@@ -137,47 +129,36 @@ def main():
                 else:
                     results[what].append(_timed(do, out))
             if what == "kaggle":
-                t = time.perf_counter()
-                ds = load_dataset(str(out))
-                results["cold"].append(time.perf_counter() - t)
-                del ds
-                t = time.perf_counter()
-                ds = load_dataset(str(out))
-                results["warm"].append(time.perf_counter() - t)
+                results["cold"].append(seconds(load_dataset, str(out)))
+                took, ds = timed(load_dataset, str(out))
+                results["warm"].append(took)
                 assert sum(len(d) for d in ds.values()) == 120_000, {k: len(v) for k, v in ds.items()}
                 size = sum(p.stat().st_size for p in (out / "data").iterdir())
                 del ds
             shutil.rmtree(out)
             shutil.rmtree(work / "hf-cache", ignore_errors=True)
 
-    def mean_sd(values):
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
     print(f"\nn = {args.repeat} runs (mean ± sd); import-kaggle writes {size / 1e6:.0f} MB of Parquet")
     for what in ("kaggle", "folder"):
         print(f"# {what} runs, import / floor (s): " + ", ".join(f"{a:.2f} / {b:.2f}"
                                                          for a, b in zip(results[what], results[what + " floor"])))
-    print()
-    print("| job | files | import | floor (read + decode + write, all cores) | ratio | target |")
-    print("|---|---|---|---|---|---|")
-    for what, files, target in (("kaggle", counts["kaggle"], 1.3), ("folder", counts["folder"], None)):
-        (mi, si), (mf, sf) = mean_sd(results[what]), mean_sd(results[what + " floor"])
-        ratios = [a / b for a, b in zip(results[what], results[what + " floor"])]
-        verdict = "" if target is None else (f"<= {target} " + ("ok" if statistics.mean(ratios) <= target else "OVER"))
-        name = "import-kaggle" if what == "kaggle" else "import-folder (shared set)"
-        print(f"| {name} | {files:,} | {mi:.2f} ± {si:.2f} s | {mf:.2f} ± {sf:.2f} s | {statistics.mean(ratios):.2f} | "
-              f"{verdict} |")
+    rows = []
+    for what, name, target in (("kaggle", "import-kaggle", 1.3), ("folder", "import-folder (shared set)", None)):
+        ratio = statistics.mean([a / b for a, b in zip(results[what], results[what + " floor"])])
+        verdict = "" if target is None else (f"<= {target} " + ("ok" if ratio <= target else "OVER"))
+        rows.append([name, f"{counts[what]:,}", mean_sd(results[what]) + " s", mean_sd(results[what + " floor"]) + " s",
+                     f"{ratio:.2f}", verdict])
     for name, key in (("load_dataset, cold cache", "cold"), ("load_dataset, warm cache", "warm")):
-        mean, sd = mean_sd(results[key])
-        print(f"| {name} | 120,000 | {mean:.2f} ± {sd:.2f} s | | | <= 2 s {'ok' if mean <= 2 else 'OVER'} |")
+        ok = "ok" if statistics.mean(results[key]) <= 2 else "OVER"
+        rows.append([name, "120,000", mean_sd(results[key]) + " s", "", "", f"<= 2 s {ok}"])
+    print()
+    print(table(["job", "files", "import", "floor (read + decode + write, all cores)", "ratio", "target"], rows))
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _timed(call, out) -> float:
-    start = time.perf_counter()
-    report = call(out)
-    elapsed = time.perf_counter() - start
+    elapsed, report = timed(call, out)
     assert not [p for p in report.problems if "provenance.csv" not in p[0]], report.problems[:3]
     return elapsed
 

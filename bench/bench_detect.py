@@ -17,21 +17,16 @@ from the kit's own metric code (FAKE is the positive class).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _bench import arguments, fmt, header, table
+from _genuine import bench_task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _genuine import bench_task  # noqa: E402
-from _header import header  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
 FORENSIC = "cifake-forensic"
 # Ablation: the forensic recipe without one of its parts (model config fields switched off).
@@ -57,7 +52,8 @@ def hand_features(pixels: np.ndarray) -> np.ndarray:
     return np.concatenate([pooled, energy, stats], 1)
 
 
-def logistic_baseline(data) -> dict:
+def logistic_baseline(data, scores: dict | None = None) -> dict:
+    """The baseline's row; `scores`, if given, receives the test split (`test`), its labels and P(FAKE)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -78,26 +74,57 @@ def logistic_baseline(data) -> dict:
     labels = test.labels.numpy()
     metrics = {"accuracy": float(np.mean((p_fake >= 0.5) == (labels == 0))), **detection_metrics(labels, p_fake, threshold)}
     metrics.update(breakdown(labels, p_fake, threshold, test.generator_ids, test.classes.numpy(), test.class_names))
+    if scores is not None:
+        scores.update(test=test, labels=labels, p_fake=p_fake)
     return {"name": "logistic regression, hand features", "metrics": metrics, "seconds": time.perf_counter() - start,
             "parameters": int(model[-1].coef_.size + 1), "epochs": None}
 
 
-def recipe_run(data, name: str, spec: str, work: Path) -> dict:
+def recipe_spec(recipe: str, model: dict | None = None, training: dict | None = None) -> str:
+    """`recipe` as a config JSON string, with the `model` and `training` fields given changed."""
+    from modeling.recipes import resolve_recipe
+
+    _, fields, settings = resolve_recipe(recipe)
+    return json.dumps({"model": {**fields, **(model or {})}, "training": {**settings, **(training or {})}})
+
+
+def check_recipes(runs: list[tuple[str, str]]) -> None:
+    """Refuse (name, spec) runs whose spec is a name that is no recipe."""
+    from modeling.recipes import RECIPES
+
+    unknown = [name for name, spec in runs if spec == name and name not in RECIPES]
+    if unknown:
+        raise SystemExit(f"unknown recipes {unknown}; see `cifake train --list-configs`")
+
+
+def fit(data, spec: str, out: Path, name: str | None = None, seed: int = 0) -> dict:
+    """Train `spec` on `data` into `out` as `cifake train --config` does: its row (name, metrics, seconds,
+    parameters, epochs, model_dir)."""
     from modeling.training.train import train
 
     start = time.perf_counter()
-    result = train(data=str(data), output_dir=work / name.replace(" ", "_").replace(",", "").replace("/", "-"),
-                   config=spec, overwrite=True)
+    result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed)
     seconds = time.perf_counter() - start
     report = json.loads(result.report.read_text())
-    return {"name": name, "metrics": report["metrics"], "seconds": seconds, "parameters": report["parameters"],
-            "epochs": report["epochs_run"]}
+    return {"name": name or spec, "metrics": report["metrics"], "seconds": seconds, "parameters": report["parameters"],
+            "epochs": report["epochs_run"], "model_dir": result.output_dir}
+
+
+def recipe_run(data, name: str, spec: str, work: Path) -> dict:
+    """`fit` into a folder of `work` named after `name`."""
+    return fit(data, spec, work / name.replace(" ", "_").replace(",", "").replace("/", "-"), name)
+
+
+def per_generator(rows: list[dict], label=str) -> list[list]:
+    """Table rows: each generator of the first row's report (`label`led), its FAKE test images, and
+    each row's ROC AUC of those against all REAL test images."""
+    per = [{g["generator_id"]: g for g in row["metrics"]["per_generator"]} for row in rows]
+    return [[label(g), per[0][g]["images"]] + [fmt(p[g]["roc_auc_vs_real"] if g in p else None) for p in per]
+            for g in per[0]]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--data", type=Path, help="a dataset folder (default: the genuine task built from --shared)")
+    parser = arguments(__doc__, data=True)
     parser.add_argument("--recipes", nargs="+", action="extend")
     parser.add_argument("--ablation", action="store_true", help="also train the forensic recipe without each of its parts")
     parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
@@ -105,56 +132,42 @@ def main():
     args = parser.parse_args()
     args.recipes = args.recipes or DEFAULT_RECIPES  # a repeated --recipes adds up: the default only when none was given
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
-    models = args.keep or work
     data = bench_task(args.data, args.shared, work)
     import torch
 
-    from modeling.recipes import RECIPES, resolve_recipe
     from modeling.scoring.report import metrics_table
 
     runs = [(name, name) for name in args.recipes]
     if args.ablation:
-        _, model, training = resolve_recipe(FORENSIC)
-        for name, off in ABLATIONS.items():
-            runs.append((name, json.dumps({"model": {**model, **off}, "training": training})))
-    unknown = [name for name, spec in runs if spec == name and name not in RECIPES]
-    if unknown:
-        raise SystemExit(f"unknown recipes {unknown}; see `cifake train --list-configs`")
+        runs += [(name, recipe_spec(FORENSIC, model=off)) for name, off in ABLATIONS.items()]
+    check_recipes(runs)
 
     print(header("CIFAKE kit: detection on genuine fakes, recipes vs a hand-feature baseline (bench/bench_detect.py)"))
     print(f"# data: {data} | {torch.get_num_threads()} threads | one run each, seed 0 | FAKE is the positive class")
     rows = [logistic_baseline(data)]
     for name, spec in runs:
         print(f"# training {name} ...", flush=True)
-        rows.append(recipe_run(data, name, spec, models))
-
-    table = [{"detector": row["name"], "parameters": row["parameters"],
-              "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}", "train_s": round(row["seconds"], 1),
-              **{k: row["metrics"].get(k) for k in ("roc_auc", "average_precision", "accuracy", "accuracy_at_threshold",
-                                                    "ece")}}
-             for row in rows]
+        rows.append(recipe_run(data, name, spec, args.keep or work))
     print()
-    print(metrics_table(table, ["detector", "parameters", "epochs", "train_s", "roc_auc", "average_precision", "accuracy",
-                                "accuracy_at_threshold", "ece"]))
-    generators = [g["generator_id"] for g in rows[0]["metrics"]["per_generator"]]
+    print(metrics_table([{**row["metrics"], "detector": row["name"], "parameters": row["parameters"],
+                          "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}",
+                          "train_s": round(row["seconds"], 1)} for row in rows],
+                        ["detector", "parameters", "epochs", "train_s", "roc_auc", "average_precision", "accuracy",
+                         "accuracy_at_threshold", "ece"]))
     print("\nPer generator: ROC AUC of its FAKE test images against all REAL test images.\n")
-    print("| generator | images | " + " | ".join(row["name"] for row in rows) + " |")
-    print("|---|---|" + "---|" * len(rows))
-    by_generator = [{g["generator_id"]: g for g in row["metrics"]["per_generator"]} for row in rows]
-    for generator in generators:
-        cells = [f"{per[generator]['roc_auc_vs_real']:.3f}" if generator in per else "" for per in by_generator]
-        print(f"| {generator} | {by_generator[0][generator]['images']} | " + " | ".join(cells) + " |")
-    best = max(rows[1:], key=lambda row: row["metrics"]["roc_auc"] or 0.0) if len(rows) > 1 else None
-    if best is not None:
-        best_per = {g["generator_id"]: g["roc_auc_vs_real"] for g in best["metrics"]["per_generator"]}
-        worse = [g for g in generators if best_per.get(g, 0.0) <= by_generator[0][g]["roc_auc_vs_real"]]
+    print(table(["generator", "images"] + [row["name"] for row in rows], per_generator(rows)))
+    if len(rows) > 1:
+        best = max(rows[1:], key=lambda row: row["metrics"]["roc_auc"] or 0.0)
+        base, mine = ({g["generator_id"]: g["roc_auc_vs_real"] for g in r["metrics"]["per_generator"]}
+                      for r in (rows[0], best))
+        worse = [g for g in base if mine.get(g, 0.0) <= base[g]]
         m = best["metrics"]
         print(f"\nBest recipe by ROC AUC: {best['name']}: AUROC {m['roc_auc']:.3f} (target >= 0.85), accuracy "
               f"{max(m['accuracy'], m['accuracy_at_threshold']):.1%} (target >= 75%), {best['seconds'] / 60:.1f} min "
-              f"(target <= 15). Above the baseline on {len(generators) - len(worse)} of {len(generators)} generators"
+              f"(target <= 15). Above the baseline on {len(base) - len(worse)} of {len(base)} generators"
               + (f"; not on: {', '.join(worse)}." if worse else "."))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        args.json.write_text(json.dumps(rows, indent=2, default=str) + "\n")
     shutil.rmtree(work, ignore_errors=True)
 
 

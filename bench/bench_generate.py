@@ -18,12 +18,8 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _header import header  # noqa: E402
+from _bench import header, mean_sd, seconds, table
 
 # Public configs of CompVis/stable-diffusion-v1-4 (unet/, vae/, text_encoder/, scheduler/).
 SD14_UNET = dict(
@@ -67,23 +63,9 @@ def sd14_random(dtype, device):
     return pipe.to(device=device, dtype=dtype)
 
 
-def sync():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def time_calls(call, images_per_call, repeat):
-    call()  # warm-up (and compile)
-    sync()
-    rates = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        call()
-        sync()
-        rates.append(images_per_call / (time.perf_counter() - t))
-    return rates
+    seconds(call)  # warm-up (and compile)
+    return [images_per_call / seconds(call) for _ in range(repeat)]
 
 
 def main():
@@ -119,14 +101,11 @@ def main():
     prompts = [prompt_for(c % 10, c) for c in range(args.batch_size)]
     kit_rates = time_calls(lambda: _run_pipeline(kit, prompts, list(range(args.batch_size)), settings), args.batch_size, args.repeat)
 
-    def fmt(rates):
-        return f"{statistics.mean(rates):.3f} ± {statistics.stdev(rates) if len(rates) > 1 else 0:.3f}"
-
-    print("\n| call | images/s (mean ± sd) | ratio |")
-    print("|---|---|---|")
-    print(f"| plain default call, batch 1, fp32 | {fmt(plain_rates)} | 1.00 |")
     kit_name = f"kit: batch {args.batch_size}, {'fp16 + channels_last' if cuda else 'fp32'}{' + compile' if args.compile else ''}"
-    print(f"| {kit_name} | {fmt(kit_rates)} | {statistics.mean(kit_rates) / statistics.mean(plain_rates):.2f} |")
+    print()
+    print(table(["call", "images/s (mean ± sd)", "ratio"], [
+        ["plain default call, batch 1, fp32", mean_sd(plain_rates, ".3f"), "1.00"],
+        [kit_name, mean_sd(kit_rates, ".3f"), f"{statistics.mean(kit_rates) / statistics.mean(plain_rates):.2f}"]]))
     per_image = 1 / statistics.mean(kit_rates)
     print(f"\nAt this rate, 60,000 FAKE images take {60_000 * per_image / 3600:.1f} h at these settings.")
 

@@ -16,42 +16,25 @@ best CNN with its initial weights (speed does not depend on training).
 
 from __future__ import annotations
 
-import argparse
-import os
+import shutil
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import write_test_folder  # noqa: E402
-from _header import header  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def percentiles(samples_ms):
-    ordered = sorted(samples_ms)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
-    return pick(0.50), pick(0.95)
+from _bench import arguments, header, mean_sd, offline, percentiles, seconds, table, timed, write_test_folder
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = arguments(__doc__)
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--evaluate-runs", type=int, default=3)
     parser.add_argument("--config", default="paper-best")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-infer-"))
-    for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1",
-                        "HF_DATASETS_CACHE": str(work / "hf-cache")}.items():
-        os.environ.setdefault(name, value)
+    offline(HF_DATASETS_CACHE=str(work / "hf-cache"))
 
     import numpy as np
     import torch
-    from datasets.utils.logging import disable_progress_bar
     from PIL import Image
     from transformers import pipeline
     from transformers.utils import logging as hf_logging
@@ -64,7 +47,6 @@ def main():
     from modeling.scoring.evaluation import evaluate_model
 
     keep_freed_memory()  # as `cifake evaluate` runs
-    disable_progress_bar()
     hf_logging.disable_progress_bar()
     print(header("CIFAKE kit: inference latency and `cifake evaluate` throughput (bench/bench_inference.py)"))
     name, fields, _ = resolve_recipe(args.config)
@@ -92,44 +74,27 @@ def main():
         for way, call in (("processor + model", direct), ("pipeline()", classifier)):
             for _ in range(20):
                 call(image)
-            samples = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                call(image)
-                samples.append((time.perf_counter() - start) * 1000)
-            rows.append((f"{label}, {way}", *percentiles(samples)))
-    print("\n| one image | p50 (ms) | p95 (ms) |")
-    print("|---|---|---|")
-    for label, p50, p95 in rows:
-        print(f"| {label} | {p50:.2f} | {p95:.2f} |")
+            samples = [seconds(call, image) * 1000 for _ in range(args.repeat)]
+            rows.append([f"{label}, {way}"] + [f"{p:.2f}" for p in percentiles(samples, 50, 95)])
+    print()
+    print(table(["one image", "p50 (ms)", "p95 (ms)"], rows))
 
     data = write_test_folder(args.shared, work / "data")
-    colds, warms = [], []
-    for run in range(args.evaluate_runs + 1):
-        start = time.perf_counter()
-        result = evaluate_model(model_dir, data=str(data), split="test", output_dir=work / f"eval{run}")
-        seconds = time.perf_counter() - start
-        (colds if run == 0 else warms).append(seconds)
-    assert sum(result.metrics["confusion_matrix"][0]) + sum(result.metrics["confusion_matrix"][1]) == 20_000
+    runs = [timed(evaluate_model, model_dir, data=str(data), split="test", output_dir=work / f"eval{run}")
+            for run in range(args.evaluate_runs + 1)]
+    assert all(sum(map(sum, result.metrics["confusion_matrix"])) == 20_000 for _, result in runs)
+    cold, *warms = [took for took, _ in runs]
     pixels = load_pixels(data, "test", processor)
     collator = CifakeCollator(processor)
     predict(model, collator, pixels.pixels[:2048])
-    forward = []
-    for _ in range(args.evaluate_runs):
-        start = time.perf_counter()
-        predict(model, collator, pixels.pixels)
-        forward.append(len(pixels) / (time.perf_counter() - start))
-
-    def fmt(values):
-        return f"{statistics.mean(values):,.0f}" + (f" ± {statistics.stdev(values):,.0f}" if len(values) > 1 else "")
-
-    print("\n| `cifake evaluate`, 20,000 images | images/s | seconds |")
-    print("|---|---|---|")
-    print(f"| cold: decode + cache + score + report | {20_000 / colds[0]:,.0f} | {colds[0]:.2f} |")
-    print(f"| warm: cached tensors + score + report (n = {len(warms)}) | {fmt([20_000 / s for s in warms])} | {statistics.mean(warms):.2f} |")
-    print(f"| forward passes alone, batch 1024 (n = {len(forward)}) | {fmt(forward)} | {20_000 / statistics.mean(forward):.2f} |")
-    import shutil
-
+    forward = [len(pixels) / seconds(predict, model, collator, pixels.pixels) for _ in range(args.evaluate_runs)]
+    print()
+    print(table(["`cifake evaluate`, 20,000 images", "images/s", "seconds"], [
+        ["cold: decode + cache + score + report", f"{20_000 / cold:,.0f}", f"{cold:.2f}"],
+        [f"warm: cached tensors + score + report (n = {len(warms)})", mean_sd([20_000 / s for s in warms], ",.0f"),
+         f"{statistics.mean(warms):.2f}"],
+        [f"forward passes alone, batch 1024 (n = {len(forward)})", mean_sd(forward, ",.0f"),
+         f"{20_000 / statistics.mean(forward):.2f}"]]))
     shutil.rmtree(work, ignore_errors=True)
 
 

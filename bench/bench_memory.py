@@ -16,10 +16,8 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _header import header  # noqa: E402
+from _bench import header, table
 
 RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic", "resnet18-cifar", "vit-tiny-32", "vit-tiny-224"]
 
@@ -68,8 +66,7 @@ def main() -> None:
     print(header("CIFAKE kit: memory estimate vs measured peak (bench/bench_memory.py)"))
     print("# growth of the peak resident memory of a fresh process over two steps (CPU); estimate from the meta device")
     print()
-    print("| recipe | step | batch | estimate | measured | estimate / measured |")
-    print("|---|---|---|---|---|---|")
+    print(table(["recipe", "step", "batch", "estimate", "measured", "estimate / measured"], []))
     for recipe in args.recipes:
         batch = resolve_recipe(recipe)[2]["batch_size"]
         for kind, size in (("train", batch), ("score", args.eval_batch)):

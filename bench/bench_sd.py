@@ -23,24 +23,18 @@ Parts (--parts, default all):
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+import _sd
 import numpy as np
+from _bench import REPO, arguments, fmt, header, like_cifake, table, timed
+from bench_detect import check_recipes, fit, logistic_baseline, per_generator, recipe_run, recipe_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _sd  # noqa: E402
-from _header import header  # noqa: E402
+from cifake_kit.schema import generator_family
 
-from cifake_kit.schema import generator_family  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 PARTS = ["recipes", "gradcam", "controls", "curve", "joint"]  # run in this order
 DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
 FALLBACK_BEST = "cifake-forensic"  # the best recipe when the recipes part is not run
@@ -59,16 +53,6 @@ def auc(p_fake, fake_mask, real_mask) -> float | None:
     return float(roc_auc_score(fake_mask[both], np.asarray(p_fake)[both]))
 
 
-def fmt(value, digits: int = 3) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def table(header_cells: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header_cells) + " |", "|" + "---|" * len(header_cells)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 class Scored:
     """A model's P(FAKE) on a split, with each image's key, label, class name and generator."""
 
@@ -85,21 +69,8 @@ class Scored:
         self.classes = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in pixels.classes.tolist()]
         self.generators = list(pixels.generator_ids or [None] * len(pixels))
 
-    @property
-    def real(self) -> np.ndarray:
-        return self.labels == _sd.REAL
-
     def p_by_key(self) -> dict[str, float]:
         return dict(zip(self.keys, self.p_fake.tolist()))
-
-
-def fit(data: Path, spec: str, out: Path, seed: int = 0, epochs: int | None = None) -> tuple[Path, float, dict]:
-    """Train `spec` on `data` into `out`: (model folder, seconds, test metrics)."""
-    from modeling.training.train import train
-
-    start = time.perf_counter()
-    result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed, num_train_epochs=epochs)
-    return result.output_dir, time.perf_counter() - start, result.metrics
 
 
 def content_scores(scored_keys, labels, p_fake, table_) -> dict:
@@ -112,55 +83,27 @@ def content_scores(scored_keys, labels, p_fake, table_) -> dict:
 
 # --- parts ----------------------------------------------------------------------------------------
 
-def with_epochs(recipe: str, epochs: int) -> str:
-    """`recipe` as a config JSON with its training epochs set to `epochs`."""
-    from modeling.recipes import resolve_recipe
-
-    _, model, training = resolve_recipe(recipe)
-    return json.dumps({"model": model, "training": {**training, "epochs": epochs}})
+def with_epochs(recipe: str, epochs: int | None) -> str:
+    """`recipe`, or with `epochs`, its config JSON with that many training epochs."""
+    return recipe_spec(recipe, training={"epochs": epochs}) if epochs else recipe
 
 
 def part_recipes(ctx) -> dict:
-    from bench_detect import logistic_baseline, recipe_run
-
-    from modeling.recipes import RECIPES
-
     data, table_ = ctx["sd_data"], ctx["table"]
-    runs = [(name, name) for name in ctx["recipes"]]
-    if ctx["epochs"]:
-        runs = [(name, with_epochs(name, ctx["epochs"])) for name in ctx["recipes"]]
-    for epochs in ctx["extra_epochs"]:
-        runs.append((f"{FALLBACK_BEST}, {epochs} epochs", with_epochs(FALLBACK_BEST, epochs)))
-    unknown = [name for name, spec in runs if spec == name and name not in RECIPES]
-    if unknown:
-        raise SystemExit(f"unknown recipes {unknown}; see `cifake train --list-configs`")
-    # The baseline's per-image scores, caught where it hands them to the kit's breakdown.
-    import modeling.scoring.detection as detection
-
-    caught = {}
-    original = detection.breakdown
-
-    def catching(labels, p_fake, *args, **kwargs):
-        caught["labels"], caught["p_fake"] = np.asarray(labels), np.asarray(p_fake)
-        return original(labels, p_fake, *args, **kwargs)
-
-    detection.breakdown = catching
-    try:
-        baseline = logistic_baseline(data)
-    finally:
-        detection.breakdown = original
-    from modeling.data import load_pixels
-
-    test = load_pixels(data, "test", None)
-    baseline["content"] = content_scores(_sd.pixel_keys(test), caught["labels"], caught["p_fake"], table_)
+    runs = [(name, with_epochs(name, ctx["epochs"])) for name in ctx["recipes"]]
+    runs += [(f"{FALLBACK_BEST}, {n} epochs", with_epochs(FALLBACK_BEST, n)) for n in ctx["extra_epochs"]]
+    check_recipes(runs)
+    scores = {}
+    baseline = logistic_baseline(data, scores)
+    test = scores["test"]
+    baseline["content"] = content_scores(_sd.pixel_keys(test), scores["labels"], scores["p_fake"], table_)
     baseline["spec"] = None
     rows = [baseline]
     for name, spec in runs:
         print(f"# training {name} on the SD task ...", flush=True)
         row = recipe_run(data, name, spec, ctx["models"])
-        row["model_dir"] = str(ctx["models"] / name.replace(" ", "_").replace(",", "").replace("/", "-"))
         row["spec"] = spec
-        scored = Scored(Path(row["model_dir"]), data)
+        scored = Scored(row["model_dir"], data)
         row["content"] = content_scores(scored.keys, scored.labels, scored.p_fake, table_)
         rows.append(row)
         print(f"#   {name}: ROC AUC {row['metrics']['roc_auc']:.4f} in {row['seconds']:.0f} s", flush=True)
@@ -171,19 +114,15 @@ def part_recipes(ctx) -> dict:
                 [[r["name"], "" if r["epochs"] is None else f"{r['epochs']:g}", f"{r['seconds']:.0f}",
                   fmt(r["metrics"]["roc_auc"], 4), fmt(r["metrics"]["average_precision"], 4),
                   fmt(r["metrics"]["accuracy"]), fmt(r["metrics"].get("accuracy_at_threshold"))] for r in rows]))
-    generators = [g["generator_id"] for g in rows[0]["metrics"]["per_generator"]]
-    per = [{g["generator_id"]: g for g in r["metrics"]["per_generator"]} for r in rows]
     print("\nPer source and per content type: ROC AUC of those SD test images against all real test photos.\n")
-    body = [[g.split(":", 1)[1], per[0][g]["images"]] + [fmt(p.get(g, {}).get("roc_auc_vs_real")) for p in per]
-            for g in generators]
+    body = per_generator(rows, lambda g: g.split(":", 1)[1])
     for name in rows[0]["content"]:
         body.append([f"**{name.replace(' vs all real', '')}**", rows[0]["content"][name]["fake_images"]]
                     + [fmt(r["content"][name]["auc"]) for r in rows])
     print(table(["source / content", "SD test images"] + [r["name"] for r in rows], body))
     best = max(rows[1:], key=lambda r: r["metrics"]["roc_auc"] or 0.0) if len(rows) > 1 else None
     if best is not None:
-        ctx["best"] = {"name": best["name"], "spec": best["spec"], "model_dir": Path(best["model_dir"]),
-                       "seconds": best["seconds"]}
+        ctx["best"] = best
         m = best["metrics"]
         print(f"\nBest recipe: {best['name']}: ROC AUC {m['roc_auc']:.4f} (target >= 0.99), "
               f"{best['seconds'] / 60:.1f} min training (target <= 15).")
@@ -194,9 +133,8 @@ def best_model(ctx) -> dict:
     """The best recipe's model on the SD task: from the recipes part, or trained now (FALLBACK_BEST)."""
     if "best" not in ctx:
         print(f"# training {FALLBACK_BEST} on the SD task (the recipes part was not run) ...", flush=True)
-        spec = with_epochs(FALLBACK_BEST, ctx["epochs"]) if ctx["epochs"] else FALLBACK_BEST
-        model_dir, seconds, _ = fit(ctx["sd_data"], spec, ctx["models"] / "sd-best")
-        ctx["best"] = {"name": FALLBACK_BEST, "spec": spec, "model_dir": model_dir, "seconds": seconds}
+        spec = with_epochs(FALLBACK_BEST, ctx["epochs"])
+        ctx["best"] = {**fit(ctx["sd_data"], spec, ctx["models"] / "sd-best", FALLBACK_BEST), "spec": spec}
     return ctx["best"]
 
 
@@ -208,7 +146,7 @@ def control_set(ctx) -> Path:
     (dog and bento's photo classes), photos no task of this bench trains or tests on, all as test."""
     table_ = ctx["table"]
     classes = {"dog"} | {i.cifar10_class for i in table_.values() if i.content == _sd.PHOTO and i.cifar10_class}
-    skip = 2116 + len(ctx["sd_rows"])  # after the GAN/DDPM task's photos and the SD task's
+    skip = _sd.REAL_TOTAL + len(ctx["sd_rows"])  # after the GAN/DDPM task's photos and the SD task's
     extra = [_sd.Row(path, _sd.REAL, None, name, "test")
              for name, path in _sd.real_photos(ctx["shared"], 10 * CONTROL_EXTRA_REAL, skip) if name in classes]
     rows = [r for r in ctx["sd_rows"] if r.split == "test"] + extra
@@ -235,12 +173,12 @@ def part_controls(ctx) -> dict:
     # (b) trained without any photo-like SD image, scored on them.
     print(f"\n# training {best['name']} on the SD task without its photo-like SD training images ...", flush=True)
     art_data = _sd.import_rows(_sd.art_only(rows, table_), ctx["work"] / "sd-art-only")
-    model_dir, seconds, _ = fit(art_data, best["spec"], ctx["models"] / "sd-art-only")
-    art = Scored(model_dir, data)
+    art_run = fit(art_data, best["spec"], ctx["models"] / "sd-art-only")
+    art = Scored(art_run["model_dir"], data)
     p_art = np.array([art.p_by_key()[k] for k in scored.keys])  # the same test images, in the same order
     n_train = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE and table_[r.key].content == _sd.ART)
-    print(f"\n(b) Trained on art-only SD ({n_train} training fakes) + the real training photos ({seconds:.0f} s), "
-          f"against the full SD model, on the same test images.\n")
+    print(f"\n(b) Trained on art-only SD ({n_train} training fakes) + the real training photos "
+          f"({art_run['seconds']:.0f} s), against the full SD model, on the same test images.\n")
     body = []
     for name, m in masks.items():
         full_value, art_value = auc(scored.p_fake, m["fake"], m["real"]), auc(p_art, m["fake"], m["real"])
@@ -253,60 +191,57 @@ def part_controls(ctx) -> dict:
     return out
 
 
-def genuine_task(ctx):
-    if "gan_rows" not in ctx:
-        data, rows = _sd.genuine_rows(ctx["shared"], ctx["work"] / "gan-task")
-        ctx["gan_data"], ctx["gan_rows"] = data, rows
-    return ctx["gan_data"], ctx["gan_rows"]
+def genuine_task(ctx) -> tuple[Path, list[_sd.Row]]:
+    if "gan_task" not in ctx:
+        ctx["gan_task"] = _sd.genuine_rows(ctx["shared"], ctx["work"] / "gan-task")
+    return ctx["gan_task"]
 
 
-def gan_specialist(ctx) -> tuple[Path, float]:
-    if "gan_model" not in ctx:
+def gan_specialist(ctx) -> dict:
+    """The best recipe trained on the GAN/DDPM task: its `fit` row."""
+    if "gan" not in ctx:
         data, _ = genuine_task(ctx)
         best = best_model(ctx)
         print(f"# training {best['name']} on the GAN/DDPM task ...", flush=True)
-        model_dir, seconds, metrics = fit(data, best["spec"], ctx["models"] / "gan-specialist")
-        ctx["gan_model"], ctx["gan_seconds"], ctx["gan_auc"] = model_dir, seconds, metrics["roc_auc"]
-    return ctx["gan_model"], ctx["gan_seconds"]
+        ctx["gan"] = fit(data, best["spec"], ctx["models"] / "gan-specialist")
+    return ctx["gan"]
 
 
 def part_joint(ctx) -> dict:
     best = best_model(ctx)
     _, gan_rows = genuine_task(ctx)
-    gan_model, gan_seconds = gan_specialist(ctx)
+    gan = gan_specialist(ctx)
     joint_data = _sd.import_rows(ctx["sd_rows"] + gan_rows, ctx["work"] / "joint-task",
                                  intro="SD + GAN/DDPM, the joint task of bench/bench_sd.py.")
     print(f"# training {best['name']} on SD + GAN/DDPM together ...", flush=True)
-    joint_model, joint_seconds, _ = fit(joint_data, best["spec"], ctx["models"] / "joint")
-    models = {"joint (SD + GAN/DDPM)": joint_model, "SD-only": best["model_dir"], "GAN/DDPM-only": gan_model}
+    joint = fit(joint_data, best["spec"], ctx["models"] / "joint")
+    models = {"joint (SD + GAN/DDPM)": joint["model_dir"], "SD-only": best["model_dir"],
+              "GAN/DDPM-only": gan["model_dir"]}
     scores = {name: Scored(path, joint_data) for name, path in models.items()}
     first = scores["joint (SD + GAN/DDPM)"]
     p = {name: np.array([s.p_by_key()[k] for k in first.keys]) for name, s in scores.items()}
     families = np.array([generator_family(g) if label == _sd.FAKE else "REAL"
                          for g, label in zip(first.generators, first.labels)], dtype=object)
-    real = first.real
+    real = first.labels == _sd.REAL
     out = []
     for family in ("Stable Diffusion", "GAN", "DDPM", "all"):
         fake = (families != "REAL") if family == "all" else (families == family)
         out.append({"family": family, "fake_images": int(fake.sum()), "real_images": int(real.sum()),
                     **{name: auc(p[name], fake, real) for name in models}})
+    seconds = {"joint": joint["seconds"], "SD-only": best["seconds"], "GAN/DDPM-only": gan["seconds"]}
     print(f"\n## One detector for every genuine fake ({best['name']})\n")
     print(f"Joint test split ({int(real.sum())} real photos: the SD task's and the GAN/DDPM task's), each family "
-          f"against all of them. Train time: joint {joint_seconds:.0f} s, SD-only {best['seconds']:.0f} s, "
-          f"GAN/DDPM-only {gan_seconds:.0f} s.\n")
+          f"against all of them. Train time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ".\n")
     print(table(["family", "fake test images"] + list(models),
                 [[r["family"], r["fake_images"]] + [fmt(r[name]) for name in models] for r in out]))
     shutil.rmtree(joint_data, ignore_errors=True)
-    return {"rows": out, "seconds": {"joint": joint_seconds, "SD-only": best["seconds"], "GAN/DDPM-only": gan_seconds}}
+    return {"rows": out, "seconds": seconds}
 
 
 def part_curve(ctx) -> dict:
     best = best_model(ctx)
-    tasks = {"SD": ctx["sd_rows"]}
-    if "GAN/DDPM" in ctx["curve_tasks"]:
-        _, tasks["GAN/DDPM"] = genuine_task(ctx)
-    if "SD" not in ctx["curve_tasks"]:
-        del tasks["SD"]
+    tasks = {task: ctx["sd_rows"] if task == "SD" else genuine_task(ctx)[1]
+             for task in ("SD", "GAN/DDPM") if task in ctx["curve_tasks"]}
     points = []
     for task, rows in tasks.items():
         total = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE)
@@ -316,22 +251,17 @@ def part_curve(ctx) -> dict:
                     continue  # every fake: the subsets are equal, only the training seed would differ
                 n = total if size is None else min(size, total)
                 if size is None and seed == 0:  # trained already: the same rows, the same recipe, seed 0
-                    if task == "SD":
-                        value = Scored(best["model_dir"], ctx["sd_data"]).metrics["roc_auc"]
-                        seconds = best["seconds"]
-                    else:
-                        seconds, value = gan_specialist(ctx)[1], ctx["gan_auc"]
-                    points.append({"task": task, "fakes": n, "seed": seed, "roc_auc": value, "seconds": seconds})
-                    print(f"#   curve {task} n={n} seed {seed}: ROC AUC {value:.4f} (the {task} model)", flush=True)
-                    continue
-                subset = _sd.curve_subset(rows, size, seed)
-                folder = ctx["work"] / f"curve-{task.replace('/', '-')}-{n}-{seed}"
-                _sd.import_rows(subset, folder, seed=seed)
-                model_dir, seconds, metrics = fit(folder, best["spec"], ctx["models"] / folder.name, seed=seed)
-                points.append({"task": task, "fakes": n, "seed": seed, "roc_auc": metrics["roc_auc"], "seconds": seconds})
-                print(f"#   curve {task} n={n} seed {seed}: ROC AUC {metrics['roc_auc']:.4f} ({seconds:.0f} s)", flush=True)
-                shutil.rmtree(folder, ignore_errors=True)
-                shutil.rmtree(model_dir, ignore_errors=True)
+                    run = best if task == "SD" else gan_specialist(ctx)
+                    value, note = run["metrics"]["roc_auc"], f"the {task} model"
+                else:
+                    folder = ctx["work"] / f"curve-{task.replace('/', '-')}-{n}-{seed}"
+                    _sd.import_rows(_sd.curve_subset(rows, size, seed), folder, seed=seed)
+                    run = fit(folder, best["spec"], ctx["models"] / folder.name, seed=seed)
+                    value, note = run["metrics"]["roc_auc"], f"{run['seconds']:.0f} s"
+                    shutil.rmtree(folder, ignore_errors=True)
+                    shutil.rmtree(run["model_dir"], ignore_errors=True)
+                points.append({"task": task, "fakes": n, "seed": seed, "roc_auc": value, "seconds": run["seconds"]})
+                print(f"#   curve {task} n={n} seed {seed}: ROC AUC {value:.4f} ({note})", flush=True)
     summary = curve_summary(points)
     print(f"\n## Learning curve ({best['name']}): ROC AUC against training fakes\n")
     print("Real training photos subsampled to the same number; the full test split of each task; mean +- sd over "
@@ -340,21 +270,25 @@ def part_curve(ctx) -> dict:
                 [[s["task"], s["fakes"], s["runs"], fmt(s["mean"], 4), fmt(s["sd"], 4), fmt(s["min"], 4),
                   f"{s['seconds']:.0f}"] for s in summary]))
     figure = plot_curve(summary, ctx["figures"] / "sd_learning_curve.png", best["name"])
-    print(f"\nFigure: {figure.relative_to(REPO) if figure.is_relative_to(REPO) else figure}")
+    print(f"\nFigure: {shown(figure)}")
     for task in tasks:
         print(extrapolation(summary, task))
     return {"points": points, "summary": summary}
+
+
+def shown(path: Path) -> Path:
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def curve_summary(points: list[dict]) -> list[dict]:
     out = []
     for task in dict.fromkeys(p["task"] for p in points):
         for fakes in sorted({p["fakes"] for p in points if p["task"] == task}):
-            values = [p["roc_auc"] for p in points if p["task"] == task and p["fakes"] == fakes]
-            seconds = [p["seconds"] for p in points if p["task"] == task and p["fakes"] == fakes]
+            mine = [p for p in points if p["task"] == task and p["fakes"] == fakes]
+            values = [p["roc_auc"] for p in mine]
             out.append({"task": task, "fakes": fakes, "runs": len(values), "mean": float(np.mean(values)),
                         "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None, "min": float(np.min(values)),
-                        "seconds": float(np.mean(seconds))})
+                        "seconds": float(np.mean([p["seconds"] for p in mine]))})
     return out
 
 
@@ -431,13 +365,12 @@ def part_gradcam(ctx) -> dict:
         print(table(["source", "images", "border share", "centre share", "called FAKE"],
                     [[g["generator_id"].split(":", 1)[1], g["images"], fmt(1 - g["centre_share"]),
                       fmt(g["centre_share"]), fmt(g["called_fake"])] for g in result["per_generator"]]))
-    print(f"\nFigure: {figure.relative_to(REPO) if figure.is_relative_to(REPO) else figure}")
+    print(f"\nFigure: {shown(figure)}")
     return result
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = arguments(__doc__)
     parser.add_argument("--parts", nargs="+", action="extend", choices=PARTS)
     parser.add_argument("--recipes", nargs="+", action="extend")
     parser.add_argument("--extra-epochs", nargs="*", action="extend", type=int, default=[],
@@ -460,11 +393,7 @@ def main():
             setattr(args, name, list(default))
     if not (args.shared / "data" / _sd.SD_FOLDER).is_dir():
         raise SystemExit(f"{args.shared / 'data' / _sd.SD_FOLDER} is missing: this bench needs ../shared/data/generated-sd.")
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
-        os.environ.setdefault(name, "1")
-    from cifake_kit.runtime import keep_freed_memory
-
-    keep_freed_memory()
+    like_cifake()
     import torch
 
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-sd-"))
@@ -474,10 +403,7 @@ def main():
           f"fakes {' '.join(str(n or 'all') for n in args.curve_sizes)}, seeds {' '.join(map(str, args.seeds))} | "
           f"FAKE is the positive class", flush=True)
     sd_data, sd_rows, table_ = _sd.build_sd_task(args.shared, work / "sd-task")
-    ctx = {"shared": args.shared, "work": work, "models": models, "figures": args.figures, "sd_data": sd_data,
-           "sd_rows": sd_rows, "table": table_, "recipes": args.recipes, "extra_epochs": args.extra_epochs,
-           "seeds": args.seeds, "curve_all_seeds": args.curve_all_seeds, "parts": args.parts,
-           "curve_tasks": args.curve_tasks, "curve_sizes": args.curve_sizes, "epochs": args.epochs}
+    ctx = {**vars(args), "work": work, "models": models, "sd_data": sd_data, "sd_rows": sd_rows, "table": table_}
     photo = sum(1 for i in table_.values() if i.content == _sd.PHOTO)
     print(f"# SD task: {sum(r.label == _sd.FAKE for r in sd_rows)} SD images ({photo} photo-like, "
           f"{len(table_) - photo} art) vs {sum(r.label == _sd.REAL for r in sd_rows)} real photos; "
@@ -485,9 +411,8 @@ def main():
     results = {}
     for part in PARTS:  # in this order: later parts reuse the best model
         if part in args.parts:
-            start = time.perf_counter()
-            results[part] = globals()[f"part_{part}"](ctx)
-            print(f"\n# part {part}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+            took, results[part] = timed(globals()[f"part_{part}"], ctx)
+            print(f"\n# part {part}: {took / 60:.1f} min", flush=True)
             if args.json:
                 args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     shutil.rmtree(work, ignore_errors=True)

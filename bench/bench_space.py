@@ -16,35 +16,27 @@ CIFAR-10 test photos from ../shared/data, enlarged to 512x512 like a user's pict
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import json
-import os
+import shutil
 import socket
 import statistics
-import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import photo_files  # noqa: E402
-from _header import header  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from _bench import arguments, header, offline, percentiles, photo_files, seconds, table
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = arguments(__doc__)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--per-phase", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-space-"))
-    for name, value in {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}.items():
-        os.environ.setdefault(name, value)
+    offline(GRADIO_ANALYTICS_ENABLED="False")
 
     import torch
     from gradio_client import Client, handle_file
@@ -126,72 +118,55 @@ def main():
                 phases.setdefault(name, []).append((end - start) * 1000)
         return data[0]["label"]
 
-    def timed(call, n):
-        samples = []
-        for i in range(n):
-            start = time.perf_counter()
-            call(images[i % len(images)])
-            samples.append((time.perf_counter() - start) * 1000)
-        ordered = sorted(samples)
-        return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], statistics.mean(samples)
+    def timed(name, call, n):
+        samples = [seconds(call, images[i % len(images)]) * 1000 for i in range(n)]
+        return [name] + [f"{v:.1f} ms" for v in (*percentiles(samples, 50, 95), statistics.mean(samples))]
 
     http = httpx.Client(timeout=60)
     client = Client(url, verbose=False)
     for path in images[:10]:
         request(http, path)
         client.predict(handle_file(path), api_name="/predict")
-    rows = [
-        ("HTTP API, as the page does it", timed(lambda p: request(http, p), args.requests)),
-        ("gradio_client.predict (downloads both images)", timed(lambda p: client.predict(handle_file(p), api_name="/predict"),
-                                                              args.requests)),
-    ]
-    print(f"\n| one full request: upload + predict + Grad-CAM + 2 images back (n = {args.requests}) | p50 | p95 | mean |")
-    print("|---|---|---|---|")
-    for name, (p50, p95, mean) in rows:
-        print(f"| {name} | {p50:.1f} ms | {p95:.1f} ms | {mean:.1f} ms |")
+    rows = [timed("HTTP API, as the page does it", lambda p: request(http, p), args.requests),
+            timed("gradio_client.predict (downloads both images)",
+                  lambda p: client.predict(handle_file(p), api_name="/predict"), args.requests)]
+    print()
+    print(table([f"one full request: upload + predict + Grad-CAM + 2 images back (n = {args.requests})", "p50", "p95",
+                 "mean"], rows))
 
     # One request at a time, each step timed: on the client, and inside the app around its own calls.
     phases: dict[str, list[float]] = {}
     inside.clear()
     for i in range(args.requests):
         request(http, images[i % len(images)], phases)
-    print(f"\n| where one request's time goes (HTTP API, n = {args.requests}) | p50 | mean |")
-    print("|---|---|---|")
-    for name, samples in [*phases.items(), *inside.items()]:
-        print(f"| {name} | {statistics.median(samples):.1f} ms | {statistics.mean(samples):.1f} ms |")
+    print()
+    print(table([f"where one request's time goes (HTTP API, n = {args.requests})", "p50", "mean"],
+                [[name, f"{statistics.median(samples):.1f} ms", f"{statistics.mean(samples):.1f} ms"]
+                 for name, samples in [*phases.items(), *inside.items()]]))
 
-    print("\n| concurrent clients (HTTP API) | requests done | seconds | requests/s | failures |")
-    print("|---|---|---|---|---|")
     def phase(clients: int) -> tuple[int, float, int]:
         """`clients` users sending requests back to back until the phase's count or time runs out."""
-        stop = time.perf_counter() + args.seconds
-        counter, failures, lock = [0], [0], threading.Lock()
+        stop, tickets, done, failures = time.perf_counter() + args.seconds, itertools.count(1), [], []
 
-        def user(index):
+        def user(index):  # next() on a count and list.append are atomic: no lock needed
             with httpx.Client(timeout=60) as own:
-                while time.perf_counter() < stop:
-                    with lock:
-                        if counter[0] >= args.per_phase:
-                            return
-                        counter[0] += 1
-                        n = counter[0]
+                while time.perf_counter() < stop and (n := next(tickets)) <= args.per_phase:
+                    done.append(n)
                     try:
                         request(own, images[(index + n) % len(images)])
                     except Exception:  # counted, not fatal: the table shows them
-                        with lock:
-                            failures[0] += 1
+                        failures.append(n)
 
-        start = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(user, range(clients)))
-        return counter[0], time.perf_counter() - start, failures[0]
+            took = seconds(lambda: list(pool.map(user, range(clients))))
+        return len(done), took, len(failures)
 
+    print()
+    print(table(["concurrent clients (HTTP API)", "requests done", "seconds", "requests/s", "failures"], []))
     for clients in (1, 4, 8):
-        done, seconds, failed = phase(clients)
-        print(f"| {clients} | {done} | {seconds:.1f} | {done / seconds:.1f} | {failed} |")
+        done, took, failed = phase(clients)
+        print(f"| {clients} | {done} | {took:.1f} | {done / took:.1f} | {failed} |")
     demo.close()
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
 
 

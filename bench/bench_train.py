@@ -15,27 +15,13 @@ change the speed). Target on CPU: ratio >= 0.8.
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
+import shutil
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import decoded_photos  # noqa: E402
-from _header import header  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def sync(device):
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from _bench import arguments, decoded_photos, header, mean_sd, offline, seconds, table
 
 
 def plain_loop(model, pixels, labels, collator, training, steps, device, seed=0):
@@ -61,14 +47,12 @@ def plain_loop(model, pixels, labels, collator, training, steps, device, seed=0)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    sync(device)
 
 
 def main():
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=100_000, help="images per epoch (default: 100,000, CIFAKE's train split)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--steps", type=int, default=None, help="steps per timed run (default: one epoch)")
@@ -77,8 +61,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's allocator settings alone")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+    offline()
     if args.threads:
         torch.set_num_threads(args.threads)
     from cifake_kit.runtime import keep_freed_memory
@@ -89,7 +72,7 @@ def main():
     from transformers import set_seed
 
     from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-    from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset
+    from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, stratified_split
     from modeling.recipes import resolve_recipe
     from modeling.training.train import make_trainer
 
@@ -119,21 +102,14 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-train-"))
 
-    def trainer_run(run_steps, output_dir, **overrides):
+    def trainer_run(run_steps, output_dir):
         trainer = make_trainer(fresh_model(), processor, CifakeTensorDataset(data), None, output_dir,
                                {**training, "early_stopping_patience": 0}, train_size=len(data), max_steps=run_steps,
-                               **{"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False,
-                                  "disable_tqdm": True, **overrides})
-        start = time.perf_counter()
-        trainer.train()
-        sync(device)
-        return time.perf_counter() - start
+                               eval_strategy="no", save_strategy="no", load_best_model_at_end=False, disable_tqdm=True)
+        return seconds(trainer.train)
 
     def plain_run(run_steps):
-        model = fresh_model()
-        start = time.perf_counter()
-        plain_loop(model, pixels, labels, collator, training, run_steps, device)
-        return time.perf_counter() - start
+        return seconds(plain_loop, fresh_model(), pixels, labels, collator, training, run_steps, device)
 
     warm = max(10, steps // 20)
     plain_run(warm)
@@ -144,30 +120,19 @@ def main():
         hf.append(steps * training["batch_size"] / trainer_run(steps, work / f"run{run}"))
 
     # One epoch exactly as `cifake train` runs it: validation (10%) and a checkpoint at its end.
-    from modeling.data import stratified_split
-
     train_part, val_part = stratified_split(data, 0.1, seed=0)
     full = make_trainer(fresh_model(), processor, CifakeTensorDataset(train_part), CifakeTensorDataset(val_part),
                         work / "full", {**training, "epochs": 1, "early_stopping_patience": 0}, train_size=len(train_part),
                         disable_tqdm=True)
-    start = time.perf_counter()
-    full.train()
-    sync(device)
-    epoch_seconds = time.perf_counter() - start
-
-    def fmt(rates):
-        return f"{statistics.mean(rates):,.0f} ± {statistics.stdev(rates) if len(rates) > 1 else 0:,.0f}"
-
+    epoch_seconds = seconds(full.train)
     ratio = statistics.mean(hf) / statistics.mean(plain)
-    print("\n| loop | images/s (mean ± sd) | ratio |")
-    print("|---|---|---|")
-    print(f"| plain PyTorch loop | {fmt(plain)} | 1.00 |")
-    print(f"| `cifake train` (Trainer, make_trainer) | {fmt(hf)} | {ratio:.2f} |")
+    print()
+    print(table(["loop", "images/s (mean ± sd)", "ratio"],
+                [["plain PyTorch loop", mean_sd(plain, ",.0f"), "1.00"],
+                 ["`cifake train` (Trainer, make_trainer)", mean_sd(hf, ",.0f"), f"{ratio:.2f}"]]))
     print(f"\nTarget: ratio >= 0.8 -> {'ok' if ratio >= 0.8 else 'BELOW TARGET'}")
     print(f"One full `cifake train` epoch over {len(train_part):,} images + validation on {len(val_part):,} + checkpoint: "
           f"{epoch_seconds:.1f} s wall")
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
 
 

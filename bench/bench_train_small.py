@@ -19,28 +19,21 @@ plain loop's. Target: <= 1.3.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _genuine import bench_task  # noqa: E402
-from _header import header  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from _bench import arguments, header, mean_sd, seconds, table
+from _genuine import bench_task
 
 
-def plain_run(fields, training, train_pixels, val_pixels, collator, epochs, seed=0) -> float:
+def plain_run(fields, training, train_pixels, val_pixels, collator, epochs, seed=0) -> None:
     import torch
     from transformers import set_seed
 
     from modeling import CifakeConfig, CifakeForImageClassification
 
-    start = time.perf_counter()
     set_seed(seed)
     model = CifakeForImageClassification(CifakeConfig(**fields))
     optimizer = torch.optim.AdamW(model.parameters(), lr=training["learning_rate"], weight_decay=training["weight_decay"])
@@ -61,22 +54,17 @@ def plain_run(fields, training, train_pixels, val_pixels, collator, epochs, seed
             logits = torch.cat([model(pixel_values=collator.normalize(val_pixels.pixels[i : i + 512])).logits
                                 for i in range(0, len(val_pixels), 512)])
         _ = (logits.argmax(-1) == val_pixels.labels).float().mean().item()
-    return time.perf_counter() - start
 
 
-def kit_run(data, output_dir, config, epochs) -> float:
+def kit_run(data, output_dir, config, epochs) -> None:
     from modeling.training.train import train
 
-    start = time.perf_counter()
     train(data=str(data), output_dir=output_dir, config=config, num_train_epochs=epochs, early_stopping_patience=0,
           overwrite=True)
-    return time.perf_counter() - start
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--data", type=Path, help="a dataset folder (default: the genuine task built from --shared)")
+    parser = arguments(__doc__, data=True)
     parser.add_argument("--epochs", type=float, default=60)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--config", default="paper-best")
@@ -106,19 +94,16 @@ def main():
     kit_run(data, work / "warm", args.config, 1)
     plain, kit = [], []
     for run in range(args.repeat):
-        plain.append(plain_run(fields, training, train_pixels, val_pixels, collator, int(args.epochs)))
-        kit.append(kit_run(data, work / f"run{run}", args.config, args.epochs))
-
-    def fmt(values):
-        return f"{statistics.mean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0:.1f}"
-
+        plain.append(seconds(plain_run, fields, training, train_pixels, val_pixels, collator, int(args.epochs)))
+        kit.append(seconds(kit_run, data, work / f"run{run}", args.config, args.epochs))
     images = len(train_pixels) * args.epochs
     ratio = statistics.mean(kit) / statistics.mean(plain)
-    print("\n| run | wall s (mean ± sd) | training images/s | ratio |")
-    print("|---|---|---|---|")
-    print(f"| plain loop, validating every epoch | {fmt(plain)} | {images / statistics.mean(plain):,.0f} | 1.00 |")
-    print(f"| whole `cifake train` run (checkpoints, report, figures) | {fmt(kit)} | {images / statistics.mean(kit):,.0f} "
-          f"| {ratio:.2f} |")
+    print()
+    print(table(["run", "wall s (mean ± sd)", "training images/s", "ratio"],
+                [["plain loop, validating every epoch", mean_sd(plain, ".1f"),
+                  f"{images / statistics.mean(plain):,.0f}", "1.00"],
+                 ["whole `cifake train` run (checkpoints, report, figures)", mean_sd(kit, ".1f"),
+                  f"{images / statistics.mean(kit):,.0f}", f"{ratio:.2f}"]]))
     print(f"\nTarget: ratio <= 1.3 -> {'ok' if ratio <= 1.3 else 'ABOVE TARGET'}")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -140,15 +140,12 @@ def test_learning_curve_subsets_match_the_real_side_and_keep_the_test_split():
 def test_learning_curve_seeds_draw_different_subsets_and_repeat_themselves():
     rows = _rows()
 
-    def fakes(seed):
-        return {r.key for r in _sd.curve_subset(rows, 10, seed) if r.split == "train" and r.label == FAKE}
+    def picked(seed, label):
+        return {r.key for r in _sd.curve_subset(rows, 10, seed) if r.split == "train" and r.label == label}
 
-    def reals(seed):
-        return {r.key for r in _sd.curve_subset(rows, 10, seed) if r.split == "train" and r.label == REAL}
-
-    assert fakes(0) == fakes(0) and reals(0) == reals(0)
-    assert fakes(0) != fakes(1) and fakes(1) != fakes(2)
-    assert reals(0) != reals(1)
+    assert picked(0, FAKE) == picked(0, FAKE) and picked(0, REAL) == picked(0, REAL)
+    assert picked(0, FAKE) != picked(1, FAKE) and picked(1, FAKE) != picked(2, FAKE)
+    assert picked(0, REAL) != picked(1, REAL)
 
 
 def test_learning_curve_real_side_is_capped_by_the_real_photos_there_are():
