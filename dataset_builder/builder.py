@@ -1,9 +1,5 @@
-"""`CifakeBuilder`: the dataset's features and splits, and the examples of each split, for `cifake build`.
-
-Real photos come from CIFAR-10 (`cifar10.py`) and generated images from a finished `FakeStore`
-(`generate.py`); both are encoded here by the one encoder. (Imports of existing files,
-`import-kaggle` and `import-folder`, need no builder: importing.py writes their rows as Parquet
-and `datasets` reads them back.)
+"""`CifakeBuilder`, for `cifake build`: CIFAR-10 photos (`cifar10.py`) and a finished `FakeStore` (`generate.py`),
+both encoded by the one encoder. (Imports need no builder: importing.py writes their rows already.)
 """
 
 from __future__ import annotations
@@ -22,28 +18,6 @@ from .generate import FakeItem, FakeStore, plan_fakes
 from .imaging import encode_image
 from .kaggle import kaggle_filename
 
-_CITATION = """\
-@article{bird2024cifake,
-  title   = {{CIFAKE}: Image Classification and Explainable Identification of {AI}-Generated Synthetic Images},
-  author  = {Bird, Jordan J. and Lotfi, Ahmad},
-  journal = {IEEE Access},
-  volume  = {12},
-  pages   = {15642--15650},
-  year    = {2024},
-  doi     = {10.1109/ACCESS.2024.3356122}
-}
-@techreport{krizhevsky2009learning,
-  title       = {Learning Multiple Layers of Features from Tiny Images},
-  author      = {Krizhevsky, Alex},
-  institution = {University of Toronto},
-  year        = {2009}
-}
-"""
-_DESCRIPTION = (
-    "CIFAKE: 32x32 real photographs (CIFAR-10) and images generated from the same ten classes "
-    "by a text-to-image diffusion model, labelled REAL or FAKE."
-)
-_HOMEPAGE = "https://arxiv.org/abs/2303.14126"
 _NO_PROVENANCE = dict.fromkeys(PROVENANCE_COLUMNS)
 
 
@@ -64,21 +38,12 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
     VERSION = datasets.Version("1.0.0")
 
     def _info(self):
-        return datasets.DatasetInfo(
-            description=_DESCRIPTION,
-            features=cifake_features(),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-            citation=_CITATION,
-            license="mit",
-        )
+        # The card (description, citation, licence) is cards.py's: this info never leaves the Arrow cache.
+        return datasets.DatasetInfo(features=cifake_features(), supervised_keys=("image", "label"))
 
     def _split_generators(self, dl_manager):
         fakes = FakeStore(self.config.fakes_dir).read_items(plan_fakes(self.config.per_class))
-        return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"split": split, "fakes": fakes})
-            for split in SPLITS
-        ]
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split, "fakes": fakes}) for split in SPLITS]
 
     def _generate_examples(self, split, fakes):
         fmt = self.config.image_format
@@ -86,7 +51,7 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
         generation = self.config.generation
         for class_idx in range(len(CIFAR10_CLASSES)):
             for index in range(count):
-                row = fakes[_fake_key(split, class_idx, index)]
+                row = fakes[FakeItem(split, class_idx, index)]
                 pixels = np.frombuffer(row["pixels"], np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE, 3)
                 name = _with_format(kaggle_filename("FAKE", split, class_idx, index), fmt)
                 yield Key(FAKE, class_idx * count + index), {
@@ -107,10 +72,6 @@ class CifakeBuilder(datasets.GeneratorBasedBuilder):
                 "cifar10_class": class_idx,
                 **_NO_PROVENANCE,
             }
-
-
-def _fake_key(split, class_idx, index):
-    return FakeItem(split, class_idx, index)
 
 
 def _with_format(name: str, image_format: str) -> str:

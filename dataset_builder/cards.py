@@ -1,7 +1,5 @@
-"""The dataset card's text: `dataset_card.md` with YAML measured from the data, and the "This copy" section
-each entry point (build, import-kaggle, import-folder) has to say about where its images came from.
-build.py composes; the Markdown is written here.
-"""
+"""The dataset card's text: `dataset_card.md` with YAML measured from the data, and each entry point's
+"This copy" section with its licences (build.py composes; the Markdown is written here)."""
 
 from __future__ import annotations
 
@@ -9,12 +7,14 @@ import re
 from pathlib import Path
 
 from cifake_kit.outputs import KIT_TAG
-from cifake_kit.schema import DEMO_GENERATOR_ID
+from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES
 
 from . import licences
+from .cifar10 import DEFAULT_CIFAR10
 from .features import JPEG_QUALITY, JPEG_SUBSAMPLING
 
 _CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
+_JPEG = f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables)"
 
 
 def render_card(dataset_dict, build_section: str, metadata: dict | None = None) -> str:
@@ -26,10 +26,7 @@ def render_card(dataset_dict, build_section: str, metadata: dict | None = None) 
 
 def card_text(features, sizes: dict, build_section: str, metadata: dict | None = None) -> str:
     """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`.
-
-    `metadata` sets what depends on where the images came from: `license` (licences.card_value)
-    and `source_datasets`; without it the card states the licence as unknown and names no source.
-    """
+    `metadata`: the YAML that depends on the sources (`license`, `source_datasets`); else licence unknown."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
@@ -69,35 +66,34 @@ def top_codecs(counts: dict, most: int = 2) -> str:
     return shown + (f" and {len(ordered) - most} more" if len(ordered) > most else "")
 
 
-def card_metadata(parts: list[tuple[str, str]], from_cifar10: bool) -> dict:
-    """The card's YAML that depends on the sources: its licence, and CIFAR-10 as the source dataset."""
-    return {"license": licences.card_value(parts), **({"source_datasets": ["extended|cifar10"]} if from_cifar10 else {})}
+def _with_licences(lines: list[str], parts: list[tuple[str, tuple[str, ...]]],
+                   source_datasets: list[str] | None = None) -> tuple[str, dict]:
+    """(The section with a line per part saying which licence it is under, the card's YAML for the sources)."""
+    lines += ["", "Licences of this copy's images (the card's `license` lists them all):", ""]
+    lines += [f"- {what}: " + " and ".join(f"`{licence}`" for licence in ids) for what, ids in parts]
+    if any(licences.UNKNOWN in ids for _, ids in parts):
+        lines.append("- `unknown`: the source states no licence; check its terms before you redistribute it.")
+    return "\n".join(lines), {"license": licences.card_value(parts),
+                              **({"source_datasets": source_datasets} if source_datasets else {})}
 
 
-def licence_lines(parts: list[tuple[str, str]]) -> str:
-    return "\n".join(["", "", "Licences of this copy's images (the card's `license` lists them all):", "",
-                      *licences.card_lines(parts)])
-
-
-def _encoder_line(image_format: str) -> str:
-    if image_format == "jpeg":
-        return f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), for both labels"
-    return "PNG (lossless), for both labels"
-
-
-def build_section(report, cifar10, generation: dict, settings, image_format: str) -> str:
+def build_section(report, cifar10, generation: dict, settings, image_format: str, fake_licence) -> tuple[str, dict]:
+    """(The "This copy" section, the card's YAML for the sources) of `cifake build`."""
     counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
     lines = [
         "## This copy",
         "",
         "Built by the CIFAKE kit (`cifake build`) with these settings:",
         "",
-        f"- Images: {counts} ({report.counts['train']['REAL'] // 10} / {report.counts['test']['REAL'] // 10} per CIFAR-10 class and label).",
+        f"- Images: {counts} ({report.counts['train']['REAL'] // 10} / {report.counts['test']['REAL'] // 10} per "
+        f"CIFAR-10 class and label).",
         f"- REAL: CIFAR-10 photos from `{_public_source(cifar10)}`, the first of each class in CIFAR-10's order.",
-        f"- FAKE: generator `{generation['generator_id']}`, {settings.num_inference_steps} steps, guidance {settings.guidance_scale}, base seed {settings.seed}, "
-        f"{'native' if settings.resolution is None else settings.resolution} resolution, downscaled to 32x32 (PIL bicubic).",
+        f"- FAKE: generator `{generation['generator_id']}`, {settings.num_inference_steps} steps, guidance "
+        f"{settings.guidance_scale}, base seed {settings.seed}, "
+        f"{'native' if settings.resolution is None else settings.resolution} resolution, downscaled to 32x32 "
+        f"(PIL bicubic).",
         f"- Safety-checker blanks regenerated: {report.blank_regenerations}.",
-        f"- Encoder: {_encoder_line(image_format)}.",
+        f"- Encoder: {_JPEG if image_format == 'jpeg' else 'PNG (lossless)'}, for both labels.",
     ]
     if generation["generator_id"] == DEMO_GENERATOR_ID:
         lines += [
@@ -106,14 +102,16 @@ def build_section(report, cifar10, generation: dict, settings, image_format: str
             "pipeline with random weights: noise-like textures, not Stable Diffusion output and not the output "
             "of any trained generator. A model trained on them learns nothing about real generators.",
         ]
-    return "\n".join(lines)
+    parts = [("REAL, CIFAR-10 photos", licences.CIFAR10), (f"FAKE, output of `{generation['generator_id']}`",
+                                                          fake_licence)]
+    return _with_licences(lines, parts, ["extended|cifar10"])
 
 
 def _counts_line(report) -> str:
     return "; ".join(f"{s}: {c['REAL']:,} REAL + {c['FAKE']:,} FAKE" for s, c in report.counts.items())
 
 
-def kaggle_section(report) -> str:
+def kaggle_section(report) -> tuple[str, dict]:
     lines = [
         "## This copy",
         "",
@@ -123,11 +121,12 @@ def kaggle_section(report) -> str:
         f"- Images: {_counts_line(report)}.",
         f"- Files skipped (unreadable, misnamed, or links leaving the folder): {len(report.problems)}.",
     ]
-    return "\n".join(lines + [f"- Note: {note}" for note in report.notes])
+    parts = [("both halves, as the release on Kaggle states", licences.CIFAKE_RELEASE)]
+    return _with_licences(lines + [f"- Note: {note}" for note in report.notes], parts, ["extended|cifar10"])
 
 
-def folders_section(report, plan, stats, encoder: str, test_fraction: float, seed: int,
-                     intro: str = "") -> str:
+def folders_section(report, plan, stats, encoder: str, test_fraction: float, seed: int, intro: str = "",
+                    source_datasets: list[str] | None = None) -> tuple[str, dict]:
     lines = [
         "## This copy",
         "",
@@ -155,7 +154,8 @@ def folders_section(report, plan, stats, encoder: str, test_fraction: float, see
                   "Found beside the imported images and carried here as they were written:"]
         for shown, text in plan.attribution:
             lines += ["", f"`{shown}`:", "", _fence(text)]
-    return "\n".join(lines)
+    parts = [(f"{LABEL_NAMES[s.label]} `{s.name}`", plan.licences[s.name]) for s in plan.sources]
+    return _with_licences(lines, parts, source_datasets)
 
 
 def _splits_line(split_rule: dict, test_fraction: float, seed: int) -> str:
@@ -164,7 +164,8 @@ def _splits_line(split_rule: dict, test_fraction: float, seed: int) -> str:
     parts = []
     if drawn:
         which = "every source" if not kept else ", ".join(drawn)
-        parts.append(f"{test_fraction:.0%} of each label and generator drawn at random into test (seed {seed}) for {which}")
+        parts.append(f"{test_fraction:.0%} of each label and generator drawn at random into test (seed {seed}) "
+                     f"for {which}")
     if kept:
         parts.append(f"the train/ and test/ folders of {', '.join(kept)} kept as they are")
     return "; ".join(parts)
@@ -183,15 +184,12 @@ def _import_encoder_line(encoder: str, stats) -> str:
     resized = f" ({stats.resized:,} of them first brought to 32x32: shorter side with PIL bicubic, centre crop)"
     if encoder == "png":
         return f"PNG (lossless) for both labels: {stats.encoded:,} files decoded and written as PNG{resized}."
-    return (f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables), "
-            f"for both labels: {stats.kept:,} files that already were 32x32 JPEGs with exactly those tables kept byte for "
-            f"byte (no second compression), {stats.encoded:,} encoded{resized}.")
+    return (f"{_JPEG}, for both labels: {stats.kept:,} files that already were 32x32 JPEGs with exactly those "
+            f"tables kept byte for byte (no second compression), {stats.encoded:,} encoded{resized}.")
 
 
 def _public_source(cifar10) -> str:
     if cifar10 is None:
-        from .cifar10 import DEFAULT_CIFAR10
-
         return f"hf://datasets/{DEFAULT_CIFAR10}"
     path = Path(str(cifar10))
     return path.name if path.exists() else str(cifar10)

@@ -1,9 +1,6 @@
-"""CIFAR-10, the real half of CIFAKE: from the Hub, a python-format archive, or its folder.
-
-Every source ends as the same thing: uint8 images (N, 32, 32, 3) in CIFAR-10's own order and
-their class ids. The python format is the one `cifar-10-python.tar.gz` ships: pickled dicts with
-`b"data"` (N x 3072 uint8, channel-major) and `b"labels"`, in members `data_batch_1..5`,
-`test_batch` and `batches.meta`.
+"""CIFAR-10, the real half of CIFAKE, as uint8 images (N, 32, 32, 3) in its own order and class ids: from the
+Hub, or `cifar-10-python.tar.gz` (or its folder): pickled dicts of `b"data"` (N x 3072, channel-major) and
+`b"labels"` in `data_batch_1..5`, `test_batch`, `batches.meta`.
 """
 
 from __future__ import annotations
@@ -44,21 +41,15 @@ class Cifar10Split:
         for class_idx, name in enumerate(CIFAR10_CLASSES):
             idx = np.flatnonzero(self.labels == class_idx)
             if len(idx) < count:
-                raise CifakeError(
-                    f"The CIFAR-10 source {self.source!r} has only {len(idx)} images of class "
-                    f"{name!r} in this split, fewer than the {count} asked for. Ask for at most "
-                    f"{len(idx)} per class, or point --cifar10 at the full CIFAR-10."
-                )
+                raise CifakeError(f"The CIFAR-10 source {self.source!r} has only {len(idx)} images of class {name!r} "
+                                  f"in this split, fewer than the {count} asked for. Ask for at most {len(idx)} per "
+                                  "class, or point --cifar10 at the full CIFAR-10.")
             chosen.append(idx[:count])
         return np.concatenate(chosen)
 
 
 def load_cifar10(source: str | Path | None, split: str) -> Cifar10Split:
-    """Load one split ('train' or 'test') of CIFAR-10 from `source`.
-
-    `source` is a path to `cifar-10-python.tar.gz`, to its extracted folder, or a Hub dataset id
-    (default `uoft-cs/cifar10`, read through `datasets`).
-    """
+    """One split of CIFAR-10 from `source`: the archive, its folder, or a Hub id (default `uoft-cs/cifar10`)."""
     if split not in SPLITS:
         raise CifakeError(f"Unknown split {split!r}. Use one of: {', '.join(SPLITS)}.")
     source = DEFAULT_CIFAR10 if source is None else source
@@ -75,26 +66,16 @@ def load_cifar10(source: str | Path | None, split: str) -> Cifar10Split:
 
 
 def write_cifar10_archive(path: str | Path, train: tuple, test: tuple, note: str = "") -> Path:
-    """Write a CIFAR-10 python-format `.tar.gz` from (images, labels) pairs.
-
-    The training images are spread over the five `data_batch_*` members as CIFAR-10 does.
-    Used for test fixtures, benchmarks and the kit's bundled sample.
-    """
+    """Write a CIFAR-10 python-format `.tar.gz` from (images, labels) pairs, the training images spread over the
+    five `data_batch_*` members (test fixtures, benchmarks, the bundled sample)."""
     path = Path(path)
-    members = {}
     train_images, train_labels = train
     chunks = np.array_split(np.arange(len(train_labels)), len(TRAIN_MEMBERS))
-    for member, idx in zip(TRAIN_MEMBERS, chunks):
-        members[member] = _batch_dict(member, train_images[idx], train_labels[idx])
+    members = {member: _batch_dict(member, train_images[idx], train_labels[idx])
+               for member, idx in zip(TRAIN_MEMBERS, chunks)}
     members[TEST_MEMBER] = _batch_dict(TEST_MEMBER, *test)
-    meta = {
-        "label_names": list(CIFAR10_CLASSES),
-        "num_cases_per_batch": int(max(len(idx) for idx in chunks)),
-        "num_vis": 3072,
-    }
-    if note:
-        meta["note"] = note
-    members[META_MEMBER] = meta
+    members[META_MEMBER] = {"label_names": list(CIFAR10_CLASSES), "num_cases_per_batch": int(max(map(len, chunks))),
+                            "num_vis": 3072, **({"note": note} if note else {})}
     with tarfile.open(path, "w:gz") as tar:
         for member, content in members.items():
             data = pickle.dumps(content, protocol=2)
@@ -116,49 +97,39 @@ def _batch_dict(name: str, images: np.ndarray, labels) -> dict:
 
 
 def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    found = {}
     if path.is_dir():
         folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
-        batches = []
         for member in members:
-            file = folder / member
-            if not file.is_file():
-                raise CifakeError(
-                    f"CIFAR-10 folder {str(folder)!r} has no {member!r}: it is not an extracted "
-                    f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
-                )
-            _check_size(file.stat().st_size, f"{folder}/{member}")
-            batches.append(_decode_batch(file.read_bytes(), f"{folder}/{member}"))
-        return batches
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            found = {}
-            for info in tar:  # one pass, each member's size checked before its bytes are read
-                name = Path(info.name).name
-                if info.isfile() and name in members and name not in found:
-                    _check_size(info.size, f"{path}:{name}")
-                    found[name] = _decode_batch(tar.extractfile(info).read(), f"{path}:{name}")
-                    if len(found) == len(members):
-                        break
-        for member in members:
-            if member not in found:
-                raise CifakeError(
-                    f"CIFAR-10 archive {str(path)!r} has no {member!r} member: it is not "
-                    f"cifar-10-python.tar.gz. {_HOW_TO_POINT}"
-                )
-        return [found[member] for member in members]
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise CifakeError(
-            f"CIFAR-10 archive {str(path)!r} cannot be read ({err}). Download "
-            f"cifar-10-python.tar.gz again. {_HOW_TO_POINT}"
-        ) from err
+            if (folder / member).is_file():
+                _check_size((folder / member).stat().st_size, f"{folder}/{member}")
+                found[member] = _decode_batch((folder / member).read_bytes(), f"{folder}/{member}")
+        missing = "CIFAR-10 folder {!r} has no {!r}: it is not an extracted cifar-10-python.tar.gz."
+        path = folder
+    else:
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for info in tar:  # one pass, each member's size checked before its bytes are read
+                    name = Path(info.name).name
+                    if info.isfile() and name in members and name not in found:
+                        _check_size(info.size, f"{path}:{name}")
+                        found[name] = _decode_batch(tar.extractfile(info).read(), f"{path}:{name}")
+                        if len(found) == len(members):
+                            break
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise CifakeError(f"CIFAR-10 archive {str(path)!r} cannot be read ({err}). Download "
+                              f"cifar-10-python.tar.gz again. {_HOW_TO_POINT}") from err
+        missing = "CIFAR-10 archive {!r} has no {!r} member: it is not cifar-10-python.tar.gz."
+    for member in members:
+        if member not in found:
+            raise CifakeError(missing.format(str(path), member) + f" {_HOW_TO_POINT}")
+    return [found[member] for member in members]
 
 
 def _check_size(size: int, where: str) -> None:
     if size > MAX_BATCH_BYTES:
-        raise CifakeError(
-            f"{where} is {size / 2**20:,.0f} MB, more than a CIFAR-10 python batch can be "
-            f"({MAX_BATCH_BYTES >> 20} MB); it was not read. {_HOW_TO_POINT}"
-        )
+        raise CifakeError(f"{where} is {size / 2**20:,.0f} MB, more than a CIFAR-10 python batch can be "
+                          f"({MAX_BATCH_BYTES >> 20} MB); it was not read. {_HOW_TO_POINT}")
 
 
 class _Refused(pickle.UnpicklingError):
@@ -166,13 +137,9 @@ class _Refused(pickle.UnpicklingError):
 
 
 class _BatchUnpickler(pickle.Unpickler):
-    """Unpickles what a CIFAR-10 batch holds and nothing else.
-
-    A pickle can name any callable to rebuild its objects, which is how a crafted archive runs
-    code. The real batches name only numpy's array rebuilders (and `_codecs.encode`, which
-    Python 3's protocol-2 pickles use for bytes): those are allowed, each with its arguments
-    checked; any other name stops the load before anything is built.
-    """
+    """Unpickles what a CIFAR-10 batch holds and nothing else: a crafted pickle runs code through the callables
+    it names; the real batches name only numpy's array rebuilders (and `_codecs.encode`, for bytes), allowed
+    with their arguments checked. Any other name stops the load before anything is built."""
 
     def find_class(self, module: str, name: str):
         allowed = _ALLOWED_GLOBALS.get((module, name))
@@ -212,25 +179,19 @@ _ALLOWED_GLOBALS = {
 def _decode_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except _Refused as err:
-        raise CifakeError(
-            f"{where} was refused unread: {err}. Only the real cifar-10-python.tar.gz is read; "
-            f"a file that is not can run code when unpickled. {_HOW_TO_POINT}"
-        ) from err
-    except Exception as err:  # a pickle can fail in many ways; all mean "not a CIFAR-10 batch"
-        raise CifakeError(f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). {_HOW_TO_POINT}") from err
-    try:
         raw = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
         images = raw.reshape(len(raw), 3, 32, 32).transpose(0, 2, 3, 1)
-    except Exception as err:  # not a dict of the right things
-        raise CifakeError(f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). {_HOW_TO_POINT}") from err
+    except _Refused as err:
+        raise CifakeError(f"{where} was refused unread: {err}. Only the real cifar-10-python.tar.gz is read; a file "
+                          f"that is not can run code when unpickled. {_HOW_TO_POINT}") from err
+    except Exception as err:  # a pickle, or what it holds, can be wrong in many ways: all mean "not a batch"
+        raise CifakeError(f"{where} is not a CIFAR-10 python batch ({type(err).__name__}: {err}). "
+                          f"{_HOW_TO_POINT}") from err
     if len(labels) != len(images) or (len(labels) and not 0 <= labels.min() <= labels.max() <= 9):
-        raise CifakeError(
-            f"{where} is not a CIFAR-10 python batch: {len(images)} images, {len(labels)} labels "
-            f"in range [{labels.min() if len(labels) else '-'}, "
-            f"{labels.max() if len(labels) else '-'}]. {_HOW_TO_POINT}"
-        )
+        raise CifakeError(f"{where} is not a CIFAR-10 python batch: {len(images)} images, {len(labels)} labels in "
+                          f"range [{labels.min() if len(labels) else '-'}, {labels.max() if len(labels) else '-'}]. "
+                          f"{_HOW_TO_POINT}")
     return np.ascontiguousarray(images), labels
 
 
@@ -241,10 +202,8 @@ def _load_from_hub(repo_id: str, split: str) -> Cifar10Split:
         ds = datasets.load_dataset(repo_id, split=split)
     image_col = "img" if "img" in ds.column_names else "image"
     if image_col not in ds.column_names or "label" not in ds.column_names:
-        raise CifakeError(
-            f"Hub dataset {repo_id!r} has columns {ds.column_names}, not CIFAR-10's img/label. "
-            f"{_HOW_TO_POINT}"
-        )
+        raise CifakeError(f"Hub dataset {repo_id!r} has columns {ds.column_names}, not CIFAR-10's img/label. "
+                          f"{_HOW_TO_POINT}")
     ds = ds.with_format("numpy", columns=[image_col, "label"])
     images = np.stack([np.asarray(x, dtype=np.uint8) for x in ds[image_col]])
     if images.shape[1:] != (32, 32, 3):

@@ -1,14 +1,9 @@
 """`cifake build --demo`: a small, genuine real-vs-generated dataset from images shipped with the kit.
 
-`data/demo/images.tar.gz` holds 840 real CIFAR-10 test photos (84 per class, CIFAKE's own JPEGs), 394
-genuine Stable Diffusion v1.x images from four public repositories (CIFAKE's own generator family,
-reduced to 32x32) and 420 images from 14 generators trained on CIFAR-10 (the 9 GANs of
-chainer-gan-lib, 5 DDPM samplers and checkpoints), 30 each; their sources and licences lie beside it
-(`generated-SOURCES.csv` / `.md`, `real-SOURCES.md`). `demo_folder()` unpacks it once (tarfile's "data" filter: plain files only, nothing
-outside the folder) into a cache folder named by the archive's hash, with the SOURCES files in place.
-The demo imports them with `import_folders`, one `generator_id` per generator, 20% of each drawn
-into test: a real detection task, offline, in seconds. A model trained on it detects the Stable
-Diffusion images well; the native 32x32 GANs and DDPMs leave few traces and stay near chance.
+`data/demo/images.tar.gz`: 840 CIFAR-10 test photos, 394 genuine Stable Diffusion v1.x images (four public
+repositories, reduced to 32x32) and 420 from 14 generators trained on CIFAR-10 (9 GANs, 5 DDPMs), their sources
+and licences beside it. `demo_folder()` unpacks it once (tarfile's "data" filter) into a cache folder named by
+its hash; `build_demo` imports it, one `generator_id` per generator, 20% of each drawn into test.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
-"""The local dataset folder, in exactly the layout `push_to_hub` writes.
+"""The local dataset folder, in the layout `push_to_hub` writes: OUT/README.md (the card, YAML `configs` and
+`dataset_info`) and OUT/data/{split}-NNNNN-of-NNNNN.parquet.
 
-    OUT/README.md                              dataset card with YAML `configs` + `dataset_info`
-    OUT/data/{split}-NNNNN-of-NNNNN.parquet    shards cut by the same size rule as push_to_hub
-
-While a build runs, its working files live in `OUT/.cifake-build/`. The finished folder is written
-beside OUT and switched in whole (`cifake_kit.outputs.switch`, as a model folder is), so a reader,
-or a kill at any moment, finds the old dataset or the new one, never a mix; a rerun completes a cut
-switch, or resumes from the work folder. Where nothing can be written beside OUT (a mount point),
-the two entries move one by one instead, and a rerun finishes a cut move.
+A job works in OUT/.cifake-build/. The finished folder is written beside OUT and switched in whole
+(`cifake_kit.outputs.switch`): a reader, or a kill at any moment, finds the old dataset or the new one, and a
+rerun completes a cut switch or resumes. Where nothing can be written beside OUT (a mount point), the two entries
+move one by one and a rerun finishes a cut move.
 """
 
 from __future__ import annotations
@@ -32,31 +29,24 @@ from .cards import card_text
 from .features import cifake_features
 
 WORK_DIR = ".cifake-build"
-# What a dataset folder of the kit holds, at every depth (cifake_kit.outputs.KitTree): the card, the
-# Parquet shards, and the work folder of a build that is running or was cut.
+# What a dataset folder of the kit holds, at every depth (cifake_kit.outputs.KitTree).
 KIT_TREE = {"README.md": is_kit_card, "data": {"*-[0-9]*-of-[0-9]*.parquet": True}, WORK_DIR: True, SWITCH_FILE: True}
 
 
 def prepare_output(output_dir: str | Path, overwrite: bool = False) -> Path:
-    """Check `output_dir` before anything is written; return its work folder (created, possibly resumed).
-
-    Allowed: a missing or empty folder, an unfinished build of this kit (resumed), or, with
-    `overwrite`, a finished dataset of this kit. Anything else is refused untouched.
-    """
+    """Check `output_dir` before anything is written; return its work folder (created, or resumed). Allowed: a
+    missing or empty folder, an unfinished job of the kit, or with `overwrite` its dataset; all else is refused."""
     out = Path(output_dir).expanduser()
     _clear_switch(out)
     work = out / WORK_DIR
     if check_output_dir(out, ours=_holds_kit_output, tree=KIT_TREE) and _is_finished(out) and not overwrite:
         job = unfinished_job(work)
         if job:
-            raise CifakeError(
-                f"--output-dir {str(out)!r} holds a CIFAKE dataset and an unfinished `cifake {job}` that replaces it. "
-                f"Run that command again with --overwrite to resume it, or choose another --output-dir."
-            )
-        raise CifakeError(
-            f"--output-dir {str(out)!r} already holds a CIFAKE dataset. Pass --overwrite to replace "
-            f"it (the old copy stays until the new one is complete), or choose another --output-dir."
-        )
+            raise CifakeError(f"--output-dir {str(out)!r} holds a CIFAKE dataset and an unfinished `cifake {job}` that "
+                              "replaces it. Run that command again with --overwrite to resume it, or choose another "
+                              "--output-dir.")
+        raise CifakeError(f"--output-dir {str(out)!r} already holds a CIFAKE dataset. Pass --overwrite to replace it "
+                          "(the old copy stays until the new one is complete), or choose another --output-dir.")
     work.mkdir(parents=True, exist_ok=True)
     return work
 
@@ -80,53 +70,57 @@ def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Pa
     """Write `dataset_dict` as Parquet shards + README.md into `out`, replacing an older copy whole."""
     staging = _staging(work)
     for split, dataset in dataset_dict.items():
-        for path, shard in _parquet_shards(dataset, split):
-            shard.to_parquet(str(staging / path), batch_size=_writer_batch_size(dataset))
+        dataset = dataset.flatten_indices() if dataset._indices is not None else dataset
+        _write_split(staging, split, [dataset.data.table], dataset.features)
     (staging / "README.md").write_text(card_text, encoding="utf-8")
     return _swap_in(staging, Path(out), work)
 
 
 def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path, read,
                          metadata: dict | None = None) -> dict:
-    """Write tables already in the dataset's schema (an import's chunks, `read(path)` gives each) as the dataset folder.
-
-    The rows are streamed into `data/{split}-NNNNN-of-NNNNN.parquet` in order, cut into shards and
-    row groups by the same rules as `push_to_hub` and `Dataset.to_parquet`, without going through
-    an Arrow cache first; the card is rendered from what was written. Returns {split: rows}.
-    """
-    import pyarrow.parquet as pq
-    from datasets import config
-    from datasets.arrow_writer import get_parquet_column_options, get_writer_batch_size_from_features
-    from datasets.utils.py_utils import convert_file_size_to_int
-
+    """Write tables already in the dataset's schema (an import's chunks, `read(path)` gives each,
+    memory-mapped) as the dataset folder, its card rendered from what was written. Returns {split: rows}."""
     features = cifake_features()
-    row_group = get_writer_batch_size_from_features(features) or config.DEFAULT_MAX_BATCH_SIZE
-    # The writer options `Dataset.to_parquet` uses: images stored plain, content-defined chunks, page index.
-    options = {"use_content_defined_chunking": config.DEFAULT_CDC_OPTIONS, "write_page_index": True,
-               **get_parquet_column_options(features, features.arrow_schema)}
     staging = _staging(work)
-    sizes = {}
-    for split, files in split_files.items():
-        tables = [read(path) for path in files]  # memory-mapped: nothing is copied until it is written
-        rows, nbytes = sum(t.num_rows for t in tables), sum(t.nbytes for t in tables)
-        num_shards = int(nbytes / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
-        per_shard, written = -(-rows // num_shards), 0
-        writer, current = None, -1
-        for table in tables:
-            while table.num_rows:
-                shard = written // per_shard
-                if shard != current:
-                    _close(writer)
-                    writer = pq.ParquetWriter(staging / _shard_path(split, shard, num_shards), table.schema, **options)
-                    current = shard
-                take = min(table.num_rows, per_shard * (shard + 1) - written)
-                writer.write_table(table.slice(0, take), row_group_size=row_group)
-                table, written = table.slice(take), written + take
-        _close(writer)
-        sizes[split] = (rows, nbytes)
+    sizes = {split: _write_split(staging, split, [read(path) for path in files], features)
+             for split, files in split_files.items()}
     (staging / "README.md").write_text(card_text(features, sizes, section, metadata), encoding="utf-8")
     _swap_in(staging, Path(out), work)
     return {split: rows for split, (rows, _) in sizes.items()}
+
+
+def _write_split(staging: Path, split: str, tables: list, features) -> tuple[int, int]:
+    """Stream `tables` into `data/{split}-NNNNN-of-NNNNN.parquet`, cut into shards as `push_to_hub` cuts them
+    (one per started max_shard_size) and written as `Dataset.to_parquet` writes (row groups, images stored
+    plain, content-defined chunks, page index), with no Arrow cache in between. Returns (rows, bytes)."""
+    import pyarrow.parquet as pq
+    from datasets import config
+    from datasets.arrow_writer import (
+        get_parquet_column_options,
+        get_writer_batch_size_from_data_size,
+        get_writer_batch_size_from_features,
+    )
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    schema = features.arrow_schema
+    rows, nbytes = sum(t.num_rows for t in tables), sum(t.nbytes for t in tables)
+    row_group = get_writer_batch_size_from_features(features) or get_writer_batch_size_from_data_size(rows, nbytes)
+    options = {"use_content_defined_chunking": config.DEFAULT_CDC_OPTIONS, "write_page_index": True,
+               **get_parquet_column_options(features, schema)}
+    num_shards = int(nbytes / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
+    per_shard, written, writer = -(-rows // num_shards), 0, None
+    for table in tables:
+        while table.num_rows:
+            shard = written // per_shard
+            if written == shard * per_shard:  # the first row of a shard: a new file
+                _close(writer)
+                name = f"data/{split}-{shard:05d}-of-{num_shards:05d}.parquet"
+                writer = pq.ParquetWriter(staging / name, schema, **options)
+            take = min(table.num_rows, per_shard * (shard + 1) - written)
+            writer.write_table(table.slice(0, take), row_group_size=row_group)
+            table, written = table.slice(take), written + take
+    _close(writer)
+    return rows, nbytes
 
 
 def _close(writer) -> None:
@@ -145,28 +139,17 @@ def _staging(work: Path) -> Path:
 
 
 def _swap_in(staging: Path, out: Path, work: Path) -> Path:
-    """Switch `out` to the finished `staging` folder (data/ + README.md) whole.
-
-    `staging` is moved beside `out` and switched in (`cifake_kit.outputs.switch`); the old content,
-    the work folder with it, then goes. Where nothing can be moved beside `out` (a mount point, a
-    read-only parent), the two entries are moved one by one instead, and a rerun finishes a cut
-    move (`_finish_in_place`).
-    """
-    new = beside(out)
+    """Switch `out` to the finished `staging` folder whole (its old content, the work folder with it, goes), or,
+    where nothing can be moved beside `out`, move its two entries one by one (`_finish_in_place`)."""
     try:
-        os.rename(staging, new)
+        os.rename(staging, beside(out))
     except OSError:
-        return _swap_in_place(staging, out, work)
-    switch(out, new, KIT_TREE)
-    return out
-
-
-def _swap_in_place(staging: Path, out: Path, work: Path) -> Path:
-    old = work / "replaced"
-    shutil.rmtree(old, ignore_errors=True)
-    old.mkdir()
-    (work / _SWITCHING).touch()
-    _finish_in_place(out, work)
+        shutil.rmtree(work / "replaced", ignore_errors=True)
+        (work / "replaced").mkdir()
+        (work / _SWITCHING).touch()
+        _finish_in_place(out, work)
+    else:
+        switch(out, beside(out), KIT_TREE)
     return out
 
 
@@ -184,48 +167,22 @@ def _finish_in_place(out: Path, work: Path) -> None:
 
 
 def _clear_switch(out: Path) -> None:
-    """Undo or complete what a kill during a switch left. A finished copy beside `out` that was not switched
-    in yet is removed while `out` still holds the work folder (the export is redone from it); a switch cut
-    after that is completed (`finish_cut_switch`); a cut one-by-one move is finished."""
+    """Undo or complete what a kill during a switch left: a copy beside `out` not yet switched in is removed while
+    the work folder is there (the export is redone); a later cut switch or one-by-one move is finished."""
     new = beside(out)
     if (out / WORK_DIR).is_dir() and new.is_dir() and not new.is_symlink() and not (out / SWITCH_FILE).exists():
         strays = foreign_files(new, KIT_TREE)
         if strays:
-            raise CifakeError(
-                f"{str(new)!r} is where the kit switches in a new dataset, but it holds other files "
-                f"({', '.join(sorted(strays)[:5])}). Move them away and run the command again."
-            )
+            raise CifakeError(f"{str(new)!r} is where the kit switches in a new dataset, but it holds other files "
+                              f"({', '.join(sorted(strays)[:5])}). Move them away and run the command again.")
         shutil.rmtree(new)
     finish_cut_switch(out, KIT_TREE)
     if (out / WORK_DIR / _SWITCHING).exists():
         _finish_in_place(out, out / WORK_DIR)
 
 
-def _parquet_shards(dataset, split: str):
-    # The same cut as `Dataset.push_to_hub`: one shard per started max_shard_size of data.
-    from datasets import config
-    from datasets.utils.py_utils import convert_file_size_to_int
-
-    num_shards = int(dataset._estimate_nbytes() / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
-    for index in range(num_shards):
-        yield _shard_path(split, index, num_shards), dataset.shard(num_shards=num_shards, index=index, contiguous=True)
-
-
-def _shard_path(split: str, index: int, num_shards: int) -> str:
-    return f"data/{split}-{index:05d}-of-{num_shards:05d}.parquet"
-
-
-def _writer_batch_size(dataset):
-    from datasets.arrow_writer import get_writer_batch_size_from_data_size, get_writer_batch_size_from_features
-
-    return get_writer_batch_size_from_features(dataset.features) or get_writer_batch_size_from_data_size(
-        len(dataset), dataset._estimate_nbytes()
-    )
-
-
 def _holds_kit_output(out: Path) -> bool:
-    """Only what this kit writes, at every depth (a file of the user's under data/ would go with the
-    old dataset), and a README that is this kit's card (if any)."""
+    """Only what this kit writes, at every depth, and a README that is the kit's card (if any)."""
     return not foreign_files(out, KIT_TREE) and (not _is_finished(out) or is_kit_card(out / "README.md"))
 
 

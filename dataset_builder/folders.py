@@ -1,15 +1,11 @@
 """Any folders of real and generated images -> an import plan (`cifake import-folder`).
 
-Every image below each folder is taken, at any depth, by extension (JPEG, PNG, WebP, BMP, GIF;
-written out, as datasets' imagefolder does); other files are listed and skipped. A REAL folder's
-images are REAL; a FAKE folder's are FAKE and carry its generator's name as `generator_id`.
-`cifar10_class` comes from a CIFAR-10 class name among a file's folders (the nearest), else null.
-
-Splits: a source with `train/` or `test/` folders keeps them; the other sources' images are drawn
-into test at `test_fraction`, stratified by label and generator and deterministic in `seed`.
-Links are never followed: one that leaves its source is refused, one inside it is skipped (its
-target is imported where it lies). Text files named README, LICENSE, MANIFEST, SOURCES... in a
-source, or beside it when they name it, are carried into the dataset card as its attribution.
+Every image file below each folder is taken, at any depth, by extension; other files are listed and skipped.
+FAKE rows carry their generator's name as `generator_id`; `cifar10_class` is the nearest CIFAR-10 class name
+among a file's folders, else null. A source with `train/` or `test/` folders keeps them; the others are drawn
+into test at `test_fraction` per label and generator, deterministic in `seed`. Links are never followed (one
+leaving its source is refused). README, LICENSE, SOURCES... texts in a source, or beside it naming it, are
+carried into the card.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
@@ -57,28 +54,21 @@ def parse_sources(real: list[str], fake: list[str]) -> list[Source]:
         raise CifakeError("An import needs folders of both kinds: --real DIR [DIR ...] and --fake [NAME=]DIR [...].")
     specs = [(REAL, None, Path(spec).expanduser(), spec) for spec in real]
     specs += [(FAKE, *_parse_fake(spec), spec) for spec in fake]
-    resolved = []
     for label, _, folder, spec in specs:
         if not folder.is_dir():
-            raise CifakeError(f"{_KINDS[label]} {spec!r} is not a folder. Give folders that hold images (at any depth).")
-        resolved.append(folder.resolve())
-    for i in range(len(specs)):
-        for j in range(i + 1, len(specs)):
-            a, b = resolved[i], resolved[j]
-            if a == b or a in b.parents or b in a.parents:
-                how = "are the same folder" if a == b else "overlap (one is inside the other)"
-                twice = "as REAL and as FAKE" if specs[i][0] != specs[j][0] else "twice"
-                raise CifakeError(
-                    f"{_KINDS[specs[i][0]]} {specs[i][3]!r} and {_KINDS[specs[j][0]]} {specs[j][3]!r} {how}: their "
-                    f"images would be imported {twice}. Give separate folders."
-                )
-    for (label, generator, folder, spec) in specs:
-        for text in (folder.resolve().name, generator or ""):
-            if not _is_utf8(text):
-                raise CifakeError(
-                    f"{_KINDS[label]} {spec!r} is named in bytes that are not UTF-8; the dataset records source and "
-                    f"generator names as text. Rename it (e.g. with convmv)."
-                )
+            raise CifakeError(f"{_KINDS[label]} {spec!r} is not a folder. Give folders that hold images (at any "
+                              f"depth).")
+    resolved = [folder.resolve() for _, _, folder, _ in specs]
+    for (i, a), (j, b) in combinations(enumerate(resolved), 2):
+        if a == b or a in b.parents or b in a.parents:
+            how = "are the same folder" if a == b else "overlap (one is inside the other)"
+            twice = "as REAL and as FAKE" if specs[i][0] != specs[j][0] else "twice"
+            raise CifakeError(f"{_KINDS[specs[i][0]]} {specs[i][3]!r} and {_KINDS[specs[j][0]]} {specs[j][3]!r} {how}: "
+                              f"their images would be imported {twice}. Give separate folders.")
+    for (label, generator, _, spec), folder in zip(specs, resolved):
+        if not (_is_utf8(folder.name) and _is_utf8(generator or "")):
+            raise CifakeError(f"{_KINDS[label]} {spec!r} is named in bytes that are not UTF-8; the dataset records "
+                              f"source and generator names as text. Rename it (e.g. with convmv).")
     sources, taken = [], Counter()
     for (label, generator, _, _), folder in zip(specs, resolved):
         base = folder.name or "root"
@@ -97,7 +87,7 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
     plan = FolderPlan(sources, [])
     drawn: dict[tuple, list[int]] = {}  # (label, generator) -> positions in plan.files still to split
     for source in sources:
-        own_splits = any((source.folder / split).is_dir() and not (source.folder / split).is_symlink() for split in SPLITS)
+        own_splits = any((source.folder / s).is_dir() and not (source.folder / s).is_symlink() for s in SPLITS)
         plan.split_rule[source.name] = "its train/ and test/ folders" if own_splits else "drawn"
         found = 0
         prefix = f"{LABEL_NAMES[source.label]}/{source.name}/"
@@ -116,10 +106,8 @@ def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 
             plan.files.append(ImportFile(path, prefix + relative, split or "", source.label,
                                          _cifar10_class(parts, source.folder.name), source.generator_id, inside))
         if not found:
-            raise CifakeError(
-                f"{_KINDS[source.label]} {str(source.folder)!r} holds no images below it (JPEG, PNG, WebP, BMP or GIF "
-                f"files). Give the folder the images are in."
-            )
+            raise CifakeError(f"{_KINDS[source.label]} {str(source.folder)!r} holds no images below it (JPEG, PNG, "
+                              "WebP, BMP or GIF files). Give the folder the images are in.")
         texts = _attribution(source)
         plan.attribution += [(shown, text) for shown, text, _ in texts if (shown, text) not in plan.attribution]
         plan.licences[source.name] = licences.of_source([(shown, inside, text) for shown, text, inside in texts],
@@ -147,8 +135,8 @@ def _parse_fake(spec: str) -> tuple[str | None, Path]:
 
 
 def _walk(source: Source, problems: list):
-    """(path relative to the source, full path) of each image file below it, in name order; everything
-    else goes to `problems`. Links are never followed (os.scandir answers without stat calls)."""
+    """(path relative to the source, full path) of each image file below it, in name order; all else goes to
+    `problems`. Links are never followed."""
     prefix = f"{LABEL_NAMES[source.label]}/{source.name}/"
     pending = [("", str(source.folder))]
     while pending:
@@ -164,12 +152,14 @@ def _walk(source: Source, problems: list):
             relative = relative_folder + entry.name
             if not _is_utf8(entry.name):
                 shown = os.fsencode(prefix + relative).decode("utf-8", "backslashreplace")
-                problems.append((shown, "skipped: its name is not UTF-8, which the dataset stores names as (rename it)"))
+                problems.append((shown, "skipped: its name is not UTF-8, which the dataset stores names as "
+                                        "(rename it)"))
             elif entry.is_symlink():
-                problems.append((prefix + relative + ("/" if entry.is_dir() else ""), _link_problem(entry.path, source)))
+                shown = prefix + relative + ("/" if entry.is_dir() else "")
+                problems.append((shown, _link_problem(entry.path, source)))
             elif entry.name.startswith("."):
-                problems.append((prefix + relative + ("/" if entry.is_dir(follow_symlinks=False) else ""),
-                                 "skipped: a hidden folder" if entry.is_dir(follow_symlinks=False) else "skipped: a hidden file"))
+                kind = "folder" if entry.is_dir(follow_symlinks=False) else "file"
+                problems.append((prefix + relative + "/" * (kind == "folder"), f"skipped: a hidden {kind}"))
             elif entry.is_dir(follow_symlinks=False):
                 below.append((relative + "/", entry.path))
             elif not entry.is_file(follow_symlinks=False):

@@ -1,17 +1,13 @@
 """The FAKE half: a diffusers text-to-image pipeline, batched, seeded per image, resumable.
 
-Work is planned as a fixed list of items (split, CIFAR-10 class, index) cut into shards, kept
-in a `shards.ShardStore`: a run killed at any moment restarts after its last recorded shard,
-nothing is lost, nothing is made twice. Under `accelerate launch` each process takes every N-th
-shard and keeps its own manifest.
-
-Images are kept as raw 32x32 pixels here; encoding happens once, later, in the same encoder the
-real photos go through.
+The plan, items (split, CIFAR-10 class, index), is cut into shards kept in a `shards.ShardStore` (under
+`accelerate launch` each process takes every N-th shard). Images are kept as raw 32x32 pixels: they are
+encoded once, later, by the encoder the real photos go through.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +47,8 @@ class GenerationSettings:
     shard_size: int = 256  # rounded up to whole batches
 
     def identity(self) -> dict:
-        """The settings that decide the bytes and the shards; a resumed run must match them.
-
-        The batch size is among them: batched float arithmetic rounds differently, so the same
-        seed gives the same bytes only for the same batch size and device.
-        """
+        """What a resumed run must match: all of it (batched float arithmetic rounds differently, so a seed
+        gives the same bytes only at the same batch size)."""
         return asdict(self)
 
     @property
@@ -65,12 +58,8 @@ class GenerationSettings:
 
 def plan_fakes(counts: dict[str, int]) -> list[FakeItem]:
     """Every FAKE image of a build, in a fixed order: split, then class, then index."""
-    return [
-        FakeItem(split, class_idx, index)
-        for split in SPLITS
-        for class_idx in range(len(CIFAR10_CLASSES))
-        for index in range(counts[split])
-    ]
+    return [FakeItem(split, class_idx, index) for split in SPLITS for class_idx in range(len(CIFAR10_CLASSES))
+            for index in range(counts[split])]
 
 
 def generator_id(generator: str) -> str:
@@ -82,22 +71,14 @@ def generator_id(generator: str) -> str:
 
 
 def load_generator(generator: str, device=None):
-    """Load a diffusers text-to-image pipeline on the best device (CUDA in fp16, else CPU fp32).
-
-    `generator` is a Hub id (default `CompVis/stable-diffusion-v1-4`), a local pipeline folder
-    with `model_index.json`, or `tiny-random` for the kit's own offline toy pipeline.
-    """
+    """A diffusers text-to-image pipeline (Hub id, pipeline folder, or `tiny-random`), CUDA fp16 or CPU fp32."""
     import torch
 
     if device is None:
         device = process_state().device
     device = torch.device(device)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    if generator == TINY_GENERATOR:
-        pipe = make_tiny_pipeline()
-    else:
-        pipe = _from_pretrained(generator, dtype)
-    pipe = pipe.to(device)
+    pipe = (make_tiny_pipeline() if generator == TINY_GENERATOR else _from_pretrained(generator, dtype)).to(device)
     if device.type == "cuda":
         pipe.unet.to(memory_format=torch.channels_last)
     pipe.set_progress_bar_config(disable=True)
@@ -123,16 +104,15 @@ def _from_pretrained(generator: str, dtype):
 def check_pipeline_folder(path: Path) -> None:
     """Refuse an existing folder that is not a diffusers pipeline (a path that does not exist may be a Hub id)."""
     if path.exists() and not (path / "model_index.json").is_file():
-        raise CifakeError(
-            f"Generator folder {str(path)!r} has no model_index.json: it is not a diffusers "
-            f"pipeline. Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id."
-        )
+        raise CifakeError(f"Generator folder {str(path)!r} has no model_index.json: it is not a diffusers pipeline. "
+                          f"Pass a folder written by `pipeline.save_pretrained(...)`, or a Hub id.")
 
 
 def generator_hint(generator: str) -> str:
     """What to do when `generator` cannot be loaded, for `cifake_kit.hub.loading`."""
     return (f"Pass --generator PATH to a local diffusers pipeline folder, download it first with "
-            f"`hf download {generator}` while online, or use --generator {TINY_GENERATOR} for the offline toy pipeline.")
+            f"`hf download {generator}` while online, or use --generator {TINY_GENERATOR} for the offline toy "
+            f"pipeline.")
 
 
 _PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -144,24 +124,21 @@ def _require_safetensors(folder: Path) -> None:
         files = [f.name for f in part.iterdir() if f.is_file()]
         pickled = [name for name in files if name.endswith(_PICKLED_WEIGHTS)]
         if pickled and not any(name.endswith(".safetensors") for name in files):
-            raise CifakeError(
-                f"Generator folder {str(folder)!r} holds {part.name}'s weights only as a pickle file "
-                f"({part.name}/{pickled[0]}), which can run code when loaded; the kit loads safetensors only. "
-                f"If you trust it, convert it once: DiffusionPipeline.from_pretrained(folder).save_pretrained(new_folder) "
-                f"writes safetensors."
-            )
+            raise CifakeError(f"Generator folder {str(folder)!r} holds {part.name}'s weights only as a pickle file "
+                              f"({part.name}/{pickled[0]}), which can run code when loaded; the kit loads safetensors "
+                              "only. If you trust it, convert it once: "
+                              "DiffusionPipeline.from_pretrained(folder).save_pretrained(new_folder) writes "
+                              "safetensors.")
 
 
 class FakeStore(ShardStore):
     """Shards of generated pixels (`shard-NNNNNN.arrow`) plus per-process manifests, in one folder."""
 
-    def shard_path(self, shard_id: int) -> Path:
-        return self.path("shard", shard_id)
-
     def write(self, shard_id: int, rows: dict[str, list], blank_regenerations: int) -> None:
         import pyarrow as pa
 
-        super().write(shard_id, {"shard": pa.table(rows)}, rows=len(rows["index"]), blank_regenerations=blank_regenerations)
+        files = self.write_files(shard_id, {"shard": pa.table(rows)})
+        self.record(shard_id, files, rows=len(rows["index"]), blank_regenerations=blank_regenerations)
 
     def read_items(self, plan: list[FakeItem]) -> dict[FakeItem, dict]:
         """All generated images by item; fails unless every planned item is there exactly once."""
@@ -170,14 +147,13 @@ class FakeStore(ShardStore):
             for row in self.read(path).to_pylist():
                 item = FakeItem(row["split"], row["cifar10_class"], row["index"])
                 if item in found:
-                    raise CifakeError(f"Generated image {item} appears twice in {self.folder}; rebuild with --overwrite.")
+                    raise CifakeError(f"Generated image {item} appears twice in {self.folder}; rebuild with "
+                                      f"--overwrite.")
                 found[item] = row
         missing = [item for item in plan if item not in found]
         if missing:
-            raise CifakeError(
-                f"{len(missing)} generated images are missing from {self.folder} (first: {missing[0]}). "
-                f"Run the same build command again to finish them."
-            )
+            raise CifakeError(f"{len(missing)} generated images are missing from {self.folder} (first: {missing[0]}). "
+                              f"Run the same build command again to finish them.")
         return found
 
 
@@ -195,13 +171,8 @@ def generate_fakes(plan: list[FakeItem], settings: GenerationSettings, store: Fa
     stats = {"generated": 0, "resumed": sum(done[s]["rows"] for s in mine if s in done), "blank_regenerations": 0}
     if todo:
         pipe = pipe if pipe is not None else load_generator(settings.generator, device=state.device)
-        progress = tqdm(
-            total=sum(len(shards[s]) for s in mine),
-            initial=stats["resumed"],
-            unit="img",
-            desc="Generating FAKE images",
-            disable=not state.is_local_main_process,
-        )
+        progress = tqdm(total=sum(len(shards[s]) for s in mine), initial=stats["resumed"], unit="img",
+                        desc="Generating FAKE images", disable=not state.is_local_main_process)
         for shard_id in todo:
             rows, blanks = _generate_shard(pipe, shards[shard_id], settings, progress)
             store.write(shard_id, rows, blanks)
@@ -222,38 +193,29 @@ def _generate_shard(pipe, items: list[FakeItem], settings: GenerationSettings, p
         images = [None] * len(batch)
         pending = list(range(len(batch)))
         while pending:
-            seeds = [seed_for(settings.seed, batch[i].split, batch[i].class_idx, batch[i].index, attempts[i]) for i in pending]
+            seeds = [seed_for(settings.seed, *astuple(batch[i]), attempts[i]) for i in pending]
             prompts = [prompt_for(batch[i].class_idx, batch[i].index) for i in pending]
             outputs = _run_pipeline(pipe, prompts, seeds, settings)
             still_pending = []
-            for i, image, flagged in _outputs_with(pending, outputs):
+            flags = outputs.nsfw_content_detected or [False] * len(outputs.images)
+            for i, image, flagged in zip(pending, outputs.images, flags):
                 if flagged or not np.asarray(image).any():
                     blanks += 1
                     attempts[i] += 1
                     if attempts[i] >= MAX_ATTEMPTS:
-                        raise CifakeError(
-                            f"The safety checker blanked image {batch[i]} {MAX_ATTEMPTS} times in a row. "
-                            f"Check the prompts in dataset_builder/prompts.py for this class."
-                        )
+                        raise CifakeError(f"The safety checker blanked image {batch[i]} {MAX_ATTEMPTS} times in a "
+                                          f"row. Check the prompts in dataset_builder/prompts.py for this class.")
                     still_pending.append(i)
                 else:
                     images[i] = downscale(image, IMAGE_SIZE)
             pending = still_pending
         for i, item in enumerate(batch):
-            rows["split"].append(item.split)
-            rows["cifar10_class"].append(item.class_idx)
-            rows["index"].append(item.index)
-            rows["seed"].append(seed_for(settings.seed, item.split, item.class_idx, item.index, attempts[i]))
-            rows["prompt"].append(prompt_for(item.class_idx, item.index))
-            rows["attempts"].append(attempts[i] + 1)
-            rows["pixels"].append(images[i].tobytes())
+            values = (*astuple(item), seed_for(settings.seed, *astuple(item), attempts[i]),
+                      prompt_for(item.class_idx, item.index), attempts[i] + 1, images[i].tobytes())
+            for column, value in zip(_SHARD_COLUMNS, values):
+                rows[column].append(value)
         progress.update(len(batch))
     return rows, blanks
-
-
-def _outputs_with(pending: list[int], outputs) -> list[tuple[int, object, bool]]:
-    flags = outputs.nsfw_content_detected or [False] * len(outputs.images)
-    return list(zip(pending, outputs.images, flags))
 
 
 def _run_pipeline(pipe, prompts: list[str], seeds: list[int], settings: GenerationSettings):
@@ -263,12 +225,6 @@ def _run_pipeline(pipe, prompts: list[str], seeds: list[int], settings: Generati
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
     size = settings.resolution
     with torch.inference_mode():
-        return pipe(
-            prompt=prompts,
-            num_inference_steps=settings.num_inference_steps,
-            guidance_scale=settings.guidance_scale,
-            generator=generators,
-            height=size,
-            width=size,
-            output_type="pil",
-        )
+        return pipe(prompt=prompts, num_inference_steps=settings.num_inference_steps,
+                    guidance_scale=settings.guidance_scale, generator=generators, height=size, width=size,
+                    output_type="pil")

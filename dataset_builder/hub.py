@@ -1,9 +1,5 @@
-"""Publish a dataset folder to the Hugging Face Hub with its card.
-
-The card (README.md, rendered from `dataset_card.md` at build time) goes up first; `push_to_hub`
-then uploads the shards and refreshes the card's `dataset_info`/`configs`, keeping our text. The
-token comes from `hf auth login` or `HF_TOKEN` and is never printed.
-"""
+"""Publish a dataset folder to the Hub: its card first, then `push_to_hub` uploads the shards and refreshes the
+card's `dataset_info`/`configs`, keeping its text. The token (`hf auth login` or `HF_TOKEN`) is never printed."""
 
 from __future__ import annotations
 
@@ -22,10 +18,8 @@ def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: s
     data = Path(data).expanduser()
     readme = data / "README.md"
     if not readme.is_file() or not (data / "data").is_dir():
-        raise CifakeError(
-            f"{str(data)!r} is not a dataset folder written by this kit (no README.md and data/). "
-            f"Build one with `cifake build` or `cifake import-kaggle`, or pass --data DIR."
-        )
+        raise CifakeError(f"{str(data)!r} is not a dataset folder written by this kit (no README.md and data/). Build "
+                          "one with `cifake build` or `cifake import-kaggle`, or pass --data DIR.")
     token = push_token(repo_id, token, example="your-name/cifake")
     dataset_dict = load_dataset(str(data))
     api = HfApi(token=token)
@@ -34,6 +28,7 @@ def push_dataset(data: str | Path, repo_id: str, private: bool = False, token: s
         DatasetCard(readme.read_text(encoding="utf-8")).push_to_hub(repo_id, repo_type="dataset", token=token)
         dataset_dict.push_to_hub(repo_id, private=private, token=token)
     except HfHubHTTPError as err:
-        raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's write access.") from err
+        raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's "
+                          f"write access.") from err
     return str(url)
 

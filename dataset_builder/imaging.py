@@ -31,11 +31,8 @@ def downscale(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB view of any PIL image: EXIF-upright, 16-bit greyscale scaled, transparency on white.
-
-    The same conversion as the model's image processor (`modeling/image_processing_cifake.py`,
-    which travels to the Hub alone and so keeps its own copy; a test keeps the two equal).
-    """
+    """8-bit RGB view of any PIL image: EXIF-upright, 16-bit greyscale scaled, transparency on white (as the
+    model's image processor, which travels alone and keeps its own copy; a test keeps them equal)."""
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         pixels = np.asarray(image, dtype=np.float64)  # convert() would clip at 255 instead of scaling
@@ -73,36 +70,26 @@ def fit(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
 
 
 def encode_image(pixels: np.ndarray, image_format: str = "jpeg") -> bytes:
-    """Encode H x W x 3 uint8 pixels with the dataset's encoder settings.
-
-    JPEG uses libjpeg quality 75 with 4:2:0 subsampling (the tables of the published CIFAKE
-    files); PNG is lossless. Real and generated images both come through here.
-    """
+    """Encode H x W x 3 uint8 pixels as both halves are: CIFAKE's quality-75 4:2:0 JPEG, or lossless PNG."""
     if image_format not in IMAGE_FORMATS:
-        raise CifakeError(
-            f"Unknown image format {image_format!r}. Use one of: {', '.join(IMAGE_FORMATS)}."
-        )
+        raise CifakeError(f"Unknown image format {image_format!r}. Use one of: {', '.join(IMAGE_FORMATS)}.")
     if image_format == "jpeg":
         return encode_jpeg(np.ascontiguousarray(pixels, dtype=np.uint8))
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="RGB").save(buffer, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="RGB").save(buffer, format="PNG",
+                                                                                   compress_level=6)
     return buffer.getvalue()
 
 
 def encoder_settings(data: bytes) -> dict:
-    """What an encoded file reveals about its encoder: format, size, JPEG tables and subsampling.
-
-    Two images with equal settings are indistinguishable by codec alone, which is what a fair
-    real-vs-fake dataset needs.
-    """
+    """What an encoded file reveals about its encoder (format, size, JPEG tables and subsampling): equal
+    settings cannot be told apart by codec alone."""
     with Image.open(io.BytesIO(data)) as image:
         settings = {"format": image.format, "mode": image.mode, "size": image.size}
         if image.format == "JPEG":
             tables = image.quantization
             settings["qtable_sums"] = tuple(sum(tables[k]) for k in sorted(tables))
-            settings["subsampling"] = _SUBSAMPLING_NAMES.get(
-                JpegImagePlugin.get_sampling(image), "unknown"
-            )
+            settings["subsampling"] = _SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(image), "unknown")
             settings["progressive"] = bool(image.info.get("progressive", False))
     return settings
 

@@ -1,13 +1,9 @@
 """Image files into the dataset: each read once, checked, encoded, in parallel, resumable.
 
-`import-kaggle` and `import-folder` plan what to import as `ImportFile`s (kaggle.py, folders.py)
-and hand the plan here. Worker processes take chunks of files; each file is opened without
-following links (the planners resolved or refused links already), must be a regular file under
-a size bound and decode completely as one of the allowed formats, and its bytes are then kept
-or re-encoded by the kit's one encoder (`Encoding`). The main process writes each finished chunk
-to a `ShardStore` (one Parquet file per split, already in the dataset's schema), so a killed
-import resumes after its last chunk. At the end export.py streams the chunks into the dataset
-folder.
+kaggle.py and folders.py plan `ImportFile`s. Workers take chunks of them: each file, opened without following
+links, must be a regular file under a size bound that decodes whole in an allowed format; its bytes are kept or
+re-encoded (`Encoding`) and written per chunk and split in the dataset's schema to a `ShardStore`, so a killed
+import resumes after its last recorded chunk. export.py streams the chunks into the dataset folder.
 """
 
 from __future__ import annotations
@@ -46,13 +42,9 @@ class ImportFile(NamedTuple):  # a tuple: 120,000 of them are made and sent to w
 
 @dataclass(frozen=True)
 class Encoding:
-    """What becomes of a file's bytes.
-
-    `keep`: stored as they are. `cifake-jpeg`: 32x32 JPEGs with CIFAKE's exact tables are kept
-    (no second compression); everything else is brought to 32x32 (shorter side, PIL bicubic,
-    centre crop) and encoded as the kit's quality-75 JPEG. `png`: brought to 32x32, lossless PNG.
-    `formats`: what PIL may decode. `size`: if set, images of another size are skipped (the
-    published release is all 32x32).
+    """What becomes of a file's bytes. `keep`: stored as they are. `cifake-jpeg`: 32x32 JPEGs with CIFAKE's exact
+    tables kept (no second compression), all else brought to 32x32 (`imaging.fit`) as the kit's quality-75 JPEG.
+    `png`: brought to 32x32, lossless PNG. `formats`: what PIL may decode. `size`: if set, other sizes are skipped.
     """
 
     policy: str = "cifake-jpeg"
@@ -73,13 +65,11 @@ class ImportStats:
 
 
 def plan_digest(files: list[ImportFile]) -> str:
-    """A fingerprint of a plan (what goes where): a resumed import must have the same plan.
-
-    That the files themselves are unchanged is checked chunk by chunk when resuming (`run_import`).
-    """
+    """A fingerprint of what goes where, which a resumed import must match (`run_import` checks the files)."""
     digest = hashlib.sha256()
     for file in files:
-        digest.update(f"{file.relpath}\t{file.split}\t{file.label}\t{file.cifar10_class}\t{file.generator_id}\n".encode())
+        fields = (file.relpath, file.split, file.label, file.cifar10_class, file.generator_id)
+        digest.update(("\t".join(map(str, fields)) + "\n").encode())
     return digest.hexdigest()
 
 
@@ -90,7 +80,8 @@ def run_import(files: list[ImportFile], encoding: Encoding, store, workers: int 
     chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
     done = store.completed()
     for n in list(done):  # resuming: a chunk counts only if its files are still the ones it imported
-        if n >= len(chunks) or _file_stats(chunks[n]) != [tuple(s) if s else None for s in done[n]["stats"]]:
+        recorded = [tuple(stat) if stat else None for stat in done[n]["stats"]]
+        if n >= len(chunks) or [_file_stat(file.path) for file in chunks[n]] != recorded:
             del done[n]
     todo = [n for n in range(len(chunks)) if n not in done]
     workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(todo) or 1))
@@ -100,7 +91,8 @@ def run_import(files: list[ImportFile], encoding: Encoding, store, workers: int 
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             mapper = pool.map if pool else map
             # Workers write each chunk's files themselves; here they are only recorded, in order.
-            results = mapper(_process_chunk, [chunks[n] for n in todo], [encoding] * len(todo), [store] * len(todo), todo)
+            results = mapper(_process_chunk, [chunks[n] for n in todo], [encoding] * len(todo),
+                             [store] * len(todo), todo)
             for n, (written, info) in zip(todo, results):
                 done[n] = store.record(n, written, **info)
                 bar.update(len(chunks[n]))
@@ -120,19 +112,12 @@ def run_import(files: list[ImportFile], encoding: Encoding, store, workers: int 
     return stats
 
 
-def imported_files(store, completed: dict | None = None) -> dict:
-    """The recorded chunk files of each split, in order: {split: [path, ...]} for the splits that have rows."""
-    completed = store.completed() if completed is None else completed
-    return {split: files for split in SPLITS if (files := store.files(split, completed))}
-
-
 def read_file(path: str, limit: int = MAX_IMAGE_FILE_BYTES, inside: str | None = None) -> tuple[bytes, tuple[int, int]]:
     """(bytes, (size, mtime in ns)) of a regular file, read once through a descriptor that follows no link.
 
-    OSError (also for a link, a device, a folder, or a file that turns out to lie outside the
-    folder `inside`, as when one of its parent folders was swapped for a link after the plan was
-    made) or ValueError (over `limit` bytes, checked before reading) when it cannot or should not
-    be read. The checks are made on the open descriptor: what is checked is what is read.
+    OSError for a link, a device, a folder, or a file outside `inside` (a parent folder swapped for a link
+    after the plan); ValueError over `limit` bytes, unread. The checks are on the open descriptor: what is
+    checked is what is read.
     """
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
@@ -154,8 +139,7 @@ def read_file(path: str, limit: int = MAX_IMAGE_FILE_BYTES, inside: str | None =
 
 
 def _opened_inside(descriptor: int, folder: str) -> bool:
-    """Whether the file open at `descriptor` lies inside `folder` (a resolved path). Where the system
-    cannot name an open file's path (no /proc), True: the planner's own checks stand alone."""
+    """Whether the file open at `descriptor` lies inside `folder` (resolved); True without /proc."""
     try:
         where = os.readlink(f"/proc/self/fd/{descriptor}")
     except OSError:
@@ -175,25 +159,18 @@ def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: in
             row = _import_one(file, encoding, info)
             if row is not None:
                 rows.append(row)
-    schema = cifake_features().arrow_schema
-    tables = {}
-    for split in SPLITS:
-        mine = [row for row in rows if row[0].split == split]
-        if mine:
-            nothing = [None] * len(mine)
-            tables[split] = pa.Table.from_pydict({
-                "image": [{"bytes": data, "path": file.relpath} for file, data, _ in mine],
-                "label": [file.label for file, _, _ in mine],
-                "cifar10_class": [file.cifar10_class for file, _, _ in mine],
-                **{column: [file.generator_id for file, _, _ in mine] if column == "generator_id" else nothing
-                   for column in PROVENANCE_COLUMNS},  # an imported file's only provenance is its generator's name
-            }, schema=schema)
-    counts = Counter((file.split, LABEL_NAMES[file.label]) for file, _, _ in rows)
-    info["rows"] = {split: {label: n for (s, label), n in counts.items() if s == split} for split in SPLITS
-                    if any(s == split for s, _ in counts)}
-    codecs = Counter((LABEL_NAMES[file.label], signature) for file, _, signature in rows)
-    info["codecs"] = {label: {signature: n for (lab, signature), n in codecs.items() if lab == label}
-                      for label in {label for label, _ in codecs}}
+    by_split, info["rows"], info["codecs"] = {}, {}, {}
+    for file, data, signature in rows:
+        by_split.setdefault(file.split, []).append((file, data))
+        info["rows"].setdefault(file.split, Counter())[LABEL_NAMES[file.label]] += 1
+        info["codecs"].setdefault(LABEL_NAMES[file.label], Counter())[signature] += 1
+    tables = {split: pa.Table.from_pydict({
+        "image": [{"bytes": data, "path": file.relpath} for file, data in mine],
+        "label": [file.label for file, _ in mine],
+        "cifar10_class": [file.cifar10_class for file, _ in mine],
+        **{column: [file.generator_id if column == "generator_id" else None for file, _ in mine]
+           for column in PROVENANCE_COLUMNS},  # an imported file's only provenance is its generator's name
+    }, schema=cifake_features().arrow_schema) for split, mine in by_split.items()}
     return store.write_files(piece, tables), info
 
 
@@ -206,7 +183,7 @@ def _import_one(file: ImportFile, encoding: Encoding, info: dict):
         info["problems"].append((file.relpath, f"skipped: cannot read it ({err.strerror or err})"))
         return None
     except ValueError as err:  # larger than any image here: not read at all
-        info["stats"].append(_file_stats([file])[0])
+        info["stats"].append(_file_stat(file.path))
         info["problems"].append((file.relpath, f"skipped: {err}"))
         return None
     info["stats"].append(stats)
@@ -221,22 +198,17 @@ def _import_one(file: ImportFile, encoding: Encoding, info: dict):
     return file, data, signature
 
 
-def _file_stats(files: list[ImportFile]) -> list[tuple[int, int] | None]:
-    stats = []
-    for file in files:
-        try:
-            info = os.stat(file.path, follow_symlinks=False)
-            stats.append((info.st_size, info.st_mtime_ns))
-        except OSError:
-            stats.append(None)
-    return stats
+def _file_stat(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def _encode(data: bytes, encoding: Encoding) -> tuple[bytes, str, tuple[int, int], str]:
-    """(bytes to store, "kept" or "encoded", the image's size, the codec signature of what is stored).
-
-    ValueError for anything that is not a whole image of the allowed formats and size.
-    """
+    """(bytes to store, "kept" or "encoded", the image's size, the stored codec signature); ValueError for
+    anything but a whole image of the allowed formats and size."""
     try:  # (the caller turns DecompressionBombWarning into an error)
         with Image.open(io.BytesIO(data), formats=encoding.formats) as image:
             image.load()  # the whole file decodes, not only its header

@@ -1,9 +1,7 @@
-"""The published CIFAKE folders (Kaggle): `train|test / REAL|FAKE / *.jpg` -> examples.
+"""The published CIFAKE folders (Kaggle): `train|test / REAL|FAKE / *.jpg` -> an import plan, bytes kept.
 
-File names carry the CIFAR-10 class: `N.jpg` is airplane and `N (k).jpg` is class k, counted
-from 1 (k = 2..10). REAL names are zero-padded to four digits and number the images of a class
-within CIFAR-10's split (0000-4999 train, 0000-0999 test); FAKE names are not padded and run
-0-999 in test and 1000-5999 in train. The original JPEG bytes are kept as they are.
+`N.jpg` is airplane, `N (k).jpg` class k counted from 1 (k = 2..10). REAL numbers are zero-padded, within
+CIFAR-10's split; FAKE ones are not, and run 0-999 in test and 1000-5999 in train.
 """
 
 from __future__ import annotations
@@ -27,11 +25,8 @@ KAGGLE_ENCODING = Encoding(policy="keep", formats=("JPEG", "PNG"), size=IMAGE_SI
 
 
 def parse_kaggle_name(name: str) -> tuple[int, int]:
-    """(CIFAR-10 class id, number in the name) of a CIFAKE file name; ValueError if it is not one.
-
-    The names are `N.jpg` and `N (k).jpg` (see the module's docstring). Plain string operations,
-    not a pattern: an import parses 120,000 of them.
-    """
+    """(CIFAR-10 class id, number in the name) of a CIFAKE file name, else ValueError (string operations,
+    not a pattern: an import parses 120,000)."""
     stem, dot, extension = name.rpartition(".")
     if dot and extension.lower() in _EXTENSIONS:
         if _is_number(stem):
@@ -73,11 +68,7 @@ class KaggleScan:
 
 
 def scan_kaggle(source: str | Path) -> KaggleScan:
-    """List the CIFAKE files under `source` by their names, refusing links that leave it.
-
-    Nothing is decoded here: the import reads each listed file once (importing.py) and reports
-    the ones that are not whole 32x32 JPEG or PNG images.
-    """
+    """List the CIFAKE files under `source` by name, refusing links that leave it (nothing is read here)."""
     root = find_kaggle_root(Path(source).expanduser())
     real_root = root.resolve()
     inside = str(real_root)  # one string shared by every file of the plan
@@ -86,9 +77,7 @@ def scan_kaggle(source: str | Path) -> KaggleScan:
     for split in SPLITS:
         for label in sorted(LABEL_NAMES):
             folder = root / split / label
-            # A link (a file's, or a linked folder's) may point anywhere; only files inside the
-            # source are read. Same rule as datasets' metadata reader for `file_name`. Plain
-            # entries of a folder that lies inside need no check, so only links are resolved.
+            # Only files inside the source are read; only links (a file's, or a linked folder's) are resolved.
             folder_inside = folder.resolve().is_relative_to(real_root)
             folder_is_link = folder.is_symlink()
             with os.scandir(folder) as listing:
@@ -117,10 +106,8 @@ def scan_kaggle(source: str | Path) -> KaggleScan:
                 scan.files.append(ImportFile(target, relpath, split, LABEL_NAMES.index(label), class_idx, generator,
                                              inside))
     if not scan.files:
-        raise CifakeError(
-            f"No CIFAKE images found under {str(root)!r}: the folders {_EXPECTED_LAYOUT} hold no "
-            f"file named like 'N.jpg' or 'N (k).jpg'. Point import-kaggle at the unzipped download."
-        )
+        raise CifakeError(f"No CIFAKE images found under {str(root)!r}: the folders {_EXPECTED_LAYOUT} hold no file "
+                          "named like 'N.jpg' or 'N (k).jpg'. Point import-kaggle at the unzipped download.")
     return scan
 
 
@@ -131,22 +118,16 @@ def _is_kaggle_root(folder: Path) -> bool:
 def find_kaggle_root(source: Path) -> Path:
     """The folder under `source` (itself or one level down) that holds the four CIFAKE folders."""
     if not source.is_dir():
-        raise CifakeError(
-            f"Kaggle source {str(source)!r} is not a folder. Unzip the CIFAKE download and pass "
-            f"the folder that holds {_EXPECTED_LAYOUT}."
-        )
+        raise CifakeError(f"Kaggle source {str(source)!r} is not a folder. Unzip the CIFAKE download and pass the "
+                          f"folder that holds {_EXPECTED_LAYOUT}.")
     if _is_kaggle_root(source):
         return source
     roots = [folder for folder in sorted(source.iterdir()) if folder.is_dir() and _is_kaggle_root(folder)]
     if len(roots) == 1:
         return roots[0]
     if roots:
-        raise CifakeError(
-            f"{str(source)!r} holds {len(roots)} CIFAKE folders ({', '.join(r.name for r in roots)}); an import takes "
-            f"one. Pass one of them, e.g. {str(roots[0])!r}."
-        )
+        raise CifakeError(f"{str(source)!r} holds {len(roots)} CIFAKE folders ({', '.join(r.name for r in roots)}); an "
+                          f"import takes one. Pass one of them, e.g. {str(roots[0])!r}.")
     missing = [f"{s}/{name}" for s in SPLITS for name in LABEL_NAMES if not (source / s / name).is_dir()]
-    raise CifakeError(
-        f"{str(source)!r} is not the CIFAKE Kaggle layout: missing {', '.join(missing)}. Pass the "
-        f"unzipped folder that holds {_EXPECTED_LAYOUT}."
-    )
+    raise CifakeError(f"{str(source)!r} is not the CIFAKE Kaggle layout: missing {', '.join(missing)}. Pass the "
+                      f"unzipped folder that holds {_EXPECTED_LAYOUT}.")

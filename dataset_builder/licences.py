@@ -1,12 +1,8 @@
 """Which licence a dataset card states: derived from where its images came from, never assumed.
 
-Each part of a dataset (the REAL photos, each generator's FAKE images) has the licence of its
-source: CIFAR-10 states none ("unknown", as its Hub card says), the published CIFAKE release is
-MIT, a diffusers pipeline's output follows the pipeline's licence (Stable Diffusion v1.x:
-CreativeML OpenRAIL-M), and an imported folder's licence is read from the README / LICENSE /
-SOURCES text found in or beside it. The card's `license` is that one id when all parts agree,
-otherwise the list of every part's id (the Hub's dataset metadata takes a list), and the card's
-text says which part is under which.
+CIFAR-10 states none ("unknown"), the CIFAKE release is MIT, a pipeline's output follows its licence, an
+imported folder's is read from the README / LICENSE / SOURCES text in or beside it. The card's `license` is
+that one id when all parts agree, else the list of them all.
 """
 
 from __future__ import annotations
@@ -62,13 +58,8 @@ def from_text(text: str) -> list[str]:
 
 
 def of_source(texts: list[tuple[str, bool, str]], name: str) -> tuple[str, ...]:
-    """The licences of an imported folder `name` from its attribution texts, each (file name, inside the
-    folder, text).
-
-    Licence files (LICENSE, COPYING) outrank other texts. A text inside the folder counts whole; one
-    beside it only on its lines that name the folder as a word (a SOURCES table of several folders).
-    None found: ("unknown",).
-    """
+    """The licences of folder `name` from its texts (file name, inside the folder, text): licence files outrank
+    others; a text beside the folder counts only on lines naming it as a word. None found: ("unknown",)."""
     word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
     files = [entry for entry in texts if Path(entry[0]).name.lower().startswith(_LICENCE_FILES)]
     found = []
@@ -102,11 +93,3 @@ def card_value(parts: list[tuple[str, tuple[str, ...]]]) -> str | list[str]:
     """The card's `license` for parts [(what, its licence ids)]: one id, or the sorted list of them all."""
     ids = sorted({licence for _, licences in parts for licence in licences})
     return ids[0] if len(ids) == 1 else ids
-
-
-def card_lines(parts: list[tuple[str, tuple[str, ...]]]) -> list[str]:
-    """Markdown lines saying which part is under which licence."""
-    lines = [f"- {what}: " + " and ".join(f"`{licence}`" for licence in licences) for what, licences in parts]
-    if any(UNKNOWN in licences for _, licences in parts):
-        lines.append("- `unknown`: the source states no licence; check its terms before you redistribute it.")
-    return lines

@@ -1,19 +1,16 @@
 """How much memory `cifake build` needs to generate a batch, known before any of it is allocated.
 
-`--resolution 65536` asks the VAE decoder for activations of hundreds of bytes per pixel, terabytes
-in all, which a machine finds out only when the kernel kills the build. Here the generator is built
-from its configs alone under PyTorch's FakeTensorMode (shapes and dtypes, no storage, on the same
-device type, so the same kernels are chosen: on CPU, flash attention, which never holds the
-attention matrix), and torch's own live-tensor tracker (MemTracker) runs one denoising step and the
-VAE decode of one batch at the asked size, which gives the bytes alive at the peak of each. Added
-to the weights and the pipeline's post-processing to PIL, with a margin measured against real
-generation (bench figures in the item's report), that is compared with the memory free on the
-device before the build writes anything; a build that cannot fit is refused with the numbers and
-the largest --resolution (or the --batch-size) that fits.
+`--resolution 65536` asks the VAE decoder for terabytes, which a machine finds out only when the kernel kills
+the build. The generator is built from its configs alone under FakeTensorMode (shapes, no storage, the same
+kernels: flash attention on CPU), and torch's MemTracker runs one denoising step and one VAE decode at the asked
+size. Their peaks, plus weights and post-processing, with a margin measured against real generation, are compared
+with the free memory before anything is written; what cannot fit is refused, naming a --resolution or
+--batch-size that fits.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from dataclasses import dataclass
@@ -28,14 +25,12 @@ from .tiny_generator import make_tiny_pipeline
 
 _RESOLUTION_STEP = 8  # build_dataset's rule for --resolution
 _TEXT_TOKENS = 77  # CLIP's prompt length: the text embeddings every SD-family UNet attends to
-# diffusers' postprocess(output_type="pil"), in bytes per value of the decoded batch (B x 3 x H x W), at its
-# peak: the decoded float32 tensor, its denormalised stack, numpy_to_pil's `* 255` and `.round()` (float32),
-# and the uint8 copy.
+# diffusers' postprocess to PIL, bytes per value of the decoded batch at its peak: the float32 tensor, its
+# denormalised stack, `* 255` and `.round()`, and the uint8 copy.
 _POSTPROCESS_BYTES_PER_VALUE = 4 + 4 + 4 + 4 + 1
-# Against the growth of peak resident memory of real generation on CPU (the tiny pipeline at 64-2048 px and
-# batches 1-8; SD v1.4's architecture at 256 and 512 px, batches 1-8), the traced peak is within a few percent
-# once tensors are large and falls short by up to ~400 MB below that: the allocator's slack and the libraries'
-# first-call set-up, which are no tensors. The margin and the fixed allowance make the estimate err high.
+# Against real generation on CPU (tiny pipeline 64-2048 px, SD v1.4's architecture 256 and 512 px, batches
+# 1-8) the traced peak is within a few percent for large tensors and up to ~400 MB short below (allocator
+# slack, first-call set-up): the margin and the fixed allowance make the estimate err high.
 _ACTIVATION_MARGIN = 1.25
 _FIXED_BYTES = 512 << 20
 
@@ -43,7 +38,6 @@ _FIXED_BYTES = 512 << 20
 @dataclass
 class GeneratorShape:
     """A text-to-image pipeline on fake tensors: what its generation allocates, measured without allocating."""
-
     unet: object | None  # the denoiser (a UNet2DConditionModel), traced one step; None: not traced
     vae: object  # decodes latents to images; traced once per batch
     fake_mode: object  # the FakeTensorMode both were built under
@@ -71,11 +65,12 @@ class GeneratorShape:
         return peak
 
     def need_bytes(self, batch_size: int, resolution: int, guided: bool) -> int:
-        return self.weights + math.ceil(_ACTIVATION_MARGIN * self.peak_bytes(batch_size, resolution, guided)) + _FIXED_BYTES
+        peak = self.peak_bytes(batch_size, resolution, guided)
+        return self.weights + math.ceil(_ACTIVATION_MARGIN * peak) + _FIXED_BYTES
 
 
 def _denoise_step(unet, latent: tuple, guided: bool) -> None:
-    """One step as StableDiffusion(XL)Pipeline takes it: the doubled batch under guidance, the UNet, the guidance."""
+    """One step as StableDiffusion(XL)Pipeline takes it: the batch doubled under guidance, the UNet, the guidance."""
     import torch
 
     config = unet.config
@@ -85,7 +80,8 @@ def _denoise_step(unet, latent: tuple, guided: bool) -> None:
     extra = {}
     if config.addition_embed_type == "text_time":  # SDXL: pooled text embeddings and size conditioning
         extra["added_cond_kwargs"] = {
-            "text_embeds": torch.empty(n, config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim),
+            "text_embeds": torch.empty(n, config.projection_class_embeddings_input_dim
+                                       - 6 * config.addition_time_embed_dim),
             "time_ids": torch.empty(n, 6),
         }
     if config.time_cond_proj_dim is not None:
@@ -114,9 +110,8 @@ def _traced_peak(module, run) -> int:
 
 
 def _convolution_workspaces():
-    """A dispatch mode that holds, while each convolution runs, buffers the size of its weight and of its input or
-    output, whichever is larger: oneDNN copies them into its blocked layouts on each call (measured on CPU),
-    memory that is no tensor, so the tracker would not see it otherwise."""
+    """While each convolution runs, a buffer the size of its weight plus its larger of input and output: oneDNN's
+    blocked-layout copies (measured on CPU), no tensors, which the tracker would not see otherwise."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -146,12 +141,14 @@ def generator_shape(generator: str, pipe=None, device=None) -> GeneratorShape:
     if pipe is not None:
         parts = {"unet": getattr(pipe, "unet", None), "vae": pipe.vae}
         with fake_mode:
-            built = {name: type(part).from_config(part.config).eval() for name, part in parts.items() if part is not None}
+            built = {name: type(part).from_config(part.config).eval() for name, part in parts.items()
+                     if part is not None}
         weights = 0  # in memory already: not free
     else:
         with fake_mode:
             built = _fake_components(generator)
-        weights = sum(_weight_count(part) for part in built.values()) * element_size
+        weights = element_size * sum(t.numel() for part in built.values() if isinstance(part, torch.nn.Module)
+                                     for t in part.state_dict().values())
     unet, vae = built.get("unet"), built["vae"]
     if unet is not None and type(unet).__name__ != "UNet2DConditionModel":
         unet = None
@@ -159,12 +156,6 @@ def generator_shape(generator: str, pipe=None, device=None) -> GeneratorShape:
     sample_size = unet.config.sample_size if unet is not None else vae.config.sample_size // scale_factor
     sample_size = sample_size if isinstance(sample_size, int) else max(sample_size)
     return GeneratorShape(unet, vae, fake_mode, weights, scale_factor, sample_size * scale_factor, element_size)
-
-
-def _weight_count(module) -> int:
-    import torch
-
-    return sum(t.numel() for t in module.state_dict().values()) if isinstance(module, torch.nn.Module) else 0
 
 
 def _fake_components(generator: str) -> dict:
@@ -210,8 +201,8 @@ def _from_config(source: str, name: str, library: str, class_name: str):
 
 
 def check_generation_fits(settings, pipe=None, device=None) -> GeneratorShape:
-    """CifakeError, with the numbers and what to change, unless generating `settings.batch_size` images at a
-    time at `settings.resolution` fits in the memory free on `device`; nothing is allocated to find out."""
+    """CifakeError, with the numbers and what to change, unless `settings.batch_size` images at a time at
+    `settings.resolution` fit in the memory free on `device`."""
     import torch
 
     device = torch.device(device or "cpu")
@@ -223,13 +214,7 @@ def check_generation_fits(settings, pipe=None, device=None) -> GeneratorShape:
         raise CifakeError(f"--resolution must be a multiple of {factor} for this generator (its VAE's scale factor), "
                           f"got {resolution}. Try {max(factor, resolution // factor * factor)}.")
     guided = settings.guidance_scale > 1 and (shape.unet is None or shape.unet.config.time_cond_proj_dim is None)
-    needs = {}
-
-    def need(b: int, r: int) -> int:
-        if (b, r) not in needs:
-            needs[b, r] = shape.need_bytes(b, r, guided)
-        return needs[b, r]
-
+    need = functools.cache(lambda b, r: shape.need_bytes(b, r, guided))  # each a trace: none twice
     have = free_bytes(device)
     if need(batch, resolution) <= have:
         return shape
@@ -248,18 +233,14 @@ def check_generation_fits(settings, pipe=None, device=None) -> GeneratorShape:
         f"Even {factor}x{factor} images one at a time need {_gb(need(1, factor))}: free some memory, or build on a "
         f"machine with more.")
     size = f"{resolution}x{resolution}" + ("" if settings.resolution else " (the pipeline's own size)")
-    raise CifakeError(
-        f"Generating {batch} image{'s' * (batch > 1)} at a time at {size} needs about {_gb(need(batch, resolution))} "
-        f"(weights and activations), more than the {_gb(have)} free {'on the GPU' if device.type == 'cuda' else 'here'}; "
-        f"nothing was generated. {fix}"
-    )
+    raise CifakeError(f"Generating {batch} image{'s' * (batch > 1)} at a time at {size} needs about "
+                      f"{_gb(need(batch, resolution))} (weights and activations), more than the {_gb(have)} free "
+                      f"{'on the GPU' if device.type == 'cuda' else 'here'}; nothing was generated. {fix}")
 
 
 def _largest(fits, low: int, high: int, guess: int) -> int:
-    """The largest n in [low, high] with fits(n), fits being true up to some n and false after; 0 if none.
-
-    The search starts at `guess` and gallops away from it until the answer is bracketed, then bisects:
-    a right guess costs two calls of `fits` (each a trace), a wrong one a few more."""
+    """The largest n in [low, high] with fits(n) (true up to some n, false after), else 0: galloping from
+    `guess` until bracketed, then bisecting, so a right guess costs two traces."""
     good, bad = low - 1, high + 1  # fits(good) and not fits(bad), where they lie inside [low, high]
     n, step = min(max(guess, low), high), 1
     while good < n < bad and bad - good > 1:

@@ -1,9 +1,6 @@
-"""Prompt families and the per-image seed rule: data, not logic.
-
-The paper generates each CIFAR-10 class from prompts built on the class name; it does not list
-them word for word. The families below keep to that: photographic descriptions of the class
-subject, varied in framing and setting the way CIFAR-10's photos vary. Image `i` of a class uses
-prompt `i mod len(family)`, so every prompt is used equally often and a build is reproducible.
+"""Prompt families and the per-image seed rule. The paper builds each class's prompts on its name without
+listing them; these are photographic descriptions varied as CIFAR-10's photos vary. Image `i` of a class
+uses prompt `i mod len(family)`: every prompt equally often, reproducibly.
 """
 
 from __future__ import annotations
@@ -73,9 +70,7 @@ PROMPT_FAMILIES: dict[str, list[str]] = {
     ],
 }
 
-# Seed rule. `index` < 10,000 within its split and class (CIFAR-10 has at most 5,000 per class),
-# so seeds never collide inside one build; a regeneration (`attempt` >= 1, after the safety checker
-# blanked an image) moves to a fresh block of 1,000,000.
+# Seeds never collide in a build (`index` < 10,000); a regeneration after a blank moves 1,000,000 on.
 _SPLIT_OFFSET = {split: n * 100_000 for n, split in enumerate(SPLITS)}
 
 

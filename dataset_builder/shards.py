@@ -1,11 +1,9 @@
-"""Long jobs in resumable pieces: each finished piece is written to Parquet, then recorded.
+"""Long jobs in resumable pieces: each finished piece is written, then recorded.
 
-A piece (a shard of generated images, a chunk of imported files) is written to one or more
-Arrow IPC files (the format of datasets' own cache: written at memory speed, read back by memory
-map), each moved into place whole, and only then recorded in a manifest (one JSON line per piece, naming its files with their SHA-256). A run killed at any
-moment restarts after its last recorded piece: nothing is lost, nothing is done twice, and a
-file that was torn or altered since is found by its hash and its piece done again. Under
-`accelerate launch` each process keeps its own manifest (`rank`), so no two write one file.
+A piece (a shard of generated images, a chunk of imported files) is written as Arrow IPC files (datasets' cache
+format, read back by memory map), each moved into place whole, then recorded in a manifest line naming them with
+their SHA-256. A run killed at any moment restarts after its last recorded piece; a file torn or altered since is
+found by its hash and its piece redone. Each process of `accelerate launch` keeps its own manifest (`rank`).
 """
 
 from __future__ import annotations
@@ -26,9 +24,8 @@ class ShardStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.rank = rank
-        # Durable: each file and manifest line is flushed to disk before going on, so even a power
-        # cut loses no finished piece. Without it a cut may tear a recent piece, which its hash
-        # then exposes and the next run redoes: the right trade for cheap pieces (imports).
+        # Durable: fsync each file and manifest line, so even a power cut loses no piece. Without it a cut may
+        # tear a recent piece, which its hash exposes and the next run redoes: the trade for cheap pieces.
         self.durable = durable
 
     def path(self, name: str, piece: int) -> Path:
@@ -51,15 +48,8 @@ class ShardStore:
                     logger.warning("Piece %s has a missing or damaged file; it will be done again.", entry["shard"])
         return done
 
-    def write(self, piece: int, tables: dict, **info) -> dict:
-        """Write `tables` ({name: pyarrow.Table}) as this piece's files, then record it; returns the entry."""
-        return self.record(piece, self.write_files(piece, tables), **info)
-
     def write_files(self, piece: int, tables: dict) -> dict[str, str]:
-        """Write a piece's files, each whole (staged, then renamed); returns {file name: SHA-256}.
-
-        Safe in a worker process: until `record` names them, the files do not count.
-        """
+        """Write a piece's files, each whole (staged, renamed): {file name: SHA-256}. Until `record`, none counts."""
         import pyarrow as pa
 
         files = {}
@@ -98,7 +88,8 @@ class ShardStore:
     def files(self, name: str, completed: dict[int, dict] | None = None) -> list[Path]:
         """The recorded files called `name`, in piece order (`completed`: a `completed()` already read)."""
         completed = self.completed() if completed is None else completed
-        return [self.path(name, piece) for piece in sorted(completed) if self.path(name, piece).name in completed[piece]["files"]]
+        return [self.path(name, piece) for piece in sorted(completed)
+                if self.path(name, piece).name in completed[piece]["files"]]
 
 
 def _sha256(path: Path) -> str:

@@ -178,7 +178,7 @@ def test_damaged_shard_is_made_again(tmp_path, build_kwargs):
     store = FakeStore(tmp_path / "fakes")
     generate_fakes(plan, settings, store, pipe=build_kwargs["pipe"])
     before = store.read_items(plan)
-    store.shard_path(1).write_bytes(b"torn")
+    store.path("shard", 1).write_bytes(b"torn")
     stats = generate_fakes(plan, settings, store, pipe=build_kwargs["pipe"])
     assert stats == {"generated": 2, "resumed": 2, "blank_regenerations": 0}
     assert store.read_items(plan) == before
