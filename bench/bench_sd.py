@@ -149,6 +149,8 @@ def control_set(ctx) -> Path:
     skip = _sd.REAL_TOTAL + len(ctx["sd_rows"])  # after the GAN/DDPM task's photos and the SD task's
     extra = [_sd.Row(path, _sd.REAL, None, name, "test")
              for name, path in _sd.real_photos(ctx["shared"], 10 * CONTROL_EXTRA_REAL, skip) if name in classes]
+    if reused := {r.path for r in extra} & {r.path for r in ctx["sd_rows"]}:  # the skip counts whole picks only
+        raise SystemExit(f"control photos {sorted(map(str, reused))[:3]} are in the SD task too: raise the skip.")
     rows = [r for r in ctx["sd_rows"] if r.split == "test"] + extra
     return _sd.import_rows(rows, ctx["work"] / "sd-controls", intro="Content controls of bench/bench_sd.py.")
 
