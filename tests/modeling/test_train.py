@@ -136,7 +136,8 @@ def test_a_diverging_run_says_so_and_leaves_nothing_behind(tmp_path, built_datas
     # adam_epsilon=0 divides by zero for every weight whose gradient is zero: the weights become NaN.
     out = tmp_path / "run"
     with pytest.raises(CifakeError, match=r"Training diverged: .*(NaN|nan).* Lower --learning_rate \(this run's was "
-                                          r"0.001; try 0.0001\) or undo the Trainer settings given \(--adam_epsilon\)"):
+                                          r"0.001; try 0.0001\) or undo the Trainer settings given "
+                                          r"\(--per_device_train_batch_size, --adam_epsilon\)"):
         train(data=str(built_dataset), output_dir=out, num_train_epochs=2, per_device_train_batch_size=16, adam_epsilon=0)
     assert not out.exists()  # the same command, corrected, runs without --overwrite
     train(data=str(built_dataset), output_dir=out, num_train_epochs=1, per_device_train_batch_size=16)
