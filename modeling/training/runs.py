@@ -57,28 +57,22 @@ class RunFolder:
         return self.work != self.final
 
 
-def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLock | None = None) -> None:
-    """Refuse what `prepare` would refuse, before long work (decoding the data). Run by the main
-    process only: it takes the folders' lock, and completes a switch that a kill cut short."""
-    out = Path(output_dir).expanduser()
-    lock = lock or FolderLock()
+def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLock | None = None) -> str:
+    """Refuse what `prepare` would refuse, before long work (decoding the data); returns what the run does.
+    Run by the main process only: it takes the folders' lock, and completes a switch that a kill cut short."""
+    out, lock = Path(output_dir).expanduser(), lock or FolderLock()
     for folder in (out, beside(out)):
         lock.hold(folder)
     finish_cut_switch(out)
-    _decide(out, resume, overwrite)
+    return _decide(out, resume, overwrite)
 
 
 def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=(),
             lock: FolderLock | None = None) -> RunFolder:
     """Check `output_dir` and decide where the run trains; nothing is written before the checks pass.
     The main process only; `lock` (taken by `check`) is held on the folder the run trains in."""
-    out = Path(output_dir).expanduser()
-    lock = lock or FolderLock()
-    for folder in (out, beside(out)):
-        lock.hold(folder)
-    finish_cut_switch(out)
-    action = _decide(out, resume, overwrite)
-    new = beside(out)
+    out, lock = Path(output_dir).expanduser(), lock or FolderLock()
+    action, new = check(out, resume, overwrite, lock), beside(out)
     if action in ("drop the orphan", "replace again"):
         _say(f"removing {str(new)!r}: an unfinished replacement of a run that is no longer in {str(out)!r}"
              if action == "drop the orphan" else
@@ -293,15 +287,11 @@ def _state(new: Path) -> str | None:
         return None
 
 
-def _write_state(new: Path, state: str, out: Path) -> None:
-    write_json(new / REPLACEMENT_FILE, {"state": state, "replaces": str(out.resolve())})
-
-
 def _make_replacement(new: Path, out: Path) -> None:
     """The replacement folder, made whole (its state file in it) before it takes its name."""
     making = beside(out, _MAKING_SUFFIX)
     making.mkdir()
-    _write_state(making, "training", out)
+    write_json(making / REPLACEMENT_FILE, {"state": "training", "replaces": str(out.resolve())})
     os.rename(making, new)
 
 
