@@ -188,15 +188,8 @@ def make_parser(prog: str = "cifake train", **kwargs):
 
 def parse(argv: list[str], **kwargs) -> tuple[CifakeArguments, dict]:
     """`cifake train`'s command line: the kit's arguments, and the TrainingArguments fields it gives."""
-    from transformers import TrainingArguments
-
-    parser = make_parser(**kwargs)
-    namespace = parser.parse_args(argv)
-    trainer_names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
-    given = {name: getattr(namespace, name) for name in trainer_names
-             if getattr(namespace, name, _UNSET) is not _UNSET and getattr(namespace, name) is not None}
-    kit = CifakeArguments(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(CifakeArguments)})
-    return kit, check_trainer(given)
+    namespace = make_parser(**kwargs).parse_args(argv)
+    return split_fields({name: value for name, value in vars(namespace).items() if value is not _UNSET})
 
 
 _UNSET = type("Unset", (), {"__repr__": lambda self: "the recipe's, else Trainer's"})()
