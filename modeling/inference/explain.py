@@ -21,7 +21,7 @@ from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 from modeling.data import DEFAULT_COLUMNS, CifakeCollator, load_pixels
 from modeling.inference.core import as_stored_for, fake_probability, iter_logits, load_model, open_image, verdict_ids
 from modeling.inference.gradcam import Explanation, enlarge, explain_images, gradcam
-from modeling.plotting import pyplot
+from modeling.plotting import pyplot, save
 
 CENTRE = 16  # the centre region of the study: the middle 16x16 of 32x32 (a quarter of the area)
 # What explain writes: a folder holding only these takes more of them (pictures of other images are
@@ -32,13 +32,10 @@ OUTPUT_PATTERNS = ("*.gradcam-*.png", "*.input32.png", "gradcam-grid.png", "cam_
 def check_output(output_dir: str | Path) -> Path:
     """`output_dir`, checked before anything is computed: new, empty, or holding explain's pictures only."""
     out = Path(output_dir).expanduser()
-    ours = [name for name in (os.listdir(out) if out.is_dir() else []) if _is_explain_output(name)]
+    ours = [name for name in (os.listdir(out) if out.is_dir() else [])
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_PATTERNS)]
     check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) == set(ours), kit_names=ours)
     return out
-
-
-def _is_explain_output(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_PATTERNS)
 
 
 def explain(
@@ -78,9 +75,7 @@ def plot_grid(names: list[str], explanations: list[Explanation], path: Path, tit
             ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def centre_share(heatmaps: np.ndarray, centre: int = CENTRE) -> np.ndarray:
@@ -194,6 +189,4 @@ def _plot_mass(shares, labels, predictions, uniform, path: Path, result: dict) -
         ax.set_xlim(0, max(values + [uniform]) * 1.45)
         ax.set_xlabel("mean share of Grad-CAM mass in the centre")
         ax.set_title("By generator (FAKE images) and for the real photos", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)

@@ -71,7 +71,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
         for row in metrics.get("per_family") or []
         if row.get("roc_auc_vs_real") is not None
     ]
-    card.data.eval_results = [
+    card.data.eval_results = ([
         EvalResult(
             task_type="image-classification",
             task_name="Real vs AI-generated image classification",
@@ -83,8 +83,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
             metric_value=round(float(value), 4),
         )
         for metric, metric_name, value in measured
-    ] if data else None
-    card.data.eval_results = card.data.eval_results or None  # a split of one label has no result to list
+    ] if data else None) or None  # a split of one label has no result to list
     section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
                                   _robustness_tables(folder))
     head, citation, tail = card.text.partition("## Citation")

@@ -8,6 +8,7 @@ noise, down-and-up scaling) and on datasets made with other generators.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import json
@@ -20,7 +21,7 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, staged_files
-from cifake_kit.schema import FAKE, REAL
+from cifake_kit.schema import FAKE, LABEL_NAMES, REAL
 from modeling.data import (
     DEFAULT_COLUMNS,
     CifakeCollator,
@@ -33,8 +34,8 @@ from modeling.data import (
 from modeling.inference.core import decision_threshold, load_model, predict
 from modeling.layout import EVAL_DIR, EVALUATION_FILES, PREDICTIONS_CSV, REPORT_JSON, ROBUSTNESS_JSON, ROBUSTNESS_MD
 from modeling.layout import EVALUATION_STAGING as _STAGING
-from modeling.scoring.detection import breakdown, detection_metrics, one_label, write_predictions
-from modeling.scoring.report import compute_metrics, metrics_table, write_report
+from modeling.scoring.detection import PREDICTION_COLUMNS, breakdown, one_label
+from modeling.scoring.report import metrics_table, scored_metrics, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
 # libjpeg (75 is the release's own setting); blur is a Gaussian radius in pixels; noise is the
@@ -73,8 +74,7 @@ def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tup
     _, p_fake = predict(model, CifakeCollator(processor), pixels.pixels, batch_size)
     labels = pixels.labels.numpy()
     threshold = decision_threshold(model.config)
-    metrics = compute_metrics(np.where(p_fake >= 0.5, FAKE, REAL), labels)
-    metrics.update(detection_metrics(labels, p_fake, threshold))
+    metrics = scored_metrics(labels, p_fake, threshold)
     metrics["threshold_source"] = "validation split" if model.config.fake_threshold is not None else "default (0.5)"
     groups = breakdown(labels, p_fake, threshold, pixels.generator_ids, pixels.classes.numpy(), pixels.class_names)
     metrics.update(groups)
@@ -135,7 +135,9 @@ def evaluate_model(
         other_pixels = load_pixels(other, split, processor, columns=columns, flag="--cross-data")
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
     with staged_files(output_dir, _STAGING, EVALUATION_FILES, last=REPORT_JSON) as staging:
-        write_report(staging, summary, metrics, _training_log(model), scores=(pixels.labels.numpy(), p_fake))
+        state = Path(str(model)).expanduser() / "trainer_state.json"
+        log = json.loads(state.read_text()).get("log_history") if state.is_file() else None
+        write_report(staging, summary, metrics, log, scores=(pixels.labels.numpy(), p_fake))
         if save_predictions:
             save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
         if rows:
@@ -169,9 +171,20 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 
 def save_split_predictions(path: Path, pixels: CifakePixels, p_fake: np.ndarray, threshold: float) -> Path:
-    """predictions.csv for a scored split (see detection.write_predictions)."""
-    return write_predictions(path, p_fake, pixels.labels.numpy(), threshold, pixels.image_ids, pixels.generator_ids,
-                             pixels.classes.numpy(), pixels.class_names)
+    """predictions.csv: one row per image of a scored split (PREDICTION_COLUMNS: index, stored path, true
+    label, generator, CIFAR-10 class, P(FAKE), verdict at `threshold`)."""
+    n, names = len(p_fake), pixels.class_names or []
+    image_ids, generator_ids = pixels.image_ids or [""] * n, pixels.generator_ids or [None] * n
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PREDICTION_COLUMNS)
+        rows = zip(pixels.labels.tolist(), pixels.classes.tolist(), p_fake.tolist(), (p_fake >= threshold).tolist())
+        for i, (label, c, p, fake) in enumerate(rows):
+            writer.writerow([i, image_ids[i], LABEL_NAMES[label], generator_ids[i] or "",
+                             names[c] if 0 <= c < len(names) else "", f"{p:.6f}", LABEL_NAMES[FAKE if fake else REAL]])
+    tmp.replace(path)
+    return path
 
 
 def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> torch.Tensor:
@@ -212,10 +225,3 @@ def default_output_dir(model, data, split: str) -> Path:
 
 def _row(condition: str, metrics: dict, images: int) -> dict:
     return {"condition": condition, **{k: metrics[k] for k in ROBUSTNESS_COLUMNS[1:-1]}, "images": images}
-
-
-def _training_log(model) -> list | None:
-    state = Path(str(model)).expanduser() / "trainer_state.json"
-    if state.is_file():
-        return json.loads(state.read_text()).get("log_history")
-    return None
