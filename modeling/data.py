@@ -1,13 +1,9 @@
 """CIFAKE data for training and evaluation: decode once, then keep uint8 tensors.
 
-`load_pixels` opens a dataset folder or Hub id with `datasets`, decodes every image once to
-(N, 3, 32, 32) uint8 (through the model's image processor when an image is not already 32x32
-RGB) and caches the result next to datasets' own cache, so the next run starts at once. The
-training loop then does model work only: `CifakeTensorDataset` hands out whole batches by
-indexing tensors (optionally flipped and cropped, batch-wise, for augmentation) and
-`CifakeCollator` turns uint8 into the normalised floats the processor would have produced.
-
-Data too large for memory can be streamed instead (`StreamingCifake`), decoding on the fly.
+`load_pixels` decodes a split once to (N, 3, 32, 32) uint8 (through the model's image processor when
+an image is not 32x32 RGB) and caches it beside datasets' cache. `CifakeTensorDataset` hands out whole
+batches by indexing; `CifakeCollator` normalises them as the processor would. `StreamingCifake` decodes
+on the fly, for data too large for memory.
 """
 
 from __future__ import annotations
@@ -381,17 +377,12 @@ def _classes(dataset) -> np.ndarray:
     return dataset.data.column("cifar10_class").fill_null(-1).to_numpy().astype(np.int64)  # null: class unknown
 
 
-def _class_names(dataset) -> list[str]:
-    feature = dataset.features.get("cifar10_class")
-    return list(getattr(feature, "names", []) or [])
-
-
 def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
     return CifakePixels(
         torch.from_numpy(np.ascontiguousarray(arrays["pixels"])),
         torch.from_numpy(np.asarray(arrays["labels"], dtype=np.int64)),
         torch.from_numpy(np.asarray(arrays["classes"], dtype=np.int64)),
-        _class_names(dataset),
+        list(getattr(dataset.features.get("cifar10_class"), "names", []) or []),
         source,
         sorted(g for g in dataset.unique("generator_id") if g) if "generator_id" in dataset.features else [],
         dataset.data.column("generator_id").to_pylist() if "generator_id" in dataset.features else None,

@@ -1,7 +1,5 @@
 """A saved model at work: load it, open a user's picture safely, score decoded images in batches.
-
-Everything that runs a trained model goes through here: `cifake evaluate` and the robustness
-table (evaluation.py), the Grad-CAM study (explain.py) and the Space's app.
+Everything that runs a trained model goes through here (evaluate, explain, predict, the Space).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""`cifake explain`: Grad-CAM pictures of a model's verdicts, and the paper's finding measured.
-
-`explain` writes, per image, the 32x32 input enlarged and a Grad-CAM overlay (gradcam.py), plus
-a grid figure like the paper's. `cam_mass_study` turns the paper's finding into numbers: over a
-sample of a split, the share of Grad-CAM mass on the border against the centre, by true label
-and by correct / wrong.
+"""`cifake explain`: per image, the 32x32 input enlarged and a Grad-CAM overlay, plus a grid figure
+like the paper's; `cam_mass_study` measures the paper's finding: over a sample of a split, the share
+of Grad-CAM mass on the border against the centre, by true label and by correct / wrong.
 """
 
 from __future__ import annotations

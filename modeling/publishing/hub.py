@@ -1,7 +1,5 @@
-"""`cifake push-model`: a trained model folder to the Hugging Face Hub, with its card (card.py).
-
-One commit uploads the weights (safetensors), config, image processor, the code files behind
-`auto_map`, the report figures and the card. Checkpoints and pickled training state stay home.
+"""`cifake push-model`: a trained model folder to the Hub in one commit, with its card (card.py);
+checkpoints and pickled training state stay home.
 """
 
 from __future__ import annotations

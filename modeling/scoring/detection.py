@@ -1,10 +1,7 @@
-"""Detection metrics of a scored split: P(FAKE) kept, FAKE the positive class throughout.
-
-A model's scores (P(FAKE), `inference.predict`) feed every report: threshold-free metrics (ROC AUC,
-average precision), calibration (ECE and a reliability diagram), accuracy at 0.5 and at the
-decision threshold chosen on the validation split (`choose_threshold`), and the same numbers per
-`generator_id` and per CIFAR-10 class (`breakdown`). The scalar metrics come from the kit's
-`evaluate` module (metrics/cifake_detection), loaded from the repository so it works offline.
+"""Detection metrics of a scored split, from P(FAKE), FAKE the positive class throughout: ROC AUC, average
+precision, calibration, accuracy at 0.5 and at the validation-chosen threshold (`choose_threshold`), per
+`generator_id` and per CIFAR-10 class (`breakdown`). The scalars come from the offline `evaluate` module
+metrics/cifake_detection.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Score a saved model on any split of any CIFAKE dataset, clean and under perturbations.
-
-`evaluate_model` loads the model and its processor (`inference.load_model`: local folder or Hub
-id), decodes the split once (`data.load_pixels`) and runs batched inference on the tensors. The
-robustness table re-scores the same images after common degradations (JPEG re-encoding, blur,
-noise, down-and-up scaling) and on datasets made with other generators.
+"""Score a saved model on any split of any CIFAKE dataset, clean and under perturbations (JPEG, blur,
+noise, down-and-up scaling), and on datasets made with other generators (the robustness table).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots.
-
-The label metrics come from the kit's `evaluate` module (modeling/scoring/metrics/cifake_metrics), the
-score-based ones from its sibling (metrics/cifake_detection, through `detection.py`), both loaded
-from the repository so they work offline.
+"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots. The label
+metrics come from the offline `evaluate` module metrics/cifake_metrics.
 """
 
 from __future__ import annotations

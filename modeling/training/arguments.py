@@ -1,16 +1,8 @@
-"""`cifake train`'s arguments: the kit's own dataclass beside transformers' `TrainingArguments`.
-
-As in transformers' example scripts, the flags are `HfArgumentParser((CifakeArguments,
-TrainingArguments))`: every TrainingArguments field is a flag under its own name
-(`--num_train_epochs` or `--num-train-epochs`, `--per_device_train_batch_size`, `--warmup_steps`,
-...), next to the kit's (`--data`, `--config`, `--resume`, ...). Python's `train(...)` takes the same
-names as keywords.
-
-A recipe (`--config`) brings its own epochs, batch size, learning rate, schedule and the like
-(`RECIPE_FIELDS`); a Trainer field the user gives overrides it, and one the user leaves alone keeps
-the recipe's value, not TrainingArguments' default. So the parser records which Trainer fields
-were given (`parse`). The few fields the kit must set itself are refused by name, with the flag
-that sets them or the reason (`KIT_SET`).
+"""`cifake train`'s arguments: `HfArgumentParser((CifakeArguments, TrainingArguments))`, as in
+transformers' example scripts, so every TrainingArguments field is a flag under its own name; `train(...)`
+takes the same names as keywords. A recipe (`--config`) sets its own Trainer fields (`RECIPE_FIELDS`); one
+the user gives overrides it, one left alone keeps the recipe's value, so the parser records which were
+given. The fields the kit sets itself are refused by name, with the flag that sets them (`KIT_SET`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""`cifake sweep`: train the paper's 36 topologies and write its comparison table.
-
-Each topology trains into `OUT/<name>/` with `train.train`, then its row (every metric on the
-test split, parameters, epochs, time) is appended to `OUT/results.jsonl`, and the Markdown and
-CSV tables are rewritten from all rows. Rerunning the same command skips finished topologies
-and resumes an interrupted one from its last checkpoint.
+"""`cifake sweep`: train the paper's 36 topologies (`OUT/<name>/`, with `train.train`) and write its
+comparison table from `OUT/results.jsonl`. A rerun skips finished topologies and resumes a cut one.
 """
 
 from __future__ import annotations

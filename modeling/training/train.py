@@ -1,15 +1,10 @@
 """`cifake train`: a CIFAKE model trained with transformers' `Trainer` on decoded tensors.
 
-Trainer brings checkpoints, resume, evaluation, early stopping, logging and, through accelerate,
-multi-GPU and multi-node runs (`accelerate launch` / `torchrun` run this unchanged). The input
-pipeline decodes the dataset once (`data.load_pixels`) and feeds whole uint8 batches, so the
-steps do model work, not JPEG decoding. A validation split is carved from train (stratified by
-label and CIFAR-10 class); the test split is only scored at the end, never used for choices.
-
-Output folder: the final model at its root (`save_pretrained`: config, safetensors weights,
-image processor and the code files behind `auto_map`), `checkpoint-*` below it, `report/` with
-the metrics JSON and figures, and `cifake_run.json` with the settings of the run. How the folder
-is resumed, or replaced (`--overwrite`: beside the old run, swapped in when complete), is runs.py.
+Trainer brings checkpoints, resume, early stopping, logging and, through accelerate, multi-GPU and
+multi-node runs (`accelerate launch` / `torchrun` run this unchanged). The data is decoded once
+(`data.load_pixels`) and fed as whole uint8 batches. A validation split is carved from train (stratified
+by label and CIFAR-10 class); the test split is only scored at the end, never used for choices. What
+the output folder holds is layout.py; how it is resumed or replaced (`--overwrite`), runs.py.
 """
 
 from __future__ import annotations
