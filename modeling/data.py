@@ -71,14 +71,9 @@ _ANNOUNCED: set[str] = set()  # datasets whose source or label mapping was alrea
 
 def open_split(data: str | Path, split: str, streaming: bool = False, columns: Columns = DEFAULT_COLUMNS,
                flag: str = "--data", split_flag: str | None = "--split"):
-    """The `datasets` split of a dataset folder or Hub id, checked for CIFAKE's columns and labels.
-
-    A name that is no folder here must be a Hub id (owner/name): a bare name such as the default
-    `cifake`, or one written as a path, is never looked up in datasets' cache of some earlier
-    download. The images and labels are read from `columns` (renamed to `image` and `label`).
-    Messages name the flag that gave the data (`flag`) and the split (`split_flag`; None where the
-    command needs this split, as training needs `train`).
-    """
+    """The `datasets` split of a dataset folder or Hub id (owner/name: a bare name is never looked up in
+    datasets' cache), `columns` renamed to `image` and `label`, checked for CIFAKE's labels. Messages name
+    `flag` and `split_flag` (None where the command needs this split, as training needs `train`)."""
     import datasets
     from huggingface_hub import constants
 
@@ -220,11 +215,8 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
 
 
 def decode_to_pixels(image: dict, image_processor=None, where: str = "image") -> np.ndarray:
-    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it).
-
-    An image stored by path (a folder of image files opened with `load_dataset`) is checked for
-    size before it is read, and a decompression bomb is refused, not decoded.
-    """
+    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it). A file is
+    checked for size before it is read, and a decompression bomb is refused, not decoded."""
     import warnings
 
     from PIL import Image
@@ -274,11 +266,8 @@ def stratified_split(pixels: CifakePixels, fraction: float, seed: int) -> tuple[
 
 
 class CifakeTensorDataset(torch.utils.data.Dataset):
-    """Examples from decoded tensors. `__getitems__` returns a whole batch at once (no per-image loop).
-
-    With `augment`, each batch is flipped left-right at random (half the images) and randomly
-    cropped from a 4-pixel zero-padded copy, as the usual CIFAR recipe does, on uint8 tensors.
-    """
+    """Examples from decoded tensors, a whole batch at once (`__getitems__`); with `augment`, randomly
+    flipped and cropped from a padded copy (`augment_batch`), as the usual CIFAR recipe does."""
 
     def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0, crop_padding: int = 4):
         self.pixels, self.labels = pixels.pixels, pixels.labels

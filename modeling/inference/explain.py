@@ -94,11 +94,8 @@ def cam_mass_study(
     batch_size: int = 256,
     columns=None,
 ) -> dict:
-    """Where the model's Grad-CAM mass lies, border vs centre, by label and by correct / wrong.
-
-    A uniform map puts (16/32)^2 = 25% of its mass in the centre; `centre_ratio` divides the
-    measured share by that, so values below 1 mean the evidence sits on the border/background.
-    """
+    """Where the model's Grad-CAM mass lies, border vs centre, by label and by correct / wrong. A uniform map
+    puts 25% of it in the centre; `centre_ratio` below 1 means the evidence sits on the border/background."""
     if sample < 1:
         raise CifakeError(f"--sample must be at least 1, got {sample}.")
     check_output(output_dir)

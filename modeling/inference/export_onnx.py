@@ -63,10 +63,8 @@ class OnnxExport:
 
 def export_onnx(model: str | Path, output_dir: str | Path | None = None, images: list | None = None,
                 opset: int = DEFAULT_OPSET, overwrite: bool = False) -> OnnxExport:
-    """Export `model` (a folder or Hub id) to `output_dir` (default: MODEL/onnx) and check it.
-
-    `images`: PIL images the check scores through the model's processor (default: 8 random inputs).
-    """
+    """Export `model` (a folder or Hub id) to `output_dir` (default: MODEL/onnx) and check it on `images`
+    (PIL images, through the model's processor; default: 8 random inputs)."""
     try:
         import onnxruntime
         import onnxscript  # noqa: F401  (torch's exporter needs it; say so before the work starts)

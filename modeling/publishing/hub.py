@@ -19,11 +19,8 @@ UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "
 
 def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                dataset_id: str | None = None) -> str:
-    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL.
-
-    The card's model-index names the dataset by Hub id: `dataset_id`, or the Hub id the model
-    was scored on; a model scored on a local folder needs `dataset_id`.
-    """
+    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL. The card's
+    model-index names the data by Hub id: `dataset_id`, needed when the model was scored on a local folder."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 

@@ -79,14 +79,9 @@ def choose_threshold(labels, p_fake) -> float:
 
 
 def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None, class_names=None) -> dict:
-    """Results per `generator_id` and per CIFAR-10 class.
-
-    Per generator: its FAKE images against all REAL images of the split (ROC AUC, average
-    precision) and the share of its images called FAKE at 0.5 and at `threshold`; per family
-    (Stable Diffusion, DDPM, GAN: `generator_family`) the same over its generators. Per class:
-    accuracy at both cut-offs and ROC AUC within the class. Groups with one label only get None
-    for the pairwise metrics.
-    """
+    """Results per `generator_id` and per family (`generator_family`): its FAKE images against all REAL
+    ones (ROC AUC, average precision) and the share called FAKE at 0.5 and at `threshold`; per CIFAR-10
+    class, accuracy at both and ROC AUC within it. Groups of one label get None for pairwise metrics."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels, p_fake = np.asarray(labels), np.asarray(p_fake, dtype=np.float64)

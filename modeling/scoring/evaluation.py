@@ -61,12 +61,8 @@ class Evaluation:
 
 
 def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tuple[dict, np.ndarray]:
-    """Every metric of `model` on decoded images, and their P(FAKE).
-
-    Label metrics (accuracy, precision, recall, F1, confusion matrix) take the argmax (P(FAKE) >=
-    0.5); the detection metrics add ROC AUC, average precision, calibration, accuracy at the
-    model's own decision threshold, and results per generator and per CIFAR-10 class.
-    """
+    """Every metric of `model` on decoded images (`scored_metrics`, at the model's threshold, and per
+    generator and CIFAR-10 class), and their P(FAKE)."""
     _, p_fake = predict(model, CifakeCollator(processor), pixels.pixels, batch_size)
     labels = pixels.labels.numpy()
     threshold = decision_threshold(model.config)
@@ -90,13 +86,9 @@ def evaluate_model(
     overwrite: bool = False,
     columns: Columns = DEFAULT_COLUMNS,
 ) -> Evaluation:
-    """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`.
-
-    `save_predictions` adds predictions.csv: one row per image with its P(FAKE) and verdict. An
-    earlier evaluation in `output_dir` is replaced only with `overwrite`, and only once the new one
-    is complete. `columns`: the data's image and label columns (a Hub dataset's own names; the
-    --cross-data datasets are read by the same).
-    """
+    """Score `model` on `split` of `data`; write the report (and the robustness table, predictions.csv) to
+    `output_dir`. An earlier evaluation there is replaced only with `overwrite`, once the new one is
+    complete. `columns` names the image and label columns of `data` and the --cross-data datasets."""
     for other in cross_data or []:
         check_source(other, "--cross-data")  # before the model loads and the data is scored
         if (Path(str(other)).expanduser() / "config.json").is_file():
@@ -106,7 +98,11 @@ def evaluate_model(
             )
     if batch_size < 1:
         raise CifakeError(f"--batch-size must be at least 1, got {batch_size}.")
-    output_dir = Path(output_dir).expanduser() if output_dir else default_output_dir(model, data, split)
+    if not output_dir:  # beside a model folder, else under ./cifake-eval
+        data_name, path = Path(str(data)).name or "data", Path(str(model)).expanduser()
+        output_dir = (path / EVAL_DIR / f"{data_name}-{split}" if path.is_dir() else
+                      Path("cifake-eval") / f"{str(model).replace('/', '--')}-on-{data_name}-{split}")
+    output_dir = Path(output_dir).expanduser()
     _check_output(output_dir, overwrite)
     net, processor = load_model(model, batch_size=batch_size)
     pixels = load_pixels(data, split, processor, columns=columns)
@@ -209,14 +205,6 @@ def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> 
                 raise ValueError(f"Unknown perturbation {kind!r}.")
             out[i] = np.asarray(image)
     return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
-
-
-def default_output_dir(model, data, split: str) -> Path:
-    data_name = Path(str(data)).name or "data"
-    path = Path(str(model)).expanduser()
-    if path.is_dir():
-        return path / EVAL_DIR / f"{data_name}-{split}"
-    return Path("cifake-eval") / f"{str(model).replace('/', '--')}-on-{data_name}-{split}"
 
 
 def _row(condition: str, metrics: dict, images: int) -> dict:

@@ -134,29 +134,23 @@ def check_trainer(given: dict) -> dict:
     if given.get("eval_steps") is not None and given.get("eval_strategy") != "steps":
         raise CifakeError(f"--eval_steps {given['eval_steps']} needs --eval_strategy steps (the kit validates once an "
                           f"epoch otherwise).")
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
     report_to = given.get("report_to") or []
     for name in [report_to] if isinstance(report_to, str) else report_to:  # one not installed fails now, not later
-        _check_integration(name)
+        if name not in ("all", "none") and name not in INTEGRATION_TO_CALLBACK:
+            raise CifakeError(f"--report_to {name!r} is not one of transformers' integrations: "
+                              f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
+        if name not in ("all", "none") and name not in get_available_reporting_integrations():
+            package = {"comet_ml": "comet-ml"}.get(name, name)
+            raise CifakeError(f"--report_to {name} needs its package, which is not installed: pip install {package}.")
     if given.get("fp16"):
         import torch
 
         if not torch.cuda.is_available():
             raise CifakeError("--fp16 needs a CUDA GPU; on the CPU train in fp32 (the default) or with --bf16.")
     return given
-
-
-def _check_integration(name: str) -> None:
-    from transformers.integrations import get_available_reporting_integrations
-    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
-
-    if name in ("all", "none"):
-        return
-    if name not in INTEGRATION_TO_CALLBACK:
-        raise CifakeError(f"--report_to {name!r} is not one of transformers' integrations: "
-                          f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
-    if name not in get_available_reporting_integrations():
-        package = {"comet_ml": "comet-ml"}.get(name, name)
-        raise CifakeError(f"--report_to {name} needs its package, which is not installed: pip install {package}.")
 
 
 def make_parser(prog: str = "cifake train", **kwargs):

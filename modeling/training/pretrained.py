@@ -19,11 +19,8 @@ _HINT = ("Pass --pretrained timm (the backbone's default weights, downloaded fro
 
 
 def load_pretrained_backbone(model, source: str) -> dict:
-    """Copy pretrained weights from `source` into `model`'s timm backbone; returns what was copied.
-
-    Tensors whose shape differs (a 32x32 stem replacing ImageNet's strided one) keep their fresh
-    initialisation and are listed under "kept_fresh".
-    """
+    """Copy pretrained weights from `source` into `model`'s timm backbone; returns what was copied. Tensors
+    whose shape differs (a 32x32 stem for ImageNet's strided one) stay fresh, listed under "kept_fresh"."""
     import timm
     import torch
 

@@ -1,18 +1,12 @@
-"""A training run's folder: made new, resumed from its newest whole checkpoint, or replaced only
-once its successor is complete.
-
-`cifake train --output-dir OUT`:
+"""A training run's folder (`cifake train --output-dir OUT`): made new, resumed, or replaced whole.
 
 - OUT missing or empty: the run trains in OUT.
-- OUT holds a run, `--resume`: it goes on in OUT from its newest checkpoint that is whole (a kill
-  while a checkpoint was being saved leaves a part of one; it is named and removed, and the one
-  before it is used).
-- OUT holds a run, `--overwrite`: the new run trains beside it, in `.OUT.cifake-new`, and only when
-  its model and report are complete are the two folders exchanged, in one rename. Until then OUT
-  is the old model, whole. Files the kit did not write (a user's notes) move into the new folder;
-  only the old run's own files go. A kill at any moment leaves the old model or the new one, and
-  the next `cifake train` on OUT finishes a cut switch first. `--overwrite --resume` continues a
-  replacement that was cut short.
+- `--resume`: it goes on in OUT from its newest whole checkpoint (one a kill cut while it was saved is
+  named and removed, and the one before it used).
+- `--overwrite`: the new run trains beside OUT, in `.OUT.cifake-new`, and the two folders are exchanged
+  in one rename only when its model and report are complete. The user's files move into the new folder;
+  a kill at any moment leaves the old model or the new one, and the next `cifake train` on OUT finishes
+  a cut switch first. `--overwrite --resume` continues a replacement that was cut short.
 """
 
 from __future__ import annotations
@@ -181,12 +175,8 @@ def resume_checkpoint(work: Path, clean: bool = True) -> Path:
 
 
 def checkpoint_problem(checkpoint: Path) -> str | None:
-    """Why `checkpoint` cannot be resumed from (a missing or unreadable file), or None when it is whole.
-
-    Every file Trainer reads on resuming is opened here the way it opens it: the state as JSON, the
-    weights' safetensors header, the optimiser, scheduler and random states with torch's
-    weights-only unpickler (which builds tensors and plain containers, never code).
-    """
+    """Why `checkpoint` cannot be resumed from, or None when it is whole: every file Trainer reads on
+    resuming opened as it opens it, the states with torch's weights-only unpickler (never code)."""
     import warnings
 
     import torch

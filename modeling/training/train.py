@@ -80,16 +80,9 @@ class TrainResult:
 
 
 def train(arguments: CifakeArguments | None = None, /, **fields) -> TrainResult | None:
-    """Train a CIFAKE model; `fields` are the kit's settings (CifakeArguments) and TrainingArguments
-    fields by their own names, as `cifake train`'s flags are:
-
-        train(data="cifake", output_dir="cifake-model", config="cifake-cnn-plus", num_train_epochs=40)
-
-    `config` is a recipe name from `modeling.recipes` (default: the paper's best CNN), a JSON file or
-    a JSON string. The recipe sets epochs, batch size, learning rate, schedule and the like; a
-    TrainingArguments field given here overrides it. Returns None on the non-main processes of a
-    multi-process run.
-    """
+    """Train a CIFAKE model; `fields` are `cifake train`'s flags by their own names (CifakeArguments and
+    TrainingArguments fields), e.g. `train(data="cifake", config="cifake-cnn-plus", num_train_epochs=40)`.
+    A TrainingArguments field given overrides the recipe's. None on the non-main processes of a run."""
     opts, given = split_fields({**(asdict(arguments) if arguments else {}), **fields})
     lock = FolderLock()  # the folders this run writes, held until it ends: a second run on them is refused
     try:
@@ -138,7 +131,13 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     if process_state().is_main_process:  # before the data is decoded or the model allocated
         check(output_dir, opts.resume, opts.overwrite, lock)
         if push_to:
-            _check_push(push_to, opts.data, dataset_id)
+            data = str(opts.data)  # --push_to_hub is checked before training, not after it: dataset id, then token
+            if dataset_id is None and not ("/" in data and is_hub_id(data)):
+                raise CifakeError(
+                    f"--push_to_hub: --data {data!r} is a local folder, and the card's model-index names data by Hub "
+                    f"id. Pass --dataset_id your-name/cifake (push the data with `cifake push-dataset`)."
+                )
+            push_token(push_to, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
     with _cannot_build():
         check_fits(model_config, training["batch_size"], training=True, what=f"the {name} model",
                    batch_flag=None if opts.resume else "--per_device_train_batch_size")
@@ -201,19 +200,9 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     return result
 
 
-def _check_push(repo_id: str, data, dataset_id: str | None) -> None:
-    """--push_to_hub is checked before training, not after it: repo id, network, token, dataset id."""
-    if dataset_id is None and not ("/" in str(data) and is_hub_id(str(data))):
-        raise CifakeError(
-            f"--push_to_hub: --data {str(data)!r} is a local folder, and the card's model-index names data by Hub "
-            f"id. Pass --dataset_id your-name/cifake (push the data with `cifake push-dataset`)."
-        )
-    push_token(repo_id, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
-
-
 def choose_decision_threshold(trainer) -> dict:
-    """Score the validation split with the final (best) model and store the P(FAKE) cut-off with
-    the best balanced accuracy there as `config.fake_threshold`; returns what was found."""
+    """Store as `config.fake_threshold` the P(FAKE) cut-off with the best balanced accuracy on the
+    validation split, by the final (best) model; returns what was found."""
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
     import torch
 
@@ -227,12 +216,8 @@ def choose_decision_threshold(trainer) -> dict:
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
                  streaming: bool = False, max_steps: int | None = None, args=None, validations_by_steps=False,
                  **overrides):
-    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args` (TrainingArguments),
-    or arguments made from the recipe's `training` settings and `overrides` (TrainingArguments fields).
-
-    Its console is the kit's (`CifakeConsole`: one bar, one line per epoch) unless CIFAKE_VERBOSE=1
-    (`--verbose`) asks for Trainer's own bars and log lines.
-    """
+    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args`, or the ones
+    `training_arguments` makes; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
@@ -402,12 +387,8 @@ def trainer_metrics(eval_prediction) -> dict:
 
 
 class CifakeConsole(TrainerCallback):
-    """What `cifake train` shows: one progress bar for the whole run and one line per epoch.
-
-    The line (epoch, mean training loss since the last one, validation loss and accuracy, wall
-    time) goes to stdout above the bar; the bar (stderr) ends where training ended, early
-    stopping included. Only the main process of a multi-process run shows anything.
-    """
+    """What `cifake train` shows: one progress bar (stderr) for the whole run, ending where training ended,
+    and above it one line per validation (stdout). Only the main process of a multi-process run shows it."""
 
     def __init__(self, patience: int = 0, unit: str = "epochs"):
         self.patience, self.unit = patience, unit  # early stopping counts validations: epochs, unless by steps
@@ -479,9 +460,8 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
 
 def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, settings, sizes, train_metrics,
                   threshold: dict, validation=None, started_from: dict | None = None) -> TrainResult:
-    """Score the final model on `opts.split` (or on the validation images when the data has no such
-    split) and write report/: every metric, the figures, and predictions.csv on request. The report
-    is written where the run trained and names the folder the model ends up in."""
+    """Score the final model on `opts.split` (the validation images when the data has no such split) and
+    write report/ where the run trained, naming the folder the model ends up in."""
     from datasets import get_dataset_split_names
 
     data, split = opts.data, opts.split
