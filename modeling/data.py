@@ -1,13 +1,9 @@
 """CIFAKE data for training and evaluation: decode once, then keep uint8 tensors.
 
-`load_pixels` opens a dataset folder or Hub id with `datasets`, decodes every image once to
-(N, 3, 32, 32) uint8 (through the model's image processor when an image is not already 32x32
-RGB) and caches the result next to datasets' own cache, so the next run starts at once. The
-training loop then does model work only: `CifakeTensorDataset` hands out whole batches by
-indexing tensors (optionally flipped and cropped, batch-wise, for augmentation) and
-`CifakeCollator` turns uint8 into the normalised floats the processor would have produced.
-
-Data too large for memory can be streamed instead (`StreamingCifake`), decoding on the fly.
+`load_pixels` decodes a split once to (N, 3, 32, 32) uint8 (through the model's image processor when
+an image is not 32x32 RGB) and caches it beside datasets' cache. `CifakeTensorDataset` hands out whole
+batches by indexing; `CifakeCollator` normalises them as the processor would. `StreamingCifake` decodes
+on the fly, for data too large for memory.
 """
 
 from __future__ import annotations
@@ -75,14 +71,9 @@ _ANNOUNCED: set[str] = set()  # datasets whose source or label mapping was alrea
 
 def open_split(data: str | Path, split: str, streaming: bool = False, columns: Columns = DEFAULT_COLUMNS,
                flag: str = "--data", split_flag: str | None = "--split"):
-    """The `datasets` split of a dataset folder or Hub id, checked for CIFAKE's columns and labels.
-
-    A name that is no folder here must be a Hub id (owner/name): a bare name such as the default
-    `cifake`, or one written as a path, is never looked up in datasets' cache of some earlier
-    download. The images and labels are read from `columns` (renamed to `image` and `label`).
-    Messages name the flag that gave the data (`flag`) and the split (`split_flag`; None where the
-    command needs this split, as training needs `train`).
-    """
+    """The `datasets` split of a dataset folder or Hub id (owner/name: a bare name is never looked up in
+    datasets' cache), `columns` renamed to `image` and `label`, checked for CIFAKE's labels. Messages name
+    `flag` and `split_flag` (None where the command needs this split, as training needs `train`)."""
     import datasets
     from huggingface_hub import constants
 
@@ -224,11 +215,8 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
 
 
 def decode_to_pixels(image: dict, image_processor=None, where: str = "image") -> np.ndarray:
-    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it).
-
-    An image stored by path (a folder of image files opened with `load_dataset`) is checked for
-    size before it is read, and a decompression bomb is refused, not decoded.
-    """
+    """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it). A file is
+    checked for size before it is read, and a decompression bomb is refused, not decoded."""
     import warnings
 
     from PIL import Image
@@ -278,11 +266,8 @@ def stratified_split(pixels: CifakePixels, fraction: float, seed: int) -> tuple[
 
 
 class CifakeTensorDataset(torch.utils.data.Dataset):
-    """Examples from decoded tensors. `__getitems__` returns a whole batch at once (no per-image loop).
-
-    With `augment`, each batch is flipped left-right at random (half the images) and randomly
-    cropped from a 4-pixel zero-padded copy, as the usual CIFAR recipe does, on uint8 tensors.
-    """
+    """Examples from decoded tensors, a whole batch at once (`__getitems__`); with `augment`, randomly
+    flipped and cropped from a padded copy (`augment_batch`), as the usual CIFAR recipe does."""
 
     def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0, crop_padding: int = 4):
         self.pixels, self.labels = pixels.pixels, pixels.labels
@@ -381,17 +366,12 @@ def _classes(dataset) -> np.ndarray:
     return dataset.data.column("cifar10_class").fill_null(-1).to_numpy().astype(np.int64)  # null: class unknown
 
 
-def _class_names(dataset) -> list[str]:
-    feature = dataset.features.get("cifar10_class")
-    return list(getattr(feature, "names", []) or [])
-
-
 def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
     return CifakePixels(
         torch.from_numpy(np.ascontiguousarray(arrays["pixels"])),
         torch.from_numpy(np.asarray(arrays["labels"], dtype=np.int64)),
         torch.from_numpy(np.asarray(arrays["classes"], dtype=np.int64)),
-        _class_names(dataset),
+        list(getattr(dataset.features.get("cifar10_class"), "names", []) or []),
         source,
         sorted(g for g in dataset.unique("generator_id") if g) if "generator_id" in dataset.features else [],
         dataset.data.column("generator_id").to_pylist() if "generator_id" in dataset.features else None,

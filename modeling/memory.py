@@ -1,11 +1,7 @@
-"""How much memory a model will take, known before any of it is allocated.
-
-A config is a few lines of JSON, but `conv_filters: [100000]` asks for a 1.4-billion-parameter
-dense layer and 90 million activations per image. The kit builds such a model on PyTorch's
-`meta` device (shapes, no storage) and runs one meta forward pass, which gives the parameter
-count and the activation sizes of every layer for one image, for the small CNNs and the timm
-backbones alike. `cifake train` and `evaluate` compare the estimate with the memory free on the
-device that will run the model, and refuse with the numbers instead of swapping or being killed.
+"""How much memory a model will take, known before any of it is allocated: the model is built on
+PyTorch's `meta` device (shapes, no storage) and run once there, which gives its parameters and every
+layer's activations, for the small CNNs and timm backbones alike (`conv_filters: [100000]` asks for a
+1.4-billion-parameter dense layer). `train` and `evaluate` refuse with the numbers what does not fit.
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """Every named model of the kit in one table: the paper's 36 topologies and the stronger recipes.
 
 A recipe is a model config (fields of `CifakeConfig`) plus training hyperparameters. The paper
-(Bird & Lotfi 2024) searched two grids of 18, as it is usually read:
-
-  (a) convolutional layers 1-3 x filters {16, 32, 64, 128, 256, 512}, no hidden dense layer;
-  (b) the best conv block of (a), 2 x 32, with 1-3 dense layers x units {32, ..., 1024}.
-
-All use 3x3 kernels, ReLU and 2x2 max-pooling after each convolution. The best network, 2 conv x
-32 filters + 1 dense x 64 units, scored 92.98% on the test split. If a closer reading of the
-paper corrects the grid, change CONV_FILTERS / DENSE_UNITS / BEST_CONV here and nothing else.
-
-Training hyperparameters live in TRAINING below, with units inline. The paper does not publish
-its optimiser settings in a form we could copy, so the paper recipes use Keras' Adam defaults
-(the framework the paper used); the improved recipe is ours.
+(Bird & Lotfi 2024) searched two grids of 18, as it is usually read: (a) convolutional layers 1-3 x
+filters {16, 32, 64, 128, 256, 512}, no hidden dense layer; (b) the best conv block of (a), 2 x 32,
+with 1-3 dense layers x units {32, ..., 1024}. All use 3x3 kernels, ReLU and 2x2 max-pooling after
+each convolution. The best network, 2 conv x 32 filters + 1 dense x 64 units, scored 92.98% on the
+test split. If a closer reading of the paper corrects the grid, change CONV_FILTERS / DENSE_UNITS /
+BEST_CONV here and nothing else. The paper publishes no optimiser settings we could copy, so its
+recipes use Keras' Adam defaults (the framework it used); the improved recipes are ours.
 """
 
 from __future__ import annotations
@@ -129,12 +124,9 @@ MAX_CONFIG_BYTES = 1 << 20  # a --config file: a few lines of JSON, never a giga
 
 
 def resolve_recipe(name_or_json: str | dict | None = None) -> tuple[str, dict, dict]:
-    """(name, model config fields, training hyperparameters) of a recipe.
-
-    Accepts a name from RECIPES, a path to a JSON file, or a JSON string. The JSON is either
-    `{"model": {...}, "training": "paper" | {...}}` or a flat dict of CifakeConfig fields (trained
-    with the paper recipe). Raises ValueError with the known names if nothing matches.
-    """
+    """(name, model config fields, training hyperparameters) of a name from RECIPES, a JSON file or a JSON
+    string: `{"model": {...}, "training": "paper" | {...}}`, or a flat dict of CifakeConfig fields (trained
+    with the paper recipe). ValueError, with the known names, if nothing matches."""
     spec = name_or_json if name_or_json is not None else DEFAULT_RECIPE
     name = "custom"
     if isinstance(spec, str):

@@ -1,7 +1,5 @@
 """A saved model at work: load it, open a user's picture safely, score decoded images in batches.
-
-Everything that runs a trained model goes through here: `cifake evaluate` and the robustness
-table (evaluation.py), the Grad-CAM study (explain.py) and the Space's app.
+Everything that runs a trained model goes through here (evaluate, explain, predict, the Space).
 """
 
 from __future__ import annotations
@@ -28,13 +26,9 @@ _MODEL_HINT = ("Pass a folder written by `cifake train` (config.json, model.safe
 
 
 def load_model(model: str | Path, device: str | torch.device | None = None, batch_size: int = 1):
-    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`.
-
-    Weights load from safetensors only, and no code comes with them: a pickle (`pytorch_model.bin`)
-    can run code when it is loaded, and the kit's own model classes are the only ones it builds.
-    Before anything is allocated, the config must describe a CIFAKE model that fits in free memory
-    at `batch_size` images at a time, and (in a folder) the stored tensors must have its shapes.
-    """
+    """(model, image processor) from a saved folder or Hub id, in eval mode on `device`. Weights load from
+    safetensors only, with no remote code; before anything is allocated, the config must describe a
+    CIFAKE model that fits in free memory at `batch_size`, and the stored tensors must have its shapes."""
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
     where = str(model)
@@ -126,11 +120,8 @@ def check_model_folder(path: Path) -> None:
 def iter_logits(
     model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(indices, normalised batch, float logits on the CPU) for uint8 images (N, 3, 32, 32), batch by batch.
-
-    `collator` normalises as the model's processor does (`data.CifakeCollator`); `indices` picks
-    and orders the images (default: all, in order).
-    """
+    """(indices, normalised batch, float logits on the CPU) for uint8 images (N, 3, 32, 32), batch by batch;
+    `collator` is a `data.CifakeCollator`, `indices` picks and orders the images (default: all)."""
     device = next(model.parameters()).device
     order = torch.arange(len(pixels)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
     for start in range(0, len(order), batch_size):
@@ -190,11 +181,8 @@ def as_stored_for(model, processor, image: Image.Image) -> Image.Image:
 
 
 def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:
-    """A fully decoded image and notes about it; CifakeError for anything that is not one.
-
-    Refuses decompression bombs (PIL's pixel limit), truncated or unreadable files; keeps the
-    first frame of an animation and says so.
-    """
+    """A fully decoded image and notes about it (the first frame of an animation, and so on); CifakeError
+    for anything that is not one: a decompression bomb (PIL's pixel limit), a truncated or unreadable file."""
     import warnings
 
     path = Path(path)

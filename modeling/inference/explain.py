@@ -1,9 +1,6 @@
-"""`cifake explain`: Grad-CAM pictures of a model's verdicts, and the paper's finding measured.
-
-`explain` writes, per image, the 32x32 input enlarged and a Grad-CAM overlay (gradcam.py), plus
-a grid figure like the paper's. `cam_mass_study` turns the paper's finding into numbers: over a
-sample of a split, the share of Grad-CAM mass on the border against the centre, by true label
-and by correct / wrong.
+"""`cifake explain`: per image, the 32x32 input enlarged and a Grad-CAM overlay, plus a grid figure
+like the paper's; `cam_mass_study` measures the paper's finding: over a sample of a split, the share
+of Grad-CAM mass on the border against the centre, by true label and by correct / wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 from modeling.data import DEFAULT_COLUMNS, CifakeCollator, load_pixels
 from modeling.inference.core import as_stored_for, fake_probability, iter_logits, load_model, open_image, verdict_ids
 from modeling.inference.gradcam import Explanation, enlarge, explain_images, gradcam
-from modeling.plotting import pyplot
+from modeling.plotting import pyplot, save
 
 CENTRE = 16  # the centre region of the study: the middle 16x16 of 32x32 (a quarter of the area)
 # What explain writes: a folder holding only these takes more of them (pictures of other images are
@@ -32,13 +29,10 @@ OUTPUT_PATTERNS = ("*.gradcam-*.png", "*.input32.png", "gradcam-grid.png", "cam_
 def check_output(output_dir: str | Path) -> Path:
     """`output_dir`, checked before anything is computed: new, empty, or holding explain's pictures only."""
     out = Path(output_dir).expanduser()
-    ours = [name for name in (os.listdir(out) if out.is_dir() else []) if _is_explain_output(name)]
+    ours = [name for name in (os.listdir(out) if out.is_dir() else [])
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_PATTERNS)]
     check_output_dir(out, ours=lambda folder: set(os.listdir(folder)) == set(ours), kit_names=ours)
     return out
-
-
-def _is_explain_output(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_PATTERNS)
 
 
 def explain(
@@ -78,9 +72,7 @@ def plot_grid(names: list[str], explanations: list[Explanation], path: Path, tit
             ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def centre_share(heatmaps: np.ndarray, centre: int = CENTRE) -> np.ndarray:
@@ -102,11 +94,8 @@ def cam_mass_study(
     batch_size: int = 256,
     columns=None,
 ) -> dict:
-    """Where the model's Grad-CAM mass lies, border vs centre, by label and by correct / wrong.
-
-    A uniform map puts (16/32)^2 = 25% of its mass in the centre; `centre_ratio` divides the
-    measured share by that, so values below 1 mean the evidence sits on the border/background.
-    """
+    """Where the model's Grad-CAM mass lies, border vs centre, by label and by correct / wrong. A uniform map
+    puts 25% of it in the centre; `centre_ratio` below 1 means the evidence sits on the border/background."""
     if sample < 1:
         raise CifakeError(f"--sample must be at least 1, got {sample}.")
     check_output(output_dir)
@@ -194,6 +183,4 @@ def _plot_mass(shares, labels, predictions, uniform, path: Path, result: dict) -
         ax.set_xlim(0, max(values + [uniform]) * 1.45)
         ax.set_xlabel("mean share of Grad-CAM mass in the centre")
         ax.set_title("By generator (FAKE images) and for the real photos", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)

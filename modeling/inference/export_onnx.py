@@ -1,12 +1,7 @@
-"""`cifake export-onnx`: a saved model as ONNX, for onnxruntime, transformers.js and other runtimes.
-
-The model is exported with torch's exporter (`torch.onnx.export(dynamo=True)`, which needs
-onnxscript; it also exports the forensic recipe's FFT) from `pixel_values` (batch, 3, 32, 32,
-the batch dynamic) to `logits` (batch, 2). The folder it writes, by default `MODEL/onnx/` as
-transformers.js and Optimum lay a Hub repo out, holds `model.onnx` and the `config.json` and
-`preprocessor_config.json` that say how to prepare images and read the logits (labels, the
-decision threshold), so it works on its own. The export is checked: onnxruntime and PyTorch
-score the same images, and the largest difference between their logits is reported.
+"""`cifake export-onnx`: a saved model as ONNX (torch's dynamo exporter, onnxscript), `pixel_values`
+(batch dynamic, 3, 32, 32) to `logits`. The folder (default `MODEL/onnx/`, as transformers.js and Optimum
+lay a Hub repo out) holds `model.onnx` with the `config.json` and `preprocessor_config.json` that say how
+to prepare images and read the logits. onnxruntime and PyTorch score the same images as a check.
 """
 
 from __future__ import annotations
@@ -59,11 +54,6 @@ def check_current(folder: Path) -> None:
         )
 
 
-def _holds_export(folder: Path) -> bool:
-    """Only what `export-onnx` writes (an export, and staging folders of cut ones)."""
-    return all(name in ONNX_FILES or name.startswith(ONNX_STAGING + ".") for name in os.listdir(folder))
-
-
 @dataclass
 class OnnxExport:
     folder: Path
@@ -73,10 +63,8 @@ class OnnxExport:
 
 def export_onnx(model: str | Path, output_dir: str | Path | None = None, images: list | None = None,
                 opset: int = DEFAULT_OPSET, overwrite: bool = False) -> OnnxExport:
-    """Export `model` (a folder or Hub id) to `output_dir` (default: MODEL/onnx) and check it.
-
-    `images`: PIL images the check scores through the model's processor (default: 8 random inputs).
-    """
+    """Export `model` (a folder or Hub id) to `output_dir` (default: MODEL/onnx) and check it on `images`
+    (PIL images, through the model's processor; default: 8 random inputs)."""
     try:
         import onnxruntime
         import onnxscript  # noqa: F401  (torch's exporter needs it; say so before the work starts)
@@ -90,7 +78,8 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
                           f"between 7 and 25.")
     source = Path(str(model)).expanduser()
     out = Path(output_dir).expanduser() if output_dir else (source / ONNX_DIR if source.is_dir() else Path(ONNX_DIR))
-    holds = check_output_dir(out, ours=_holds_export, kit_names=ONNX_FILES)
+    holds = check_output_dir(out, kit_names=ONNX_FILES, ours=lambda folder: all(  # an export, and cut ones' staging
+        name in ONNX_FILES or name.startswith(ONNX_STAGING + ".") for name in os.listdir(folder)))
     if holds and not overwrite:
         raise CifakeError(f"--output-dir {str(out)!r} already holds an ONNX export. Pass --overwrite to replace it, or "
                           f"choose another --output-dir.")

@@ -1,13 +1,9 @@
 """Grad-CAM for CIFAKE models (pytorch-grad-cam): heatmaps and overlays, in memory.
 
 The target layer follows the config: the last convolution of the paper's CNN family (before its
-pooling, so the map has the most detail), the last stage of a timm CNN, or the last block of a
-timm ViT (its patch tokens laid back on their grid). Heatmaps are the input's size (32x32),
-finite and scaled to [0, 1] per image. Overlays show the 32x32 input enlarged without blur
-(nearest neighbour) with the heatmap on top.
-
-The Space uses this module as it is; `explain.py` turns it into files, figures and the
-border-versus-centre study.
+pooling), the last stage of a timm CNN, or the last block of a timm ViT (patch tokens laid back on their
+grid). Heatmaps are 32x32 in [0, 1]; overlays enlarge the input without blur. The Space uses this as it
+is; explain.py turns it into files, figures and the border-versus-centre study.
 """
 
 from __future__ import annotations
@@ -76,25 +72,14 @@ def explain_images(model, processor, images: list[Image.Image], all_classes: boo
     pixel_values = processor(images, return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
         logits = model(pixel_values=pixel_values.to(next(model.parameters()).device)).logits.float().cpu()
-    probabilities = logits.softmax(-1)
-    id2label = model.config.id2label
+    probabilities, id2label = logits.softmax(-1), model.config.id2label
     predicted = verdict_ids(fake_probability(logits, model.config), model.config).tolist()  # its decision threshold
-    classes = list(id2label) if all_classes else [None]
-    heatmaps = {}
-    for class_id in classes:
-        targets = predicted if class_id is None else [class_id] * len(images)
-        heatmaps[class_id] = (targets, gradcam(model, pixel_values, targets))
+    targets = [[class_id] * len(images) for class_id in id2label] if all_classes else [predicted]
+    heatmaps = [(chosen, gradcam(model, pixel_values, chosen)) for chosen in targets]
     views = _views(pixel_values, processor)
-    explanations = []
-    for i in range(len(images)):
-        maps = {id2label[targets[i]]: cams[i] for targets, cams in heatmaps.values()}
-        explanations.append(Explanation(
-            view=views[i],
-            probabilities={id2label[k]: float(probabilities[i, k]) for k in id2label},
-            predicted=id2label[predicted[i]],
-            heatmaps=maps,
-        ))
-    return explanations
+    return [Explanation(view=views[i], probabilities={id2label[k]: float(probabilities[i, k]) for k in id2label},
+                        predicted=id2label[predicted[i]], heatmaps={id2label[t[i]]: cams[i] for t, cams in heatmaps})
+            for i in range(len(images))]
 
 
 def overlay(view: np.ndarray, heatmap: np.ndarray, scale: int = OVERLAY_SCALE, image_weight: float = 0.55) -> Image.Image:

@@ -1,10 +1,6 @@
-"""`cifake predict`: a saved model's verdict on image files and folders, one line per image.
-
-Every file below the given folders is tried (sorted, recursively, hidden files and folders left
-out); what is not an image, or is damaged, is listed as skipped and the run goes on. Images of
-any size go through the model's own image processor. The verdict uses the model's decision
-threshold (`config.fake_threshold`, chosen on its validation split by `cifake train`) unless
-one is given.
+"""`cifake predict`: a saved model's verdict on image files and folders, one line per image. What is not
+an image, or is damaged, is listed as skipped and the run goes on. The verdict uses the model's decision
+threshold (`config.fake_threshold`, chosen on its validation split) unless one is given.
 """
 
 from __future__ import annotations

@@ -28,16 +28,13 @@ def scored_dataset_id(folder: Path, dataset_id: str | None = None) -> str | None
     report = report_of(folder)
     if "data_hub_id" in report:  # recorded when the data was read: a Hub id, or None for a folder
         return report["data_hub_id"]
-    return _hub_id(str(report.get("data", "")))  # a report of an earlier kit
+    data = str(report.get("data", ""))  # a report of an earlier kit: its data, when that is owner/name
+    return data if "/" in data and is_hub_id(data) else None
 
 
 def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str | None = None) -> str:
-    """model_card.md + this model's measured results ("This model", and with a dataset id the model-index).
-
-    `repo_id` None: the card of the local folder (what `cifake train` writes as its README.md);
-    the results reach the model-index only when the data is known by Hub id (`dataset_id`, or
-    the report's own data), never under a name that is no id.
-    """
+    """model_card.md + this model's measured results: "This model", and the model-index only when the data
+    is known by Hub id (`dataset_id`, or the report's own). `repo_id` None: the local folder's card."""
     from huggingface_hub import EvalResult, ModelCard
 
     card = ModelCard.load(CARD_TEMPLATE)
@@ -71,7 +68,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
         for row in metrics.get("per_family") or []
         if row.get("roc_auc_vs_real") is not None
     ]
-    card.data.eval_results = [
+    card.data.eval_results = ([
         EvalResult(
             task_type="image-classification",
             task_name="Real vs AI-generated image classification",
@@ -83,8 +80,7 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
             metric_value=round(float(value), 4),
         )
         for metric, metric_name, value in measured
-    ] if data else None
-    card.data.eval_results = card.data.eval_results or None  # a split of one label has no result to list
+    ] if data else None) or None  # a split of one label has no result to list
     section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
                                   _robustness_tables(folder))
     head, citation, tail = card.text.partition("## Citation")
@@ -189,9 +185,4 @@ def _robustness_tables(folder: Path) -> list[tuple[str, list[dict]]]:
         except (OSError, json.JSONDecodeError):  # a torn file: the card goes without it
             continue
     return tables
-
-
-def _hub_id(data: str) -> str | None:
-    """`data` when it names a Hub dataset as owner/name, else None."""
-    return data if "/" in data and is_hub_id(data) else None
 

@@ -1,7 +1,5 @@
-"""`cifake push-model`: a trained model folder to the Hugging Face Hub, with its card (card.py).
-
-One commit uploads the weights (safetensors), config, image processor, the code files behind
-`auto_map`, the report figures and the card. Checkpoints and pickled training state stay home.
+"""`cifake push-model`: a trained model folder to the Hub in one commit, with its card (card.py);
+checkpoints and pickled training state stay home.
 """
 
 from __future__ import annotations
@@ -21,11 +19,8 @@ UPLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "
 
 def push_model(model: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                dataset_id: str | None = None) -> str:
-    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL.
-
-    The card's model-index names the dataset by Hub id: `dataset_id`, or the Hub id the model
-    was scored on; a model scored on a local folder needs `dataset_id`.
-    """
+    """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL. The card's
+    model-index names the data by Hub id: `dataset_id`, needed when the model was scored on a local folder."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 

@@ -1,15 +1,11 @@
-"""Detection metrics of a scored split: P(FAKE) kept, FAKE the positive class throughout.
-
-A model's scores (P(FAKE), `inference.predict`) feed every report: threshold-free metrics (ROC AUC,
-average precision), calibration (ECE and a reliability diagram), accuracy at 0.5 and at the
-decision threshold chosen on the validation split (`choose_threshold`), and the same numbers per
-`generator_id` and per CIFAR-10 class (`breakdown`). The scalar metrics come from the kit's
-`evaluate` module (metrics/cifake_detection), loaded from the repository so it works offline.
+"""Detection metrics of a scored split, from P(FAKE), FAKE the positive class throughout: ROC AUC, average
+precision, calibration, accuracy at 0.5 and at the validation-chosen threshold (`choose_threshold`), per
+`generator_id` and per CIFAR-10 class (`breakdown`). The scalars come from the offline `evaluate` module
+metrics/cifake_detection.
 """
 
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import numpy as np
 
 from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, LABEL_NAMES, generator_family
 from modeling.layout import PR_PNG, RELIABILITY_PNG, ROC_PNG
-from modeling.plotting import pyplot
+from modeling.plotting import pyplot, save
 
 METRIC_MODULE = Path(__file__).parent / "metrics" / "cifake_detection"
 PREDICTION_COLUMNS = ["index", "path", "label", "generator_id", "cifar10_class", "p_fake", "verdict"]
@@ -83,14 +79,9 @@ def choose_threshold(labels, p_fake) -> float:
 
 
 def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None, class_names=None) -> dict:
-    """Results per `generator_id` and per CIFAR-10 class.
-
-    Per generator: its FAKE images against all REAL images of the split (ROC AUC, average
-    precision) and the share of its images called FAKE at 0.5 and at `threshold`; per family
-    (Stable Diffusion, DDPM, GAN: `generator_family`) the same over its generators. Per class:
-    accuracy at both cut-offs and ROC AUC within the class. Groups with one label only get None
-    for the pairwise metrics.
-    """
+    """Results per `generator_id` and per family (`generator_family`): its FAKE images against all REAL
+    ones (ROC AUC, average precision) and the share called FAKE at 0.5 and at `threshold`; per CIFAR-10
+    class, accuracy at both and ROC AUC within it. Groups of one label get None for pairwise metrics."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels, p_fake = np.asarray(labels), np.asarray(p_fake, dtype=np.float64)
@@ -163,7 +154,7 @@ def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = ""
     ax.set_ylabel("true positive rate (FAKE caught)")
     ax.set_title(_titled("ROC, FAKE positive", title), fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
-    written.append(_save(fig, plt, out_dir / ROC_PNG))
+    written.append(save(fig, out_dir / ROC_PNG))
 
     precision, recall, _ = precision_recall_curve(is_fake, p_fake)
     fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
@@ -174,7 +165,7 @@ def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = ""
     ax.set_ylim(0, 1.02)
     ax.set_title(_titled("Precision-recall, FAKE positive", title), fontsize=9)
     ax.legend(loc="lower left", fontsize=8)
-    written.append(_save(fig, plt, out_dir / PR_PNG))
+    written.append(save(fig, out_dir / PR_PNG))
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 5.0), dpi=120, height_ratios=[3, 1], sharex=True)
     centres = [(b["lower"] + b["upper"]) / 2 for b in reliability]
@@ -192,37 +183,9 @@ def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = ""
     bottom.set_xlabel("P(FAKE)")
     bottom.set_ylabel("images")
     bottom.set_xlim(0, 1)
-    written.append(_save(fig, plt, out_dir / RELIABILITY_PNG))
+    written.append(save(fig, out_dir / RELIABILITY_PNG))
     return written
-
-
-def write_predictions(path: Path, p_fake, labels, threshold: float, image_ids=None, generator_ids=None,
-                      classes=None, class_names=None) -> Path:
-    """One CSV row per image: index, stored path, true label, generator, CIFAR-10 class, P(FAKE), verdict."""
-    n = len(p_fake)
-    image_ids = image_ids if image_ids is not None else [""] * n
-    generator_ids = generator_ids if generator_ids is not None else [None] * n
-    classes = np.asarray(classes) if classes is not None else np.full(n, -1)
-    names = class_names or []
-    called = np.where(np.asarray(p_fake) >= threshold, FAKE, 1 - FAKE)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PREDICTION_COLUMNS)
-        for i in range(n):
-            c = int(classes[i])
-            writer.writerow([i, image_ids[i], LABEL_NAMES[int(labels[i])], generator_ids[i] or "",
-                             names[c] if 0 <= c < len(names) else "", f"{float(p_fake[i]):.6f}", LABEL_NAMES[int(called[i])]])
-    tmp.replace(path)
-    return path
 
 
 def _titled(what: str, title: str) -> str:
     return f"{what}\n{title}" if title else what
-
-
-def _save(fig, plt, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path.name

@@ -1,13 +1,10 @@
-"""Score a saved model on any split of any CIFAKE dataset, clean and under perturbations.
-
-`evaluate_model` loads the model and its processor (`inference.load_model`: local folder or Hub
-id), decodes the split once (`data.load_pixels`) and runs batched inference on the tensors. The
-robustness table re-scores the same images after common degradations (JPEG re-encoding, blur,
-noise, down-and-up scaling) and on datasets made with other generators.
+"""Score a saved model on any split of any CIFAKE dataset, clean and under perturbations (JPEG, blur,
+noise, down-and-up scaling), and on datasets made with other generators (the robustness table).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import json
@@ -20,7 +17,7 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, staged_files
-from cifake_kit.schema import FAKE, REAL
+from cifake_kit.schema import FAKE, LABEL_NAMES, REAL
 from modeling.data import (
     DEFAULT_COLUMNS,
     CifakeCollator,
@@ -33,8 +30,8 @@ from modeling.data import (
 from modeling.inference.core import decision_threshold, load_model, predict
 from modeling.layout import EVAL_DIR, EVALUATION_FILES, PREDICTIONS_CSV, REPORT_JSON, ROBUSTNESS_JSON, ROBUSTNESS_MD
 from modeling.layout import EVALUATION_STAGING as _STAGING
-from modeling.scoring.detection import breakdown, detection_metrics, one_label, write_predictions
-from modeling.scoring.report import compute_metrics, metrics_table, write_report
+from modeling.scoring.detection import PREDICTION_COLUMNS, breakdown, one_label
+from modeling.scoring.report import metrics_table, scored_metrics, write_report
 
 # Degradations for the robustness table: name -> (kind, strength). JPEG qualities use PIL's
 # libjpeg (75 is the release's own setting); blur is a Gaussian radius in pixels; noise is the
@@ -64,17 +61,12 @@ class Evaluation:
 
 
 def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tuple[dict, np.ndarray]:
-    """Every metric of `model` on decoded images, and their P(FAKE).
-
-    Label metrics (accuracy, precision, recall, F1, confusion matrix) take the argmax (P(FAKE) >=
-    0.5); the detection metrics add ROC AUC, average precision, calibration, accuracy at the
-    model's own decision threshold, and results per generator and per CIFAR-10 class.
-    """
+    """Every metric of `model` on decoded images (`scored_metrics`, at the model's threshold, and per
+    generator and CIFAR-10 class), and their P(FAKE)."""
     _, p_fake = predict(model, CifakeCollator(processor), pixels.pixels, batch_size)
     labels = pixels.labels.numpy()
     threshold = decision_threshold(model.config)
-    metrics = compute_metrics(np.where(p_fake >= 0.5, FAKE, REAL), labels)
-    metrics.update(detection_metrics(labels, p_fake, threshold))
+    metrics = scored_metrics(labels, p_fake, threshold)
     metrics["threshold_source"] = "validation split" if model.config.fake_threshold is not None else "default (0.5)"
     groups = breakdown(labels, p_fake, threshold, pixels.generator_ids, pixels.classes.numpy(), pixels.class_names)
     metrics.update(groups)
@@ -94,13 +86,9 @@ def evaluate_model(
     overwrite: bool = False,
     columns: Columns = DEFAULT_COLUMNS,
 ) -> Evaluation:
-    """Score `model` on `split` of `data`; write the report (and the robustness table) to `output_dir`.
-
-    `save_predictions` adds predictions.csv: one row per image with its P(FAKE) and verdict. An
-    earlier evaluation in `output_dir` is replaced only with `overwrite`, and only once the new one
-    is complete. `columns`: the data's image and label columns (a Hub dataset's own names; the
-    --cross-data datasets are read by the same).
-    """
+    """Score `model` on `split` of `data`; write the report (and the robustness table, predictions.csv) to
+    `output_dir`. An earlier evaluation there is replaced only with `overwrite`, once the new one is
+    complete. `columns` names the image and label columns of `data` and the --cross-data datasets."""
     for other in cross_data or []:
         check_source(other, "--cross-data")  # before the model loads and the data is scored
         if (Path(str(other)).expanduser() / "config.json").is_file():
@@ -110,7 +98,11 @@ def evaluate_model(
             )
     if batch_size < 1:
         raise CifakeError(f"--batch-size must be at least 1, got {batch_size}.")
-    output_dir = Path(output_dir).expanduser() if output_dir else default_output_dir(model, data, split)
+    if not output_dir:  # beside a model folder, else under ./cifake-eval
+        data_name, path = Path(str(data)).name or "data", Path(str(model)).expanduser()
+        output_dir = (path / EVAL_DIR / f"{data_name}-{split}" if path.is_dir() else
+                      Path("cifake-eval") / f"{str(model).replace('/', '--')}-on-{data_name}-{split}")
+    output_dir = Path(output_dir).expanduser()
     _check_output(output_dir, overwrite)
     net, processor = load_model(model, batch_size=batch_size)
     pixels = load_pixels(data, split, processor, columns=columns)
@@ -135,7 +127,9 @@ def evaluate_model(
         other_pixels = load_pixels(other, split, processor, columns=columns, flag="--cross-data")
         rows.append(_row(f"data: {Path(str(other)).name}", score(net, processor, other_pixels, batch_size)[0], len(other_pixels)))
     with staged_files(output_dir, _STAGING, EVALUATION_FILES, last=REPORT_JSON) as staging:
-        write_report(staging, summary, metrics, _training_log(model), scores=(pixels.labels.numpy(), p_fake))
+        state = Path(str(model)).expanduser() / "trainer_state.json"
+        log = json.loads(state.read_text()).get("log_history") if state.is_file() else None
+        write_report(staging, summary, metrics, log, scores=(pixels.labels.numpy(), p_fake))
         if save_predictions:
             save_split_predictions(staging / PREDICTIONS_CSV, pixels, p_fake, metrics["threshold"])
         if rows:
@@ -169,9 +163,20 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 
 def save_split_predictions(path: Path, pixels: CifakePixels, p_fake: np.ndarray, threshold: float) -> Path:
-    """predictions.csv for a scored split (see detection.write_predictions)."""
-    return write_predictions(path, p_fake, pixels.labels.numpy(), threshold, pixels.image_ids, pixels.generator_ids,
-                             pixels.classes.numpy(), pixels.class_names)
+    """predictions.csv: one row per image of a scored split (PREDICTION_COLUMNS: index, stored path, true
+    label, generator, CIFAR-10 class, P(FAKE), verdict at `threshold`)."""
+    n, names = len(p_fake), pixels.class_names or []
+    image_ids, generator_ids = pixels.image_ids or [""] * n, pixels.generator_ids or [None] * n
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PREDICTION_COLUMNS)
+        rows = zip(pixels.labels.tolist(), pixels.classes.tolist(), p_fake.tolist(), (p_fake >= threshold).tolist())
+        for i, (label, c, p, fake) in enumerate(rows):
+            writer.writerow([i, image_ids[i], LABEL_NAMES[label], generator_ids[i] or "",
+                             names[c] if 0 <= c < len(names) else "", f"{p:.6f}", LABEL_NAMES[FAKE if fake else REAL]])
+    tmp.replace(path)
+    return path
 
 
 def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> torch.Tensor:
@@ -202,20 +207,5 @@ def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> 
     return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
 
 
-def default_output_dir(model, data, split: str) -> Path:
-    data_name = Path(str(data)).name or "data"
-    path = Path(str(model)).expanduser()
-    if path.is_dir():
-        return path / EVAL_DIR / f"{data_name}-{split}"
-    return Path("cifake-eval") / f"{str(model).replace('/', '--')}-on-{data_name}-{split}"
-
-
 def _row(condition: str, metrics: dict, images: int) -> dict:
     return {"condition": condition, **{k: metrics[k] for k in ROBUSTNESS_COLUMNS[1:-1]}, "images": images}
-
-
-def _training_log(model) -> list | None:
-    state = Path(str(model)).expanduser() / "trainer_state.json"
-    if state.is_file():
-        return json.loads(state.read_text()).get("log_history")
-    return None

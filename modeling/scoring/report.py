@@ -1,8 +1,5 @@
-"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots.
-
-The label metrics come from the kit's `evaluate` module (modeling/scoring/metrics/cifake_metrics), the
-score-based ones from its sibling (metrics/cifake_detection, through `detection.py`), both loaded
-from the repository so they work offline.
+"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots. The label
+metrics come from the offline `evaluate` module metrics/cifake_metrics.
 """
 
 from __future__ import annotations
@@ -13,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cifake_kit.schema import LABEL_NAMES
+from cifake_kit.schema import FAKE, LABEL_NAMES, REAL
 from modeling.layout import CONFUSION_PNG, CURVES_PNG, REPORT_JSON
-from modeling.plotting import pyplot
-from modeling.scoring.detection import plot_detection
+from modeling.plotting import pyplot, save
+from modeling.scoring.detection import detection_metrics, plot_detection
 
 METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
 
@@ -32,6 +29,14 @@ def cifake_metric():
 def compute_metrics(predictions, references) -> dict:
     """All CIFAKE metrics for label predictions (FAKE=0, REAL=1)."""
     return cifake_metric().compute(predictions=list(map(int, predictions)), references=list(map(int, references)))
+
+
+def scored_metrics(labels, p_fake, threshold: float = 0.5) -> dict:
+    """The label metrics of the verdicts at P(FAKE) >= 0.5 (the argmax) and the detection metrics, accuracy
+    at `threshold` included."""
+    metrics = compute_metrics(np.where(np.asarray(p_fake) >= 0.5, FAKE, REAL), labels)
+    metrics.update(detection_metrics(labels, p_fake, threshold))
+    return metrics
 
 
 def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history: list | None = None,
@@ -69,9 +74,7 @@ def plot_confusion_matrix(matrix, path: Path, title: str = "") -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "Confusion matrix", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_training_curves(log_history: list, path: Path) -> None:
@@ -98,9 +101,7 @@ def plot_training_curves(log_history: list, path: Path) -> None:
     right.set_ylim(top=1.0)
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def metrics_table(rows: list[dict], columns: list[str]) -> str:

@@ -1,16 +1,8 @@
-"""`cifake train`'s arguments: the kit's own dataclass beside transformers' `TrainingArguments`.
-
-As in transformers' example scripts, the flags are `HfArgumentParser((CifakeArguments,
-TrainingArguments))`: every TrainingArguments field is a flag under its own name
-(`--num_train_epochs` or `--num-train-epochs`, `--per_device_train_batch_size`, `--warmup_steps`,
-...), next to the kit's (`--data`, `--config`, `--resume`, ...). Python's `train(...)` takes the same
-names as keywords.
-
-A recipe (`--config`) brings its own epochs, batch size, learning rate, schedule and the like
-(`RECIPE_FIELDS`); a Trainer field the user gives overrides it, and one the user leaves alone keeps
-the recipe's value, not TrainingArguments' default. So the parser records which Trainer fields
-were given (`parse`). The few fields the kit must set itself are refused by name, with the flag
-that sets them or the reason (`KIT_SET`).
+"""`cifake train`'s arguments: `HfArgumentParser((CifakeArguments, TrainingArguments))`, as in
+transformers' example scripts, so every TrainingArguments field is a flag under its own name; `train(...)`
+takes the same names as keywords. A recipe (`--config`) sets its own Trainer fields (`RECIPE_FIELDS`); one
+the user gives overrides it, one left alone keeps the recipe's value, so the parser records which were
+given. The fields the kit sets itself are refused by name, with the flag that sets them (`KIT_SET`).
 """
 
 from __future__ import annotations
@@ -142,29 +134,23 @@ def check_trainer(given: dict) -> dict:
     if given.get("eval_steps") is not None and given.get("eval_strategy") != "steps":
         raise CifakeError(f"--eval_steps {given['eval_steps']} needs --eval_strategy steps (the kit validates once an "
                           f"epoch otherwise).")
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
     report_to = given.get("report_to") or []
     for name in [report_to] if isinstance(report_to, str) else report_to:  # one not installed fails now, not later
-        _check_integration(name)
+        if name not in ("all", "none") and name not in INTEGRATION_TO_CALLBACK:
+            raise CifakeError(f"--report_to {name!r} is not one of transformers' integrations: "
+                              f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
+        if name not in ("all", "none") and name not in get_available_reporting_integrations():
+            package = {"comet_ml": "comet-ml"}.get(name, name)
+            raise CifakeError(f"--report_to {name} needs its package, which is not installed: pip install {package}.")
     if given.get("fp16"):
         import torch
 
         if not torch.cuda.is_available():
             raise CifakeError("--fp16 needs a CUDA GPU; on the CPU train in fp32 (the default) or with --bf16.")
     return given
-
-
-def _check_integration(name: str) -> None:
-    from transformers.integrations import get_available_reporting_integrations
-    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
-
-    if name in ("all", "none"):
-        return
-    if name not in INTEGRATION_TO_CALLBACK:
-        raise CifakeError(f"--report_to {name!r} is not one of transformers' integrations: "
-                          f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
-    if name not in get_available_reporting_integrations():
-        package = {"comet_ml": "comet-ml"}.get(name, name)
-        raise CifakeError(f"--report_to {name} needs its package, which is not installed: pip install {package}.")
 
 
 def make_parser(prog: str = "cifake train", **kwargs):
@@ -188,15 +174,8 @@ def make_parser(prog: str = "cifake train", **kwargs):
 
 def parse(argv: list[str], **kwargs) -> tuple[CifakeArguments, dict]:
     """`cifake train`'s command line: the kit's arguments, and the TrainingArguments fields it gives."""
-    from transformers import TrainingArguments
-
-    parser = make_parser(**kwargs)
-    namespace = parser.parse_args(argv)
-    trainer_names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
-    given = {name: getattr(namespace, name) for name in trainer_names
-             if getattr(namespace, name, _UNSET) is not _UNSET and getattr(namespace, name) is not None}
-    kit = CifakeArguments(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(CifakeArguments)})
-    return kit, check_trainer(given)
+    namespace = make_parser(**kwargs).parse_args(argv)
+    return split_fields({name: value for name, value in vars(namespace).items() if value is not _UNSET})
 
 
 _UNSET = type("Unset", (), {"__repr__": lambda self: "the recipe's, else Trainer's"})()

@@ -1,16 +1,10 @@
 """`cifake train --pretrained`: start a timm backbone from pretrained (e.g. ImageNet) weights.
 
-The saved CIFAKE model never downloads anything when it loads: its config builds the backbone
-without weights and `from_pretrained` fills in the trained ones. Pretrained weights matter only at
-the start of training, so they are a training option: timm builds the same network with its
-pretrained weights (adapting them as it does for any other input size, e.g. a ViT's patch and
-position embeddings for 32x32 input) and the kit copies every tensor whose shape matches into the
-fresh model. The weights come from
-
-- `timm`: the backbone's default pretrained weights, which timm downloads from the Hub;
-- `hf-hub:owner/name`: a timm checkpoint on the Hub;
-- a local folder holding a timm checkpoint (`config.json` + `model.safetensors`, as
-  `timm.models.save_for_hf` or `push_to_hf_hub` write it), for offline machines.
+A saved model never downloads anything when it loads, so pretrained weights are a training option: timm
+builds the same network with its pretrained weights (adapted to 32x32 input as timm does) and every
+tensor whose shape matches is copied into the fresh model. Sources: `timm` (the backbone's default
+weights, from the Hub), `hf-hub:owner/name`, or a local timm checkpoint folder (`config.json` +
+`model.safetensors`, as `timm.models.save_for_hf` writes it), for offline machines.
 """
 
 from __future__ import annotations
@@ -25,11 +19,8 @@ _HINT = ("Pass --pretrained timm (the backbone's default weights, downloaded fro
 
 
 def load_pretrained_backbone(model, source: str) -> dict:
-    """Copy pretrained weights from `source` into `model`'s timm backbone; returns what was copied.
-
-    Tensors whose shape differs (a 32x32 stem replacing ImageNet's strided one) keep their fresh
-    initialisation and are listed under "kept_fresh".
-    """
+    """Copy pretrained weights from `source` into `model`'s timm backbone; returns what was copied. Tensors
+    whose shape differs (a 32x32 stem for ImageNet's strided one) stay fresh, listed under "kept_fresh"."""
     import timm
     import torch
 

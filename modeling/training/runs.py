@@ -1,18 +1,12 @@
-"""A training run's folder: made new, resumed from its newest whole checkpoint, or replaced only
-once its successor is complete.
-
-`cifake train --output-dir OUT`:
+"""A training run's folder (`cifake train --output-dir OUT`): made new, resumed, or replaced whole.
 
 - OUT missing or empty: the run trains in OUT.
-- OUT holds a run, `--resume`: it goes on in OUT from its newest checkpoint that is whole (a kill
-  while a checkpoint was being saved leaves a part of one; it is named and removed, and the one
-  before it is used).
-- OUT holds a run, `--overwrite`: the new run trains beside it, in `.OUT.cifake-new`, and only when
-  its model and report are complete are the two folders exchanged, in one rename. Until then OUT
-  is the old model, whole. Files the kit did not write (a user's notes) move into the new folder;
-  only the old run's own files go. A kill at any moment leaves the old model or the new one, and
-  the next `cifake train` on OUT finishes a cut switch first. `--overwrite --resume` continues a
-  replacement that was cut short.
+- `--resume`: it goes on in OUT from its newest whole checkpoint (one a kill cut while it was saved is
+  named and removed, and the one before it used).
+- `--overwrite`: the new run trains beside OUT, in `.OUT.cifake-new`, and the two folders are exchanged
+  in one rename only when its model and report are complete. The user's files move into the new folder;
+  a kill at any moment leaves the old model or the new one, and the next `cifake train` on OUT finishes
+  a cut switch first. `--overwrite --resume` continues a replacement that was cut short.
 """
 
 from __future__ import annotations
@@ -57,28 +51,22 @@ class RunFolder:
         return self.work != self.final
 
 
-def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLock | None = None) -> None:
-    """Refuse what `prepare` would refuse, before long work (decoding the data). Run by the main
-    process only: it takes the folders' lock, and completes a switch that a kill cut short."""
-    out = Path(output_dir).expanduser()
-    lock = lock or FolderLock()
+def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLock | None = None) -> str:
+    """Refuse what `prepare` would refuse, before long work (decoding the data); returns what the run does.
+    Run by the main process only: it takes the folders' lock, and completes a switch that a kill cut short."""
+    out, lock = Path(output_dir).expanduser(), lock or FolderLock()
     for folder in (out, beside(out)):
         lock.hold(folder)
     finish_cut_switch(out)
-    _decide(out, resume, overwrite)
+    return _decide(out, resume, overwrite)
 
 
 def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=(),
             lock: FolderLock | None = None) -> RunFolder:
     """Check `output_dir` and decide where the run trains; nothing is written before the checks pass.
     The main process only; `lock` (taken by `check`) is held on the folder the run trains in."""
-    out = Path(output_dir).expanduser()
-    lock = lock or FolderLock()
-    for folder in (out, beside(out)):
-        lock.hold(folder)
-    finish_cut_switch(out)
-    action = _decide(out, resume, overwrite)
-    new = beside(out)
+    out, lock = Path(output_dir).expanduser(), lock or FolderLock()
+    action, new = check(out, resume, overwrite, lock), beside(out)
     if action in ("drop the orphan", "replace again"):
         _say(f"removing {str(new)!r}: an unfinished replacement of a run that is no longer in {str(out)!r}"
              if action == "drop the orphan" else
@@ -187,12 +175,8 @@ def resume_checkpoint(work: Path, clean: bool = True) -> Path:
 
 
 def checkpoint_problem(checkpoint: Path) -> str | None:
-    """Why `checkpoint` cannot be resumed from (a missing or unreadable file), or None when it is whole.
-
-    Every file Trainer reads on resuming is opened here the way it opens it: the state as JSON, the
-    weights' safetensors header, the optimiser, scheduler and random states with torch's
-    weights-only unpickler (which builds tensors and plain containers, never code).
-    """
+    """Why `checkpoint` cannot be resumed from, or None when it is whole: every file Trainer reads on
+    resuming opened as it opens it, the states with torch's weights-only unpickler (never code)."""
     import warnings
 
     import torch
@@ -293,15 +277,11 @@ def _state(new: Path) -> str | None:
         return None
 
 
-def _write_state(new: Path, state: str, out: Path) -> None:
-    write_json(new / REPLACEMENT_FILE, {"state": state, "replaces": str(out.resolve())})
-
-
 def _make_replacement(new: Path, out: Path) -> None:
     """The replacement folder, made whole (its state file in it) before it takes its name."""
     making = beside(out, _MAKING_SUFFIX)
     making.mkdir()
-    _write_state(making, "training", out)
+    write_json(making / REPLACEMENT_FILE, {"state": "training", "replaces": str(out.resolve())})
     os.rename(making, new)
 
 

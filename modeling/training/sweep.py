@@ -1,9 +1,5 @@
-"""`cifake sweep`: train the paper's 36 topologies and write its comparison table.
-
-Each topology trains into `OUT/<name>/` with `train.train`, then its row (every metric on the
-test split, parameters, epochs, time) is appended to `OUT/results.jsonl`, and the Markdown and
-CSV tables are rewritten from all rows. Rerunning the same command skips finished topologies
-and resumes an interrupted one from its last checkpoint.
+"""`cifake sweep`: train the paper's 36 topologies (`OUT/<name>/`, with `train.train`) and write its
+comparison table from `OUT/results.jsonl`. A rerun skips finished topologies and resumes a cut one.
 """
 
 from __future__ import annotations
@@ -106,16 +102,9 @@ def _row(name: str, model: dict, report: dict) -> dict:
     }
 
 
-def _rank(row: dict) -> tuple:
-    return row.get("accuracy") or 0.0, row.get("roc_auc") or 0.0
-
-
 def read_rows(out: Path) -> list[dict]:
-    path = out / RESULTS
-    if not path.is_file():
-        return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in (out / RESULTS).read_text().splitlines() if (out / RESULTS).is_file() else []:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:  # a line torn by a kill: that topology runs again
@@ -131,7 +120,8 @@ def data_name(data) -> str:
 
 def write_tables(out: Path, rows: list[dict], settings: dict | None = None) -> Path:
     """results.md (the paper's comparison, best first marked; headed by the data and settings) and results.csv."""
-    best = max(rows, key=_rank)["topology"] if rows else None
+    best = max(rows, key=lambda row: (row.get("accuracy") or 0.0, row.get("roc_auc") or 0.0),
+               default={}).get("topology")
     marked = [{**row, "topology": row["topology"] + (" **(best)**" if row["topology"] == best else "")} for row in rows]
     split = rows[0].get("split", "test") if rows else "test"
     text = (

@@ -1,15 +1,10 @@
 """`cifake train`: a CIFAKE model trained with transformers' `Trainer` on decoded tensors.
 
-Trainer brings checkpoints, resume, evaluation, early stopping, logging and, through accelerate,
-multi-GPU and multi-node runs (`accelerate launch` / `torchrun` run this unchanged). The input
-pipeline decodes the dataset once (`data.load_pixels`) and feeds whole uint8 batches, so the
-steps do model work, not JPEG decoding. A validation split is carved from train (stratified by
-label and CIFAR-10 class); the test split is only scored at the end, never used for choices.
-
-Output folder: the final model at its root (`save_pretrained`: config, safetensors weights,
-image processor and the code files behind `auto_map`), `checkpoint-*` below it, `report/` with
-the metrics JSON and figures, and `cifake_run.json` with the settings of the run. How the folder
-is resumed, or replaced (`--overwrite`: beside the old run, swapped in when complete), is runs.py.
+Trainer brings checkpoints, resume, early stopping, logging and, through accelerate, multi-GPU and
+multi-node runs (`accelerate launch` / `torchrun` run this unchanged). The data is decoded once
+(`data.load_pixels`) and fed as whole uint8 batches. A validation split is carved from train (stratified
+by label and CIFAR-10 class); the test split is only scored at the end, never used for choices. What
+the output folder holds is layout.py; how it is resumed or replaced (`--overwrite`), runs.py.
 """
 
 from __future__ import annotations
@@ -47,9 +42,9 @@ from modeling.memory import check_fits
 from modeling.publishing.card import render_model_card
 from modeling.publishing.hub import push_model
 from modeling.recipes import resolve_recipe
-from modeling.scoring.detection import choose_threshold, detection_metrics, one_label
+from modeling.scoring.detection import choose_threshold, one_label
 from modeling.scoring.evaluation import save_split_predictions, score
-from modeling.scoring.report import compute_metrics, write_report
+from modeling.scoring.report import scored_metrics, write_report
 from modeling.training.arguments import (
     DEFAULT_OUTPUT_DIR,
     RECIPE_FIELDS,
@@ -85,16 +80,9 @@ class TrainResult:
 
 
 def train(arguments: CifakeArguments | None = None, /, **fields) -> TrainResult | None:
-    """Train a CIFAKE model; `fields` are the kit's settings (CifakeArguments) and TrainingArguments
-    fields by their own names, as `cifake train`'s flags are:
-
-        train(data="cifake", output_dir="cifake-model", config="cifake-cnn-plus", num_train_epochs=40)
-
-    `config` is a recipe name from `modeling.recipes` (default: the paper's best CNN), a JSON file or
-    a JSON string. The recipe sets epochs, batch size, learning rate, schedule and the like; a
-    TrainingArguments field given here overrides it. Returns None on the non-main processes of a
-    multi-process run.
-    """
+    """Train a CIFAKE model; `fields` are `cifake train`'s flags by their own names (CifakeArguments and
+    TrainingArguments fields), e.g. `train(data="cifake", config="cifake-cnn-plus", num_train_epochs=40)`.
+    A TrainingArguments field given overrides the recipe's. None on the non-main processes of a run."""
     opts, given = split_fields({**(asdict(arguments) if arguments else {}), **fields})
     lock = FolderLock()  # the folders this run writes, held until it ends: a second run on them is refused
     try:
@@ -106,12 +94,19 @@ def train(arguments: CifakeArguments | None = None, /, **fields) -> TrainResult 
 def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     from transformers import set_seed
 
-    name, model_fields, training = _recipe(opts.config)
-    asked = [f"--{key}" for key in given if key not in RESUMABLE_FIELDS]  # the user's flags that change what is trained
+    try:
+        name, model_fields, training = resolve_recipe(opts.config)
+    except ValueError as err:
+        raise CifakeError(str(err)) from err
+    asked = ", ".join(f"--{key}" for key in given if key not in RESUMABLE_FIELDS)  # flags that change what is trained
+    undo = f" or undo the Trainer settings given ({asked})" if asked else ""
     training.update({key: getattr(opts, key) for key in _KIT_OVERRIDES if getattr(opts, key) is not None})
     training.update({RECIPE_FIELDS[key]: given.pop(key) for key in list(given) if key in RECIPE_FIELDS})
     _check_training(training)
-    model_config = _model_config(CifakeConfig, model_fields)
+    try:
+        model_config = CifakeConfig(**model_fields)
+    except Exception as err:  # ValueError from our checks; strict-dataclass and TypeErrors for wrong fields
+        raise CifakeError(f"Bad model config {model_fields}: {err}") from err
     output_dir = Path(given.pop("output_dir", None) or DEFAULT_OUTPUT_DIR)
     seed, max_steps = given.pop("seed", 0), given.pop("max_steps", None)
     push_to, dataset_id = given.pop("hub_model_id", None) if given.pop("push_to_hub", False) else None, opts.dataset_id
@@ -127,13 +122,25 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     if trainer_settings := {k: v for k, v in given.items() if k not in RESUMABLE_FIELDS}:
         settings["trainer"] = trainer_settings  # recorded only when given, so runs of earlier kits still resume
     # TrainingArguments made once, before the data is decoded: Trainer's own checks refuse bad settings here.
-    args = _training_arguments(output_dir, training, seed, opts.streaming, max_steps, given)
+    try:
+        args = training_arguments(output_dir, training, seed=seed, train_size=training["batch_size"],
+                                  streaming=opts.streaming, max_steps=max_steps, **given)
+    except (ValueError, TypeError) as err:
+        raise CifakeError(f"Trainer refuses these settings: {str(err).strip().splitlines()[0]}") from err
 
     if process_state().is_main_process:  # before the data is decoded or the model allocated
         check(output_dir, opts.resume, opts.overwrite, lock)
         if push_to:
-            _check_push(push_to, opts.data, dataset_id)
-    _check_memory(model_config, training["batch_size"], name, resuming=opts.resume)
+            data = str(opts.data)  # --push_to_hub is checked before training, not after it: dataset id, then token
+            if dataset_id is None and not ("/" in data and is_hub_id(data)):
+                raise CifakeError(
+                    f"--push_to_hub: --data {data!r} is a local folder, and the card's model-index names data by Hub "
+                    f"id. Pass --dataset_id your-name/cifake (push the data with `cifake push-dataset`)."
+                )
+            push_token(push_to, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
+    with _cannot_build():
+        check_fits(model_config, training["batch_size"], training=True, what=f"the {name} model",
+                   batch_flag=None if opts.resume else "--per_device_train_batch_size")
     processor = CifakeImageProcessor()
     val_pixels = None
     if opts.streaming:
@@ -149,7 +156,8 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
         eval_set = CifakeTensorDataset(val_pixels)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(seed)
-    model = _build(CifakeForImageClassification, model_config)  # a bad backbone fails here, before any write
+    with _cannot_build():  # a bad backbone fails here, before any write
+        model = CifakeForImageClassification(model_config)
     started_from = None
     if opts.pretrained and not opts.resume:  # a resumed run takes every weight from its checkpoint
         started_from = load_pretrained_backbone(model, opts.pretrained)
@@ -160,14 +168,13 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     trainer = make_trainer(model, processor, train_set, eval_set, run.work, training, args=args,
                            validations_by_steps=given.get("eval_strategy") == "steps")
     trainer.add_callback(DivergenceStop())
-    with (_quiet_transformers_bars(), _forgotten_if_unstarted(run, opts.resume), _bar_closed_on_failure(trainer),
-          _write_failures_as_os_errors(run.work)):
+    with _guarded(trainer, run, opts.resume), _write_failures_as_os_errors(run.work):
         try:
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         except Diverged as err:
             raise CifakeError(
                 f"Training diverged: {err}. Lower --learning_rate (this run's was {training['learning_rate']:g}; try "
-                f"{training['learning_rate'] / 10:g}){_undo(asked)}, and train again."
+                f"{training['learning_rate'] / 10:g}){undo}, and train again."
             ) from None
         except ValueError as err:
             if "checkpoint" in str(err):
@@ -193,32 +200,9 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     return result
 
 
-def _undo(asked: list[str]) -> str:
-    return f" or undo the Trainer settings given ({', '.join(asked)})" if asked else ""
-
-
-def _training_arguments(output_dir, training, seed, streaming, max_steps, given):
-    """TrainingArguments from the recipe and the fields given; Trainer's refusal of a setting as one line."""
-    try:
-        return training_arguments(output_dir, training, seed=seed, train_size=training["batch_size"],
-                                  streaming=streaming, max_steps=max_steps, **given)
-    except (ValueError, TypeError) as err:
-        raise CifakeError(f"Trainer refuses these settings: {str(err).strip().splitlines()[0]}") from err
-
-
-def _check_push(repo_id: str, data, dataset_id: str | None) -> None:
-    """--push_to_hub is checked before training, not after it: repo id, network, token, dataset id."""
-    if dataset_id is None and not ("/" in str(data) and is_hub_id(str(data))):
-        raise CifakeError(
-            f"--push_to_hub: --data {str(data)!r} is a local folder, and the card's model-index names data by Hub "
-            f"id. Pass --dataset_id your-name/cifake (push the data with `cifake push-dataset`)."
-        )
-    push_token(repo_id, example="your-name/cifake-cnn")  # the Hub asked whether it takes the token
-
-
 def choose_decision_threshold(trainer) -> dict:
-    """Score the validation split with the final (best) model and store the P(FAKE) cut-off with
-    the best balanced accuracy there as `config.fake_threshold`; returns what was found."""
+    """Store as `config.fake_threshold` the P(FAKE) cut-off with the best balanced accuracy on the
+    validation split, by the final (best) model; returns what was found."""
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
     import torch
 
@@ -232,12 +216,8 @@ def choose_decision_threshold(trainer) -> dict:
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
                  streaming: bool = False, max_steps: int | None = None, args=None, validations_by_steps=False,
                  **overrides):
-    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args` (TrainingArguments),
-    or arguments made from the recipe's `training` settings and `overrides` (TrainingArguments fields).
-
-    Its console is the kit's (`CifakeConsole`: one bar, one line per epoch) unless CIFAKE_VERBOSE=1
-    (`--verbose`) asks for Trainer's own bars and log lines.
-    """
+    """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args`, or the ones
+    `training_arguments` makes; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
@@ -331,19 +311,6 @@ class DivergenceStop(TrainerCallback):
             raise Diverged(f"the training loss became {loss} by step {state.global_step} (epoch {state.epoch or 0:.2g})")
 
 
-@contextmanager
-def _bar_closed_on_failure(trainer):
-    """A run that fails ends its progress bar's line, so the error is a line of its own."""
-    try:
-        yield
-    except BaseException:
-        for callback in trainer.callback_handler.callbacks:
-            if isinstance(callback, CifakeConsole) and callback.bar is not None:
-                callback.bar.close()
-                callback.bar = None
-        raise
-
-
 # How torch and safetensors say that a file could not be written (they raise RuntimeError and
 # SafetensorError, not OSError): a full disk, a quota, a failing device.
 _WRITE_FAILURES = ("PytorchStreamWriter failed", "unexpected pos", "iostream error", "file write failed",
@@ -374,15 +341,38 @@ def _write_failures_as_os_errors(folder: Path):
 
 
 @contextmanager
-def _forgotten_if_unstarted(run: RunFolder, resuming: bool):
-    """A new run that ends before its first checkpoint (a bad setting found by Trainer, a divergence,
-    Ctrl+C) leaves nothing behind, so the same command can simply run again."""
+def _guarded(trainer, run: RunFolder, resuming: bool):
+    """No "Writing model shards" / "Loading weights" bars at every checkpoint, unless verbose. A run that
+    fails ends its progress bar's line, so the error is a line of its own; a new run that ends before its
+    first checkpoint (a bad setting found by Trainer, a divergence, Ctrl+C) leaves nothing behind, so the
+    same command can simply run again."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if not verbose():
+        transformers_logging.disable_progress_bar()
     try:
         yield
     except BaseException:
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, CifakeConsole) and callback.bar is not None:
+                callback.bar.close()
+                callback.bar = None
         if not resuming and process_state().is_main_process:
             forget_unstarted(run)
         raise
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+@contextmanager
+def _cannot_build():
+    """A config that cannot be built at all (ValueError) as one line."""
+    try:
+        yield
+    except ValueError as err:
+        raise CifakeError(f"Cannot build the model: {err}") from err
 
 
 def trainer_metrics(eval_prediction) -> dict:
@@ -392,18 +382,13 @@ def trainer_metrics(eval_prediction) -> dict:
     logits = torch.as_tensor(eval_prediction.predictions).float()
     if not torch.isfinite(logits).all():
         raise Diverged("the model's outputs on the validation images became NaN or infinite")
-    metrics = compute_metrics(logits.argmax(-1).numpy(), eval_prediction.label_ids)
-    metrics.update(detection_metrics(eval_prediction.label_ids, logits.softmax(-1)[:, FAKE].numpy()))
+    metrics = scored_metrics(eval_prediction.label_ids, logits.softmax(-1)[:, FAKE].numpy())
     return {k: v for k, v in metrics.items() if isinstance(v, float) and k != "threshold"}
 
 
 class CifakeConsole(TrainerCallback):
-    """What `cifake train` shows: one progress bar for the whole run and one line per epoch.
-
-    The line (epoch, mean training loss since the last one, validation loss and accuracy, wall
-    time) goes to stdout above the bar; the bar (stderr) ends where training ended, early
-    stopping included. Only the main process of a multi-process run shows anything.
-    """
+    """What `cifake train` shows: one progress bar (stderr) for the whole run, ending where training ended,
+    and above it one line per validation (stdout). Only the main process of a multi-process run shows it."""
 
     def __init__(self, patience: int = 0, unit: str = "epochs"):
         self.patience, self.unit = patience, unit  # early stopping counts validations: epochs, unless by steps
@@ -430,11 +415,12 @@ class CifakeConsole(TrainerCallback):
         if self.bar is None or not metrics:
             return
         loss = f"{sum(self.losses) / len(self.losses):.4f}" if self.losses else "-"
+        auroc = "-" if metrics.get("eval_roc_auc") is None else f"{metrics['eval_roc_auc']:.3f}"
         self.bar.write(
             f"epoch {state.epoch:g}/{args.num_train_epochs:g}: training loss {loss}, "
             f"validation loss {metrics.get('eval_loss', float('nan')):.4f}, "
             f"validation accuracy {metrics.get('eval_accuracy', float('nan')):.2%}, "
-            f"AUROC {_number(metrics.get('eval_roc_auc'))} "
+            f"AUROC {auroc} "
             f"({time.monotonic() - self.started:.1f} s)"
         )
         self.losses = []
@@ -457,25 +443,6 @@ class CifakeConsole(TrainerCallback):
                   f"{self.unit}; the best model (validation {metric} {best}) is kept")
 
 
-def _number(value) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-@contextmanager
-def _quiet_transformers_bars():
-    """No "Writing model shards" / "Loading weights" bars at every checkpoint, unless verbose."""
-    from transformers.utils import logging as transformers_logging
-
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    if not verbose():
-        transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            transformers_logging.enable_progress_bar()
-
-
 def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool,
                              lock) -> tuple[RunFolder, object]:
     """(the run's folder, the checkpoint to resume from or None). Under `accelerate launch` / `torchrun`
@@ -493,9 +460,8 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
 
 def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, settings, sizes, train_metrics,
                   threshold: dict, validation=None, started_from: dict | None = None) -> TrainResult:
-    """Score the final model on `opts.split` (or on the validation images when the data has no such
-    split) and write report/: every metric, the figures, and predictions.csv on request. The report
-    is written where the run trained and names the folder the model ends up in."""
+    """Score the final model on `opts.split` (the validation images when the data has no such split) and
+    write report/ where the run trained, naming the folder the model ends up in."""
     from datasets import get_dataset_split_names
 
     data, split = opts.data, opts.split
@@ -538,29 +504,21 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
     report = write_report(run.work / REPORT_DIR, summary, metrics, trainer.state.log_history, scores=scores)
     if opts.save_predictions and pixels is not None:
         save_split_predictions(report.parent / PREDICTIONS_CSV, pixels, scores[1], metrics["threshold"])
-    _write_model_card(run, opts.dataset_id)
-    return TrainResult(output_dir, scored, metrics, output_dir / REPORT_DIR / report.name, train_metrics)
-
-
-def _write_model_card(run: RunFolder, dataset_id: str | None = None) -> None:
-    """README.md: the model card from the report just written (push-model writes it again with the Hub
-    ids). A README.md of the user's own in the folder is left as it is."""
-    card = run.work / CARD
+    card = run.work / CARD  # the model card; push-model writes it again with the Hub ids. A user's own stays.
     if card.exists() and not is_kit_card(card):
         print(f"cifake train: kept your own {card.name} in {str(run.final)!r}; the model card is written by push-model",
               file=sys.stderr)
-        return
-    card.write_text(render_model_card(run.work, repo_id=str(run.final), dataset_id=dataset_id), encoding="utf-8")
+    else:
+        card.write_text(render_model_card(run.work, str(run.final), opts.dataset_id), encoding="utf-8")
+    return TrainResult(output_dir, scored, metrics, output_dir / REPORT_DIR / report.name, train_metrics)
 
 
 def _streamed_validation_metrics(trainer):
     import torch
 
     prediction = trainer.predict(trainer.eval_dataset)
-    logits = torch.as_tensor(prediction.predictions).float()
-    p_fake = logits.softmax(-1)[:, FAKE].numpy()
-    metrics = compute_metrics(logits.argmax(-1).numpy(), prediction.label_ids)
-    metrics.update(detection_metrics(prediction.label_ids, p_fake, decision_threshold(trainer.model.config)))
+    p_fake = torch.as_tensor(prediction.predictions).float().softmax(-1)[:, FAKE].numpy()
+    metrics = scored_metrics(prediction.label_ids, p_fake, decision_threshold(trainer.model.config))
     return one_label(metrics), len(p_fake), [], (prediction.label_ids, p_fake)
 
 
@@ -591,35 +549,6 @@ def _require_both_labels(data, splits: dict) -> None:
                    "Add images of that label, or hold out more with --validation_fraction")
             raise CifakeError(f"{str(data)!r}: {where} holds no {' or '.join(missing)} images ({have}); a detector "
                               f"learns from both labels. {fix}.")
-
-
-def _recipe(config):
-    try:
-        return resolve_recipe(config)
-    except ValueError as err:
-        raise CifakeError(str(err)) from err
-
-
-def _model_config(config_class, fields: dict):
-    try:
-        return config_class(**fields)
-    except Exception as err:  # ValueError from our checks; strict-dataclass and TypeErrors for wrong fields
-        raise CifakeError(f"Bad model config {fields}: {err}") from err
-
-
-def _check_memory(config, batch_size: int, recipe: str, resuming: bool = False) -> None:
-    try:
-        check_fits(config, batch_size, training=True, what=f"the {recipe} model",
-                   batch_flag=None if resuming else "--per_device_train_batch_size")
-    except ValueError as err:  # the config cannot be built at all: _build says so
-        raise CifakeError(f"Cannot build the model: {err}") from err
-
-
-def _build(model_class, config):
-    try:
-        return model_class(config)
-    except ValueError as err:
-        raise CifakeError(f"Cannot build the model: {err}") from err
 
 
 def _check_training(training: dict) -> None:
