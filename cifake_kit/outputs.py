@@ -1,20 +1,11 @@
 """Output folders, datasets and models alike: what the kit owns in them, one lock, one switch.
 
-Every command that writes a folder (`build`, `import-*`, `train`, `sweep`, `evaluate`,
-`export-onnx`) checks it here before writing anything (`check_output_dir`). The long jobs that write
-a dataset or a model (`build`, `import-*`, `train`) hold it while they run (`FolderLock`) and record
-their settings here (`require_same_settings`), so that a rerun with other settings is refused instead
-of mixing two runs; `evaluate` and `export-onnx` write theirs whole, then move it in (`staged_files`).
-
-What the kit owns in a folder is a `KitTree` of name patterns (the dataset's in
-dataset_builder/export.py, the model's in modeling/layout.py), and a card is the kit's when its
-tags carry `KIT_TAG`. Anything else is the user's, at any depth, and is never lost.
-
-A finished folder replaces an older one whole (`switch`): the new one is made beside it
-(`.OUT.cifake-new`), marked, and the two are exchanged in one step; where a system cannot
-exchange, two renames with `.OUT.cifake-old` between them. The user's files then move over into the
-new folder and the old one goes. A kill at any moment leaves the old folder or the new one whole,
-and `finish_cut_switch`, which every command runs first, completes a switch that was cut.
+Every command checks its folder first (`check_output_dir`); `build`, `import-*` and `train` hold it
+(`FolderLock`) and refuse a rerun with other settings (`require_same_settings`); `evaluate` and
+`export-onnx` write theirs whole, then move it in (`staged_files`). What the kit owns is a `KitTree`
+of name patterns; anything else is the user's, at any depth, and is never lost. A finished folder
+replaces an older one whole (`switch`): made beside it, then exchanged in one step (or two renames
+that `finish_cut_switch`, which every command runs first, completes after a kill).
 """
 
 from __future__ import annotations
@@ -107,21 +98,10 @@ def _drop_old(old: Path, real: Path, tree: KitTree, say) -> None:
     (real / SWITCH_FILE).unlink(missing_ok=True)
 
 
-def check_output_dir(
-    path: str | Path,
-    ours: Callable[[Path], bool],
-    kit_names: Iterable[str] = (),
-    flag: str = "--output-dir",
-    tree: KitTree | None = None,
-) -> bool:
-    """Refuse `path` unless it is missing, empty, or holds earlier output of the same command.
-
-    `ours(path)` tells whether a non-empty folder holds that output; True is returned for it (the
-    caller then resumes, replaces or refuses), False for a missing or empty folder. A file, or a
-    folder holding anything else, is refused with nothing touched; the message names the entries
-    that are not in `kit_names` (the names the command itself writes), or, given the `tree` of what the
-    command writes, the user's entries at any depth.
-    """
+def check_output_dir(path: str | Path, ours: Callable[[Path], bool], kit_names: Iterable[str] = (),
+                     flag: str = "--output-dir", tree: KitTree | None = None) -> bool:
+    """Refuse `path` unless it is missing or empty (False) or `ours(path)` says it holds earlier output of the
+    same command (True). The refusal names the entries not in `kit_names`, or the user's ones by `tree`."""
     path = Path(path).expanduser()
     try:
         str(path.absolute()).encode("utf-8")
@@ -146,19 +126,10 @@ def check_output_dir(
 
 
 class FolderLock:
-    """The folders one command writes, held while it runs (an advisory `flock` on each folder itself,
-    which the system drops when the process ends, however it ends): a second build, import or train
-    on the same folder is refused at once instead of mixing its files with the first one's.
-
-        lock = FolderLock()
-        try:
-            lock.hold(out, make=True)  # a missing folder is made, and removed again if it stays empty
-            ...
-        finally:
-            lock.release()
-
-    A no-op where the system has no `flock`.
-    """
+    """The folders one command writes, held while it runs (an advisory `flock` on each, which the system
+    drops when the process ends): a second build, import or train on the same folder is refused at once.
+    `hold(out, make=True)` makes a missing folder, which `release()` removes again if it stays empty.
+    A no-op where the system has no `flock`."""
 
     def __init__(self):
         self._held: dict[tuple[int, int], int] = {}  # (device, inode) -> descriptor
@@ -272,12 +243,8 @@ def remove_kit_files(folder: str | Path, tree: KitTree) -> None:
 
 def require_same_settings(record: str | Path, settings: dict, what: str, may_change: Iterable[str] = (),
                           where: str | Path | None = None) -> None:
-    """Write `settings` to the JSON file `record`, unless an earlier run recorded other ones.
-
-    A resumed job must go on as it began. Keys in `may_change` (dotted for nested keys, e.g.
-    "training.epochs") may differ between runs: how long a job goes on, not what it makes.
-    `where` names the folder in the message (default: the record's).
-    """
+    """Write `settings` to the JSON file `record`, unless an earlier run recorded other ones: a resumed job goes
+    on as it began. Keys in `may_change` (dotted, e.g. "training.epochs") may differ; `where` names the folder."""
     changed = settings_changes(record, settings, may_change)
     if changed:
         raise CifakeError(
@@ -336,16 +303,13 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process
-        return True
+        pass
     return True
 
 
 def exchange(first: str | Path, second: str | Path) -> bool:
-    """Swap two existing paths in one step, so that no moment sees neither or both under one name.
-
-    Linux's renameat2(RENAME_EXCHANGE). False where the system or the filesystem has no such
-    call (the caller then falls back to plain renames); OSError for any other failure.
-    """
+    """Swap two existing paths in one step (Linux's renameat2(RENAME_EXCHANGE)); False where the system or the
+    filesystem has no such call (the caller then renames twice), OSError for any other failure."""
     renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     if renameat2 is None:
         return False
