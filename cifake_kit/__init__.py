@@ -1,7 +1,5 @@
-"""The CIFAKE kit's leaf package: what every area of the kit shares, and nothing else.
-
-It imports no other package of the kit (tested), so `dataset_builder`, `modeling`, `space` and
-the `cifake` command (`cifake_cli`) can all depend on it without depending on each other:
+"""The CIFAKE kit's leaf package: what every area of the kit shares. It imports no other package of the kit
+(tested), and nothing heavy at module level (no torch, transformers or datasets):
 
     errors.py    CifakeError, the one exception type for bad input or state
     schema.py    label names, CIFAR-10 classes, image size, splits: one source of truth
@@ -9,8 +7,7 @@ the `cifake` command (`cifake_cli`) can all depend on it without depending on ea
     outputs.py   output-folder guards and the "resume needs the same settings" check
     runtime.py   multi-process state, allocator tuning, a quiet console
     hub.py       Hub token, Hub id or local path, one wording for loading failures
-
-Importing it is cheap: no torch, no transformers, no datasets at module level.
+    codec.py     CIFAKE's JPEG encoder     memory.py   memory free for new allocations
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -1,10 +1,7 @@
-"""CIFAKE's one encoder, shared by the dataset side (which stores both halves with it) and the model
-side (which scores a picture as its training data stored it).
-
-The published CIFAKE JPEGs carry libjpeg's quality-75 tables (luma/chroma sums 1858/2780) with 4:2:0
-chroma subsampling. A detector trained on such files and shown a lossless PNG sees a codec it never
-met: the same picture reads as more FAKE (measured in the README), so kit tools store a picture the
-way the model's training data was stored before scoring it (`config.input_encoding`).
+"""CIFAKE's one encoder: the dataset side stores both halves with it, the model side scores a picture as its
+training data stored it (`config.input_encoding`). The published CIFAKE JPEGs carry libjpeg's quality-75 tables
+(luma/chroma sums 1858/2780) with 4:2:0 subsampling; a detector shown a lossless PNG instead sees a codec it never
+met, and the same picture reads as more FAKE (measured in the README).
 """
 
 from __future__ import annotations
@@ -22,20 +19,20 @@ CIFAKE_JPEG = "cifake-jpeg"  # what a model records as its `input_encoding` when
 
 
 def encode_jpeg(pixels) -> bytes:
-    """H x W x 3 uint8 pixels (a C-contiguous numpy array) as CIFAKE's JPEG (libjpeg quality 75, 4:2:0).
+    """H x W x 3 uint8 pixels (a C-contiguous numpy array, not imported here) as CIFAKE's JPEG."""
+    return _jpeg(Image.fromarray(pixels, mode="RGB")).getvalue()
 
-    No numpy import here: the kit's leaf package stays light (a test keeps it so)."""
+
+def _jpeg(image: Image.Image) -> io.BytesIO:
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING)
-    return buffer.getvalue()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING)
+    return buffer
 
 
 @lru_cache(maxsize=1)
 def cifake_jpeg_tables() -> dict:
     """The quantisation tables `encode_jpeg` writes: libjpeg quality 75, the published CIFAKE ones."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE)).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING)
-    with Image.open(buffer) as image:
+    with Image.open(_jpeg(Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE)))) as image:
         return {k: list(v) for k, v in image.quantization.items()}
 
 

@@ -2,8 +2,5 @@
 
 
 class CifakeError(Exception):
-    """Bad input or state, with a message that says what is wrong and what to do.
-
-    The `cifake` command prints the message and exits with status 1; set
-    ``CIFAKE_DEBUG=1`` to see the traceback instead.
-    """
+    """Bad input or state, with a message that says what is wrong and what to do: the `cifake` command prints
+    it and exits with status 1 (``CIFAKE_DEBUG=1``: the traceback instead)."""

@@ -1,7 +1,5 @@
 """The Hugging Face Hub as every area of the kit meets it: ids or paths, tokens, loading failures.
-
-huggingface_hub is imported inside the functions, so importing this module stays free.
-"""
+huggingface_hub is imported inside the functions, so importing this module stays free."""
 
 from __future__ import annotations
 
@@ -21,11 +19,8 @@ _FILE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".json")
 
 
 def is_hub_id(source) -> bool:
-    """True when `source` names a Hub repo (`name` or `owner/name`) rather than a local path.
-
-    An existing path is a path. So is anything written like one: starting with `.`, `/` or `~`,
-    holding a backslash or more than one `/`, or ending like an archive or JSON file.
-    """
+    """True when `source` names a Hub repo (`name` or `owner/name`) rather than a local path: an existing path, or
+    anything written like one (`.`, `/` or `~` first, a backslash, two `/`, an archive or JSON suffix), is not."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -56,14 +51,8 @@ def load_failure(err: BaseException, source) -> str:
 
 @contextmanager
 def loading(what: str, source, hint: str, verb: str = "load"):
-    """Turn any failure inside the block into one CifakeError naming `source`, the reason and `hint`.
-
-        with loading("the model", path, "Pass a folder written by `cifake train`."):
-            model = AutoModelForImageClassification.from_pretrained(path)
-
-    gives "Cannot load the model 'path' (<why>). Pass a folder ..." where <why> says whether the
-    Hub is offline, the folder is missing, or what the library reported. CifakeErrors pass through.
-    """
+    """Turn any failure inside the block into "Cannot load the model 'path' (<why>). <hint>", <why> by
+    `load_failure`. CifakeErrors pass through."""
     try:
         yield
     except CifakeError:
@@ -73,10 +62,8 @@ def loading(what: str, source, hint: str, verb: str = "load"):
 
 
 def push_token(repo_id: str, token: str | None = None, example: str = "your-name/cifake") -> str:
-    """Check that a push to `repo_id` can happen (valid id, online, logged in); return the token.
-
-    The token comes from `token`, `HF_TOKEN` or `hf auth login`, and is never printed.
-    """
+    """Check that a push to `repo_id` can happen (valid id, online, logged in, a token the Hub takes for
+    writing); return the token, from `token`, `HF_TOKEN` or `hf auth login`. It is never printed."""
     from huggingface_hub import constants, get_token
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
@@ -118,14 +105,10 @@ def _check_token(token: str) -> None:
 
 
 def offline_unless_reachable(timeout: float = 3.0) -> str | None:
-    """Work offline at once when the Hub cannot be reached; returns the reason, or None when it can be
-    (or offline mode is already on, or a proxy is configured, which a direct probe cannot judge).
-
-    Without this, each Hub request retries for about 30 s before it fails. With it, this process
-    (and its children, through the environment) runs in the libraries' offline mode: cached
-    copies load at once, anything else fails at once, naming the reason. Call it before
-    datasets, transformers or diffusers are imported: they read the mode when they load.
-    """
+    """Work offline at once (this process and its children) when the Hub cannot be reached, instead of each
+    request retrying for about 30 s; returns the reason, or None when it can be, offline mode is already on, or a
+    proxy is configured (which a direct probe cannot judge). Call it before datasets, transformers or diffusers
+    are imported: they read the mode when they load."""
     global _OFFLINE_NOTE
     import urllib.request
 

@@ -1,7 +1,5 @@
 """Memory free for new allocations: what the kit's memory checks (train, evaluate, build) compare with.
-
-torch is imported inside `free_bytes`, so importing this module stays free.
-"""
+torch is imported inside `free_bytes`, so importing this module stays free."""
 
 from __future__ import annotations
 
@@ -10,10 +8,8 @@ import sys
 
 
 def free_bytes(device=None) -> int:
-    """Memory free for a new allocation on `device` (default: CUDA if present, else the CPU).
-
-    On the CPU: the system's available memory, or what the process's cgroup still allows if less.
-    """
+    """Memory free for a new allocation on `device` (default: CUDA if present, else the CPU); on the CPU, the
+    system's available memory, or what the process's cgroup still allows if less."""
     import torch
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

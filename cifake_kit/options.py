@@ -1,9 +1,5 @@
-"""The numbers a user gives the kit, checked before any work.
-
-Every number a user gives the kit (here, and the dataset commands' seeds and shares) is checked by
-a `Range` before any work: NaN, infinities, negative counts and seeds out of numpy's range are one
-line naming the flag and what it takes, never a traceback from deep in a library.
-"""
+"""The numbers a user gives the kit, each checked by a `Range` before any work: NaN, infinities, negative
+counts and seeds out of numpy's range are one line naming the flag and what it takes, never a traceback."""
 
 from __future__ import annotations
 

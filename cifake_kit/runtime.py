@@ -1,8 +1,5 @@
 """What several areas of the kit need at run time: process state, allocator tuning, the console.
-
-torch and accelerate are imported inside the functions that need them, so importing this module
-stays free.
-"""
+torch and accelerate are imported inside the functions that need them."""
 
 from __future__ import annotations
 
@@ -21,12 +18,8 @@ _VERBOSE_ENV = {"TRANSFORMERS_VERBOSITY": "info"}  # Trainer's "***** Running tr
 
 
 def configure_console(verbose: bool = False) -> None:
-    """Quiet the libraries' own progress bars and chatter, or (``verbose``) let them all through.
-
-    Call it before torch, transformers or datasets are imported: they read these settings once.
-    Variables the user set are left alone. Child processes (`torchrun`, data-loader workers)
-    inherit the choice through the environment.
-    """
+    """Quiet the libraries' own progress bars and chatter, or (``verbose``) let them all through, before they
+    are imported (they read these once); variables the user set are kept, and child processes inherit them."""
     os.environ[VERBOSE_ENV] = "1" if verbose else "0"
     for name, value in (_VERBOSE_ENV if verbose else _QUIET_ENV).items():
         os.environ.setdefault(name, value)
@@ -38,11 +31,8 @@ def verbose() -> bool:
 
 
 def process_state():
-    """This process's place in a multi-process run (`accelerate launch`, `torchrun`), or a lone one.
-
-    accelerate only joins CPU processes into a group when asked for the CPU explicitly, so a
-    machine without CUDA asks for it: `torchrun --nproc_per_node 2` then splits work on CPU too.
-    """
+    """This process's place in a multi-process run (`accelerate launch`, `torchrun`), or a lone one. Without CUDA
+    it asks for the CPU explicitly, which accelerate needs to join CPU processes into a group."""
     import torch
     from accelerate import PartialState
 
@@ -50,15 +40,10 @@ def process_state():
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse instead of handing it back to the OS.
-
-    Each training step allocates and frees the same large activation buffers. With glibc's
-    defaults they are unmapped and faulted in again every step; with these settings the paper's
-    CNN trains 1.3x (plain loop) to 1.6x (Trainer) faster on the 2-core reference machine
-    (bench/bench_train.py). Only the
-    `cifake` process calls this, never a program that imports the kit. A no-op without glibc;
-    CIFAKE_MALLOC_TUNING=0 turns it off.
-    """
+    """Ask glibc to keep freed memory for reuse instead of unmapping and faulting in each training step's
+    activation buffers again: the paper's CNN trains 1.3x (plain loop) to 1.6x (Trainer) faster on the 2-core
+    reference machine (bench/bench_train.py). Only the `cifake` process calls it; a no-op without glibc;
+    CIFAKE_MALLOC_TUNING=0 turns it off."""
     if os.environ.get("CIFAKE_MALLOC_TUNING", "1") == "0":
         return False
     try:

@@ -10,18 +10,7 @@ LABEL_NAMES = ["FAKE", "REAL"]
 FAKE, REAL = 0, 1
 
 # CIFAR-10's own class order (batches.meta `label_names`).
-CIFAR10_CLASSES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 SPLITS = ["train", "test"]
 IMAGE_SIZE = 32  # pixels, height and width
