@@ -1,13 +1,8 @@
-"""The `cifake` command: one entry point over the kit's three areas, heavy imports deferred.
+"""The `cifake` command over the kit's areas: data.py (dataset_builder), model.py (modeling), space.py (space).
 
-    data.py    build, import-kaggle, import-folder, push-dataset (dataset_builder)
-    model.py   train, evaluate, predict, sweep, explain, push-model (modeling)
-    space.py   demo, push-space                           (space)
-
-Each area module registers its subcommands and imports the library it wraps only inside the
-handlers, so `cifake --help` answers without torch, transformers, datasets or gradio. Flags share
-one vocabulary (flags.py). Errors of the kit (`CifakeError`) print as one line and exit 1;
-`CIFAKE_DEBUG=1` shows the traceback instead. This package sits on top: nothing imports it.
+Each registers its subcommands and imports its library only inside the handlers, so `cifake --help` answers
+without torch, transformers, datasets or gradio. A `CifakeError` prints as one line and exits 1
+(`CIFAKE_DEBUG=1`: the traceback). Nothing imports this package.
 """
 
 from __future__ import annotations
@@ -90,18 +85,6 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _set_up(args) -> None:
-    """The console as --verbose says, and a notice when the Hub the command needs cannot be reached."""
-    configure_console(verbose=args.verbose)
-    if _uses_the_hub(args):
-        from cifake_kit.hub import offline_unless_reachable
-
-        reason = offline_unless_reachable()
-        if reason:
-            print(f"cifake: the Hub cannot be reached ({reason}): working offline, with cached copies only.",
-                  file=sys.stderr)
-
-
 def _asks_verbose(argv: list[str]) -> bool:
     """Whether train's command line turns --verbose on (`--verbose`, `--verbose true`, `--verbose=yes`)."""
     for i, arg in enumerate(argv):
@@ -126,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
 
             configure_console(verbose=_asks_verbose(rest))  # before transformers is imported: it reads this once
             args = parse_train(rest)
-        _set_up(args)
+        configure_console(verbose=args.verbose)
+        if _uses_the_hub(args):
+            from cifake_kit.hub import offline_unless_reachable
+
+            if reason := offline_unless_reachable():
+                print(f"cifake: the Hub cannot be reached ({reason}): working offline, with cached copies only.",
+                      file=sys.stderr)
         status = args.handler(args)  # a handler may return an exit status (predict: 1 when nothing was classified)
     except CifakeError as err:
         if os.environ.get("CIFAKE_DEBUG"):

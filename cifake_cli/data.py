@@ -1,8 +1,5 @@
 """`cifake build`, `import-kaggle`, `import-folder`, `push-dataset`: the dataset side (dataset_builder).
-
-Thin by design: parse, call one `dataset_builder` function, say where the output went. Flags
-mirror the function's parameters. The library is imported inside the handlers.
-"""
+Parse, call one `dataset_builder` function (imported in the handler), say where the output went."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""One vocabulary for every subcommand: --data, --model, --output-dir, --split, --verbose.
-
-A dataset is always `--data`, a model always `--model`, where output goes always `--output-dir`,
-which split always `--split`.
-"""
+"""One vocabulary for every subcommand: a dataset is always --data, a model --model, where output goes
+--output-dir, which split --split; every command takes --verbose."""
 
 from __future__ import annotations
 
@@ -12,11 +9,8 @@ FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 class Parser(argparse.ArgumentParser):
-    """The kit's parser: flags are taken whole, never abbreviated (`--out` is not `--output-dir`): one
-    vocabulary, with no hidden one. Every flag that takes several values is declared with
-    `action="extend"`, so that `--real A B` and `--real A --real B` agree (argparse's `nargs="+"` alone
-    keeps only the last of a repeated flag); a test holds every subcommand to it.
-    """
+    """Flags are taken whole, never abbreviated (`--out` is not `--output-dir`). Every flag of several values
+    has `action="extend"`, so `--real A --real B` is `--real A B` (a test holds every subcommand to it)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)

@@ -1,10 +1,7 @@
 """`cifake train`, `evaluate`, `predict`, `sweep`, `explain`, `export-onnx`, `push-model`: the model side (modeling).
 
-Thin by design: parse, call one `modeling` function, say where the output went. `train`'s flags
-are transformers' HfArgumentParser over the kit's dataclass and TrainingArguments
-(modeling/training/arguments.py), built only when `cifake train` runs, since it imports
-transformers. `modeling` is imported inside the handlers only: importing it loads torch and
-transformers.
+Parse, call one `modeling` function (imported in the handler), say where the output went. `train`'s flags are
+HfArgumentParser's (modeling/training/arguments.py), built only when `cifake train` runs.
 """
 
 from __future__ import annotations
@@ -94,8 +91,7 @@ _SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (defaul
 
 
 def register(subparsers) -> None:
-    # Its flags are HfArgumentParser's (modeling/training/arguments.py): `cifake` parses the rest of the
-    # line with it when train runs (cifake_cli.main), so that no other command pays for importing transformers.
+    # main() parses the rest of train's line with parse_train, so no other command imports transformers.
     train = subparsers.add_parser("train", help=TRAIN_SUMMARY, add_help=False)
     train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
 
@@ -246,8 +242,7 @@ def train_resume_hint(output_dir) -> str:
 
 def headline(metrics: dict) -> str:
     """The numbers a command ends with: AUROC (FAKE positive), accuracy at 0.5 and at the threshold, AUROC per
-    generator family (Stable Diffusion, DDPM, GAN) where the split names its generators; for a
-    split of one label only, the share of it called right, and no metric that compares the labels."""
+    generator family; for a split of one label, only the share of it called right."""
     label = metrics.get("only_label")
     if label:
         name = label.lower()

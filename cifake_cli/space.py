@@ -1,7 +1,5 @@
-"""`cifake demo` and `cifake push-space`: the Gradio Space (space/), locally and on the Hub.
-
-gradio and the model are imported inside the handlers only.
-"""
+"""`cifake demo` and `cifake push-space`: the Gradio Space (space/), locally and on the Hub; gradio and the
+model are imported inside the handlers only."""
 
 from __future__ import annotations
 
