@@ -1,9 +1,7 @@
 """CIFAKE: is this picture real or AI-generated? A Gradio app with Grad-CAM.
 
-`build_demo(model)` makes the app for a model folder or Hub id; `cifake demo --model DIR` serves
-it on this machine. Run as a Hugging Face Space (`python app.py`, which is how the gradio SDK
-starts one) it serves the model named by the Space's CIFAKE_MODEL variable. It imports only the
-kit's `modeling` and `cifake_kit` packages, which `cifake push-space` uploads beside it.
+`build_demo(model)` makes the app for a model folder or Hub id, which `cifake demo` serves; as a Space
+(`python app.py`) it serves the Space's CIFAKE_MODEL. It imports only `modeling` and `cifake_kit`.
 """
 
 from __future__ import annotations
@@ -113,10 +111,8 @@ class Detector:
         return self.classify_upload(path)
 
     def classify(self, path: str | None):
-        """(the verdict for gr.Label, Grad-CAM overlay, the 32x32 view: files; notes) for one local image file.
-
-        It reads whatever `path` names: the app's events go through `classify_upload`.
-        """
+        """(verdict for gr.Label, Grad-CAM overlay, 32x32 view: files; notes) for whatever local file `path` names:
+        the app's events go through `classify_upload`."""
         if self.model is None:
             raise user_error(f"No model is loaded: {self.error}")
         if not path:
@@ -227,31 +223,24 @@ def model_report(model_id: str) -> bytes | None:
 
 
 def save_verdict(verdict: str, probabilities: dict[str, float]) -> str:
-    """gr.Label's value headed by `verdict`, with every class's probability below it, as a file (see `save_output`).
-
-    Given a {class: probability} dict, gr.Label heads it with the likelier class, which contradicts the verdict
-    whenever P(FAKE) lies between the model's threshold and 0.5. A headline of one's own it takes from the path of
-    a .json file of its {"label", "confidences"} form; the same value as a dict fails in its postprocess (gradio 6.31).
-    """
+    """gr.Label's value headed by `verdict`, every class's probability below it, as a .json file: given a dict,
+    gr.Label heads it with the likelier class, which contradicts a verdict between the threshold and 0.5, and
+    the {"label", "confidences"} form as a dict fails in its postprocess (gradio 6.31)."""
     confidences = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
     value = {"label": verdict, "confidences": [{"label": label, "confidence": p} for label, p in confidences]}
     return save_output(json.dumps(value).encode(), ".json")
 
 
 def save_png(image) -> str:
-    """Write `image` as a PNG file (see `save_output`) and return the path."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)  # 1.8 ms instead of 5 for a 256x256 overlay; 28 KB, not 20
     return save_output(buffer.getvalue(), ".png")
 
 
 def save_output(data: bytes, suffix: str) -> str:
-    """Write `data` once under its content hash and return the path.
-
-    Gradio rewrites a returned PIL image into its cache even when the same bytes are already
-    there, so two users who get the same picture race: one is served a half-written file. A file
-    written once, atomically, and then only read avoids that. Files older than an hour go.
-    """
+    """Write `data` once, atomically, under its content hash and return the path; files older than an hour go.
+    (Gradio rewrites a returned PIL image into its cache even when the same bytes are there, so two users who
+    get the same picture race, and one is served a half-written file.)"""
     cutoff = time.time() - OUTPUT_MAX_AGE_S
     for old in outputs_folder().iterdir():
         try:
@@ -280,11 +269,8 @@ def outputs_folder() -> Path:
 
 
 def build_demo(model: str | Path | Detector) -> gr.Blocks:
-    """The app for `model`: a folder written by `cifake train`, a Hub model id, or a loaded Detector.
-
-    A model that fails to load gives an app that says why on its page (what a Space shows);
-    `cifake demo` checks `Detector.load(...).error` first and stops instead.
-    """
+    """The app for `model`: a folder written by `cifake train`, a Hub model id, or a loaded Detector. A model
+    that fails to load gives an app that says why on its page (`cifake demo` checks first and stops)."""
     detector = model if isinstance(model, Detector) else Detector.load(model)
     # Served as they are, not hashed and copied into Gradio's cache on every request: the outputs are
     # written once under their content hash and only read after, and the examples never change.
@@ -327,12 +313,9 @@ def build_demo(model: str | Path | Detector) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **settings):
-    """`demo.launch(**settings)` with the app's upload limit: what both a Space and `cifake demo` run.
-
-    While it serves in the foreground, SIGTERM (what `kill`, systemd, docker and a Space's restart send) stops
-    it as Ctrl+C does: Gradio then closes the server, which removes the users' uploads (delete_cache), and the
-    process exits cleanly, removing its outputs too. Without this a SIGTERM ends the process on the spot.
-    """
+    """`demo.launch(**settings)` with the app's upload limit, as a Space and `cifake demo` run it. In the
+    foreground, SIGTERM (`kill`, systemd, docker, a Space's restart) stops it as Ctrl+C does, so Gradio removes
+    the users' uploads (delete_cache) and the process its outputs, instead of ending on the spot."""
     blocking = not settings.get("prevent_thread_lock") and threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM)
     if blocking:

@@ -1,10 +1,8 @@
 """`cifake push-space`: the app, and exactly the kit code it needs, to a Hugging Face Space.
 
-The Space repo's root holds this folder's `app.py`, `README.md` (the Space card),
-`requirements.txt` and `examples/`, and beside them the kit modules that `app.py` imports,
-directly or through other kit modules (imports inside functions included). They are found by
-reading the import statements, so the upload follows the code: the dataset builder and the
-command line never travel. Works the same from a source checkout and from an installed wheel.
+The Space holds `app.py`, `README.md` (the card), `requirements.txt`, `examples/`, and the kit modules that
+`app.py` imports, directly or not (imports inside functions included), found by reading the import statements:
+the dataset builder and the command line never travel. The same from a source checkout or a wheel.
 """
 
 from __future__ import annotations
@@ -29,10 +27,8 @@ def space_files() -> dict[str, Path]:
 
 
 def kit_modules(entry: Path) -> dict[str, Path]:
-    """Every kit module that the script `entry` imports, directly or not: {"modeling/inference/explain.py": file, ...}.
-
-    A module brings its parent packages' `__init__.py` too (Python runs them on import).
-    """
+    """Every kit module that the script `entry` imports, directly or not, with its parent packages' `__init__.py`:
+    {"modeling/inference/explain.py": file, ...}."""
     roots = {name: root for name in KIT_PACKAGES if (root := _package_root(name)) is not None}
     found: dict[str, Path] = {}
     todo = [(entry, "")]  # (file, the package its relative imports start from)
@@ -56,10 +52,8 @@ def kit_modules(entry: Path) -> dict[str, Path]:
 
 def push_space(repo_id: str, model: str | None = None, dataset_id: str | None = None, private: bool = False,
                token: str | None = None) -> str:
-    """Upload the Gradio app and the kit code it needs to the Hub Space `repo_id`; return its URL.
-
-    `model` (a Hub model id) becomes the Space's CIFAKE_MODEL variable and its card's `models:`.
-    """
+    """Upload the Gradio app and the kit code it needs to the Hub Space `repo_id`; return its URL. `model` (a Hub
+    model id) becomes the Space's CIFAKE_MODEL variable and its card's `models:`."""
     from huggingface_hub import CommitOperationAdd, HfApi, SpaceCard
     from huggingface_hub.errors import HfHubHTTPError
 
