@@ -77,7 +77,6 @@ example:
       weights, processor, code and a card whose model-index comes from report/report.json
 """
 
-TRAIN_SUMMARY = "train a CIFAKE model with transformers' Trainer"
 TRAIN_DESCRIPTION = (
     "Train a CIFAKE classifier (the paper's CNN family, a stronger CNN, or a timm backbone) with transformers' Trainer: "
     "checkpoints, resume, early stopping on a validation split carved from train, and a final report (JSON + figures) "
@@ -92,7 +91,7 @@ _SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (defaul
 
 def register(subparsers) -> None:
     # main() parses the rest of train's line with parse_train, so no other command imports transformers.
-    train = subparsers.add_parser("train", help=TRAIN_SUMMARY, add_help=False)
+    train = subparsers.add_parser("train", help="train a CIFAKE model with transformers' Trainer", add_help=False)
     train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
 
     evaluate = command(
