@@ -203,9 +203,8 @@ def foreign_files(folder: str | Path, tree: KitTree) -> list[str]:
 
 
 def keep_foreign(old: str | Path, new: str | Path, tree: KitTree) -> list[tuple[str, str]]:
-    """Move what is the user's in `old` (per `tree`) to the same place in `new`, making folders as needed;
-    an entry whose place the kit has taken there gets a free `NAME.user[-N]` name. Returns (from, to) of
-    each one moved under another name. `old` then holds only the kit's files."""
+    """Move what is the user's in `old` (per `tree`) to the same place in `new`, under a free `NAME.user[-N]` name
+    where the kit's file took its place; returns (from, to) of each one renamed."""
     old, new = Path(old), Path(new)
     renamed = []
     foreign = foreign_files(old, tree)
@@ -275,10 +274,9 @@ def write_json(path: str | Path, data) -> None:
 
 @contextmanager
 def staged_files(out: Path, prefix: str, names: Iterable[str], last: str) -> Iterator[Path]:
-    """A folder `out/prefix.<pid>` to write a command's files in; when the block ends without error they
-    replace the files `names` in `out`, each move atomic and `last` moved last (the file that marks the
-    set complete), and those of `names` the new set lacks go. The staging folders of runs that were cut
-    (their process is gone) are removed first; a failure removes this run's and leaves `out` as it was."""
+    """A folder `out/prefix.<pid>` to write a command's files in, which then replace the files `names` in `out`,
+    each move atomic, `last` (the mark of a complete set) last; those of `names` the new set lacks go. Cut runs'
+    folders are removed first; a failure leaves `out` as it was."""
     out.mkdir(parents=True, exist_ok=True)
     for cut in out.glob(f"{prefix}.*"):
         pid = cut.suffix[1:]
