@@ -91,10 +91,7 @@ def _package_root(name: str) -> Path | None:
 
 def _module_file(root: Path, parts: list[str]) -> Path | None:
     base = root.joinpath(*parts[1:])
-    for candidate in (base / "__init__.py", base.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((file for file in (base / "__init__.py", base.with_suffix(".py")) if file.is_file()), None)
 
 
 def _imported_names(file: Path, package: str) -> list[str]:
