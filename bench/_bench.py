@@ -97,7 +97,7 @@ def sync() -> None:
     """Wait for the GPU, if any: a timer stops when the work is done, not when it is queued."""
     import torch
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # no CUDA context made inside a timed region
         torch.cuda.synchronize()
 
 
@@ -139,7 +139,7 @@ def write_test_folder(shared: Path, out: Path) -> Path:
     from dataset_builder.imaging import encode_image
 
     files = photo_files(shared)
-    pixels, classes = decoded_photos(shared)
+    pixels, _ = decoded_photos(shared)
     pattern = ((np.indices((32, 32)).sum(0) % 2) * 6 - 3)[..., None].astype(np.int16)
     rows = {name: [] for name in cifake_features()}
     for (path, c), photo in zip(files, pixels):

@@ -100,11 +100,12 @@ def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.n
     found = {}
     if path.is_dir():
         folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
-        for member in members:
-            if (folder / member).is_file():
-                _check_size((folder / member).stat().st_size, f"{folder}/{member}")
-                found[member] = _decode_batch((folder / member).read_bytes(), f"{folder}/{member}")
         missing = "CIFAR-10 folder {!r} has no {!r}: it is not an extracted cifar-10-python.tar.gz."
+        for member in members:
+            if not (folder / member).is_file():  # said before any batch is decoded
+                raise CifakeError(missing.format(str(folder), member) + f" {_HOW_TO_POINT}")
+            _check_size((folder / member).stat().st_size, f"{folder}/{member}")
+            found[member] = _decode_batch((folder / member).read_bytes(), f"{folder}/{member}")
         path = folder
     else:
         try:

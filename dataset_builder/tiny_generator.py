@@ -20,7 +20,8 @@ def make_tiny_tokenizer():
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     # CLIP's byte-level alphabet, one character per byte: single characters cover every input with no merges.
-    chars = [bytes_to_unicode()[byte] for byte in range(256)]
+    table = bytes_to_unicode()
+    chars = [table[byte] for byte in range(256)]
     vocab = {tok: i for i, tok in enumerate(chars + [c + "</w>" for c in chars] + _SPECIAL_TOKENS)}
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "vocab.json").write_text(json.dumps(vocab))

@@ -93,11 +93,13 @@ def test_the_one_by_one_switch_is_finished_by_the_rerun(tmp_path, monkeypatch, k
     out = tmp_path / "out"
     _import(tmp_path, seed=0)
     _nothing_beside(monkeypatch, out)
-    moves = []  # old data/ and README.md moved aside, new data/ moved in: the kill comes at the third move
-    kill_at(os, "replace", when=lambda source, target: moves.append(target) or len(moves) == 3)
+    # Each entry moves aside, then the new one in: killed as the old README.md moves aside, after the new
+    # data/ is in (os.replace also writes the import's own files: only this move is the switch's).
+    kill_at(os, "replace", when=lambda source, target: Path(source) == out / "README.md")
     with pytest.raises(Killed):
         _import(tmp_path, seed=1, overwrite=True)
     monkeypatch.undo()
+    assert (out / "README.md").is_file() and (out / "data").is_dir()  # cut midway: the new data/, the old card
     _nothing_beside(monkeypatch, out)
     _import(tmp_path, seed=1, overwrite=True)
     assert sorted(os.listdir(out)) == ["README.md", "data"]
