@@ -59,7 +59,8 @@ def logistic_baseline(data, scores: dict | None = None) -> dict:
     from sklearn.preprocessing import StandardScaler
 
     from modeling.data import load_pixels, stratified_split
-    from modeling.scoring.detection import breakdown, choose_threshold, detection_metrics
+    from modeling.scoring.detection import breakdown, choose_threshold
+    from modeling.scoring.report import scored_metrics
 
     start = time.perf_counter()
     full = load_pixels(data, "train", None)
@@ -72,7 +73,7 @@ def logistic_baseline(data, scores: dict | None = None) -> dict:
     threshold = choose_threshold(val_part.labels.numpy(), p_val)
     p_fake = model.predict_proba(hand_features(test.pixels.numpy()))[:, fake_column]
     labels = test.labels.numpy()
-    metrics = {"accuracy": float(np.mean((p_fake >= 0.5) == (labels == 0))), **detection_metrics(labels, p_fake, threshold)}
+    metrics = scored_metrics(labels, p_fake, threshold)
     metrics.update(breakdown(labels, p_fake, threshold, test.generator_ids, test.classes.numpy(), test.class_names))
     if scores is not None:
         scores.update(test=test, labels=labels, p_fake=p_fake)

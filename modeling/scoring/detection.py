@@ -1,12 +1,10 @@
-"""Detection metrics of a scored split, from P(FAKE), FAKE the positive class throughout: ROC AUC, average
-precision, calibration, accuracy at 0.5 and at the validation-chosen threshold (`choose_threshold`), per
-`generator_id` and per CIFAR-10 class (`breakdown`). The scalars come from the offline `evaluate` module
-metrics/cifake_detection.
+"""Detection results of a scored split beyond the metric module's scalars, from P(FAKE), FAKE the positive
+class throughout: the validation-chosen threshold (`choose_threshold`), results per `generator_id` and per
+CIFAR-10 class (`breakdown`), splits of one label (`one_label`), and the ROC, PR and reliability plots.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +13,7 @@ from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, LABEL_NAMES, generator_f
 from modeling.layout import PR_PNG, RELIABILITY_PNG, ROC_PNG
 from modeling.plotting import pyplot, save
 
-METRIC_MODULE = Path(__file__).parent / "metrics" / "cifake_detection"
 PREDICTION_COLUMNS = ["index", "path", "label", "generator_id", "cifar10_class", "p_fake", "verdict"]
-
-
-@lru_cache(maxsize=1)
-def detection_metric():
-    import evaluate
-
-    return evaluate.load(str(METRIC_MODULE))
-
-
-def detection_metrics(labels, p_fake, threshold: float = 0.5) -> dict:
-    """ROC AUC, average precision, ECE + reliability bins, Brier, accuracy at `threshold`."""
-    return detection_metric().compute(references=list(map(int, labels)), prediction_scores=list(map(float, p_fake)),
-                                      threshold=float(threshold))
 
 
 # What a split of one label still says: the share of its images called that label, at 0.5 and at
@@ -130,7 +114,7 @@ def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None
 
 def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = "") -> list[str]:
     """ROC curve, precision-recall curve and reliability diagram (from `metrics`, as
-    `detection_metrics` gives them) as PNG files in `out_dir`; returns their names."""
+    `report.scored_metrics` gives them) as PNG files in `out_dir`; returns their names."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     is_fake = np.asarray(labels) == FAKE

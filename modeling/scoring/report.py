@@ -1,4 +1,4 @@
-"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots. The label
+"""Evaluation reports: metrics JSON, the confusion matrix, training curves and detection plots. The
 metrics come from the offline `evaluate` module metrics/cifake_metrics.
 """
 
@@ -10,33 +10,27 @@ from pathlib import Path
 
 import numpy as np
 
-from cifake_kit.schema import FAKE, LABEL_NAMES, REAL
+from cifake_kit.schema import LABEL_NAMES
 from modeling.layout import CONFUSION_PNG, CURVES_PNG, REPORT_JSON
 from modeling.plotting import pyplot, save
-from modeling.scoring.detection import detection_metrics, plot_detection
+from modeling.scoring.detection import plot_detection
 
 METRICS_MODULE = Path(__file__).parent / "metrics" / "cifake_metrics"
 
 
 @lru_cache(maxsize=1)
 def cifake_metric():
-    """The kit's `evaluate` metric module (accuracy, per-class precision / recall / F1)."""
+    """The kit's `evaluate` metric module."""
     import evaluate
 
     return evaluate.load(str(METRICS_MODULE))
 
 
-def compute_metrics(predictions, references) -> dict:
-    """All CIFAKE metrics for label predictions (FAKE=0, REAL=1)."""
-    return cifake_metric().compute(predictions=list(map(int, predictions)), references=list(map(int, references)))
-
-
 def scored_metrics(labels, p_fake, threshold: float = 0.5) -> dict:
     """The label metrics of the verdicts at P(FAKE) >= 0.5 (the argmax) and the detection metrics, accuracy
     at `threshold` included."""
-    metrics = compute_metrics(np.where(np.asarray(p_fake) >= 0.5, FAKE, REAL), labels)
-    metrics.update(detection_metrics(labels, p_fake, threshold))
-    return metrics
+    return cifake_metric().compute(predictions=list(map(float, p_fake)), references=list(map(int, labels)),
+                                   threshold=float(threshold))
 
 
 def write_report(out_dir: str | Path, summary: dict, metrics: dict, log_history: list | None = None,

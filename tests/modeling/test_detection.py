@@ -9,7 +9,8 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from modeling import CifakeConfig
-from modeling.scoring.detection import PREDICTION_COLUMNS, breakdown, choose_threshold, detection_metrics
+from modeling.scoring.detection import PREDICTION_COLUMNS, breakdown, choose_threshold
+from modeling.scoring.report import scored_metrics
 
 FAKE, REAL = 0, 1
 
@@ -25,17 +26,17 @@ def _scores(n=400, seed=0, separation=1.0):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_auroc_and_average_precision_match_sklearn_with_fake_positive(seed):
     labels, p_fake = _scores(seed=seed)
-    metrics = detection_metrics(labels, p_fake)
+    metrics = scored_metrics(labels, p_fake)
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labels == FAKE, p_fake), abs=1e-12)
     assert metrics["average_precision"] == pytest.approx(average_precision_score(labels == FAKE, p_fake), abs=1e-12)
     assert 0.6 < metrics["roc_auc"] < 0.99  # partly separable: neither chance nor perfect
     # Scoring REAL instead of FAKE would flip the ROC AUC.
-    assert detection_metrics(labels, 1 - p_fake)["roc_auc"] == pytest.approx(1 - metrics["roc_auc"])
+    assert scored_metrics(labels, 1 - p_fake)["roc_auc"] == pytest.approx(1 - metrics["roc_auc"])
 
 
 def test_ece_and_reliability_bins_match_sklearns_calibration_curve():
     labels, p_fake = _scores(n=1000, seed=3, separation=0.7)
-    metrics = detection_metrics(labels, p_fake)
+    metrics = scored_metrics(labels, p_fake)
     fake_share, mean_score = calibration_curve(labels == FAKE, p_fake, n_bins=15, strategy="uniform")
     counts = np.array([b["count"] for b in metrics["reliability"]])
     assert counts.sum() == 1000
@@ -44,16 +45,16 @@ def test_ece_and_reliability_bins_match_sklearns_calibration_curve():
     assert metrics["ece"] == pytest.approx(np.sum(counts / 1000 * np.abs(fake_share - mean_score)))
     assert metrics["brier"] == pytest.approx(np.mean((p_fake - (labels == FAKE)) ** 2))
     # A calibrated score (the true probability of FAKE) has a small ECE; a pushed one does not.
-    calibrated = detection_metrics(labels, p_fake)["ece"]
-    overconfident = detection_metrics(labels, np.clip((p_fake - 0.5) * 3 + 0.5, 0, 1))["ece"]
+    calibrated = scored_metrics(labels, p_fake)["ece"]
+    overconfident = scored_metrics(labels, np.clip((p_fake - 0.5) * 3 + 0.5, 0, 1))["ece"]
     assert overconfident > calibrated + 0.05
 
 
 def test_accuracy_at_a_threshold_counts_fake_at_or_above_it():
     labels = np.array([FAKE, FAKE, REAL, REAL, FAKE])
     p_fake = np.array([0.9, 0.4, 0.4, 0.1, 0.3])
-    assert detection_metrics(labels, p_fake, 0.5)["accuracy_at_threshold"] == pytest.approx(3 / 5)
-    at_04 = detection_metrics(labels, p_fake, 0.4)
+    assert scored_metrics(labels, p_fake, 0.5)["accuracy_at_threshold"] == pytest.approx(3 / 5)
+    at_04 = scored_metrics(labels, p_fake, 0.4)
     assert at_04["accuracy_at_threshold"] == pytest.approx(3 / 5)  # 0.4 REAL now called FAKE, 0.4 FAKE caught
     assert at_04["balanced_accuracy_at_threshold"] == pytest.approx((2 / 3 + 1 / 2) / 2)
 
@@ -93,7 +94,7 @@ def test_a_model_balanced_at_one_half_keeps_it_and_one_class_falls_back_to_it():
     labels = np.array([FAKE, FAKE, REAL, REAL])
     assert choose_threshold(labels, np.array([0.9, 0.5, 0.2, 0.1])) == 0.5
     assert choose_threshold(np.array([FAKE, FAKE]), np.array([0.2, 0.3])) == 0.5
-    one_class = detection_metrics([FAKE, FAKE], [0.2, 0.9])
+    one_class = scored_metrics([FAKE, FAKE], [0.2, 0.9])
     assert one_class["roc_auc"] is None and one_class["accuracy_at_threshold"] == 0.5
 
 
@@ -171,11 +172,8 @@ def test_training_stores_a_validation_threshold_that_evaluate_and_predict_use(tr
 
 def test_a_split_of_one_label_keeps_only_the_share_called_right():
     from modeling.scoring.detection import one_label
-    from modeling.scoring.report import compute_metrics
-
     labels, p_fake = np.array([REAL, REAL, REAL, REAL]), np.array([0.1, 0.2, 0.6, 0.3])
-    metrics = compute_metrics((p_fake < 0.5).astype(int) * REAL, labels)
-    metrics.update(detection_metrics(labels, p_fake, threshold=0.25))
+    metrics = scored_metrics(labels, p_fake, threshold=0.25)
     shown = one_label(metrics)
     assert shown["only_label"] == "REAL" and shown["called_real"] == 0.75 and shown["called_real_at_threshold"] == 0.5
     assert all(shown[key] is None for key in ("accuracy", "accuracy_at_threshold", "roc_auc", "average_precision",

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from modeling.scoring.evaluation import PERTURBATIONS, evaluate_model, perturb
-from modeling.scoring.report import compute_metrics
+from modeling.scoring.report import scored_metrics
 
 
 def test_metric_module_names_both_positive_classes():
-    # 3 FAKE (0) and 2 REAL (1); one FAKE called REAL.
-    metrics = compute_metrics(predictions=[0, 0, 1, 1, 1], references=[0, 0, 0, 1, 1])
+    # 3 FAKE (0) and 2 REAL (1); one FAKE called REAL (P(FAKE) < 0.5); 0.5 itself is a FAKE verdict.
+    metrics = scored_metrics(labels=[0, 0, 0, 1, 1], p_fake=[0.9, 0.5, 0.4, 0.2, 0.1])
     assert metrics["accuracy"] == pytest.approx(0.8)
     assert metrics["precision_fake"] == 1.0 and metrics["recall_fake"] == pytest.approx(2 / 3)
     assert metrics["precision_real"] == pytest.approx(2 / 3) and metrics["recall_real"] == 1.0
