@@ -129,7 +129,6 @@ def main():
     parser.add_argument("--recipes", nargs="+", action="extend")
     parser.add_argument("--ablation", action="store_true", help="also train the forensic recipe without each of its parts")
     parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
-    parser.add_argument("--keep", type=Path, help="keep the trained models in this folder (default: deleted)")
     args = parser.parse_args()
     args.recipes = args.recipes or DEFAULT_RECIPES  # a repeated --recipes adds up: the default only when none was given
     work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
@@ -148,7 +147,7 @@ def main():
     rows = [logistic_baseline(data)]
     for name, spec in runs:
         print(f"# training {name} ...", flush=True)
-        rows.append(recipe_run(data, name, spec, args.keep or work))
+        rows.append(recipe_run(data, name, spec, work))
     print()
     print(metrics_table([{**row["metrics"], "detector": row["name"], "parameters": row["parameters"],
                           "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}",
@@ -168,6 +167,7 @@ def main():
               f"(target <= 15). Above the baseline on {len(base) - len(worse)} of {len(base)} generators"
               + (f"; not on: {', '.join(worse)}." if worse else "."))
     if args.json:
+        rows = [{k: v for k, v in row.items() if k != "model_dir"} for row in rows]  # a deleted scratch folder
         args.json.write_text(json.dumps(rows, indent=2, default=str) + "\n")
     shutil.rmtree(work, ignore_errors=True)
 
