@@ -8,10 +8,13 @@ the same photos with a faint fixed pattern, not generated images of any kind.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
 from importlib.metadata import distributions
 from pathlib import Path
@@ -57,6 +60,13 @@ def arguments(doc: str, data: bool = False) -> argparse.ArgumentParser:
     if data:
         parser.add_argument("--data", type=Path, help="a dataset folder (default: the genuine task of --shared)")
     return parser
+
+
+def scratch(name: str) -> Path:
+    """A temporary folder for this run, deleted when the bench exits (after an error too)."""
+    work = Path(tempfile.mkdtemp(prefix=f"cifake-bench-{name}-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    return work
 
 
 def offline(**more: str) -> None:

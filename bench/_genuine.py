@@ -13,7 +13,7 @@ import csv
 import shutil
 from pathlib import Path
 
-from _bench import arguments, like_cifake
+from _bench import arguments, like_cifake, scratch
 
 from cifake_kit.schema import CIFAR10_CLASSES
 
@@ -102,11 +102,12 @@ def import_staged(stage, out: Path, seed: int, intro: str) -> Path:
     return out
 
 
-def bench_task(data: Path | None, shared: Path, work: Path) -> Path:
-    """What a training bench runs on: offline, quiet, the allocator as `cifake train` sets it, and
-    the dataset folder given (`data`) or else the genuine task built under `work`."""
+def bench_task(args, name: str) -> tuple[Path, Path]:
+    """What a training bench runs on: offline, quiet, the allocator as `cifake train` sets it; (its
+    scratch folder, the dataset folder --data or else the genuine task built there)."""
     like_cifake()
-    return data if data is not None else build_genuine_task(shared, work / "genuine-task")
+    work = scratch(name)
+    return work, args.data if args.data is not None else build_genuine_task(args.shared, work / "genuine-task")
 
 
 if __name__ == "__main__":

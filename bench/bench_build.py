@@ -23,12 +23,11 @@ import io
 import os
 import shutil
 import statistics
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from _bench import arguments, header, mean_sd, photo_files, seconds, table, timed
+from _bench import arguments, header, mean_sd, photo_files, scratch, seconds, table, timed
 
 FLOOR_CHUNK = 1024
 
@@ -88,7 +87,7 @@ def main():
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(args.work or tempfile.mkdtemp(prefix="cifake-bench-"))
+    work = args.work or scratch("build")
     work.mkdir(parents=True, exist_ok=True)
     os.environ["HF_DATASETS_CACHE"] = str(work / "hf-cache")  # a cold cache we control
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # as `cifake` runs
@@ -153,8 +152,6 @@ def main():
         rows.append([name, "120,000", mean_sd(results[key]) + " s", "", "", f"<= 2 s {ok}"])
     print()
     print(table(["job", "files", "import", "floor (read + decode + write, all cores)", "ratio", "target"], rows))
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _timed(call, out) -> float:

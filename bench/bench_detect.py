@@ -18,8 +18,6 @@ from the kit's own metric code (FAKE is the positive class).
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -131,8 +129,7 @@ def main():
     parser.add_argument("--json", type=Path, help="also write every row (metrics, per generator) to this JSON file")
     args = parser.parse_args()
     args.recipes = args.recipes or DEFAULT_RECIPES  # a repeated --recipes adds up: the default only when none was given
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-detect-"))
-    data = bench_task(args.data, args.shared, work)
+    work, data = bench_task(args, "detect")
     import torch
 
     from modeling.scoring.report import metrics_table
@@ -169,7 +166,6 @@ def main():
     if args.json:
         rows = [{k: v for k, v in row.items() if k != "model_dir"} for row in rows]  # a deleted scratch folder
         args.json.write_text(json.dumps(rows, indent=2, default=str) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,9 @@ best CNN with its initial weights (speed does not depend on training).
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
-from pathlib import Path
 
-from _bench import arguments, header, mean_sd, offline, percentiles, seconds, table, timed, write_test_folder
+from _bench import arguments, header, mean_sd, offline, percentiles, scratch, seconds, table, timed, write_test_folder
 
 
 def main():
@@ -30,7 +27,7 @@ def main():
     parser.add_argument("--evaluate-runs", type=int, default=3)
     parser.add_argument("--config", default="paper-best")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-infer-"))
+    work = scratch("infer")
     offline(HF_DATASETS_CACHE=str(work / "hf-cache"))
 
     import numpy as np
@@ -95,7 +92,6 @@ def main():
          f"{statistics.mean(warms):.2f}"],
         [f"forward passes alone, batch 1024 (n = {len(forward)})", mean_sd(forward, ",.0f"),
          f"{20_000 / statistics.mean(forward):.2f}"]]))
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import _sd
 import numpy as np
-from _bench import REPO, arguments, fmt, header, like_cifake, table, timed
+from _bench import REPO, arguments, fmt, header, like_cifake, scratch, table, timed
 from bench_detect import check_recipes, fit, logistic_baseline, per_generator, recipe_run, recipe_spec
 
 from cifake_kit.schema import generator_family
@@ -398,7 +397,7 @@ def main():
     like_cifake()
     import torch
 
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-sd-"))
+    work = scratch("sd")
     models = args.keep or (work / "models")
     print(header("CIFAKE kit: detection of genuine Stable Diffusion images (bench/bench_sd.py)"))
     print(f"# {torch.get_num_threads()} threads | parts: {' '.join(args.parts)} | curve: {' '.join(args.curve_tasks)}, "
@@ -417,7 +416,6 @@ def main():
             print(f"\n# part {part}: {took / 60:.1f} min", flush=True)
             if args.json:
                 args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

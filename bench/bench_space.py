@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import socket
 import statistics
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _bench import arguments, header, offline, percentiles, photo_files, seconds, table
+from _bench import arguments, header, offline, percentiles, photo_files, scratch, seconds, table
 
 
 def main():
@@ -35,7 +33,7 @@ def main():
     parser.add_argument("--per-phase", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-space-"))
+    work = scratch("space")
     offline(GRADIO_ANALYTICS_ENABLED="False")
 
     import torch
@@ -167,7 +165,6 @@ def main():
         done, took, failed = phase(clients)
         print(f"| {clients} | {done} | {took:.1f} | {done / took:.1f} | {failed} |")
     demo.close()
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,9 @@ change the speed). Target on CPU: ratio >= 0.8.
 from __future__ import annotations
 
 import math
-import shutil
 import statistics
-import tempfile
-from pathlib import Path
 
-from _bench import arguments, decoded_photos, header, mean_sd, offline, seconds, table
+from _bench import arguments, decoded_photos, header, mean_sd, offline, scratch, seconds, table
 
 
 def plain_loop(model, pixels, labels, collator, training, steps, device, seed=0):
@@ -100,7 +97,7 @@ def main():
         set_seed(0)
         return CifakeForImageClassification(CifakeConfig(**fields)).to(device)
 
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-train-"))
+    work = scratch("train")
 
     def trainer_run(run_steps, output_dir):
         trainer = make_trainer(fresh_model(), processor, CifakeTensorDataset(data), None, output_dir,
@@ -133,7 +130,6 @@ def main():
     print(f"\nTarget: ratio >= 0.8 -> {'ok' if ratio >= 0.8 else 'BELOW TARGET'}")
     print(f"One full `cifake train` epoch over {len(train_part):,} images + validation on {len(val_part):,} + checkpoint: "
           f"{epoch_seconds:.1f} s wall")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,7 @@ plain loop's. Target: <= 1.3.
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
-from pathlib import Path
 
 from _bench import arguments, header, mean_sd, seconds, table
 from _genuine import bench_task
@@ -69,8 +66,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--config", default="paper-best")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cifake-bench-small-"))
-    data = bench_task(args.data, args.shared, work)
+    work, data = bench_task(args, "small")
 
     import torch
 
@@ -105,7 +101,6 @@ def main():
                  ["whole `cifake train` run (checkpoints, report, figures)", mean_sd(kit, ".1f"),
                   f"{images / statistics.mean(kit):,.0f}", f"{ratio:.2f}"]]))
     print(f"\nTarget: ratio <= 1.3 -> {'ok' if ratio <= 1.3 else 'ABOVE TARGET'}")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
