@@ -241,8 +241,7 @@ def part_joint(ctx) -> dict:
 
 def part_curve(ctx) -> dict:
     best = best_model(ctx)
-    tasks = {task: ctx["sd_rows"] if task == "SD" else genuine_task(ctx)[1]
-             for task in ("SD", "GAN/DDPM") if task in ctx["curve_tasks"]}
+    tasks = {"SD": ctx["sd_rows"], "GAN/DDPM": genuine_task(ctx)[1]}
     points = []
     for task, rows in tasks.items():
         total = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE)
@@ -379,17 +378,15 @@ def main():
     parser.add_argument("--seeds", nargs="+", action="extend", type=int, help="seeds of the learning curve")
     parser.add_argument("--curve-all-seeds", action="store_true",
                         help="train the 'every fake' curve point for every seed too (only the training seed differs)")
-    parser.add_argument("--curve-tasks", nargs="+", action="extend", choices=["SD", "GAN/DDPM"])
     parser.add_argument("--curve-sizes", nargs="+", action="extend", type=lambda v: None if v == "all" else int(v),
                         help="training fakes per curve point ('all': every one)")
     parser.add_argument("--epochs", type=int, help="override every recipe's epochs (quick checks; not for results)")
     parser.add_argument("--figures", type=Path, default=REPO / "bench" / "figures")
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
-    parser.add_argument("--keep", type=Path, help="keep the trained models in this folder (default: deleted)")
     args = parser.parse_args()
     # Repeated list flags add up (action="extend"), so their defaults are filled in only when none was given.
     for name, default in (("parts", PARTS), ("recipes", DEFAULT_RECIPES), ("seeds", [0, 1, 2]),
-                          ("curve_tasks", ["SD", "GAN/DDPM"]), ("curve_sizes", CURVE_SIZES)):
+                          ("curve_sizes", CURVE_SIZES)):
         if getattr(args, name) is None:
             setattr(args, name, list(default))
     if not (args.shared / "data" / _sd.SD_FOLDER).is_dir():
@@ -398,13 +395,12 @@ def main():
     import torch
 
     work = scratch("sd")
-    models = args.keep or (work / "models")
     print(header("CIFAKE kit: detection of genuine Stable Diffusion images (bench/bench_sd.py)"))
-    print(f"# {torch.get_num_threads()} threads | parts: {' '.join(args.parts)} | curve: {' '.join(args.curve_tasks)}, "
-          f"fakes {' '.join(str(n or 'all') for n in args.curve_sizes)}, seeds {' '.join(map(str, args.seeds))} | "
+    print(f"# {torch.get_num_threads()} threads | parts: {' '.join(args.parts)} | curve fakes "
+          f"{' '.join(str(n or 'all') for n in args.curve_sizes)}, seeds {' '.join(map(str, args.seeds))} | "
           f"FAKE is the positive class", flush=True)
     sd_data, sd_rows, table_ = _sd.build_sd_task(args.shared, work / "sd-task")
-    ctx = {**vars(args), "work": work, "models": models, "sd_data": sd_data, "sd_rows": sd_rows, "table": table_}
+    ctx = {**vars(args), "work": work, "models": work / "models", "sd_data": sd_data, "sd_rows": sd_rows, "table": table_}
     photo = sum(1 for i in table_.values() if i.content == _sd.PHOTO)
     print(f"# SD task: {sum(r.label == _sd.FAKE for r in sd_rows)} SD images ({photo} photo-like, "
           f"{len(table_) - photo} art) vs {sum(r.label == _sd.REAL for r in sd_rows)} real photos; "
