@@ -52,15 +52,11 @@ def main():
     parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=100_000, help="images per epoch (default: 100,000, CIFAKE's train split)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
-    parser.add_argument("--steps", type=int, default=None, help="steps per timed run (default: one epoch)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--config", default="paper-best")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's allocator settings alone")
     args = parser.parse_args()
     offline()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from cifake_kit.runtime import keep_freed_memory
 
     # As `cifake train` runs; it applies to the plain loop too, so both sides get the same allocator.
@@ -83,7 +79,7 @@ def main():
     pixels = torch.from_numpy(photos.transpose(0, 3, 1, 2).copy()).repeat(reps, 1, 1, 1)[: args.images]
     labels = (torch.arange(args.images) % 2).long()
     data = CifakePixels(pixels, labels, torch.from_numpy(classes).repeat(reps)[: args.images], [], "bench")
-    steps = args.steps or math.ceil(args.images / training["batch_size"])
+    steps = math.ceil(args.images / training["batch_size"])
     processor = CifakeImageProcessor()
     collator = CifakeCollator(processor)
 
