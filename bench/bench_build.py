@@ -150,8 +150,7 @@ def main():
     for name, key in (("load_dataset, cold cache", "cold"), ("load_dataset, warm cache", "warm")):
         ok = "ok" if statistics.mean(results[key]) <= 2 else "OVER"
         rows.append([name, "120,000", mean_sd(results[key]) + " s", "", "", f"<= 2 s {ok}"])
-    print()
-    print(table(["job", "files", "import", "floor (read + decode + write, all cores)", "ratio", "target"], rows))
+    print("\n" + table(["job", "files", "import", "floor (read + decode + write, all cores)", "ratio", "target"], rows))
 
 
 def _timed(call, out) -> float:

@@ -145,12 +145,11 @@ def main():
     for name, spec in runs:
         print(f"# training {name} ...", flush=True)
         rows.append(recipe_run(data, name, spec, work))
-    print()
-    print(metrics_table([{**row["metrics"], "detector": row["name"], "parameters": row["parameters"],
-                          "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}",
-                          "train_s": round(row["seconds"], 1)} for row in rows],
-                        ["detector", "parameters", "epochs", "train_s", "roc_auc", "average_precision", "accuracy",
-                         "accuracy_at_threshold", "ece"]))
+    print("\n" + metrics_table([{**row["metrics"], "detector": row["name"], "parameters": row["parameters"],
+                                 "epochs": "" if row["epochs"] is None else f"{row['epochs']:g}",
+                                 "train_s": round(row["seconds"], 1)} for row in rows],
+                               ["detector", "parameters", "epochs", "train_s", "roc_auc", "average_precision",
+                                "accuracy", "accuracy_at_threshold", "ece"]))
     print("\nPer generator: ROC AUC of its FAKE test images against all REAL test images.\n")
     print(table(["generator", "images"] + [row["name"] for row in rows], per_generator(rows)))
     if len(rows) > 1:

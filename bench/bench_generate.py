@@ -102,8 +102,7 @@ def main():
     kit_rates = time_calls(lambda: _run_pipeline(kit, prompts, list(range(args.batch_size)), settings), args.batch_size, args.repeat)
 
     kit_name = f"kit: batch {args.batch_size}, {'fp16 + channels_last' if cuda else 'fp32'}{' + compile' if args.compile else ''}"
-    print()
-    print(table(["call", "images/s (mean ± sd)", "ratio"], [
+    print("\n" + table(["call", "images/s (mean ± sd)", "ratio"], [
         ["plain default call, batch 1, fp32", mean_sd(plain_rates, ".3f"), "1.00"],
         [kit_name, mean_sd(kit_rates, ".3f"), f"{statistics.mean(kit_rates) / statistics.mean(plain_rates):.2f}"]]))
     per_image = 1 / statistics.mean(kit_rates)

@@ -73,8 +73,7 @@ def main():
                 call(image)
             samples = [seconds(call, image) * 1000 for _ in range(args.repeat)]
             rows.append([f"{label}, {way}"] + [f"{p:.2f}" for p in percentiles(samples, 50, 95)])
-    print()
-    print(table(["one image", "p50 (ms)", "p95 (ms)"], rows))
+    print("\n" + table(["one image", "p50 (ms)", "p95 (ms)"], rows))
 
     data = write_test_folder(args.shared, work / "data")
     runs = [timed(evaluate_model, model_dir, data=str(data), split="test", output_dir=work / f"eval{run}")
@@ -85,8 +84,7 @@ def main():
     collator = CifakeCollator(processor)
     predict(model, collator, pixels.pixels[:2048])
     forward = [len(pixels) / seconds(predict, model, collator, pixels.pixels) for _ in range(args.evaluate_runs)]
-    print()
-    print(table(["`cifake evaluate`, 20,000 images", "images/s", "seconds"], [
+    print("\n" + table(["`cifake evaluate`, 20,000 images", "images/s", "seconds"], [
         ["cold: decode + cache + score + report", f"{20_000 / cold:,.0f}", f"{cold:.2f}"],
         [f"warm: cached tensors + score + report (n = {len(warms)})", mean_sd([20_000 / s for s in warms], ",.0f"),
          f"{statistics.mean(warms):.2f}"],

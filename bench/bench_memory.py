@@ -65,8 +65,7 @@ def main() -> None:
 
     print(header("CIFAKE kit: memory estimate vs measured peak (bench/bench_memory.py)"))
     print("# growth of the peak resident memory of a fresh process over two steps (CPU); estimate from the meta device")
-    print()
-    print(table(["recipe", "step", "batch", "estimate", "measured", "estimate / measured"], []))
+    print("\n" + table(["recipe", "step", "batch", "estimate", "measured", "estimate / measured"], []))
     for recipe in args.recipes:
         batch = resolve_recipe(recipe)[2]["batch_size"]
         for kind, size in (("train", batch), ("score", args.eval_batch)):

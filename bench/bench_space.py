@@ -128,19 +128,17 @@ def main():
     rows = [timed("HTTP API, as the page does it", lambda p: request(http, p), args.requests),
             timed("gradio_client.predict (downloads both images)",
                   lambda p: client.predict(handle_file(p), api_name="/predict"), args.requests)]
-    print()
-    print(table([f"one full request: upload + predict + Grad-CAM + 2 images back (n = {args.requests})", "p50", "p95",
-                 "mean"], rows))
+    print("\n" + table([f"one full request: upload + predict + Grad-CAM + 2 images back (n = {args.requests})",
+                        "p50", "p95", "mean"], rows))
 
     # One request at a time, each step timed: on the client, and inside the app around its own calls.
     phases: dict[str, list[float]] = {}
     inside.clear()
     for i in range(args.requests):
         request(http, images[i % len(images)], phases)
-    print()
-    print(table([f"where one request's time goes (HTTP API, n = {args.requests})", "p50", "mean"],
-                [[name, f"{statistics.median(samples):.1f} ms", f"{statistics.mean(samples):.1f} ms"]
-                 for name, samples in [*phases.items(), *inside.items()]]))
+    print("\n" + table([f"where one request's time goes (HTTP API, n = {args.requests})", "p50", "mean"],
+                        [[name, f"{percentiles(samples, 50)[0]:.1f} ms", f"{statistics.mean(samples):.1f} ms"]
+                         for name, samples in [*phases.items(), *inside.items()]]))
 
     def phase(clients: int) -> tuple[int, float, int]:
         """`clients` users sending requests back to back until the phase's count or time runs out."""
@@ -159,8 +157,7 @@ def main():
             took = seconds(lambda: list(pool.map(user, range(clients))))
         return len(done), took, len(failures)
 
-    print()
-    print(table(["concurrent clients (HTTP API)", "requests done", "seconds", "requests/s", "failures"], []))
+    print("\n" + table(["concurrent clients (HTTP API)", "requests done", "seconds", "requests/s", "failures"], []))
     for clients in (1, 4, 8):
         done, took, failed = phase(clients)
         print(f"| {clients} | {done} | {took:.1f} | {done / took:.1f} | {failed} |")

@@ -119,10 +119,9 @@ def main():
                         disable_tqdm=True)
     epoch_seconds = seconds(full.train)
     ratio = statistics.mean(hf) / statistics.mean(plain)
-    print()
-    print(table(["loop", "images/s (mean ± sd)", "ratio"],
-                [["plain PyTorch loop", mean_sd(plain, ",.0f"), "1.00"],
-                 ["`cifake train` (Trainer, make_trainer)", mean_sd(hf, ",.0f"), f"{ratio:.2f}"]]))
+    print("\n" + table(["loop", "images/s (mean ± sd)", "ratio"],
+                       [["plain PyTorch loop", mean_sd(plain, ",.0f"), "1.00"],
+                        ["`cifake train` (Trainer, make_trainer)", mean_sd(hf, ",.0f"), f"{ratio:.2f}"]]))
     print(f"\nTarget: ratio >= 0.8 -> {'ok' if ratio >= 0.8 else 'BELOW TARGET'}")
     print(f"One full `cifake train` epoch over {len(train_part):,} images + validation on {len(val_part):,} + checkpoint: "
           f"{epoch_seconds:.1f} s wall")

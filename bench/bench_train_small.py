@@ -94,12 +94,11 @@ def main():
         kit.append(seconds(kit_run, data, work / f"run{run}", args.config, args.epochs))
     images = len(train_pixels) * args.epochs
     ratio = statistics.mean(kit) / statistics.mean(plain)
-    print()
-    print(table(["run", "wall s (mean ± sd)", "training images/s", "ratio"],
-                [["plain loop, validating every epoch", mean_sd(plain, ".1f"),
-                  f"{images / statistics.mean(plain):,.0f}", "1.00"],
-                 ["whole `cifake train` run (checkpoints, report, figures)", mean_sd(kit, ".1f"),
-                  f"{images / statistics.mean(kit):,.0f}", f"{ratio:.2f}"]]))
+    print("\n" + table(["run", "wall s (mean ± sd)", "training images/s", "ratio"],
+                       [["plain loop, validating every epoch", mean_sd(plain, ".1f"),
+                         f"{images / statistics.mean(plain):,.0f}", "1.00"],
+                        ["whole `cifake train` run (checkpoints, report, figures)", mean_sd(kit, ".1f"),
+                         f"{images / statistics.mean(kit):,.0f}", f"{ratio:.2f}"]]))
     print(f"\nTarget: ratio <= 1.3 -> {'ok' if ratio <= 1.3 else 'ABOVE TARGET'}")
 
 
