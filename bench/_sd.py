@@ -51,7 +51,6 @@ class SdImage:
     generator_id: str  # stable-diffusion:<owner>/<repo>
     content: str  # PHOTO or ART
     cifar10_class: str | None  # for photo-like images whose prompt names a CIFAR-10 class
-    prompt: str
 
 
 @dataclass(frozen=True)
@@ -134,8 +133,7 @@ def sd_images(shared: Path) -> list[SdImage]:
         with open(folder / "provenance.csv", newline="") as handle:
             for row in csv.DictReader(handle):
                 content, klass = content_of(row)
-                images.append(SdImage(folder.name, row["file"], generator_id_of(row["repo"]), content, klass,
-                                      prompt_text(row.get("prompt", ""))))
+                images.append(SdImage(folder.name, row["file"], generator_id_of(row["repo"]), content, klass))
     return images
 
 

@@ -62,7 +62,7 @@ class Scored:
 
         net, processor = load_model(model_dir, batch_size=512)
         pixels = load_pixels(data, split, processor)
-        self.metrics, self.p_fake = score(net, processor, pixels, batch_size=512)
+        _, self.p_fake = score(net, processor, pixels, batch_size=512)
         self.keys = _sd.pixel_keys(pixels)
         self.labels = pixels.labels.numpy()
         self.classes = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in pixels.classes.tolist()]
@@ -319,7 +319,7 @@ def extrapolation(summary: list[dict], task: str) -> str:
 
 
 def plot_curve(summary: list[dict], path: Path, model: str) -> Path:
-    from modeling.plotting import pyplot
+    from modeling.plotting import pyplot, save
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
@@ -338,10 +338,8 @@ def plot_curve(summary: list[dict], path: Path, model: str) -> Path:
     ax.set_title(f"Learning curve, {model} (mean +- sd over seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 

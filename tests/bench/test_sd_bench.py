@@ -73,7 +73,7 @@ def test_real_photos_are_spread_over_the_classes_after_the_skipped_ones(tmp_path
 
 
 def _image(generator, content, klass, name):
-    return SdImage("folder", name, generator, content, klass, "")
+    return SdImage("folder", name, generator, content, klass)
 
 
 def test_content_controls_score_each_fake_group_against_the_right_real_photos():
