@@ -53,7 +53,7 @@ def real_photos(shared: Path, count: int, skip: int = 0) -> list[tuple[str, Path
         n = count // 10 + (c < count % 10)
         photos = sorted((data / name).glob("*.jpg"))[start: start + n]
         if len(photos) < n:
-            raise SystemExit(f"{data / name} holds too few photos for {count} real images after {skip}.")
+            raise SystemExit(f"{data / name} holds too few photos for {count} real images after the first {skip}.")
         chosen += [(name, path) for path in photos]
     return chosen
 
@@ -63,6 +63,9 @@ def stage_sources(shared: Path, staging: Path, extra_real: int = 0) -> tuple[lis
     generated = shared / "data" / "generated"
     if not generated.is_dir():
         raise SystemExit(f"{generated} is missing: this bench needs ../shared/data (see ../shared/README.md).")
+    real = staging / "real"  # picked before anything is copied: too few photos stops here, in one line
+    reals = ((real / "task", real_photos(shared, REAL_TOTAL)),
+             (real / "extra" / "train", real_photos(shared, extra_real, REAL_TOTAL)))
     if staging.exists():
         shutil.rmtree(staging)
     fake = {generator: staging / "fake" / generator.replace(":", "__") for generator in GENERATORS}
@@ -75,9 +78,7 @@ def stage_sources(shared: Path, staging: Path, extra_real: int = 0) -> tuple[lis
     total = sum(1 for p in generated.glob("*/*.png"))
     if len(seen) != total:
         raise SystemExit(f"the generator table covers {len(seen)} of {total} generated images: update GENERATORS.")
-    real = staging / "real"
-    for folder, photos in ((real / "task", real_photos(shared, REAL_TOTAL)),
-                           (real / "extra" / "train", real_photos(shared, extra_real, REAL_TOTAL))):
+    for folder, photos in reals:
         for name, path in photos:
             (folder / name).mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, folder / name / path.name)
