@@ -26,7 +26,6 @@ from modeling.image_processing_cifake import to_rgb
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("image", "label")
 _CACHE_VERSION = 1  # bump when the decoded layout changes
 _DECODE_BATCH = 2048
 
@@ -148,7 +147,8 @@ def _rename(dataset, columns: Columns, where: str):
         )
     for old, flag in ((columns.image, "--image-column"), (columns.label, "--label-column")):
         if old not in names:
-            raise CifakeError(f"Dataset {where!r} has no column {old!r} ({flag}); its columns are {names}.")
+            raise CifakeError(f"Dataset {where!r} has no column {old!r} ({flag}); its columns are {names}. A CIFAKE "
+                              f"dataset has an image column and a label ClassLabel FAKE/REAL: build one with `cifake build`.")
     if not renames:
         return dataset
     taken = [new for old, new in renames.items() if new in names]
@@ -157,17 +157,9 @@ def _rename(dataset, columns: Columns, where: str):
 
 
 def check_columns(dataset, where: str) -> None:
-    """Fail unless `dataset` has an image column and REAL/FAKE labels (in any case: fake, Real...)."""
+    """Fail unless the `label` column (`_rename` made sure of both columns) holds REAL/FAKE labels, in any case."""
     from datasets import ClassLabel
 
-    columns = list(dataset.features or {})
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise CifakeError(
-            f"Dataset {where!r} has columns {columns}, without {missing}. A CIFAKE dataset needs an "
-            f"'image' column and a 'label' ClassLabel with names FAKE and REAL; build one with `cifake build`, or name "
-            f"the columns with --image-column and --label-column."
-        )
     label = dataset.features["label"]
     if not isinstance(label, ClassLabel) or sorted(name.upper() for name in label.names) != sorted(LABEL_NAMES):
         names = label.names if isinstance(label, ClassLabel) else type(label).__name__

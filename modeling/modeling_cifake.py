@@ -15,6 +15,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
+from transformers.utils import can_return_tuple
 
 from .configuration_cifake import CifakeConfig
 
@@ -246,21 +247,15 @@ class CifakeModel(CifakePreTrainedModel):
         self.num_features = self.encoder.num_features + extra
         self.post_init()
 
+    @can_return_tuple  # return_dict=False (or the config's): the output's tuple, as transformers' models give
     def forward(
-        self,
-        pixel_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
+        self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs
     ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         last_hidden_state, pooled, hidden_states = self.encoder(pixel_values, output_hidden_states=output_hidden_states)
         branches = [branch(pixel_values) for branch in (self.statistics, self.spectrum) if branch is not None]
         if branches:  # whole-image features beside the learnt ones
             pooled = torch.cat([pooled, self.branch_norm(torch.cat(branches, dim=1))], dim=1)
-        if not return_dict:
-            return (last_hidden_state, pooled) + ((hidden_states,) if output_hidden_states else ())
         return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=last_hidden_state,
             pooler_output=pooled,
@@ -284,12 +279,12 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         self.classifier = nn.Linear(width, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
     ) -> ImageClassifierOutputWithNoAttention | tuple:
         r"""
@@ -300,13 +295,9 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         """
         if pixel_values is None:
             raise ValueError("pixel_values is required: pass images through the CIFAKE image processor.")
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.cifake(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(self.head(outputs.pooler_output)))
         loss = nn.functional.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None
-        if not return_dict:
-            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
-            return (loss,) + output if loss is not None else output
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
     def save_pretrained(self, *args, **kwargs):

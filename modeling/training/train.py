@@ -182,14 +182,14 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
                     f"Cannot resume in {run.work}: {err}. Run without --resume (and with --overwrite) to start again."
                 ) from err
             raise
-        threshold = choose_decision_threshold(trainer)
+        threshold, validation_scores = choose_decision_threshold(trainer)
         trainer.save_model(str(run.work))
         trainer.save_state()
     if not trainer.is_world_process_zero():
         return None
     with _write_failures_as_os_errors(run.work):
         result = _final_report(trainer, run, opts, processor, settings, sizes, output.metrics, threshold, val_pixels,
-                               started_from)
+                               validation_scores, started_from)
     finish(run)  # a replacement takes the old run's place only now, complete
     if push_to:
         try:
@@ -200,17 +200,17 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     return result
 
 
-def choose_decision_threshold(trainer) -> dict:
+def choose_decision_threshold(trainer) -> tuple[dict, tuple]:
     """Store as `config.fake_threshold` the P(FAKE) cut-off with the best balanced accuracy on the
-    validation split, by the final (best) model; returns what was found."""
+    validation split, by the final (best) model; returns what was found, and the (labels, P(FAKE)) it used."""
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
     import torch
 
     p_fake = fake_probability(torch.as_tensor(prediction.predictions), trainer.model.config).numpy()
     threshold = choose_threshold(prediction.label_ids, p_fake)
     trainer.model.config.fake_threshold = threshold
-    return {"fake_threshold": threshold, "chosen_on": "validation", "validation_images": int(len(p_fake)),
-            "validation_roc_auc": prediction.metrics.get("validation_roc_auc")}
+    return ({"fake_threshold": threshold, "chosen_on": "validation", "validation_images": int(len(p_fake)),
+             "validation_roc_auc": prediction.metrics.get("validation_roc_auc")}, (prediction.label_ids, p_fake))
 
 
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
@@ -459,7 +459,7 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
 
 
 def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, settings, sizes, train_metrics,
-                  threshold: dict, validation=None, started_from: dict | None = None) -> TrainResult:
+                  threshold: dict, validation, validation_scores: tuple, started_from: dict | None) -> TrainResult:
     """Score the final model on `opts.split` (the validation images when the data has no such split) and
     write report/ where the run trained, naming the folder the model ends up in."""
     from datasets import get_dataset_split_names
@@ -478,8 +478,10 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
     if pixels is not None:
         metrics, p_fake = score(model, processor, pixels)
         images, generators, scores = len(pixels), pixels.generators, (pixels.labels.numpy(), p_fake)
-    else:  # streamed validation examples: label metrics and scores from Trainer's own loop
-        metrics, images, generators, scores = _streamed_validation_metrics(trainer)
+    else:  # streamed validation examples: the scores the threshold was chosen from, by the same model
+        scores = validation_scores
+        metrics = one_label(scored_metrics(*scores, decision_threshold(model.config)))
+        images, generators = len(scores[1]), []
     output_dir = run.final
     best = trainer.state.best_model_checkpoint
     summary = {
@@ -511,15 +513,6 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
     else:
         card.write_text(render_model_card(run.work, str(run.final), opts.dataset_id), encoding="utf-8")
     return TrainResult(output_dir, scored, metrics, output_dir / REPORT_DIR / report.name, train_metrics)
-
-
-def _streamed_validation_metrics(trainer):
-    import torch
-
-    prediction = trainer.predict(trainer.eval_dataset)
-    p_fake = torch.as_tensor(prediction.predictions).float().softmax(-1)[:, FAKE].numpy()
-    metrics = scored_metrics(prediction.label_ids, p_fake, decision_threshold(trainer.model.config))
-    return one_label(metrics), len(p_fake), [], (prediction.label_ids, p_fake)
 
 
 def _streaming_sets(data, processor, training, validation_fraction, seed, columns):
