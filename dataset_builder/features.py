@@ -10,12 +10,8 @@ FULL_PER_CLASS = {"train": 5000, "test": 1000}
 # The generator of the published CIFAKE FAKE half, per the paper; `cifake build`'s default.
 CIFAKE_GENERATOR_ID = "CompVis/stable-diffusion-v1-4"
 
-# Downscaling filter for generated images (and the model's processor): PIL's bicubic, antialiased.
-DOWNSCALE_FILTER = "bicubic"
-
 IMAGE_FORMATS = ["jpeg", "png"]  # the encoder both halves go through
 IMPORT_ENCODINGS = ["cifake-jpeg", "png", "keep"]  # what an import does with a file's bytes (importing.Encoding)
-CIFAKE_QTABLE_SUMS = (1858, 2780)  # the published JPEGs' libjpeg quality-75 tables (luma/chroma sums), 4:2:0
 
 
 def cifake_features():

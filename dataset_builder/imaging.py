@@ -12,9 +12,10 @@ from cifake_kit.codec import encode_jpeg, is_cifake_jpeg  # noqa: F401 (is_cifak
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import IMAGE_SIZE
 
-from .features import DOWNSCALE_FILTER, IMAGE_FORMATS
+from .features import IMAGE_FORMATS
 
-_FILTERS = {"bicubic": Image.Resampling.BICUBIC}
+# Downscaling filter for generated images (and the model's processor): PIL's bicubic, antialiased.
+_DOWNSCALE = Image.Resampling.BICUBIC
 _SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 _TRANSPARENT_BACKGROUND = (255, 255, 255)  # how viewers show transparent pixels
 # Longer side / shorter side beyond which `fit` keeps only the centre before resizing (bounded work
@@ -26,7 +27,7 @@ def downscale(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     """RGB `size` x `size` uint8 pixels of `image`, shrunk with the dataset's one filter."""
     image = image.convert("RGB")
     if image.size != (size, size):
-        image = image.resize((size, size), resample=_FILTERS[DOWNSCALE_FILTER])
+        image = image.resize((size, size), resample=_DOWNSCALE)
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -64,7 +65,7 @@ def fit(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
         return downscale(image, size)
     scale = size / min(width, height)
     resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))),
-                           resample=_FILTERS[DOWNSCALE_FILTER])
+                           resample=_DOWNSCALE)
     left, top = (resized.width - size) // 2, (resized.height - size) // 2
     return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
@@ -79,19 +80,6 @@ def encode_image(pixels: np.ndarray, image_format: str = "jpeg") -> bytes:
     Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="RGB").save(buffer, format="PNG",
                                                                                    compress_level=6)
     return buffer.getvalue()
-
-
-def encoder_settings(data: bytes) -> dict:
-    """What an encoded file reveals about its encoder (format, size, JPEG tables and subsampling): equal
-    settings cannot be told apart by codec alone."""
-    with Image.open(io.BytesIO(data)) as image:
-        settings = {"format": image.format, "mode": image.mode, "size": image.size}
-        if image.format == "JPEG":
-            tables = image.quantization
-            settings["qtable_sums"] = tuple(sum(tables[k]) for k in sorted(tables))
-            settings["subsampling"] = _SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(image), "unknown")
-            settings["progressive"] = bool(image.info.get("progressive", False))
-    return settings
 
 
 def codec_signature(image: Image.Image) -> str:

@@ -53,13 +53,6 @@ def kaggle_filename(label: str, split: str, class_idx: int, index: int) -> str:
     return f"{number}.jpg" if class_idx == 0 else f"{number} ({class_idx + 1}).jpg"
 
 
-def kaggle_index(label: str, split: str, number: int) -> int:
-    """Rank of an image within its split and class, from the number in its name."""
-    if label == "FAKE" and split == "train":
-        return number - _FAKE_TRAIN_OFFSET
-    return number
-
-
 @dataclass
 class KaggleScan:
     root: Path

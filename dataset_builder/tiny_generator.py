@@ -58,9 +58,3 @@ def make_tiny_pipeline(seed: int = 0, safety_checker=None, feature_extractor=Non
                                    scheduler=scheduler, safety_checker=safety_checker,
                                    feature_extractor=feature_extractor, requires_safety_checker=False)
 
-
-def save_tiny_pipeline(folder: str | Path, seed: int = 0) -> Path:
-    """Write the tiny pipeline as a diffusers folder (`model_index.json` + components)."""
-    folder = Path(folder)
-    make_tiny_pipeline(seed).save_pretrained(folder)
-    return folder

@@ -85,9 +85,11 @@ def cifar10_archive(tmp_path_factory, sample_photos):
 @pytest.fixture(scope="session")
 def tiny_generator_dir(tmp_path_factory):
     """A tiny random StableDiffusionPipeline as a diffusers folder (model_index.json + parts)."""
-    from dataset_builder.tiny_generator import save_tiny_pipeline
+    from dataset_builder.tiny_generator import make_tiny_pipeline
 
-    return save_tiny_pipeline(tmp_path_factory.mktemp("generator") / "tiny-sd")
+    folder = tmp_path_factory.mktemp("generator") / "tiny-sd"
+    make_tiny_pipeline().save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from datasets import Image, load_dataset
 
 from cifake_kit.errors import CifakeError
 from dataset_builder import build
-from dataset_builder.kaggle import kaggle_filename, kaggle_index, parse_kaggle_name
+from dataset_builder.kaggle import kaggle_filename, parse_kaggle_name
 
 
 @pytest.mark.parametrize("label", ["REAL", "FAKE"])
@@ -19,7 +19,7 @@ def test_parser_reads_every_published_name(shared_data, label, split):
     for row in rows:
         class_idx, number = parse_kaggle_name(row["filename"])
         assert class_idx == int(row["class"]) - 1, row
-        index = kaggle_index(label, split, number)
+        index = number - 1000 if (label, split) == ("FAKE", "train") else number  # FAKE train runs 1000-5999
         assert 0 <= index < per_class, row
         assert kaggle_filename(label, split, class_idx, index) == row["filename"]
         seen.add((class_idx, index))
