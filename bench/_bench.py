@@ -91,7 +91,7 @@ def mean_sd(values, spec: str = ".2f") -> str:
 
 
 def percentiles(samples, *qs: float) -> list[float]:
-    """The percentiles `qs` of `samples` by nearest rank, as p50 / p95 are reported."""
+    """The percentiles `qs` of `samples`, each an observed value (numpy's "nearest" method), as p50 / p95 are reported."""
     return [float(np.percentile(samples, q, method="nearest")) for q in qs]
 
 
