@@ -89,7 +89,8 @@ def main():
             shutil.copyfile(data / "generated" / shared / row["file"], out / "generated" / folder / row["file"])
             rows.append({"folder": folder, "file": row["file"], "generator_id": generator, "repo": row["repo"],
                          "commit": row["commit"], "path": row["path"], "row": row["row"], "col": row["col"],
-                         "pixel_md5": row["pixel_md5"], "licence": LICENCES[row["repo"]]})
+                         "pixel_md5": row["pixel_md5"], "licence": LICENCES[row["repo"]],
+                         "family": "DDPM" if folder.startswith("ddpm") else "GAN", "model": "", "prompt": ""})
     for folder, (shared, generator, model, _) in STABLE_DIFFUSION.items():
         with open(data / "generated-sd" / shared / "provenance.csv", newline="") as handle:
             images = sorted(csv.DictReader(handle), key=lambda row: row["file"])[::2]
@@ -100,10 +101,6 @@ def main():
                          "commit": row["commit"], "path": row["path"], "row": "", "col": "",
                          "pixel_md5": row["pixel_md5_32"], "licence": _short_licence(row["licence"]), "family": "Stable Diffusion",
                          "model": model, "prompt": row["prompt"]})
-    for row in rows:
-        row.setdefault("family", "DDPM" if row["folder"].startswith("ddpm") else "GAN")
-        row.setdefault("model", "")
-        row.setdefault("prompt", "")
     with open(out / "generated" / "SOURCES.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -165,10 +162,9 @@ def sources_text(rows: list[dict]) -> str:
         "|---|---|---|---|---|",
     ]
     for folder, (_, _, generator, what) in GENERATORS.items():
-        count = sum(row["folder"] == folder for row in rows)
+        mine = [row for row in rows if row["folder"] == folder]
         repo = generator.split(":")[0]
-        commit = next(row["commit"] for row in rows if row["folder"] == folder)[:8]
-        lines.append(f"| `{folder}` | `{generator}` | {what} (`{repo}` @ {commit}) | {count} | {LICENCES[repo]} |")
+        lines.append(f"| `{folder}` | `{generator}` | {what} (`{repo}` @ {mine[0]['commit'][:8]}) | {len(mine)} | {LICENCES[repo]} |")
     lines += [
         "",
         "**Stable Diffusion v1.x** (CIFAKE's own generator family: its FAKE half is SD v1.4 output). Each file is",
@@ -181,9 +177,8 @@ def sources_text(rows: list[dict]) -> str:
     for folder, (_, generator, model, what) in STABLE_DIFFUSION.items():
         mine = [row for row in rows if row["folder"] == folder]
         repo = generator.split(":", 1)[1]
-        licence = mine[0]["licence"]
         lines.append(f"| `{folder}` | `{generator}` | {model} | {what} (`{repo}` @ {mine[0]['commit'][:8]}) | "
-                     f"{len(mine)} | {licence} |")
+                     f"{len(mine)} | {mine[0]['licence']} |")
     lines += [
         "",
         "MIT licence of the MIT-licensed repositories above: Permission is hereby granted, free of charge, to",
