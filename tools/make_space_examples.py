@@ -12,19 +12,16 @@ import argparse
 import shutil
 from pathlib import Path
 
-PHOTOS = ["airplane", "cat", "ship", "frog"]
-# example file: (shared folder, tile)
-GENERATED = {
-    "fake-sndcgan-chainer-gan-lib.png": ("cifar10-gan-chainer-gan-lib", "sndcgan_r00c00.png"),
-    "fake-ddpm-w86763777.png": ("cifar10-ddpm-w86763777", "ddpm_cifar10_samples_r00c00.png"),
-    "fake-began-chainer-gan-lib.png": ("cifar10-gan-chainer-gan-lib", "began_r00c00.png"),
-}
-
-# example file: (generated-sd folder, file): a photo-like dog (SD v1.4), a photo-like cat (SD v1.1), an illustration
-STABLE_DIFFUSION = {
-    "fake-sd14-vincegmz-dog.png": ("vincegmz-stable-diffusion", "04cbc2c36c_00175.png"),
-    "fake-sd11-bento170502-cat.png": ("bento170502-stable-diffusion", "50c0102f71_00321.png"),
-    "fake-sd1x-JoshCLWren-illustration.png": ("JoshCLWren-stable-diffusion", "008f6cdc6a_00274.png"),
+# example file: its source under ../shared/data
+EXAMPLES = {
+    **{f"real-cifar10-{name}-0000.jpg": f"cifar10-test-jpeg/{name}/0000.jpg" for name in ["airplane", "cat", "ship", "frog"]},
+    # a photo-like dog (SD v1.4), a photo-like cat (SD v1.1), an illustration
+    "fake-sd14-vincegmz-dog.png": "generated-sd/vincegmz-stable-diffusion/04cbc2c36c_00175.png",
+    "fake-sd11-bento170502-cat.png": "generated-sd/bento170502-stable-diffusion/50c0102f71_00321.png",
+    "fake-sd1x-JoshCLWren-illustration.png": "generated-sd/JoshCLWren-stable-diffusion/008f6cdc6a_00274.png",
+    "fake-sndcgan-chainer-gan-lib.png": "generated/cifar10-gan-chainer-gan-lib/sndcgan_r00c00.png",
+    "fake-ddpm-w86763777.png": "generated/cifar10-ddpm-w86763777/ddpm_cifar10_samples_r00c00.png",
+    "fake-began-chainer-gan-lib.png": "generated/cifar10-gan-chainer-gan-lib/began_r00c00.png",
 }
 
 
@@ -36,12 +33,8 @@ def main():
     out = root / "space" / "examples"
     for old in out.glob("kit-tiny-random-pipeline-*.png"):
         old.unlink()
-    for name in PHOTOS:
-        shutil.copyfile(args.shared / "data" / "cifar10-test-jpeg" / name / "0000.jpg", out / f"real-cifar10-{name}-0000.jpg")
-    for name, (folder, file) in STABLE_DIFFUSION.items():
-        shutil.copyfile(args.shared / "data" / "generated-sd" / folder / file, out / name)
-    for name, (folder, tile) in GENERATED.items():
-        shutil.copyfile(args.shared / "data" / "generated" / folder / tile, out / name)
+    for name, source in EXAMPLES.items():
+        shutil.copyfile(args.shared / "data" / source, out / name)
     print(f"wrote {sorted(p.name for p in out.iterdir())}")
 
 
