@@ -162,13 +162,24 @@ def import_rows(rows: list[Row], out: Path, seed: int = 0, keep_splits: bool = T
                          intro or "A task of the kit's Stable Diffusion bench (bench/_sd.py).")
 
 
+def class_names(pixels) -> list[str | None]:
+    """The CIFAR-10 class name of every image of a loaded split (`CifakePixels`); None where unknown."""
+    return [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in pixels.classes.tolist()]
+
+
 def pixel_keys(pixels) -> list[str]:
     """`row_key` of every image of a loaded split (`CifakePixels`), from the paths the import stored."""
-    classes = pixels.classes.tolist()
-    names = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in classes]
     gens = pixels.generator_ids or [None] * len(pixels)
     return [row_key(label, g if label == FAKE else None, n if label == REAL else None, i.rsplit("/", 1)[-1])
-            for i, label, g, n in zip(pixels.image_ids, pixels.labels.tolist(), gens, names)]
+            for i, label, g, n in zip(pixels.image_ids, pixels.labels.tolist(), gens, class_names(pixels))]
+
+
+def stored_keys(out: Path):
+    """(split, row key) of every image of the dataset folder `out`, train split first, in stored order."""
+    from modeling.data import load_pixels
+
+    for split in ("train", "test"):
+        yield from ((split, key) for key in pixel_keys(load_pixels(out, split, None)))
 
 
 def sd_rows(shared: Path, real_count: int | None = None,
@@ -176,14 +187,10 @@ def sd_rows(shared: Path, real_count: int | None = None,
     """The SD task's images as rows (split not yet drawn) and the side table by row key."""
     images = sd_images(shared)
     root = shared / "data" / SD_FOLDER
-    table = {}
-    rows = []
-    for image in images:
-        row = Row(root / image.folder / image.file, FAKE, image.generator_id, None, "")
-        rows.append(row)
-        table[row.key] = image
-    for name, path in real_photos(shared, real_count if real_count is not None else len(images), real_skip):
-        rows.append(Row(path, REAL, None, name, ""))
+    rows = [Row(root / image.folder / image.file, FAKE, image.generator_id, None, "") for image in images]
+    table = {row.key: image for row, image in zip(rows, images)}
+    rows += [Row(path, REAL, None, name, "") for name, path in
+             real_photos(shared, real_count if real_count is not None else len(images), real_skip)]
     return rows, table
 
 
@@ -195,16 +202,11 @@ def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None
     `real_skip` photos of the GAN/DDPM task. The split is the kit's stratified 80/20 split in
     `seed`, read back from the written dataset.
     """
-    from modeling.data import load_pixels
-
     rows, table = sd_rows(shared, real_count, real_skip)
     import_rows(rows, out, seed=seed, keep_splits=False,
                 intro="The Stable Diffusion task of the kit's benchmarks (bench/_sd.py): genuine SD v1.x outputs from "
                       "public repositories against real CIFAR-10 test photos.")
-    split_of = {}
-    for split in ("train", "test"):
-        for key in pixel_keys(load_pixels(out, split, None)):
-            split_of[key] = split
+    split_of = {key: split for split, key in stored_keys(out)}
     missing = [row.key for row in rows if row.key not in split_of]
     if missing:
         raise SystemExit(f"{len(missing)} images of the SD task are not in {out} (e.g. {missing[0]}).")
@@ -213,19 +215,11 @@ def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None
 
 def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row]]:
     """The GAN/DDPM task (bench/_genuine.py) built into `out`, and its rows with their splits."""
-    from modeling.data import load_pixels
-
     build_genuine_task(shared, out, seed=seed)
-    where = {row_key(FAKE, g, None, path.name): (path, g, None) for g, path in generator_files(shared)}
-    for name, path in real_photos(shared, REAL_TOTAL):
-        where[row_key(REAL, None, name, path.name)] = (path, None, name)
-    rows = []
-    for split in ("train", "test"):
-        pixels = load_pixels(out, split, None)
-        for key, label in zip(pixel_keys(pixels), pixels.labels.tolist()):
-            path, generator, name = where[key]
-            rows.append(Row(path, int(label), generator, name, split))
-    return out, rows
+    rows = [Row(path, FAKE, g, None, "") for g, path in generator_files(shared)]
+    rows += [Row(path, REAL, None, name, "") for name, path in real_photos(shared, REAL_TOTAL)]
+    where = {row.key: row for row in rows}
+    return out, [replace(where[key], split=split) for split, key in stored_keys(out)]
 
 
 # --- learning curve -------------------------------------------------------------------------------

@@ -30,12 +30,11 @@ from pathlib import Path
 import _sd
 import numpy as np
 from _bench import REPO, arguments, fmt, header, like_cifake, scratch, table, timed
-from bench_detect import check_recipes, fit, logistic_baseline, per_generator, recipe_run, recipe_spec
+from bench_detect import DEFAULT_RECIPES, check_recipes, fit, logistic_baseline, per_generator, recipe_run, recipe_spec
 
 from cifake_kit.schema import generator_family
 
 PARTS = ["recipes", "gradcam", "controls", "curve", "joint"]  # run in this order
-DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
 FALLBACK_BEST = "cifake-forensic"  # the best recipe when the recipes part is not run
 CURVE_SIZES = [25, 50, 100, 200, 400, None]  # None: every training fake
 CIFAKE_TRAIN_FAKES = 50_000
@@ -65,7 +64,7 @@ class Scored:
         _, self.p_fake = score(net, processor, pixels, batch_size=512)
         self.keys = _sd.pixel_keys(pixels)
         self.labels = pixels.labels.numpy()
-        self.classes = [pixels.class_names[c] if 0 <= c < len(pixels.class_names) else None for c in pixels.classes.tolist()]
+        self.classes = _sd.class_names(pixels)
         self.generators = list(pixels.generator_ids or [None] * len(pixels))
 
     def p_by_key(self) -> dict[str, float]:
@@ -160,33 +159,29 @@ def part_controls(ctx) -> dict:
     data = control_set(ctx)
     scored = Scored(best["model_dir"], data)
     masks = _sd.control_masks(scored.keys, scored.labels, scored.classes, table_)
-    out = {"a": [], "b": []}
-    print(f"\n## Content controls: generator or subject? ({best['name']})\n")
-    print(f"(a) The best model on the SD test split, photo-like SD images against real photos of the same CIFAR-10 "
-          f"classes only. Real photos: the test split's plus {CONTROL_EXTRA_REAL} held-out photos per class that no "
-          f"model here saw (the 'all real' rows too).\n")
-    body = []
-    for name, m in masks.items():
-        value = auc(scored.p_fake, m["fake"], m["real"])
-        out["a"].append({"control": name, "auc": value, "fake_images": m["fake_images"], "real_images": m["real_images"]})
-        body.append([name, m["fake_images"], m["real_images"], fmt(value)])
-    print(table(["control", "SD images", "real photos", "ROC AUC"], body))
     # (b) trained without any photo-like SD image, scored on them.
-    print(f"\n# training {best['name']} on the SD task without its photo-like SD training images ...", flush=True)
+    print(f"# training {best['name']} on the SD task without its photo-like SD training images ...", flush=True)
     art_data = _sd.import_rows(_sd.art_only(rows, table_), ctx["work"] / "sd-art-only")
     art_run = fit(art_data, best["spec"], ctx["models"] / "sd-art-only")
     art = Scored(art_run["model_dir"], data)
     p_art = np.array([art.p_by_key()[k] for k in scored.keys])  # the same test images, in the same order
+    out, body_a, body_b = {"a": [], "b": []}, [], []
+    for name, m in masks.items():
+        full_value, art_value = auc(scored.p_fake, m["fake"], m["real"]), auc(p_art, m["fake"], m["real"])
+        sizes = {"fake_images": m["fake_images"], "real_images": m["real_images"]}
+        out["a"].append({"control": name, "auc": full_value, **sizes})
+        out["b"].append({"control": name, "auc_art_only": art_value, "auc_full": full_value, **sizes})
+        body_a.append([name, *sizes.values(), fmt(full_value)])
+        body_b.append([name, *sizes.values(), fmt(art_value), fmt(full_value)])
+    print(f"\n## Content controls: generator or subject? ({best['name']})\n")
+    print(f"(a) The best model on the SD test split, photo-like SD images against real photos of the same CIFAR-10 "
+          f"classes only. Real photos: the test split's plus {CONTROL_EXTRA_REAL} held-out photos per class that no "
+          f"model here saw (the 'all real' rows too).\n")
+    print(table(["control", "SD images", "real photos", "ROC AUC"], body_a))
     n_train = sum(1 for r in rows if r.split == "train" and r.label == _sd.FAKE and table_[r.key].content == _sd.ART)
     print(f"\n(b) Trained on art-only SD ({n_train} training fakes) + the real training photos "
           f"({art_run['seconds']:.0f} s), against the full SD model, on the same test images.\n")
-    body = []
-    for name, m in masks.items():
-        full_value, art_value = auc(scored.p_fake, m["fake"], m["real"]), auc(p_art, m["fake"], m["real"])
-        out["b"].append({"control": name, "auc_art_only": art_value, "auc_full": full_value,
-                         "fake_images": m["fake_images"], "real_images": m["real_images"]})
-        body.append([name, m["fake_images"], m["real_images"], fmt(art_value), fmt(full_value)])
-    print(table(["scored on", "SD images", "real photos", "trained on art-only SD", "trained on all SD"], body))
+    print(table(["scored on", "SD images", "real photos", "trained on art-only SD", "trained on all SD"], body_b))
     shutil.rmtree(art_data, ignore_errors=True)
     shutil.rmtree(data, ignore_errors=True)
     return out
@@ -387,8 +382,7 @@ def main():
                           ("curve_sizes", CURVE_SIZES)):
         if getattr(args, name) is None:
             setattr(args, name, list(default))
-    if not (args.shared / "data" / _sd.SD_FOLDER).is_dir():
-        raise SystemExit(f"{args.shared / 'data' / _sd.SD_FOLDER} is missing: this bench needs ../shared/data/generated-sd.")
+    _sd.sd_images(args.shared)  # without the SD images: refused here, in one line, before anything loads
     like_cifake()
     import torch
 
