@@ -95,12 +95,12 @@ def percentiles(samples, *qs: float) -> list[float]:
     return [float(np.percentile(samples, q, method="nearest")) for q in qs]
 
 
-def like_cifake() -> None:
-    """Offline, quiet, and glibc's allocator as `cifake train` sets it."""
+def like_cifake(**more: str) -> bool:
+    """Offline, quiet (`more` variables too), glibc's allocator as `cifake` sets it; whether that took."""
     from cifake_kit.runtime import keep_freed_memory
 
-    offline()
-    keep_freed_memory()
+    offline(**more)
+    return keep_freed_memory()
 
 
 def sync() -> None:
@@ -151,16 +151,13 @@ def write_test_folder(shared: Path, out: Path) -> Path:
     files = photo_files(shared)
     pixels, _ = decoded_photos(shared)
     pattern = ((np.indices((32, 32)).sum(0) % 2) * 6 - 3)[..., None].astype(np.int16)
-    rows = {name: [] for name in cifake_features()}
+    rows = []
     for (path, c), photo in zip(files, pixels):
         faked = encode_image(np.clip(photo + pattern, 0, 255).astype(np.uint8))
         for label, data in ((1, path.read_bytes()), (0, faked)):
-            rows["image"].append({"bytes": data, "path": path.name})
-            rows["label"].append(label)
-            rows["cifar10_class"].append(c)
-            for column in PROVENANCE_COLUMNS:
-                rows[column].append(None)
-    dataset = DatasetDict({"test": Dataset.from_dict(rows, features=cifake_features())})
+            rows.append({"image": {"bytes": data, "path": path.name}, "label": label, "cifar10_class": c,
+                         **dict.fromkeys(PROVENANCE_COLUMNS)})
+    dataset = DatasetDict({"test": Dataset.from_list(rows, features=cifake_features())})
     (out / ".work").mkdir(parents=True, exist_ok=True)
     write_dataset_folder(dataset, out, render_card(dataset, "Benchmark fixture (not generated images)."), out / ".work")
     return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from _bench import arguments, decoded_photos, header, mean_sd, offline, scratch, seconds, table
+from _bench import arguments, decoded_photos, header, like_cifake, mean_sd, offline, scratch, seconds, table
 
 
 def plain_loop(model, pixels, labels, collator, training, steps, device, seed=0):
@@ -57,10 +57,8 @@ def main():
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's allocator settings alone")
     args = parser.parse_args()
     offline()
-    from cifake_kit.runtime import keep_freed_memory
-
     # As `cifake train` runs; it applies to the plain loop too, so both sides get the same allocator.
-    tuned = keep_freed_memory() if not args.default_malloc else False
+    tuned = not args.default_malloc and like_cifake()
 
     from transformers import set_seed
 
