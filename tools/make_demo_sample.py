@@ -101,14 +101,14 @@ def main():
                          "commit": row["commit"], "path": row["path"], "row": "", "col": "",
                          "pixel_md5": row["pixel_md5_32"], "licence": _short_licence(row["licence"]), "family": "Stable Diffusion",
                          "model": model, "prompt": row["prompt"]})
-    with open(out / "generated" / "SOURCES.csv", "w", newline="") as handle:
+    shutil.rmtree(bundle, ignore_errors=True)
+    bundle.mkdir(parents=True)
+    with open(bundle / "generated-SOURCES.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (out / "generated" / "SOURCES.md").write_text(sources_text(rows), encoding="utf-8")
-    (out / "real" / "SOURCES.md").write_text(REAL_SOURCES, encoding="utf-8")
-    shutil.rmtree(bundle, ignore_errors=True)
-    bundle.mkdir(parents=True)
+    (bundle / "generated-SOURCES.md").write_text(sources_text(rows), encoding="utf-8")
+    (bundle / "real-SOURCES.md").write_text(REAL_SOURCES, encoding="utf-8")
     with tarfile.open(bundle / "images.tar.gz", "w:gz") as tar:  # images only, sorted, no owners or times
         for path in sorted(p for p in out.rglob("*") if p.suffix in (".jpg", ".png")):
             info = tar.gettarinfo(path, arcname=str(path.relative_to(out)))
@@ -117,9 +117,6 @@ def main():
             info.mtime = 0
             with open(path, "rb") as handle:
                 tar.addfile(info, handle)
-    for source, target in (("generated/SOURCES.csv", "generated-SOURCES.csv"), ("generated/SOURCES.md", "generated-SOURCES.md"),
-                           ("real/SOURCES.md", "real-SOURCES.md")):
-        shutil.copyfile(out / source, bundle / target)
     shutil.rmtree(out)
     size = sum(p.stat().st_size for p in bundle.iterdir())
     print(f"wrote {bundle}: {len(rows)} generated + {len(CIFAR10_CLASSES) * len(REAL_RANKS)} real images in one archive, "
