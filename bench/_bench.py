@@ -41,13 +41,10 @@ def header(title: str) -> str:
         f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | {cpu} | {os.cpu_count()} cores | "
         f"Python {platform.python_version()}",
     ]
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available():
-            lines.append(f"# GPU: {torch.cuda.get_device_name()} | CUDA {torch.version.cuda}")
-    except ImportError:
-        pass
+    if torch.cuda.is_available():
+        lines.append(f"# GPU: {torch.cuda.get_device_name()} | CUDA {torch.version.cuda}")
     installed = {d.metadata["Name"].lower().replace("-", "_"): d.version for d in distributions()}
     lines.append("# " + " | ".join(f"{name} {installed[name]}" for name in PACKAGES if name in installed))
     return "\n".join(lines)
@@ -103,19 +100,15 @@ def like_cifake(**more: str) -> bool:
     return keep_freed_memory()
 
 
-def sync() -> None:
-    """Wait for the GPU, if any: a timer stops when the work is done, not when it is queued."""
+def timed(call, *args, **kwargs) -> tuple[float, object]:
+    """(wall seconds, result) of `call(*args, **kwargs)`, GPU work included (the timer stops when the GPU is done,
+    not when the work is queued), freeing the result not timed."""
     import torch
 
-    if torch.cuda.is_available() and torch.cuda.is_initialized():  # no CUDA context made inside a timed region
-        torch.cuda.synchronize()
-
-
-def timed(call, *args, **kwargs) -> tuple[float, object]:
-    """(wall seconds, result) of `call(*args, **kwargs)`, GPU work included, freeing the result not timed."""
     start = time.perf_counter()
     result = call(*args, **kwargs)
-    sync()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # no CUDA context made inside a timed region
+        torch.cuda.synchronize()
     return time.perf_counter() - start, result
 
 

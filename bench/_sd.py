@@ -132,8 +132,7 @@ def sd_images(shared: Path) -> list[SdImage]:
     for folder in sorted(p for p in root.iterdir() if (p / "provenance.csv").is_file()):
         with open(folder / "provenance.csv", newline="") as handle:
             for row in csv.DictReader(handle):
-                content, klass = content_of(row)
-                images.append(SdImage(folder.name, row["file"], generator_id_of(row["repo"]), content, klass))
+                images.append(SdImage(folder.name, row["file"], generator_id_of(row["repo"]), *content_of(row)))
     return images
 
 

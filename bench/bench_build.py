@@ -51,8 +51,7 @@ def _read_and_decode(paths: list[str]) -> list[bytes]:
 
     out = []
     for path in paths:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as image:
             image.load()
         out.append(data)

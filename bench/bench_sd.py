@@ -93,8 +93,7 @@ def part_recipes(ctx) -> dict:
     check_recipes(runs)
     scores = {}
     baseline = logistic_baseline(data, scores)
-    test = scores["test"]
-    baseline["content"] = content_scores(_sd.pixel_keys(test), scores["labels"], scores["p_fake"], table_)
+    baseline["content"] = content_scores(_sd.pixel_keys(scores["test"]), scores["labels"], scores["p_fake"], table_)
     baseline["spec"] = None
     rows = [baseline]
     for name, spec in runs:
@@ -106,8 +105,8 @@ def part_recipes(ctx) -> dict:
         rows.append(row)
         print(f"#   {name}: ROC AUC {row['metrics']['roc_auc']:.4f} in {row['seconds']:.0f} s", flush=True)
     print("\n## SD task: recipes vs the hand-feature baseline\n")
-    print(f"Test split: {int(np.sum(test.labels.numpy() == _sd.FAKE))} SD images, "
-          f"{int(np.sum(test.labels.numpy() == _sd.REAL))} real photos. One run each, seed 0.\n")
+    print(f"Test split: {int(np.sum(scores['labels'] == _sd.FAKE))} SD images, "
+          f"{int(np.sum(scores['labels'] == _sd.REAL))} real photos. One run each, seed 0.\n")
     print(table(["detector", "epochs", "train s", "ROC AUC", "AP", "accuracy", "accuracy at threshold"],
                 [[r["name"], "" if r["epochs"] is None else f"{r['epochs']:g}", f"{r['seconds']:.0f}",
                   fmt(r["metrics"]["roc_auc"], 4), fmt(r["metrics"]["average_precision"], 4),
@@ -118,9 +117,8 @@ def part_recipes(ctx) -> dict:
         body.append([f"**{name.replace(' vs all real', '')}**", rows[0]["content"][name]["fake_images"]]
                     + [fmt(r["content"][name]["auc"]) for r in rows])
     print(table(["source / content", "SD test images"] + [r["name"] for r in rows], body))
-    best = max(rows[1:], key=lambda r: r["metrics"]["roc_auc"] or 0.0) if len(rows) > 1 else None
-    if best is not None:
-        ctx["best"] = best
+    if len(rows) > 1:
+        ctx["best"] = best = max(rows[1:], key=lambda r: r["metrics"]["roc_auc"] or 0.0)
         m = best["metrics"]
         print(f"\nBest recipe: {best['name']}: ROC AUC {m['roc_auc']:.4f} (target >= 0.99), "
               f"{best['seconds'] / 60:.1f} min training (target <= 15).")
