@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _bench import arguments, fmt, header, table
+from _bench import arguments, fmt, header, table, timed
 from _genuine import bench_task
 
 DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
@@ -71,8 +71,8 @@ def logistic_baseline(data, scores: dict | None = None) -> dict:
     threshold = choose_threshold(val_part.labels.numpy(), p_val)
     p_fake = model.predict_proba(hand_features(test.pixels.numpy()))[:, fake_column]
     labels = test.labels.numpy()
-    metrics = scored_metrics(labels, p_fake, threshold)
-    metrics.update(breakdown(labels, p_fake, threshold, test.generator_ids, test.classes.numpy(), test.class_names))
+    metrics = {**scored_metrics(labels, p_fake, threshold),
+               **breakdown(labels, p_fake, threshold, test.generator_ids, test.classes.numpy(), test.class_names)}
     if scores is not None:
         scores.update(test=test, labels=labels, p_fake=p_fake)
     return {"name": "logistic regression, hand features", "metrics": metrics, "seconds": time.perf_counter() - start,
@@ -101,9 +101,7 @@ def fit(data, spec: str, out: Path, name: str | None = None, seed: int = 0) -> d
     parameters, epochs, model_dir)."""
     from modeling.training.train import train
 
-    start = time.perf_counter()
-    result = train(data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed)
-    seconds = time.perf_counter() - start
+    seconds, result = timed(train, data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed)
     report = json.loads(result.report.read_text())
     return {"name": name or spec, "metrics": report["metrics"], "seconds": seconds, "parameters": report["parameters"],
             "epochs": report["epochs_run"], "model_dir": result.output_dir}

@@ -87,8 +87,7 @@ def main():
     print(f"# {args.resolution}x{args.resolution}, {args.steps} steps, guidance 7.5, kit batch {args.batch_size}, n = {args.repeat}")
 
     plain = sd14_random(torch.float32, device)
-    prompt = prompt_for(3, 0)
-    plain_call = functools.partial(plain, prompt, num_inference_steps=args.steps, height=args.resolution,
+    plain_call = functools.partial(plain, prompt_for(3, 0), num_inference_steps=args.steps, height=args.resolution,
                                    width=args.resolution)
     plain_rates = time_calls(plain_call, 1, args.repeat)
     del plain, plain_call

@@ -98,8 +98,7 @@ def part_recipes(ctx) -> dict:
     rows = [baseline]
     for name, spec in runs:
         print(f"# training {name} on the SD task ...", flush=True)
-        row = recipe_run(data, name, spec, ctx["models"])
-        row["spec"] = spec
+        row = {**recipe_run(data, name, spec, ctx["models"]), "spec": spec}
         scored = Scored(row["model_dir"], data)
         row["content"] = content_scores(scored.keys, scored.labels, scored.p_fake, table_)
         rows.append(row)
@@ -325,9 +324,7 @@ def plot_curve(summary: list[dict], path: Path, model: str) -> Path:
         sd = np.array([s["sd"] or 0.0 for s in mine])
         ax.plot(x, y, "o-", color=colour, label=f"{task} task")
         ax.fill_between(x, y - sd, np.minimum(y + sd, 1), color=colour, alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_xlabel("training fakes (as many real photos)")
-    ax.set_ylabel("test ROC AUC")
+    ax.set(xscale="log", xlabel="training fakes (as many real photos)", ylabel="test ROC AUC")
     ax.set_title(f"Learning curve, {model} (mean +- sd over seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
