@@ -247,8 +247,7 @@ def control_masks(keys: list[str], labels, classes: list[str | None], table: dic
     - "photo-like SD vs all real" and "art SD vs all real": each content type against every real photo.
     `classes`: each image's CIFAR-10 class name (the real photos'; None where unknown).
     """
-    labels = np.asarray(labels)
-    real = labels == REAL
+    real = np.asarray(labels) == REAL
     info = [table.get(k) for k in keys]
     out = {}
 

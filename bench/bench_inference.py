@@ -56,10 +56,7 @@ def main():
     print(f"# model {name} | {torch.get_num_threads()} threads | CPU | single-image n = {args.repeat}")
 
     rng = np.random.default_rng(0)
-    images = {
-        "512x512 RGB": Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)),
-        "32x32 RGB": Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)),
-    }
+    images = {f"{n}x{n} RGB": Image.fromarray(rng.integers(0, 256, (n, n, 3), dtype=np.uint8)) for n in (512, 32)}
 
     def direct(image):
         with torch.inference_mode():

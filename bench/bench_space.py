@@ -36,6 +36,7 @@ def main():
     work = scratch("space")
     offline(GRADIO_ANALYTICS_ENABLED="False")
 
+    import httpx
     import torch
     from gradio_client import Client, handle_file
     from PIL import Image
@@ -80,8 +81,6 @@ def main():
     url = f"http://127.0.0.1:{port}/"
     print(header("CIFAKE kit: Space request latency and throughput on loopback (bench/bench_space.py)"))
     print(f"# model paper-best (initial weights) | 512x512 JPEG uploads | queue: 1 job at a time | {torch.get_num_threads()} threads")
-
-    import httpx
 
     api = f"{url}gradio_api"
 
