@@ -141,9 +141,8 @@ def decoded_photos(shared: Path) -> tuple[np.ndarray, np.ndarray]:
 def write_test_folder(shared: Path, out: Path) -> Path:
     """A 20,000-image CIFAKE-layout folder (test split only): the 10,000 photos as REAL (their own
     JPEG bytes) and the same photos plus a faint pattern, JPEG q75, as FAKE."""
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset
 
-    from dataset_builder.cards import render_card
     from dataset_builder.export import write_dataset_folder
     from dataset_builder.features import cifake_features
     from dataset_builder.imaging import encode_image
@@ -160,7 +159,7 @@ def write_test_folder(shared: Path, out: Path) -> Path:
             rows["cifar10_class"].append(c)
             for column in PROVENANCE_COLUMNS:
                 rows[column].append(None)
-    dataset = DatasetDict({"test": Dataset.from_dict(rows, features=cifake_features())})
+    table = Dataset.from_dict(rows, features=cifake_features()).data.table
     (out / ".work").mkdir(parents=True, exist_ok=True)
-    write_dataset_folder(dataset, out, render_card(dataset, "Benchmark fixture (not generated images)."), out / ".work")
+    write_dataset_folder({"test": [table]}, out, "Benchmark fixture (not generated images).", out / ".work")
     return out
