@@ -132,9 +132,8 @@ def decoded_photos(shared: Path) -> tuple[np.ndarray, np.ndarray]:
 def write_test_folder(shared: Path, out: Path) -> Path:
     """A 20,000-image CIFAKE-layout folder (test split only): the 10,000 photos as REAL (their own
     JPEG bytes) and the same photos plus a faint pattern, JPEG q75, as FAKE."""
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset
 
-    from dataset_builder.cards import render_card
     from dataset_builder.export import write_dataset_folder
     from dataset_builder.features import cifake_features
     from dataset_builder.imaging import encode_image
@@ -148,7 +147,7 @@ def write_test_folder(shared: Path, out: Path) -> Path:
         for label, data in ((1, path.read_bytes()), (0, faked)):
             rows.append({"image": {"bytes": data, "path": path.name}, "label": label, "cifar10_class": c,
                          **dict.fromkeys(PROVENANCE_COLUMNS)})
-    dataset = DatasetDict({"test": Dataset.from_list(rows, features=cifake_features())})
+    table = Dataset.from_list(rows, features=cifake_features()).data.table
     (out / ".work").mkdir(parents=True, exist_ok=True)
-    write_dataset_folder(dataset, out, render_card(dataset, "Benchmark fixture (not generated images)."), out / ".work")
+    write_dataset_folder({"test": [table]}, out, "Benchmark fixture (not generated images).", out / ".work")
     return out

@@ -1,4 +1,4 @@
-"""The dataset's entry points: `build_dataset` (generate the FAKE half, then `CifakeBuilder` encodes both),
+"""The dataset's entry points: `build_dataset` (generate the FAKE half, then builder.py encodes both),
 `import_kaggle` and `import_folders` (plan the files, then importing.py reads each once). Each checks the output
 folder first and ends with the folder `load_dataset` opens, its card included, switched in whole.
 """
@@ -9,7 +9,7 @@ import math
 import shutil
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -20,10 +20,10 @@ from cifake_kit.runtime import process_state
 from cifake_kit.schema import DEMO_GENERATOR_ID, LABEL_NAMES, SPLITS
 
 from . import licences
-from .builder import CifakeBuilder
-from .cards import build_section, folders_section, kaggle_section, render_card, top_codecs
+from .builder import build_tables
+from .cards import build_section, folders_section, kaggle_section, top_codecs
 from .cifar10 import load_cifar10
-from .export import WORK_DIR, beside, prepare_output, unfinished_job, write_dataset_folder, write_parquet_folder
+from .export import WORK_DIR, beside, prepare_output, unfinished_job, write_dataset_folder
 from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS
 from .folders import parse_sources, plan_folders
 from .generate import DEFAULT_GENERATOR, FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
@@ -93,7 +93,7 @@ def build_dataset(
     for split in SPLITS:
         load_cifar10(cifar10, split).first_per_class(counts[split])  # enough photos of each class
     check_generation_fits(settings, pipe, state.device)  # from the generator's configs, before anything is loaded
-    identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **settings.identity()}
+    identity = {"cifar10": str(cifar10), "counts": counts, "image_format": image_format, **asdict(settings)}
     with _job(out, overwrite, "build", identity, state) as work:
         plan = plan_fakes(counts)
         store = FakeStore(work / "fakes", rank=state.process_index)
@@ -105,12 +105,8 @@ def build_dataset(
         report = BuildReport(out, {s: {"FAKE": 10 * n, "REAL": 10 * n} for s, n in counts.items()}, **stats)
         fake = licences.of_generator(generation["generator_id"], DEMO_GENERATOR_ID, generator)
         section, metadata = build_section(report, cifar10, generation, settings, image_format, fake)
-        builder = CifakeBuilder(cache_dir=str(work / "cache"), cifar10=str(cifar10), per_class=counts,
-                                fakes_dir=str(work / "fakes"), generation=generation, image_format=image_format)
-        builder.download_and_prepare(download_mode="force_redownload")
-        dataset_dict = builder.as_dataset()
-        write_dataset_folder(dataset_dict, out, render_card(dataset_dict, section, metadata), work)
-        del dataset_dict  # release the memory-mapped cache before the work folder goes
+        tables = build_tables(cifar10, counts, store.read_items(plan), generation, image_format)
+        write_dataset_folder(tables, out, section, work, metadata=metadata)
         shutil.rmtree(work, ignore_errors=True)
     return report
 
@@ -226,12 +222,11 @@ def _import(out: Path, work: Path, files, encoding, workers, problems: list, car
                           f"source folders: they need whole images.")
     report = BuildReport(out, stats.rows, resumed=stats.resumed, problems=sorted(problems + stats.problems))
     for split, counts in stats.rows.items():
-        (missing, *_), held = [name for name in LABEL_NAMES if not counts[name]] or [None], [
-            f"{counts[name]:,} {name}" for name in LABEL_NAMES if counts[name]]
-        if missing:
+        for missing in [name for name in LABEL_NAMES if not counts[name]]:
+            held = ", ".join(f"{counts[name]:,} {name}" for name in LABEL_NAMES if counts[name])
             use = ("no model can be trained on it" if split == "train" else
                    "scores on it cannot compare REAL and FAKE (no accuracy or ROC AUC)")
-            report.notes.append(f"The {split} split holds no {missing} images ({', '.join(held)}): {use}. Import more "
+            report.notes.append(f"The {split} split holds no {missing} images ({held}): {use}. Import more "
                                 f"{missing} images, or change --test-fraction.")
     real, fake = (set(stats.codecs.get(label, {})) for label in LABEL_NAMES[::-1])
     if real and fake and real != fake:
@@ -240,8 +235,9 @@ def _import(out: Path, work: Path, files, encoding, workers, problems: list, car
             + top_codecs(stats.codecs["FAKE"]) + "): a detector can tell them apart by codec alone. " + same_encoder
         )
     section, metadata = card(report, stats)
-    split_files = {split: files for split in SPLITS if (files := store.files(split, stats.done))}
-    write_parquet_folder(split_files, out, section, work, read=store.read, metadata=metadata)
+    tables = {split: [store.read(path) for path in files] for split in SPLITS
+              if (files := store.files(split, stats.done))}
+    write_dataset_folder(tables, out, section, work, metadata=metadata)
     shutil.rmtree(work, ignore_errors=True)
     return report
 

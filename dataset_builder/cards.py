@@ -17,13 +17,6 @@ _CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 _JPEG = f"JPEG, libjpeg quality {JPEG_QUALITY}, {JPEG_SUBSAMPLING} chroma subsampling (the published CIFAKE tables)"
 
 
-def render_card(dataset_dict, build_section: str, metadata: dict | None = None) -> str:
-    """The card for `dataset_dict`: `dataset_card.md` with YAML measured from it, plus a 'This copy' section."""
-    any_split = next(iter(dataset_dict.values()))
-    sizes = {name: (len(dataset), dataset._estimate_nbytes()) for name, dataset in dataset_dict.items()}
-    return card_text(any_split.features, sizes, build_section, metadata)
-
-
 def card_text(features, sizes: dict, build_section: str, metadata: dict | None = None) -> str:
     """`dataset_card.md` with YAML for `features` and `sizes` ({split: (rows, bytes)}), plus `build_section`.
     `metadata`: the YAML that depends on the sources (`license`, `source_datasets`); else licence unknown."""
@@ -68,8 +61,10 @@ def top_codecs(counts: dict, most: int = 2) -> str:
 
 def _with_licences(lines: list[str], parts: list[tuple[str, tuple[str, ...]]],
                    source_datasets: list[str] | None = None) -> tuple[str, dict]:
-    """(The section with a line per part saying which licence it is under, the card's YAML for the sources)."""
-    lines += ["", "Licences of this copy's images (the card's `license` lists them all):", ""]
+    """(The "This copy" section of `lines` with a line per part saying which licence it is under, the card's YAML
+    for the sources)."""
+    lines = ["## This copy", "", *lines, "", "Licences of this copy's images (the card's `license` lists them all):",
+             ""]
     lines += [f"- {what}: " + " and ".join(f"`{licence}`" for licence in ids) for what, ids in parts]
     if any(licences.UNKNOWN in ids for _, ids in parts):
         lines.append("- `unknown`: the source states no licence; check its terms before you redistribute it.")
@@ -79,14 +74,11 @@ def _with_licences(lines: list[str], parts: list[tuple[str, tuple[str, ...]]],
 
 def build_section(report, cifar10, generation: dict, settings, image_format: str, fake_licence) -> tuple[str, dict]:
     """(The "This copy" section, the card's YAML for the sources) of `cifake build`."""
-    counts = ", ".join(f"{s}: {c['REAL']} REAL + {c['FAKE']} FAKE" for s, c in report.counts.items())
     lines = [
-        "## This copy",
-        "",
         "Built by the CIFAKE kit (`cifake build`) with these settings:",
         "",
-        f"- Images: {counts} ({report.counts['train']['REAL'] // 10} / {report.counts['test']['REAL'] // 10} per "
-        f"CIFAR-10 class and label).",
+        f"- Images: {_counts_line(report)} ({report.counts['train']['REAL'] // 10} / "
+        f"{report.counts['test']['REAL'] // 10} per CIFAR-10 class and label).",
         f"- REAL: CIFAR-10 photos from `{_public_source(cifar10)}`, the first of each class in CIFAR-10's order.",
         f"- FAKE: generator `{generation['generator_id']}`, {settings.num_inference_steps} steps, guidance "
         f"{settings.guidance_scale}, base seed {settings.seed}, "
@@ -113,8 +105,6 @@ def _counts_line(report) -> str:
 
 def kaggle_section(report) -> tuple[str, dict]:
     lines = [
-        "## This copy",
-        "",
         "Imported from the published CIFAKE folders by the CIFAKE kit (`cifake import-kaggle`), "
         "original JPEG bytes unchanged.",
         "",
@@ -128,8 +118,6 @@ def kaggle_section(report) -> tuple[str, dict]:
 def folders_section(report, plan, stats, encoder: str, test_fraction: float, seed: int, intro: str = "",
                     source_datasets: list[str] | None = None) -> tuple[str, dict]:
     lines = [
-        "## This copy",
-        "",
         *([intro, ""] if intro else []),
         "Imported by the CIFAKE kit (`cifake import-folder`) from folders of real photos and of images made by "
         "the generators named below.",

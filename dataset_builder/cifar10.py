@@ -56,9 +56,7 @@ def load_cifar10(source: str | Path | None, split: str) -> Cifar10Split:
     path = Path(source).expanduser()
     if path.exists():
         members = [TEST_MEMBER] if split == "test" else TRAIN_MEMBERS
-        batches = _read_archive(path, members)
-        images = np.concatenate([b[0] for b in batches])
-        labels = np.concatenate([b[1] for b in batches])
+        images, labels = (np.concatenate(parts) for parts in zip(*_read_archive(path, members)))
         return Cifar10Split(images, labels, str(path))
     if not is_hub_id(source):
         raise CifakeError(f"CIFAR-10 source {str(source)!r} does not exist. {_HOW_TO_POINT}")

@@ -66,24 +66,14 @@ def unfinished_job(work: Path) -> str | None:
     return "import" if isinstance(settings, dict) and ({"source", "sources"} & set(settings)) else "build"
 
 
-def write_dataset_folder(dataset_dict, out: str | Path, card_text: str, work: Path) -> Path:
-    """Write `dataset_dict` as Parquet shards + README.md into `out`, replacing an older copy whole."""
+def write_dataset_folder(tables: dict[str, list], out: str | Path, section: str, work: Path,
+                         metadata: dict | None = None, features=None) -> dict:
+    """Write pyarrow tables ({split: tables}: a build's, an import's memory-mapped chunks) in the schema of
+    `features` (default: the dataset's) as the dataset folder, replacing an older copy whole; its card is
+    rendered from what was written, with `section` and `metadata` (cards.card_text). Returns {split: rows}."""
+    features = features or cifake_features()
     staging = _staging(work)
-    for split, dataset in dataset_dict.items():
-        dataset = dataset.flatten_indices() if dataset._indices is not None else dataset
-        _write_split(staging, split, [dataset.data.table], dataset.features)
-    (staging / "README.md").write_text(card_text, encoding="utf-8")
-    return _swap_in(staging, Path(out), work)
-
-
-def write_parquet_folder(split_files: dict[str, list[Path]], out: str | Path, section: str, work: Path, read,
-                         metadata: dict | None = None) -> dict:
-    """Write tables already in the dataset's schema (an import's chunks, `read(path)` gives each,
-    memory-mapped) as the dataset folder, its card rendered from what was written. Returns {split: rows}."""
-    features = cifake_features()
-    staging = _staging(work)
-    sizes = {split: _write_split(staging, split, [read(path) for path in files], features)
-             for split, files in split_files.items()}
+    sizes = {split: _write_split(staging, split, split_tables, features) for split, split_tables in tables.items()}
     (staging / "README.md").write_text(card_text(features, sizes, section, metadata), encoding="utf-8")
     _swap_in(staging, Path(out), work)
     return {split: rows for split, (rows, _) in sizes.items()}
@@ -138,7 +128,7 @@ def _staging(work: Path) -> Path:
     return staging
 
 
-def _swap_in(staging: Path, out: Path, work: Path) -> Path:
+def _swap_in(staging: Path, out: Path, work: Path) -> None:
     """Switch `out` to the finished `staging` folder whole (its old content, the work folder with it, goes), or,
     where nothing can be moved beside `out`, move its two entries one by one (`_finish_in_place`)."""
     try:
@@ -150,7 +140,6 @@ def _swap_in(staging: Path, out: Path, work: Path) -> Path:
         _finish_in_place(out, work)
     else:
         switch(out, beside(out), KIT_TREE)
-    return out
 
 
 _SWITCHING = "switching"  # in the work folder while the two entries move one by one

@@ -7,7 +7,7 @@ encoded once, later, by the encoder the real photos go through.
 
 from __future__ import annotations
 
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,9 @@ class FakeItem:
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """All of it is what a resumed build must match (batched float arithmetic rounds differently, so a seed gives
+    the same bytes only at the same batch size)."""
+
     generator: str = DEFAULT_GENERATOR
     num_inference_steps: int = 50
     guidance_scale: float = 7.5
@@ -45,11 +48,6 @@ class GenerationSettings:
     resolution: int | None = None  # None: the pipeline's native size (512 for SD v1.4)
     batch_size: int = 8
     shard_size: int = 256  # rounded up to whole batches
-
-    def identity(self) -> dict:
-        """What a resumed run must match: all of it (batched float arithmetic rounds differently, so a seed
-        gives the same bytes only at the same batch size)."""
-        return asdict(self)
 
     @property
     def images_per_shard(self) -> int:
@@ -189,13 +187,13 @@ def _generate_shard(pipe, items: list[FakeItem], settings: GenerationSettings, p
     blanks = 0
     for start in range(0, len(items), settings.batch_size):
         batch = items[start : start + settings.batch_size]
-        attempts = [0] * len(batch)
-        images = [None] * len(batch)
+        prompts = [prompt_for(item.class_idx, item.index) for item in batch]
+        attempts, seeds, images = [0] * len(batch), [0] * len(batch), [None] * len(batch)
         pending = list(range(len(batch)))
         while pending:
-            seeds = [seed_for(settings.seed, *astuple(batch[i]), attempts[i]) for i in pending]
-            prompts = [prompt_for(batch[i].class_idx, batch[i].index) for i in pending]
-            outputs = _run_pipeline(pipe, prompts, seeds, settings)
+            for i in pending:
+                seeds[i] = seed_for(settings.seed, *astuple(batch[i]), attempts[i])
+            outputs = _run_pipeline(pipe, [prompts[i] for i in pending], [seeds[i] for i in pending], settings)
             still_pending = []
             flags = outputs.nsfw_content_detected or [False] * len(outputs.images)
             for i, image, flagged in zip(pending, outputs.images, flags):
@@ -210,8 +208,7 @@ def _generate_shard(pipe, items: list[FakeItem], settings: GenerationSettings, p
                     images[i] = downscale(image, IMAGE_SIZE)
             pending = still_pending
         for i, item in enumerate(batch):
-            values = (*astuple(item), seed_for(settings.seed, *astuple(item), attempts[i]),
-                      prompt_for(item.class_idx, item.index), attempts[i] + 1, images[i].tobytes())
+            values = (*astuple(item), seeds[i], prompts[i], attempts[i] + 1, images[i].tobytes())
             for column, value in zip(_SHARD_COLUMNS, values):
                 rows[column].append(value)
         progress.update(len(batch))

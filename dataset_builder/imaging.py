@@ -74,11 +74,11 @@ def encode_image(pixels: np.ndarray, image_format: str = "jpeg") -> bytes:
     """Encode H x W x 3 uint8 pixels as both halves are: CIFAKE's quality-75 4:2:0 JPEG, or lossless PNG."""
     if image_format not in IMAGE_FORMATS:
         raise CifakeError(f"Unknown image format {image_format!r}. Use one of: {', '.join(IMAGE_FORMATS)}.")
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     if image_format == "jpeg":
-        return encode_jpeg(np.ascontiguousarray(pixels, dtype=np.uint8))
+        return encode_jpeg(pixels)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="RGB").save(buffer, format="PNG",
-                                                                                   compress_level=6)
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
-from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES, PROVENANCE_COLUMNS, SPLITS
+from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES, SPLITS
 
 from .features import cifake_features
 from .imaging import codec_signature, encode_image, encoder_signature, fit, is_cifake_jpeg
@@ -85,7 +85,7 @@ def run_import(files: list[ImportFile], encoding: Encoding, store, workers: int 
             del done[n]
     todo = [n for n in range(len(chunks)) if n not in done]
     workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(todo) or 1))
-    resumed = sum(len(chunks[n]) for n in done if n < len(chunks))
+    resumed = sum(len(chunks[n]) for n in done)
     with tqdm(total=len(files), initial=resumed, desc="Importing images", unit="img",
               disable=len(files) < _BAR_FROM) as bar:
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
@@ -96,18 +96,14 @@ def run_import(files: list[ImportFile], encoding: Encoding, store, workers: int 
             for n, (written, info) in zip(todo, results):
                 done[n] = store.record(n, written, **info)
                 bar.update(len(chunks[n]))
-    stats = ImportStats(resumed=resumed, done=done)
-    for n in range(len(chunks)):
-        entry = done[n]
-        for split, counts in entry["rows"].items():
-            stats.rows.setdefault(split, Counter()).update(counts)
-        stats.kept += entry["kept"]
-        stats.encoded += entry["encoded"]
-        stats.resized += entry["resized"]
-        stats.problems += [tuple(problem) for problem in entry["problems"]]
-        for label, counts in entry["codecs"].items():
-            stats.codecs.setdefault(label, Counter()).update(counts)
-    stats.rows = {split: {name: stats.rows[split].get(name, 0) for name in LABEL_NAMES} for split in SPLITS
+    entries = [done[n] for n in range(len(chunks))]
+    stats = ImportStats(resumed=resumed, done=done, problems=[tuple(p) for e in entries for p in e["problems"]],
+                        **{key: sum(entry[key] for entry in entries) for key in ("kept", "encoded", "resized")})
+    for entry in entries:
+        for total, counts in ((stats.rows, entry["rows"]), (stats.codecs, entry["codecs"])):  # {key: {name: n}}
+            for key, counter in counts.items():
+                total.setdefault(key, Counter()).update(counter)
+    stats.rows = {split: {name: stats.rows[split][name] for name in LABEL_NAMES} for split in SPLITS
                   if split in stats.rows}
     return stats
 
@@ -152,25 +148,20 @@ def _process_chunk(files: list[ImportFile], encoding: Encoding, store, piece: in
     schema) but not recorded yet; returns (the files written, the chunk's counts)."""
     import pyarrow as pa
 
-    rows, info = [], {"kept": 0, "encoded": 0, "resized": 0, "problems": [], "stats": []}
+    info = {"kept": 0, "encoded": 0, "resized": 0, "problems": [], "stats": []}
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
-        for file in files:
-            row = _import_one(file, encoding, info)
-            if row is not None:
-                rows.append(row)
+        rows = [row for file in files if (row := _import_one(file, encoding, info)) is not None]
     by_split, info["rows"], info["codecs"] = {}, {}, {}
     for file, data, signature in rows:
-        by_split.setdefault(file.split, []).append((file, data))
+        # An imported file's only provenance is its generator's name: the other columns are null.
+        by_split.setdefault(file.split, []).append({"image": {"bytes": data, "path": file.relpath}, "label": file.label,
+                                                    "cifar10_class": file.cifar10_class,
+                                                    "generator_id": file.generator_id})
         info["rows"].setdefault(file.split, Counter())[LABEL_NAMES[file.label]] += 1
         info["codecs"].setdefault(LABEL_NAMES[file.label], Counter())[signature] += 1
-    tables = {split: pa.Table.from_pydict({
-        "image": [{"bytes": data, "path": file.relpath} for file, data in mine],
-        "label": [file.label for file, _ in mine],
-        "cifar10_class": [file.cifar10_class for file, _ in mine],
-        **{column: [file.generator_id if column == "generator_id" else None for file, _ in mine]
-           for column in PROVENANCE_COLUMNS},  # an imported file's only provenance is its generator's name
-    }, schema=cifake_features().arrow_schema) for split, mine in by_split.items()}
+    tables = {split: pa.Table.from_pylist(mine, schema=cifake_features().arrow_schema)
+              for split, mine in by_split.items()}
     return store.write_files(piece, tables), info
 
 

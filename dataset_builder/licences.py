@@ -51,9 +51,8 @@ def from_text(text: str) -> list[str]:
     """The licence ids whose signs `text` carries (empty when none)."""
     found = []
     for licence, pattern, case_sensitive in _SIGNS:
-        if licence in found or not re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE | re.DOTALL):
-            continue
-        found.append(licence)
+        if licence not in found and re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE | re.DOTALL):
+            found.append(licence)
     return [licence for licence in found if not any(specific in found for specific in _SPECIFIC_OVER.get(licence, ()))]
 
 

@@ -372,13 +372,13 @@ def _from_arrays(arrays, dataset, source: str) -> CifakePixels:
     )
 
 
-def stored_encoding(dataset, sample: int = 64) -> str | None:
-    """"cifake-jpeg" when `sample` images spread through the split are all stored as CIFAKE's JPEGs
+def stored_encoding(dataset) -> str | None:
+    """"cifake-jpeg" when 64 images spread through the split are all stored as CIFAKE's JPEGs
     (`cifake_kit.codec`), else None: what a model trained on them records as `input_encoding`."""
     column = dataset.data.column("image")
     if not len(dataset):
         return None
-    picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(sample, len(dataset)))})
+    picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(64, len(dataset)))})
     try:
         stored = [column[i].as_py() for i in picks]
         found = {encoding_of(item["bytes"]) if isinstance(item, dict) and item.get("bytes") else None for item in stored}

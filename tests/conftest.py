@@ -203,16 +203,15 @@ def toy_dataset(tmp_path_factory, sample_photos):
 
     Built from the 60 bundled photos: 800 training views of 40 of them, 200 test views of the other 20.
     """
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset
 
-    from dataset_builder.cards import render_card
     from dataset_builder.export import write_dataset_folder
     from dataset_builder.features import cifake_features
     from dataset_builder.imaging import encode_image
 
     images, labels = sample_photos
     pattern = toy_pattern()
-    dataset_dict = {}
+    tables = {}
     for split, photos, count in (("train", slice(0, 40), 20), ("test", slice(40, 60), 10)):
         views = toy_views(images[photos], count, seed=len(split))  # view k of photo p at k * n + p
         n = len(images[photos])
@@ -228,12 +227,11 @@ def toy_dataset(tmp_path_factory, sample_photos):
                 rows[column].append(None)
             if fake:  # two made-up "generators" (the same pattern), for per-generator reports
                 rows["generator_id"][-1] = f"toy-pattern:{'even' if i % n % 2 == 0 else 'odd'}"
-        dataset_dict[split] = Dataset.from_dict(rows, features=cifake_features())
-    dataset_dict = DatasetDict(dataset_dict)
+        tables[split] = [Dataset.from_dict(rows, features=cifake_features()).data.table]
     out = tmp_path_factory.mktemp("toy") / "toy-cifake"
     work = out / ".work"  # removed with the folder's old content when the dataset is switched in
     work.mkdir(parents=True)
-    write_dataset_folder(dataset_dict, out, render_card(dataset_dict, "## This copy\n\nA test fixture."), work)
+    write_dataset_folder(tables, out, "## This copy\n\nA test fixture.", work)
     return out
 
 

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
+from datasets import ClassLabel, Dataset, Features, Image, Value
 
 from cifake_kit.errors import CifakeError
-from dataset_builder.cards import render_card
 from dataset_builder.export import write_dataset_folder
 from modeling import CifakeImageProcessor
 from modeling import data as data_module
@@ -35,10 +34,11 @@ def test_decoded_pixels_are_the_stored_images(built_dataset):
 
 
 def _write(tmp_path, features, rows, name="other"):
-    dataset = DatasetDict({"train": Dataset.from_dict(rows, features=Features(features))})
+    features = Features(features)
     out = tmp_path / name
     (out / ".work").mkdir(parents=True)
-    write_dataset_folder(dataset, out, render_card(dataset, "fixture"), out / ".work")
+    write_dataset_folder({"train": [Dataset.from_dict(rows, features=features).data.table]}, out, "fixture",
+                         out / ".work", features=features)
     return out
 
 
