@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cifake_kit.errors import CifakeError
+from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.outputs import (
     NEW,
     SWITCH_FILE,
@@ -196,7 +196,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         with safe_open(str(weights), framework="pt"):
             pass
     except Exception as err:  # missing, cut short or not safetensors
-        return f"model.safetensors cannot be read ({_first_line(err)})"
+        return f"model.safetensors cannot be read ({first_line(err)})"
     for name in ("optimizer.pt", "scheduler.pt", *sorted(p.name for p in checkpoint.glob("rng_state*.pth"))):
         try:
             with safe_globals(), warnings.catch_warnings():
@@ -205,7 +205,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         except FileNotFoundError:
             return f"{name} is missing"
         except Exception as err:  # cut short, damaged, or holding objects the safe unpickler refuses
-            return f"{name} cannot be read ({_first_line(err)})"
+            return f"{name} cannot be read ({first_line(err)})"
         if name.startswith("rng_state") and not (isinstance(loaded, dict) and {"python", "numpy", "cpu"} <= set(loaded)):
             return f"{name} holds no random-number state"
     return None
@@ -301,8 +301,3 @@ def _remove_replacement(new: Path) -> None:
 
 def _say(line: str) -> None:
     print(f"cifake train: {line}", file=sys.stderr, flush=True)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

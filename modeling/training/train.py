@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from cifake_kit.errors import CifakeError
+from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.hub import is_hub_id, push_token
 from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range
 from cifake_kit.outputs import FolderLock, is_kit_card
@@ -126,7 +126,7 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
         args = training_arguments(output_dir, training, seed=seed, train_size=training["batch_size"],
                                   streaming=opts.streaming, max_steps=max_steps, **given)
     except (ValueError, TypeError) as err:
-        raise CifakeError(f"Trainer refuses these settings: {str(err).strip().splitlines()[0]}") from err
+        raise CifakeError(f"Trainer refuses these settings: {first_line(err)}") from err
 
     if process_state().is_main_process:  # before the data is decoded or the model allocated
         check(output_dir, opts.resume, opts.overwrite, lock)
