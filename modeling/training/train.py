@@ -31,7 +31,6 @@ from modeling.data import (
     CifakeTensorDataset,
     Columns,
     StreamingCifake,
-    hub_dataset_id,
     load_pixels,
     open_split,
     stratified_split,
@@ -43,7 +42,7 @@ from modeling.publishing.card import render_model_card
 from modeling.publishing.hub import push_model
 from modeling.recipes import resolve_recipe
 from modeling.scoring.detection import choose_threshold, one_label
-from modeling.scoring.evaluation import save_split_predictions, score
+from modeling.scoring.evaluation import report_head, save_split_predictions, score
 from modeling.scoring.report import scored_metrics, write_report
 from modeling.training.arguments import (
     DEFAULT_OUTPUT_DIR,
@@ -485,13 +484,8 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
     output_dir = run.final
     best = trainer.state.best_model_checkpoint
     summary = {
-        "title": f"{output_dir.resolve().name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
-        "model": str(output_dir),
-        "data": str(data),
-        "data_hub_id": hub_dataset_id(data),
-        "split": scored,
-        "images": images,
-        "generators": generators,
+        **report_head(output_dir, data, scored, images, generators,
+                      name=f"{output_dir.resolve().name}: {settings['recipe']}"),
         "recipe": settings["recipe"],
         "model_config": model.config.architecture(),
         "training": settings["training"],
