@@ -102,15 +102,15 @@ def cam_mass_study(
     pixels = load_pixels(data, split, processor, columns=columns or DEFAULT_COLUMNS)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(pixels), size=min(sample, len(pixels)), replace=False))
-    shares, labels, predictions, generators = [], [], [], []
-    for index, batch, logits in iter_logits(net, CifakeCollator(processor), pixels.pixels, batch_size, chosen):
+    shares, predictions = [], []
+    for _, batch, logits in iter_logits(net, CifakeCollator(processor), pixels.pixels, batch_size, chosen):
         predicted = verdict_ids(fake_probability(logits, net.config), net.config).tolist()  # at its threshold
         shares.append(centre_share(gradcam(net, batch, predicted)))
-        labels += pixels.labels[index].tolist()
         predictions += predicted
-        generators += [pixels.generator_ids[i] if pixels.generator_ids else None for i in index.tolist()]
     shares = np.concatenate(shares) if shares else np.empty(0, dtype=np.float32)
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    labels, predictions = pixels.labels.numpy()[chosen], np.asarray(predictions)  # in `chosen` order, as scored
+    generators = np.array([pixels.generator_ids[i] for i in chosen] if pixels.generator_ids else [None] * len(chosen),
+                          dtype=object)
     uniform = (CENTRE / IMAGE_SIZE) ** 2
     right, mapped = predictions == labels, ~np.isnan(shares)
     by_group = {f"{label} {outcome}": shares[(labels == label_id) & mask & mapped]  # "FAKE correct": its maps' shares
@@ -120,14 +120,12 @@ def cam_mass_study(
         mean = float(values.mean()) if len(values) else None
         groups[group] = {"images": len(values), "centre_share": mean, "border_share": None if mean is None else 1 - mean,
                          "centre_ratio": None if mean is None else mean / uniform}
-    per_generator = []
-    for name in sorted({g for g, label in zip(generators, labels) if g and label == FAKE}):
-        mask = np.array([g == name for g in generators]) & (labels == FAKE) & ~np.isnan(shares)
-        if mask.any():
-            per_generator.append({"generator_id": name, "images": int(mask.sum()),
-                                  "centre_share": float(shares[mask].mean()),
-                                  "centre_ratio": float(shares[mask].mean() / uniform),
-                                  "called_fake": float(np.mean(predictions[mask] == FAKE))})
+    per_generator, fakes = [], (labels == FAKE) & mapped
+    for name in sorted({g for g in generators[fakes] if g}):
+        mask = fakes & (generators == name)
+        per_generator.append({"generator_id": name, "images": int(mask.sum()), "centre_share": float(shares[mask].mean()),
+                              "centre_ratio": float(shares[mask].mean() / uniform),
+                              "called_fake": float(np.mean(predictions[mask] == FAKE))})
     result = {
         "model": str(model), "data": str(data), "split": split, "images": int(len(chosen)),
         "centre": f"middle {CENTRE}x{CENTRE} of {IMAGE_SIZE}x{IMAGE_SIZE}",

@@ -21,7 +21,7 @@ from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.hub import is_hub_id, push_token
-from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range
+from cifake_kit.options import NONNEGATIVE_COUNT
 from cifake_kit.outputs import FolderLock, is_kit_card
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE, LABEL_NAMES
@@ -46,6 +46,7 @@ from modeling.scoring.evaluation import report_head, save_split_predictions, sco
 from modeling.scoring.report import scored_metrics, write_report
 from modeling.training.arguments import (
     DEFAULT_OUTPUT_DIR,
+    RANGES,
     RECIPE_FIELDS,
     RESUMABLE_FIELDS,
     CifakeArguments,
@@ -58,13 +59,10 @@ __all__ = ["TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
 SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
-# What a recipe's training settings may be (the flags' own values are checked in arguments.py).
-_TRAINING_RANGES = {
-    "epochs": POSITIVE, "batch_size": COUNT, "learning_rate": LEARNING_RATES, "weight_decay": Range(0),
-    "warmup_ratio": Range(0),  # below 1 a share of the steps, from 1 on a step count (as TrainingArguments' warmup_steps)
-    "max_grad_norm": Range(0), "label_smoothing": Range(0, 1, open_high=True), "crop_padding": NONNEGATIVE_COUNT,
-    "early_stopping_patience": NONNEGATIVE_COUNT,
-}
+# What a recipe's training settings may be: those a flag overrides take the flag's range (arguments.py).
+# warmup_ratio, as TrainingArguments' warmup_steps: below 1 a share of the steps, from 1 on a step count.
+_TRAINING_RANGES = {**{name: RANGES[flag] for flag, name in RECIPE_FIELDS.items() if flag in RANGES},
+                    "crop_padding": NONNEGATIVE_COUNT, "early_stopping_patience": NONNEGATIVE_COUNT}
 _KIT_OVERRIDES = ("early_stopping_patience", "augment")  # CifakeArguments fields that override the recipe when given
 
 
@@ -220,7 +218,6 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
-    quiet = not verbose()
     if args is None:
         args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
                                   max_steps=max_steps, **overrides)
@@ -236,7 +233,7 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         processing_class=processor,
         callbacks=callbacks,
     )
-    if quiet:
+    if not verbose():
         trainer.remove_callback(PrinterCallback)  # a raw dict line per log
         unit = "validations" if validations_by_steps or overrides.get("eval_strategy") == "steps" else "epochs"
         trainer.add_callback(CifakeConsole(patience, unit))
@@ -250,7 +247,6 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
-    quiet = not verbose()
     arguments = {
         "output_dir": str(output_dir),
         "num_train_epochs": training["epochs"],
@@ -279,7 +275,7 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "dataloader_pin_memory": cuda,
         "report_to": "none",
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
-        "disable_tqdm": quiet,
+        "disable_tqdm": not verbose(),
     }
     sized = _sized(training, train_size, streaming, max_steps, overrides.get("gradient_accumulation_steps", 1))
     return TrainingArguments(**{**arguments, **sized, **overrides})
