@@ -265,9 +265,7 @@ def _relocate_states(run: RunFolder) -> None:
         best = state.get("best_model_checkpoint")
         if best and Path(best).parent == run.work:
             state["best_model_checkpoint"] = os.path.join(str(run.final), Path(best).name)
-            staging = state_file.with_name(f".{state_file.name}.tmp")
-            staging.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-            os.replace(staging, state_file)
+            write_json(state_file, state)
 
 
 def _state(new: Path) -> str | None:
