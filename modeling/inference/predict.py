@@ -135,18 +135,15 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
     source = ("given with --threshold" if threshold is not None else
               "the model's, chosen on its validation split" if net.config.fake_threshold is not None else
               "0.5: the model stores no threshold")
-    counts = {"FAKE": 0, "REAL": 0, "skipped": 0}
-    skipped = []
-    rows = []
+    counts, skipped, rows = {"FAKE": 0, "REAL": 0}, [], []
     for verdict in predict_files(paths, net, processor, threshold):
         if verdict.verdict is None:
-            counts["skipped"] += 1
             skipped.append(verdict)
             continue
         counts[verdict.verdict] += 1
         out(f"{verdict.path}\t{verdict.verdict}\t{verdict.p_fake:.4f}")
         rows.append(verdict)
-    total = counts["FAKE"] + counts["REAL"]
+    total = len(rows)
     note(f"{total} image(s): {counts['FAKE']} FAKE, {counts['REAL']} REAL (FAKE when P(FAKE) >= {used:.3g}; {source})")
     if skipped:
         note(f"skipped {len(skipped)} path(s) that are not readable images:")
@@ -165,7 +162,7 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, target)
         note(f"wrote {csv_path}")
-    return {**counts, "threshold": used}
+    return {**counts, "skipped": len(skipped), "threshold": used}
 
 
 def _umask() -> int:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,10 +223,8 @@ def forget_unstarted(run: RunFolder) -> None:
         return
     remove_kit_files(run.work, KIT_TREE)
     if run.made:
-        try:
+        with suppress(OSError):
             run.work.rmdir()  # only if nothing else is left
-        except OSError:
-            pass
 
 
 def finish(run: RunFolder) -> None:

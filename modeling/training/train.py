@@ -210,17 +210,14 @@ def choose_decision_threshold(trainer) -> tuple[dict, tuple]:
              "validation_roc_auc": prediction.metrics.get("validation_roc_auc")}, (prediction.label_ids, p_fake))
 
 
-def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
-                 streaming: bool = False, max_steps: int | None = None, args=None, validations_by_steps=False,
-                 **overrides):
+def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, args=None,
+                 validations_by_steps=False, **settings):
     """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args`, or the ones
-    `training_arguments` makes; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
+    `training_arguments` makes of `settings`; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
-    if args is None:
-        args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
-                                  max_steps=max_steps, **overrides)
+    args = args or training_arguments(output_dir, training, **settings)
     patience = training["early_stopping_patience"]
     callbacks = [EarlyStoppingCallback(patience)] if patience else []
     trainer = Trainer(
@@ -235,7 +232,7 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     )
     if not verbose():
         trainer.remove_callback(PrinterCallback)  # a raw dict line per log
-        unit = "validations" if validations_by_steps or overrides.get("eval_strategy") == "steps" else "epochs"
+        unit = "validations" if validations_by_steps or settings.get("eval_strategy") == "steps" else "epochs"
         trainer.add_callback(CifakeConsole(patience, unit))
     return trainer
 
