@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import CifakeError
+from .errors import CifakeError, first_line
 
 _OFFLINE_NOTE = "HF_HUB_OFFLINE=1"  # why the kit works offline: the user's setting, or an unreachable Hub
 
@@ -40,8 +40,7 @@ def load_failure(err: BaseException, source) -> str:
     """Why loading `source` (a local path or a Hub id) failed, in a few words for a message."""
     from huggingface_hub import constants
 
-    message = str(err).splitlines()[0] if str(err) else ""
-    detail = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    detail = first_line(err)
     if Path(str(source)).expanduser().exists():
         return detail
     if constants.HF_HUB_OFFLINE:

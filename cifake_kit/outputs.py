@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import CifakeError
@@ -169,10 +169,8 @@ class FolderLock:
             os.close(descriptor)  # closing the descriptor ends its lock
         self._held.clear()
         for folder in reversed(self._made):
-            try:
+            with suppress(OSError):
                 folder.rmdir()  # only while empty
-            except OSError:
-                pass
         self._made.clear()
 
 
@@ -214,8 +212,8 @@ def keep_foreign(old: str | Path, new: str | Path, tree: KitTree) -> list[tuple[
         target.parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(target):
             stem, suffix = target.stem, target.suffix
-            target = next(target.with_name(f"{stem}.user{'' if n == 1 else f'-{n}'}{suffix}") for n in range(1, 100_000)
-                          if not os.path.lexists(target.with_name(f"{stem}.user{'' if n == 1 else f'-{n}'}{suffix}")))
+            names = (target.with_name(f"{stem}.user{'' if n == 1 else f'-{n}'}{suffix}") for n in range(1, 100_000))
+            target = next(name for name in names if not os.path.lexists(name))
             renamed.append((relative, str(target.relative_to(new))))
         os.rename(old / relative, target)
     return renamed

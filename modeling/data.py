@@ -307,13 +307,8 @@ class CifakeCollator:
 
     def __call__(self, batch) -> dict:
         if isinstance(batch, list):  # per-example items (streaming, or a sampler without __getitems__)
-            if len(batch) == 1 and batch[0]["pixel_values"].ndim == 4:
-                batch = batch[0]
-            else:
-                batch = {
-                    "pixel_values": torch.stack([torch.as_tensor(b["pixel_values"]) for b in batch]),
-                    "labels": torch.as_tensor([int(b["labels"]) for b in batch]),
-                }
+            whole = len(batch) == 1 and batch[0]["pixel_values"].ndim == 4
+            batch = batch[0] if whole else torch.utils.data.default_collate(batch)
         return {"pixel_values": self.normalize(batch["pixel_values"]), "labels": batch["labels"]}
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -78,13 +78,12 @@ def check_fits(config, batch_size: int, training: bool, device=None, batch_flag:
     for `batch_size` images at a time (training: weights, gradients, optimiser state and activations).
     `batch_flag` None: the batch size cannot change (a resumed run), so none is suggested."""
     found = footprint(config, model)
-    need = found.training_bytes(batch_size) if training else found.inference_bytes(batch_size)
-    have = free_bytes(device)
+    cost = found.training_bytes if training else found.inference_bytes
+    need, have = cost(batch_size), free_bytes(device)
     if need <= have:
         return found
     doing = "train" if training else "score"
-    share = found.training_bytes(0) if training else found.inference_bytes(0)
-    per_batch = (found.training_bytes(1) if training else found.inference_bytes(1)) - share
+    share, per_batch = cost(0), cost(1) - cost(0)
     fits = int((have - share) // per_batch) if per_batch and have > share else 0
     smaller = "Use fewer or smaller layers (conv_filters, dense_units) or a smaller backbone."
     if batch_flag is None:

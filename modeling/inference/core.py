@@ -155,10 +155,11 @@ def fake_probability(logits: torch.Tensor, config) -> torch.Tensor:
     return logits.float().softmax(-1)[:, config.label2id.get("FAKE", 0)]
 
 
-def verdict_ids(p_fake: torch.Tensor | np.ndarray, config) -> np.ndarray:
-    """Label ids the model gives: FAKE when P(FAKE) reaches its decision threshold, else REAL."""
+def verdict_ids(p_fake: torch.Tensor | np.ndarray, config, threshold: float | None = None) -> np.ndarray:
+    """Label ids the model gives: FAKE when P(FAKE) reaches `threshold` (default: its decision threshold), else REAL."""
     fake, real = config.label2id.get("FAKE", 0), config.label2id.get("REAL", 1)
-    return np.where(np.asarray(p_fake) >= decision_threshold(config), fake, real)
+    cut = decision_threshold(config) if threshold is None else threshold
+    return np.where(np.asarray(p_fake, dtype=np.float64) >= cut, fake, real)  # in float64, as the metrics compare
 
 
 def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:

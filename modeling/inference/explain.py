@@ -75,11 +75,10 @@ def plot_grid(names: list[str], explanations: list[Explanation], path: Path, tit
     save(fig, path)
 
 
-def centre_share(heatmaps: np.ndarray, centre: int = CENTRE) -> np.ndarray:
-    """Share of each map's mass inside the central `centre` x `centre` square (NaN for empty maps)."""
-    size = heatmaps.shape[-1]
-    start = (size - centre) // 2
-    inner = heatmaps[:, start : start + centre, start : start + centre].sum(axis=(1, 2))
+def centre_share(heatmaps: np.ndarray) -> np.ndarray:
+    """Share of each map's mass inside the central CENTRE x CENTRE square (NaN for empty maps)."""
+    start = (heatmaps.shape[-1] - CENTRE) // 2
+    inner = heatmaps[:, start : start + CENTRE, start : start + CENTRE].sum(axis=(1, 2))
     total = heatmaps.sum(axis=(1, 2))
     return np.where(total > 0, inner / np.maximum(total, 1e-12), np.nan)
 
@@ -103,35 +102,30 @@ def cam_mass_study(
     pixels = load_pixels(data, split, processor, columns=columns or DEFAULT_COLUMNS)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(pixels), size=min(sample, len(pixels)), replace=False))
-    shares, labels, predictions, generators = [], [], [], []
-    for index, batch, logits in iter_logits(net, CifakeCollator(processor), pixels.pixels, batch_size, chosen):
+    shares, predictions = [], []
+    for _, batch, logits in iter_logits(net, CifakeCollator(processor), pixels.pixels, batch_size, chosen):
         predicted = verdict_ids(fake_probability(logits, net.config), net.config).tolist()  # at its threshold
         shares.append(centre_share(gradcam(net, batch, predicted)))
-        labels += pixels.labels[index].tolist()
         predictions += predicted
-        generators += [pixels.generator_ids[i] if pixels.generator_ids else None for i in index.tolist()]
     shares = np.concatenate(shares) if shares else np.empty(0, dtype=np.float32)
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    labels, predictions = pixels.labels.numpy()[chosen], np.asarray(predictions)  # in `chosen` order, as scored
+    generators = np.array([pixels.generator_ids[i] for i in chosen] if pixels.generator_ids else [None] * len(chosen),
+                          dtype=object)
     uniform = (CENTRE / IMAGE_SIZE) ** 2
+    right, mapped = predictions == labels, ~np.isnan(shares)
+    by_group = {f"{label} {outcome}": shares[(labels == label_id) & mask & mapped]  # "FAKE correct": its maps' shares
+                for label_id, label in enumerate(LABEL_NAMES) for outcome, mask in (("correct", right), ("wrong", ~right))}
     groups = {}
-    for label_id, label in enumerate(LABEL_NAMES):
-        for outcome, mask in (("correct", predictions == labels), ("wrong", predictions != labels)):
-            chosen_mask = (labels == label_id) & mask & ~np.isnan(shares)
-            values = shares[chosen_mask]
-            groups[f"{label} {outcome}"] = {
-                "images": int(chosen_mask.sum()),
-                "centre_share": float(values.mean()) if len(values) else None,
-                "border_share": float(1 - values.mean()) if len(values) else None,
-                "centre_ratio": float(values.mean() / uniform) if len(values) else None,
-            }
-    per_generator = []
-    for name in sorted({g for g, label in zip(generators, labels) if g and label == FAKE}):
-        mask = np.array([g == name for g in generators]) & (labels == FAKE) & ~np.isnan(shares)
-        if mask.any():
-            per_generator.append({"generator_id": name, "images": int(mask.sum()),
-                                  "centre_share": float(shares[mask].mean()),
-                                  "centre_ratio": float(shares[mask].mean() / uniform),
-                                  "called_fake": float(np.mean(predictions[mask] == FAKE))})
+    for group, values in by_group.items():
+        mean = float(values.mean()) if len(values) else None
+        groups[group] = {"images": len(values), "centre_share": mean, "border_share": None if mean is None else 1 - mean,
+                         "centre_ratio": None if mean is None else mean / uniform}
+    per_generator, fakes = [], (labels == FAKE) & mapped
+    for name in sorted({g for g in generators[fakes] if g}):
+        mask = fakes & (generators == name)
+        per_generator.append({"generator_id": name, "images": int(mask.sum()), "centre_share": float(shares[mask].mean()),
+                              "centre_ratio": float(shares[mask].mean() / uniform),
+                              "called_fake": float(np.mean(predictions[mask] == FAKE))})
     result = {
         "model": str(model), "data": str(data), "split": split, "images": int(len(chosen)),
         "centre": f"middle {CENTRE}x{CENTRE} of {IMAGE_SIZE}x{IMAGE_SIZE}",
@@ -143,24 +137,22 @@ def cam_mass_study(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "cam_mass.json").write_text(json.dumps(result, indent=2) + "\n")
-    _plot_mass(shares, labels, predictions, uniform, out / "cam_mass.png", result)
+    _plot_mass(by_group, shares, labels, predictions, uniform, out / "cam_mass.png", result)
     return result
 
 
-def _plot_mass(shares, labels, predictions, uniform, path: Path, result: dict) -> None:
+def _plot_mass(by_group: dict, shares, labels, predictions, uniform, path: Path, result: dict) -> None:
     plt = pyplot()
     rows = result.get("per_generator") or []
     fig, axes = plt.subplots(1, 2 if rows else 1, figsize=(12 if rows else 7, 3.8 + 0.12 * len(rows)), dpi=120,
                              width_ratios=[1, 1] if rows else None, squeeze=False)
     ax = axes[0, 0]
     bins = np.linspace(0, 1, 26)
-    for label_id, label in enumerate(LABEL_NAMES):
-        for outcome, mask, style in (("correct", predictions == labels, "-"), ("wrong", predictions != labels, ":")):
-            values = shares[(labels == label_id) & mask & ~np.isnan(shares)]
-            if len(values):
-                ax.hist(values, bins=bins, histtype="step", linestyle=style, linewidth=1.6,
-                        color="tab:red" if label == "FAKE" else "tab:blue",
-                        label=f"{label} {outcome} (n={len(values)}, mean {values.mean():.0%})")
+    for group, values in by_group.items():
+        if len(values):
+            ax.hist(values, bins=bins, histtype="step", linestyle="-" if group.endswith("correct") else ":",
+                    linewidth=1.6, color="tab:red" if group.startswith("FAKE") else "tab:blue",
+                    label=f"{group} (n={len(values)}, mean {values.mean():.0%})")
     ax.axvline(uniform, color="grey", linestyle="--", linewidth=1, label=f"uniform map ({uniform:.0%})")
     ax.set_xlabel(f"share of Grad-CAM mass in the centre ({result['centre']})")
     ax.set_ylabel("images")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cifake_kit.errors import CifakeError
+from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.outputs import check_output_dir, staged_files, write_json
 from modeling.inference.core import LogitsOnly, load_model
 from modeling.layout import ONNX_DIR, ONNX_FILE, ONNX_FILES, ONNX_RECORD, ONNX_STAGING
@@ -92,8 +92,7 @@ def export_onnx(model: str | Path, output_dir: str | Path | None = None, images:
                               output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
                               opset_version=opset, dynamo=True, external_data=False, verbose=False, report=False)
         except Exception as err:  # the exporter's errors are long; the first line says which operator
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CifakeError(f"torch could not export {str(model)!r} to ONNX ({first}).") from err
+            raise CifakeError(f"torch could not export {str(model)!r} to ONNX ({first_line(err)}).") from err
         pixel_values = (processor(images, return_tensors="pt")["pixel_values"] if images else
                         torch.randn(8, net.config.num_channels, 32, 32, generator=torch.Generator().manual_seed(0)))
         session = onnxruntime.InferenceSession(str(staging / ONNX_FILE), providers=["CPUExecutionProvider"])

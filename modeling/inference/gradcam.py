@@ -82,14 +82,14 @@ def explain_images(model, processor, images: list[Image.Image], all_classes: boo
             for i in range(len(images))]
 
 
-def overlay(view: np.ndarray, heatmap: np.ndarray, scale: int = OVERLAY_SCALE, image_weight: float = 0.55) -> Image.Image:
+def overlay(view: np.ndarray, heatmap: np.ndarray, scale: int = OVERLAY_SCALE) -> Image.Image:
     """The input enlarged `scale` times without blur, the heatmap (smoothly enlarged) on top."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     size = (view.shape[1] * scale, view.shape[0] * scale)
     sharp = np.asarray(Image.fromarray(view).resize(size, Image.Resampling.NEAREST), dtype=np.float32) / 255.0
     smooth = np.asarray(Image.fromarray(heatmap.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
-    return Image.fromarray(show_cam_on_image(sharp, np.clip(smooth, 0, 1), use_rgb=True, image_weight=image_weight))
+    return Image.fromarray(show_cam_on_image(sharp, np.clip(smooth, 0, 1), use_rgb=True, image_weight=0.55))
 
 
 def enlarge(view: np.ndarray, scale: int = OVERLAY_SCALE) -> Image.Image:

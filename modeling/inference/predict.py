@@ -16,7 +16,14 @@ from pathlib import Path
 import torch
 
 from cifake_kit.errors import CifakeError
-from modeling.inference.core import as_stored_for, decision_threshold, fake_probability, load_model, open_image
+from modeling.inference.core import (
+    as_stored_for,
+    decision_threshold,
+    fake_probability,
+    load_model,
+    open_image,
+    verdict_ids,
+)
 
 CSV_COLUMNS = ["path", "verdict", "p_fake", "threshold"]
 
@@ -69,9 +76,6 @@ def image_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]
 def predict_files(paths: Iterable[str | Path], model, processor, threshold: float | None = None,
                   batch_size: int = 256) -> Iterator[Verdict]:
     """A Verdict for every file below `paths`, in order; unreadable files come back with their problem."""
-    threshold = decision_threshold(model.config) if threshold is None else threshold
-    labels = model.config.id2label
-    fake, real = model.config.label2id.get("FAKE", 0), model.config.label2id.get("REAL", 1)
     device = next(model.parameters()).device
     batch: list[tuple[Path, object]] = []
 
@@ -79,8 +83,8 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
         pixel_values = processor([image for _, image in batch], return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
             p_fake = fake_probability(model(pixel_values=pixel_values.to(device)).logits.cpu(), model.config)
-        for (path, _), p in zip(batch, p_fake.tolist()):
-            yield Verdict(str(path), labels[fake if p >= threshold else real], p)
+        for (path, _), p, label in zip(batch, p_fake.tolist(), verdict_ids(p_fake, model.config, threshold).tolist()):
+            yield Verdict(str(path), model.config.id2label[label], p)
         batch.clear()
 
     for path, passed_over in image_files(paths):
@@ -131,18 +135,15 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
     source = ("given with --threshold" if threshold is not None else
               "the model's, chosen on its validation split" if net.config.fake_threshold is not None else
               "0.5: the model stores no threshold")
-    counts = {"FAKE": 0, "REAL": 0, "skipped": 0}
-    skipped = []
-    rows = []
+    counts, skipped, rows = {"FAKE": 0, "REAL": 0}, [], []
     for verdict in predict_files(paths, net, processor, threshold):
         if verdict.verdict is None:
-            counts["skipped"] += 1
             skipped.append(verdict)
             continue
         counts[verdict.verdict] += 1
         out(f"{verdict.path}\t{verdict.verdict}\t{verdict.p_fake:.4f}")
         rows.append(verdict)
-    total = counts["FAKE"] + counts["REAL"]
+    total = len(rows)
     note(f"{total} image(s): {counts['FAKE']} FAKE, {counts['REAL']} REAL (FAKE when P(FAKE) >= {used:.3g}; {source})")
     if skipped:
         note(f"skipped {len(skipped)} path(s) that are not readable images:")
@@ -161,7 +162,7 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, target)
         note(f"wrote {csv_path}")
-    return {**counts, "threshold": used}
+    return {**counts, "skipped": len(skipped), "threshold": used}
 
 
 def _umask() -> int:

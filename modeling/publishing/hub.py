@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cifake_kit.errors import CifakeError
+from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.hub import push_token
 from modeling.inference.core import check_model_folder
 from modeling.inference.export_onnx import check_current
@@ -52,7 +52,6 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
     except HfHubHTTPError as err:
         raise CifakeError(f"The Hub refused the push to {repo_id!r}: {err}. Check the repo name and your token's write access.") from err
     except Exception as err:  # the network: connection refused, reset, timed out (httpx raises its own types)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CifakeError(f"Cannot reach the Hub to push {repo_id!r} ({type(err).__name__}: {first}). Try again when it "
+        raise CifakeError(f"Cannot reach the Hub to push {repo_id!r} ({first_line(err)}). Try again when it "
                           f"can be reached.") from err
     return str(url)

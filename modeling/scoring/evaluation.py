@@ -74,6 +74,14 @@ def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tup
     return one_label(metrics), p_fake
 
 
+def report_head(model, data, split: str, images: int, generators: list[str], name: str | None = None) -> dict:
+    """What a report scored, first in its report.json: the model (titled by `name`, else its folder's
+    name), the data (and its Hub id, if read from the Hub), the split, its image count and generators."""
+    return {"title": f"{name or Path(str(model)).name} on {Path(str(data)).name} [{split}]", "model": str(model),
+            "data": str(data), "data_hub_id": hub_dataset_id(data), "split": split, "images": images,
+            "generators": generators}
+
+
 def evaluate_model(
     model: str | Path,
     data: str | Path = "cifake",
@@ -107,15 +115,7 @@ def evaluate_model(
     net, processor = load_model(model, batch_size=batch_size)
     pixels = load_pixels(data, split, processor, columns=columns)
     metrics, p_fake = score(net, processor, pixels, batch_size)
-    summary = {
-        "title": f"{Path(str(model)).name} on {Path(str(data)).name} [{split}]",
-        "model": str(model),
-        "data": str(data),
-        "data_hub_id": hub_dataset_id(data),
-        "split": split,
-        "images": len(pixels),
-        "generators": pixels.generators,
-    }
+    summary = report_head(model, data, split, len(pixels), pixels.generators)
     rows = []
     if robustness or cross_data:
         rows.append(_row("clean", metrics, len(pixels)))

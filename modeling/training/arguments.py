@@ -122,7 +122,7 @@ def check_trainer(given: dict) -> dict:
     for name, value in given.items():
         if name in KIT_SET:
             raise CifakeError(f"--{name}: {KIT_SET[name]}.")
-        if name in RANGES and value is not None:
+        if name in RANGES:
             given[name] = RANGES[name].check(f"--{name}", value)
     if given.get("push_to_hub") and not given.get("hub_model_id"):
         raise CifakeError("--push_to_hub needs --hub_model_id your-name/cifake-cnn: the Hub repo to push to.")

@@ -15,10 +15,11 @@ import json
 import os
 import shutil
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cifake_kit.errors import CifakeError
+from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.outputs import (
     NEW,
     SWITCH_FILE,
@@ -196,7 +197,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         with safe_open(str(weights), framework="pt"):
             pass
     except Exception as err:  # missing, cut short or not safetensors
-        return f"model.safetensors cannot be read ({_first_line(err)})"
+        return f"model.safetensors cannot be read ({first_line(err)})"
     for name in ("optimizer.pt", "scheduler.pt", *sorted(p.name for p in checkpoint.glob("rng_state*.pth"))):
         try:
             with safe_globals(), warnings.catch_warnings():
@@ -205,7 +206,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         except FileNotFoundError:
             return f"{name} is missing"
         except Exception as err:  # cut short, damaged, or holding objects the safe unpickler refuses
-            return f"{name} cannot be read ({_first_line(err)})"
+            return f"{name} cannot be read ({first_line(err)})"
         if name.startswith("rng_state") and not (isinstance(loaded, dict) and {"python", "numpy", "cpu"} <= set(loaded)):
             return f"{name} holds no random-number state"
     return None
@@ -222,10 +223,8 @@ def forget_unstarted(run: RunFolder) -> None:
         return
     remove_kit_files(run.work, KIT_TREE)
     if run.made:
-        try:
+        with suppress(OSError):
             run.work.rmdir()  # only if nothing else is left
-        except OSError:
-            pass
 
 
 def finish(run: RunFolder) -> None:
@@ -265,9 +264,7 @@ def _relocate_states(run: RunFolder) -> None:
         best = state.get("best_model_checkpoint")
         if best and Path(best).parent == run.work:
             state["best_model_checkpoint"] = os.path.join(str(run.final), Path(best).name)
-            staging = state_file.with_name(f".{state_file.name}.tmp")
-            staging.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-            os.replace(staging, state_file)
+            write_json(state_file, state)
 
 
 def _state(new: Path) -> str | None:
@@ -301,8 +298,3 @@ def _remove_replacement(new: Path) -> None:
 
 def _say(line: str) -> None:
     print(f"cifake train: {line}", file=sys.stderr, flush=True)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from cifake_kit.errors import CifakeError
+from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.hub import is_hub_id, push_token
-from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, Range
+from cifake_kit.options import NONNEGATIVE_COUNT
 from cifake_kit.outputs import FolderLock, is_kit_card
 from cifake_kit.runtime import process_state, verbose
 from cifake_kit.schema import FAKE, LABEL_NAMES
@@ -31,7 +31,6 @@ from modeling.data import (
     CifakeTensorDataset,
     Columns,
     StreamingCifake,
-    hub_dataset_id,
     load_pixels,
     open_split,
     stratified_split,
@@ -43,10 +42,11 @@ from modeling.publishing.card import render_model_card
 from modeling.publishing.hub import push_model
 from modeling.recipes import resolve_recipe
 from modeling.scoring.detection import choose_threshold, one_label
-from modeling.scoring.evaluation import save_split_predictions, score
+from modeling.scoring.evaluation import report_head, save_split_predictions, score
 from modeling.scoring.report import scored_metrics, write_report
 from modeling.training.arguments import (
     DEFAULT_OUTPUT_DIR,
+    RANGES,
     RECIPE_FIELDS,
     RESUMABLE_FIELDS,
     CifakeArguments,
@@ -59,13 +59,10 @@ __all__ = ["TrainResult", "train", "make_trainer"]
 # Settings a resumed run may change: how long it goes on, not what it trains.
 _RESUMABLE_CHANGES = {"max_steps", "training.epochs", "training.early_stopping_patience"}
 SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
-# What a recipe's training settings may be (the flags' own values are checked in arguments.py).
-_TRAINING_RANGES = {
-    "epochs": POSITIVE, "batch_size": COUNT, "learning_rate": LEARNING_RATES, "weight_decay": Range(0),
-    "warmup_ratio": Range(0),  # below 1 a share of the steps, from 1 on a step count (as TrainingArguments' warmup_steps)
-    "max_grad_norm": Range(0), "label_smoothing": Range(0, 1, open_high=True), "crop_padding": NONNEGATIVE_COUNT,
-    "early_stopping_patience": NONNEGATIVE_COUNT,
-}
+# What a recipe's training settings may be: those a flag overrides take the flag's range (arguments.py).
+# warmup_ratio, as TrainingArguments' warmup_steps: below 1 a share of the steps, from 1 on a step count.
+_TRAINING_RANGES = {**{name: RANGES[flag] for flag, name in RECIPE_FIELDS.items() if flag in RANGES},
+                    "crop_padding": NONNEGATIVE_COUNT, "early_stopping_patience": NONNEGATIVE_COUNT}
 _KIT_OVERRIDES = ("early_stopping_patience", "augment")  # CifakeArguments fields that override the recipe when given
 
 
@@ -126,7 +123,7 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
         args = training_arguments(output_dir, training, seed=seed, train_size=training["batch_size"],
                                   streaming=opts.streaming, max_steps=max_steps, **given)
     except (ValueError, TypeError) as err:
-        raise CifakeError(f"Trainer refuses these settings: {str(err).strip().splitlines()[0]}") from err
+        raise CifakeError(f"Trainer refuses these settings: {first_line(err)}") from err
 
     if process_state().is_main_process:  # before the data is decoded or the model allocated
         check(output_dir, opts.resume, opts.overwrite, lock)
@@ -213,18 +210,14 @@ def choose_decision_threshold(trainer) -> tuple[dict, tuple]:
              "validation_roc_auc": prediction.metrics.get("validation_roc_auc")}, (prediction.label_ids, p_fake))
 
 
-def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, seed: int = 0, train_size: int = 0,
-                 streaming: bool = False, max_steps: int | None = None, args=None, validations_by_steps=False,
-                 **overrides):
+def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, args=None,
+                 validations_by_steps=False, **settings):
     """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args`, or the ones
-    `training_arguments` makes; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
+    `training_arguments` makes of `settings`; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
-    quiet = not verbose()
-    if args is None:
-        args = training_arguments(output_dir, training, seed=seed, train_size=train_size, streaming=streaming,
-                                  max_steps=max_steps, **overrides)
+    args = args or training_arguments(output_dir, training, **settings)
     patience = training["early_stopping_patience"]
     callbacks = [EarlyStoppingCallback(patience)] if patience else []
     trainer = Trainer(
@@ -237,9 +230,9 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
         processing_class=processor,
         callbacks=callbacks,
     )
-    if quiet:
+    if not verbose():
         trainer.remove_callback(PrinterCallback)  # a raw dict line per log
-        unit = "validations" if validations_by_steps or overrides.get("eval_strategy") == "steps" else "epochs"
+        unit = "validations" if validations_by_steps or settings.get("eval_strategy") == "steps" else "epochs"
         trainer.add_callback(CifakeConsole(patience, unit))
     return trainer
 
@@ -251,7 +244,6 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
-    quiet = not verbose()
     arguments = {
         "output_dir": str(output_dir),
         "num_train_epochs": training["epochs"],
@@ -280,7 +272,7 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "dataloader_pin_memory": cuda,
         "report_to": "none",
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
-        "disable_tqdm": quiet,
+        "disable_tqdm": not verbose(),
     }
     sized = _sized(training, train_size, streaming, max_steps, overrides.get("gradient_accumulation_steps", 1))
     return TrainingArguments(**{**arguments, **sized, **overrides})
@@ -485,13 +477,8 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
     output_dir = run.final
     best = trainer.state.best_model_checkpoint
     summary = {
-        "title": f"{output_dir.resolve().name}: {settings['recipe']} on {Path(str(data)).name} [{scored}]",
-        "model": str(output_dir),
-        "data": str(data),
-        "data_hub_id": hub_dataset_id(data),
-        "split": scored,
-        "images": images,
-        "generators": generators,
+        **report_head(output_dir, data, scored, images, generators,
+                      name=f"{output_dir.resolve().name}: {settings['recipe']}"),
         "recipe": settings["recipe"],
         "model_config": model.config.architecture(),
         "training": settings["training"],
