@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
+
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import SEEDS, Range
 from cifake_kit.schema import CIFAR10_CLASSES, FAKE, LABEL_NAMES, REAL, SPLITS
@@ -80,8 +82,6 @@ def parse_sources(real: list[str], fake: list[str]) -> list[Source]:
 
 def plan_folders(sources: list[Source], test_fraction: float = 0.2, seed: int = 0) -> FolderPlan:
     """Every image of every source, with its split, class and generator; nothing is read yet."""
-    import numpy as np
-
     test_fraction = Range(0, 1).check("--test-fraction", test_fraction)
     seed = SEEDS.check("--seed", seed)
     plan = FolderPlan(sources, [])

@@ -12,11 +12,14 @@ import io
 import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from tqdm.auto import tqdm
 
 from cifake_kit.codec import stored_encoding as encoding_of
 from cifake_kit.errors import CifakeError
@@ -177,7 +180,7 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
                 columns: Columns = DEFAULT_COLUMNS, flag: str = "--data", split_flag: str | None = "--split") -> CifakePixels:
     """Every image of `split` as uint8 tensors, decoded once and cached beside datasets' cache (see
     `open_split` for `flag` and `split_flag`)."""
-    from datasets import Image
+    from datasets import Image as ImageFeature
 
     dataset = open_split(data, split, columns=columns, flag=flag, split_flag=split_flag)
     path = _cache_path(dataset, split) if cache else None
@@ -187,9 +190,8 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
                 return _from_arrays(stored, dataset, str(data))
         except (OSError, ValueError, KeyError) as err:  # a torn cache file is rebuilt, not trusted
             logger.warning("Decoded-image cache %s is unreadable (%s); decoding again.", path, err)
-    raw = dataset.cast_column("image", Image(decode=False))
+    raw = dataset.cast_column("image", ImageFeature(decode=False))
     pixels = np.empty((len(raw), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    from tqdm.auto import tqdm
 
     with tqdm(total=len(raw), desc=f"Decoding {split} images (once; cached)", unit="img", disable=len(raw) < 5000) as bar:
         for start in range(0, len(raw), _DECODE_BATCH):
@@ -209,10 +211,6 @@ def load_pixels(data: str | Path, split: str, image_processor=None, cache: bool 
 def decode_to_pixels(image: dict, image_processor=None, where: str = "image") -> np.ndarray:
     """(3, 32, 32) uint8 pixels of one stored image ({"bytes", "path"} as datasets stores it). A file is
     checked for size before it is read, and a decompression bomb is refused, not decoded."""
-    import warnings
-
-    from PIL import Image
-
     source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
     try:
         if not isinstance(source, io.BytesIO) and (size := os.stat(source).st_size) > MAX_IMAGE_FILE_BYTES:
@@ -325,10 +323,10 @@ class StreamingCifake(torch.utils.data.IterableDataset):
         self.label_map = _label_map(dataset)
 
     def __iter__(self):
-        from datasets import Image
+        from datasets import Image as ImageFeature
 
         generator = torch.Generator().manual_seed(self.seed)
-        for n, example in enumerate(self.dataset.cast_column("image", Image(decode=False))):
+        for n, example in enumerate(self.dataset.cast_column("image", ImageFeature(decode=False))):
             pixels = torch.from_numpy(decode_to_pixels(example["image"], self.image_processor, f"{self.where} #{n}"))
             if self.augment:
                 pixels = augment_batch(pixels[None], generator, self.crop_padding)[0]

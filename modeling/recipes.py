@@ -13,6 +13,7 @@ recipes use Keras' Adam defaults (the framework it used); the improved recipes a
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from pathlib import Path
 
@@ -172,8 +173,6 @@ def model_fields() -> list[str]:
 def _refuse_unknown(given: dict, known, what: str) -> None:
     """ValueError naming the first key of `given` that is not in `known`, and the nearest known one:
     a misspelt field would otherwise be ignored, and the run would train something else."""
-    import difflib
-
     for key in given:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.5)

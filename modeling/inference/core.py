@@ -5,12 +5,15 @@ Everything that runs a trained model goes through here (evaluate, explain, predi
 from __future__ import annotations
 
 import io
+import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import safe_open
 
 from cifake_kit.codec import CIFAKE_JPEG, encode_jpeg, is_cifake_jpeg
 from cifake_kit.errors import CifakeError
@@ -77,10 +80,6 @@ def check_stored_shapes(folder: Path, model) -> None:
     """CifakeError unless every tensor stored in `folder`'s safetensors that `model` (a meta model of
     its config) has is of the shape the config gives: a config edited to ask for a far larger model
     than its weights is found from the files' headers, before anything is allocated."""
-    import json
-
-    from safetensors import safe_open
-
     index = folder / "model.safetensors.index.json"
     names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
     stored = {}
@@ -184,8 +183,6 @@ def as_stored_for(model, processor, image: Image.Image) -> Image.Image:
 def open_image(path: str | Path) -> tuple[Image.Image, list[str]]:
     """A fully decoded image and notes about it (the first frame of an animation, and so on); CifakeError
     for anything that is not one: a decompression bomb (PIL's pixel limit), a truncated or unreadable file."""
-    import warnings
-
     path = Path(path)
     notes = []
     if not path.is_file():

@@ -6,6 +6,8 @@ to prepare images and read the logits. onnxruntime and PyTorch score the same im
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +27,6 @@ TOLERANCE = 1e-4
 
 def weights_digest(folder: Path) -> str:
     """SHA-256 over a model folder's safetensors files, in name order."""
-    import hashlib
-
     digest = hashlib.sha256()
     for path in sorted(Path(folder).glob("*.safetensors")):
         with open(path, "rb") as handle:
@@ -38,8 +38,6 @@ def weights_digest(folder: Path) -> str:
 def check_current(folder: Path) -> None:
     """CifakeError when `folder`/onnx holds an export of other weights than the folder's (it was
     trained further, or the export is from before the record existed)."""
-    import json
-
     onnx = Path(folder) / ONNX_DIR
     if not (onnx / ONNX_FILE).is_file():
         return

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageFilter
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, staged_files
@@ -181,8 +182,6 @@ def save_split_predictions(path: Path, pixels: CifakePixels, p_fake: np.ndarray,
 
 def perturb(pixels: torch.Tensor, kind: str, strength: float, seed: int = 0) -> torch.Tensor:
     """A degraded copy of uint8 images (N, 3, 32, 32)."""
-    from PIL import Image, ImageFilter
-
     images = pixels.permute(0, 2, 3, 1).numpy()
     if kind == "noise":
         rng = np.random.default_rng(seed)

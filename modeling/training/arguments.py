@@ -12,6 +12,8 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 
+import torch
+
 from cifake_kit.errors import CifakeError
 from cifake_kit.options import COUNT, LEARNING_RATES, NONNEGATIVE_COUNT, POSITIVE, SEEDS, SHARE, Range
 
@@ -146,8 +148,6 @@ def check_trainer(given: dict) -> dict:
             package = {"comet_ml": "comet-ml"}.get(name, name)
             raise CifakeError(f"--report_to {name} needs its package, which is not installed: pip install {package}.")
     if given.get("fp16"):
-        import torch
-
         if not torch.cuda.is_available():
             raise CifakeError("--fp16 needs a CUDA GPU; on the CPU train in fp32 (the default) or with --bf16.")
     return given

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import loading
 
@@ -22,7 +24,6 @@ def load_pretrained_backbone(model, source: str) -> dict:
     """Copy pretrained weights from `source` into `model`'s timm backbone; returns what was copied. Tensors
     whose shape differs (a 32x32 stem for ImageNet's strided one) stay fresh, listed under "kept_fresh"."""
     import timm
-    import torch
 
     config = model.config
     if not config.backbone:

@@ -15,9 +15,13 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+from safetensors import safe_open
 
 from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.outputs import (
@@ -178,10 +182,6 @@ def resume_checkpoint(work: Path, clean: bool = True) -> Path:
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """Why `checkpoint` cannot be resumed from, or None when it is whole: every file Trainer reads on
     resuming opened as it opens it, the states with torch's weights-only unpickler (never code)."""
-    import warnings
-
-    import torch
-    from safetensors import safe_open
     from transformers.trainer_pt_utils import safe_globals
 
     try:

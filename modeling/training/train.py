@@ -9,14 +9,18 @@ the output folder holds is layout.py; how it is resumed or replaced (`--overwrit
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from cifake_kit.errors import CifakeError, first_line
@@ -201,7 +205,6 @@ def choose_decision_threshold(trainer) -> tuple[dict, tuple]:
     """Store as `config.fake_threshold` the P(FAKE) cut-off with the best balanced accuracy on the
     validation split, by the final (best) model; returns what was found, and the (labels, P(FAKE)) it used."""
     prediction = trainer.predict(trainer.eval_dataset, metric_key_prefix="validation")
-    import torch
 
     p_fake = fake_probability(torch.as_tensor(prediction.predictions), trainer.model.config).numpy()
     threshold = choose_threshold(prediction.label_ids, p_fake)
@@ -240,7 +243,6 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
 def training_arguments(output_dir, training: dict, seed: int = 0, train_size: int = 0, streaming: bool = False,
                        max_steps: int | None = None, **overrides):
     """The `TrainingArguments` of a run: the kit's from the recipe, then `overrides` (fields the user gave)."""
-    import torch
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
@@ -313,9 +315,6 @@ _WRITE_FAILURES = ("PytorchStreamWriter failed", "unexpected pos", "iostream err
 def _write_failures_as_os_errors(folder: Path):
     """A checkpoint or model that cannot be written ends as the OSError it is (ENOSPC where the disk is
     full), which the command reports in one line with the way to go on, instead of torch's traceback."""
-    import errno
-    import shutil
-
     try:
         yield
     except OSError:
@@ -369,8 +368,6 @@ def _cannot_build():
 
 def trainer_metrics(eval_prediction) -> dict:
     """Trainer's `compute_metrics`: the kit's scalar metrics (ROC AUC included) from logits and labels."""
-    import torch
-
     logits = torch.as_tensor(eval_prediction.predictions).float()
     if not torch.isfinite(logits).all():
         raise Diverged("the model's outputs on the validation images became NaN or infinite")
@@ -390,8 +387,6 @@ class CifakeConsole(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="Training", unit="step")
         self.started = time.monotonic()
 
