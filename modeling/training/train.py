@@ -20,8 +20,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+from datasets import get_dataset_split_names
 from tqdm.auto import tqdm
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback
+from transformers.utils import logging as transformers_logging
 
 from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.hub import is_hub_id, push_token
@@ -93,8 +96,6 @@ def train(arguments: CifakeArguments | None = None, /, **fields) -> TrainResult 
 
 
 def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
-    from transformers import set_seed
-
     try:
         name, model_fields, training = resolve_recipe(opts.config)
     except ValueError as err:
@@ -217,9 +218,6 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
                  validations_by_steps=False, **settings):
     """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args`, or the ones
     `training_arguments` makes of `settings`; its console is `CifakeConsole` unless `--verbose` (CIFAKE_VERBOSE=1)."""
-    from transformers import EarlyStoppingCallback, Trainer
-    from transformers.trainer_callback import PrinterCallback
-
     args = args or training_arguments(output_dir, training, **settings)
     patience = training["early_stopping_patience"]
     callbacks = [EarlyStoppingCallback(patience)] if patience else []
@@ -243,8 +241,6 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
 def training_arguments(output_dir, training: dict, seed: int = 0, train_size: int = 0, streaming: bool = False,
                        max_steps: int | None = None, **overrides):
     """The `TrainingArguments` of a run: the kit's from the recipe, then `overrides` (fields the user gave)."""
-    from transformers import TrainingArguments
-
     cuda = torch.cuda.is_available()
     arguments = {
         "output_dir": str(output_dir),
@@ -337,8 +333,6 @@ def _guarded(trainer, run: RunFolder, resuming: bool):
     fails ends its progress bar's line, so the error is a line of its own; a new run that ends before its
     first checkpoint (a bad setting found by Trainer, a divergence, Ctrl+C) leaves nothing behind, so the
     same command can simply run again."""
-    from transformers.utils import logging as transformers_logging
-
     was_enabled = transformers_logging.is_progress_bar_enabled()
     if not verbose():
         transformers_logging.disable_progress_bar()
@@ -449,8 +443,6 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
                   threshold: dict, validation, validation_scores: tuple, started_from: dict | None) -> TrainResult:
     """Score the final model on `opts.split` (the validation images when the data has no such split) and
     write report/ where the run trained, naming the folder the model ends up in."""
-    from datasets import get_dataset_split_names
-
     data, split = opts.data, opts.split
     model = trainer.model.eval()
     try:
