@@ -48,8 +48,7 @@ _ENVIRONMENT_FAILURES = {
     errno.ENOSPC: "Free some disk space (or choose a folder on another disk). {resume}",
     errno.EDQUOT: "Your disk quota is used up: free some space. {resume}",
     errno.EROFS: "That file system is read-only: choose a folder you can write to.",
-    errno.EACCES: "Check the permissions of that path, or choose another.",
-    errno.EPERM: "Check the permissions of that path, or choose another.",
+    **dict.fromkeys((errno.EACCES, errno.EPERM), "Check the permissions of that path, or choose another."),
     errno.EMFILE: "Too many open files: raise the limit (ulimit -n). {resume}",
     errno.EIO: "The disk failed to write: check it (dmesg says more), or choose a folder on another disk. {resume}",
 }

@@ -92,7 +92,7 @@ _SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (defaul
 def register(subparsers) -> None:
     # main() parses the rest of train's line with parse_train, so no other command imports transformers.
     train = subparsers.add_parser("train", help="train a CIFAKE model with transformers' Trainer", add_help=False)
-    train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+    train.set_defaults(interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
 
     evaluate = command(
         subparsers, "evaluate", "score a saved model on a dataset split, clean and perturbed",
