@@ -17,8 +17,6 @@ from cifake_kit import __version__
 from cifake_kit.errors import CifakeError
 from cifake_kit.runtime import configure_console
 
-from .flags import Parser
-
 COMMAND_MODULES = ["cifake_cli.data", "cifake_cli.model", "cifake_cli.space"]
 
 EXAMPLES = """\
@@ -50,8 +48,7 @@ _ENVIRONMENT_FAILURES = {
     errno.ENOSPC: "Free some disk space (or choose a folder on another disk). {resume}",
     errno.EDQUOT: "Your disk quota is used up: free some space. {resume}",
     errno.EROFS: "That file system is read-only: choose a folder you can write to.",
-    errno.EACCES: "Check the permissions of that path, or choose another.",
-    errno.EPERM: "Check the permissions of that path, or choose another.",
+    **dict.fromkeys((errno.EACCES, errno.EPERM), "Check the permissions of that path, or choose another."),
     errno.EMFILE: "Too many open files: raise the limit (ulimit -n). {resume}",
     errno.EIO: "The disk failed to write: check it (dmesg says more), or choose a folder on another disk. {resume}",
 }
@@ -71,12 +68,13 @@ def _uses_the_hub(args) -> bool:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = Parser(
+    parser = argparse.ArgumentParser(
         prog="cifake",
         description="CIFAKE, real vs AI-generated 32x32 images: build and publish the dataset, train, evaluate and "
         "explain the paper's CNN family, and run its Gradio Space.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # and every subcommand: flags are taken whole (flags.py)
     )
     parser.add_argument("--version", action="version", version=f"cifake {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -49,7 +49,7 @@ def register(subparsers) -> None:
         "Build CIFAKE: CIFAR-10 photos as REAL, images from a text-to-image pipeline as FAKE, into a folder that "
         "datasets.load_dataset opens. Defaults give the paper's full dataset. An interrupted build resumes when the "
         "same command is run again.",
-        BUILD_EXAMPLE,
+        BUILD_EXAMPLE, run_build,
     )
     add_output_dir(build, "cifake", "dataset folder to write (default: ./cifake)")
     build.add_argument("--demo", action="store_true",
@@ -71,18 +71,16 @@ def register(subparsers) -> None:
     build.add_argument("--shard-size", type=int, default=256, help="images per resumable shard (default: 256)")
     build.add_argument("--overwrite", action="store_true", help="replace a finished dataset in --output-dir, or restart an "
                        "unfinished build")
-    build.set_defaults(handler=run_build)
 
     kaggle = command(
         subparsers, "import-kaggle", "convert the published CIFAKE folders into the dataset folder",
         "Convert the published CIFAKE download (train|test / REAL|FAKE JPEG folders) into the dataset folder, keeping "
         "the original JPEG bytes. Unreadable files and links leaving SRC are skipped and listed at the end.",
-        IMPORT_EXAMPLE,
+        IMPORT_EXAMPLE, run_import_kaggle,
     )
     kaggle.add_argument("source", metavar="SRC", help="the unzipped Kaggle download")
     add_output_dir(kaggle, "cifake", "dataset folder to write (default: ./cifake)")
     kaggle.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --output-dir")
-    kaggle.set_defaults(handler=run_import_kaggle)
 
     folder = command(
         subparsers, "import-folder", "import folders of real photos and of generated images as a dataset",
@@ -92,7 +90,7 @@ def register(subparsers) -> None:
         "the sources' train/ and test/ folders, or a test share drawn per label and generator. By default both halves "
         "go through one encoder (CIFAKE's JPEG; files that already are 32x32 CIFAKE JPEGs are kept as they are). "
         "An interrupted import resumes when the same command is run again.",
-        FOLDER_EXAMPLE,
+        FOLDER_EXAMPLE, run_import_folder,
     )
     folder.add_argument("--real", nargs="+", action="extend", metavar="DIR", required=True, help="folders of real photos")
     folder.add_argument("--fake", nargs="+", action="extend", metavar="[NAME=]DIR", required=True,
@@ -106,17 +104,15 @@ def register(subparsers) -> None:
                         help="cifake-jpeg: one JPEG encoder for both halves, CIFAKE's own 32x32 JPEGs kept (default); "
                              "png: lossless for both; keep: every file's bytes as they are (warns if the halves differ)")
     folder.add_argument("--overwrite", action="store_true", help="replace a dataset this kit wrote in --output-dir")
-    folder.set_defaults(handler=run_import_folder)
 
     push = command(
         subparsers, "push-dataset", "push a built dataset folder to the Hugging Face Hub with its card",
         "Push the dataset folder to a Hub dataset repo with push_to_hub, card included.",
-        PUSH_EXAMPLE,
+        PUSH_EXAMPLE, run_push_dataset,
     )
     push.add_argument("repo_id", metavar="REPO_ID", help="Hub dataset repo, e.g. your-name/cifake")
     add_data(push, help="dataset folder to push (default: ./cifake)")
     push.add_argument("--private", action="store_true", help="create the repo as private")
-    push.set_defaults(handler=run_push_dataset)
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -130,9 +126,7 @@ def run_build(args: argparse.Namespace) -> None:
                               f"drop --demo to build with a generator.")
         from dataset_builder.demo import build_demo
 
-        report = build_demo(args.output_dir, overwrite=args.overwrite)
-        _print_done(report)
-        _print_problems(report)
+        _print_import(build_demo(args.output_dir, overwrite=args.overwrite))
         return
     from dataset_builder.build import build_dataset
 
@@ -150,21 +144,14 @@ def run_build(args: argparse.Namespace) -> None:
 def run_import_kaggle(args: argparse.Namespace) -> None:
     from dataset_builder.build import import_kaggle
 
-    report = import_kaggle(args.source, output_dir=args.output_dir, overwrite=args.overwrite)
-    _print_done(report)
-    _print_problems(report)
+    _print_import(import_kaggle(args.source, output_dir=args.output_dir, overwrite=args.overwrite))
 
 
 def run_import_folder(args: argparse.Namespace) -> None:
     from dataset_builder.build import import_folders
 
-    report = import_folders(args.real, args.fake, output_dir=args.output_dir, test_fraction=args.test_fraction,
-                            seed=args.seed, encoder=args.encoder, overwrite=args.overwrite)
-    _print_done(report)
-    for label, name, generator, counts in report.sources:
-        split_counts = " + ".join(f"{n:,} {split}" for split, n in counts.items())
-        print(f"  {label} {name}{f' ({generator})' if generator else ''}: {split_counts or 'nothing imported'}")
-    _print_problems(report)
+    _print_import(import_folders(args.real, args.fake, output_dir=args.output_dir, test_fraction=args.test_fraction,
+                                 seed=args.seed, encoder=args.encoder, overwrite=args.overwrite), by_source=True)
 
 
 def run_push_dataset(args: argparse.Namespace) -> None:
@@ -174,7 +161,12 @@ def run_push_dataset(args: argparse.Namespace) -> None:
     print(f"pushed {args.data} to {url}")
 
 
-def _print_problems(report) -> None:
+def _print_import(report, by_source: bool = False) -> None:
+    """An import's counts (`by_source`: each source's too), then its notes and skipped files on stderr."""
+    _print_done(report)
+    for label, name, generator, counts in report.sources if by_source else ():
+        split_counts = " + ".join(f"{n:,} {split}" for split, n in counts.items())
+        print(f"  {label} {name}{f' ({generator})' if generator else ''}: {split_counts or 'nothing imported'}")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if report.problems:

@@ -1,5 +1,8 @@
 """One vocabulary for every subcommand: a dataset is always --data, a model --model, where output goes
---output-dir, which split --split; every command takes --verbose."""
+--output-dir, which split --split; every command takes --verbose.
+
+Flags are taken whole, never abbreviated (`--out` is not `--output-dir`). Every flag of several values has
+`action="extend"`, so `--real A --real B` is `--real A B` (a test holds every subcommand to it)."""
 
 from __future__ import annotations
 
@@ -8,32 +11,23 @@ import argparse
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
-class Parser(argparse.ArgumentParser):
-    """Flags are taken whole, never abbreviated (`--out` is not `--output-dir`). Every flag of several values
-    has `action="extend"`, so `--real A --real B` is `--real A B` (a test holds every subcommand to it)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-
-def command(subparsers, name: str, summary: str, description: str, example: str) -> argparse.ArgumentParser:
-    """A subcommand whose --help ends with `example`, with the --verbose every command takes."""
-    parser = subparsers.add_parser(name, help=summary, description=description, epilog=example, formatter_class=FORMATTER)
+def command(subparsers, name: str, summary: str, description: str, example: str, handler) -> argparse.ArgumentParser:
+    """A subcommand run by `handler(args)` whose --help ends with `example`, with the --verbose every command takes."""
+    parser = subparsers.add_parser(name, help=summary, description=description, epilog=example, formatter_class=FORMATTER,
+                                   allow_abbrev=False)
     parser.add_argument("--verbose", action="store_true",
                         help="show the libraries' own progress bars and log lines (Trainer's included)")
+    parser.set_defaults(handler=handler)
     return parser
 
 
-def add_data(parser, help: str = "dataset folder or Hub id (default: ./cifake)", **kwargs) -> None:
-    kwargs.setdefault("default", "cifake")
-    parser.add_argument("--data", help=help, **kwargs)
+def add_data(parser, help: str = "dataset folder or Hub id (default: ./cifake)", default: str | None = "cifake") -> None:
+    parser.add_argument("--data", help=help, default=default)
 
 
 def add_model(parser, help: str = "model folder written by `cifake train`, or a Hub id (default: ./cifake-model)",
-              **kwargs) -> None:
-    kwargs.setdefault("default", "cifake-model")
-    parser.add_argument("--model", metavar="MODEL", help=help, **kwargs)
+              default: str | None = "cifake-model") -> None:
+    parser.add_argument("--model", metavar="MODEL", help=help, default=default)
 
 
 def add_output_dir(parser, default: str | None, help: str) -> None:
@@ -47,5 +41,5 @@ def add_columns(parser) -> None:
                         help="the data's column of labels, a ClassLabel named FAKE and REAL in any case (default: label)")
 
 
-def add_split(parser, help: str = "split to score (default: test)", default: str = "test") -> None:
-    parser.add_argument("--split", default=default, help=help)
+def add_split(parser, help: str = "split to score (default: test)") -> None:
+    parser.add_argument("--split", default="test", help=help)

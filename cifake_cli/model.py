@@ -92,13 +92,13 @@ _SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (defaul
 def register(subparsers) -> None:
     # main() parses the rest of train's line with parse_train, so no other command imports transformers.
     train = subparsers.add_parser("train", help="train a CIFAKE model with transformers' Trainer", add_help=False)
-    train.set_defaults(handler=run_train, interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+    train.set_defaults(interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
 
     evaluate = command(
         subparsers, "evaluate", "score a saved model on a dataset split, clean and perturbed",
         "Score a saved model (folder or Hub id) on any split of any CIFAKE dataset: report.json, confusion matrix and "
         "per-class figures; optionally a robustness table under perturbations and on other generators' data.",
-        EVALUATE_EXAMPLE,
+        EVALUATE_EXAMPLE, run_evaluate,
     )
     add_model(evaluate)
     add_data(evaluate)
@@ -112,13 +112,12 @@ def register(subparsers) -> None:
                           help="also write predictions.csv: P(FAKE) and the verdict of every image")
     evaluate.add_argument("--overwrite", action="store_true",
                           help="replace an earlier evaluation in the report folder (once the new one is complete)")
-    evaluate.set_defaults(handler=run_evaluate)
 
     sweep = command(
         subparsers, "sweep", "train the paper's 36 topologies and write the comparison table",
         "Train the CIFAKE paper's 36 CNN topologies and write results.md / results.csv with every metric. Resumable: "
         "finished topologies are skipped, an interrupted one continues from its checkpoint.",
-        SWEEP_EXAMPLE,
+        SWEEP_EXAMPLE, run_sweep,
     )
     add_data(sweep)
     add_output_dir(sweep, "cifake-sweep", "one subfolder per topology (default: ./cifake-sweep)")
@@ -126,14 +125,13 @@ def register(subparsers) -> None:
     for name, (kind, text) in _SWEEP_TRAINING.items():  # under both spellings, as train takes them
         flags = dict.fromkeys(["--" + name.replace("_", "-"), "--" + name])
         sweep.add_argument(*flags, dest=name, type=kind, default=0 if name == "seed" else None, help=text)
-    sweep.set_defaults(handler=run_sweep)
 
     explain = command(
         subparsers, "explain", "Grad-CAM overlays for images, or the border-vs-centre study on a dataset",
         "Explain a model's verdicts with Grad-CAM (pytorch-grad-cam): overlays and a grid figure for the given images; "
         "with --data, the share of Grad-CAM mass on the border against the centre over a sample of a split, by label "
         "and by correct/wrong (the CIFAKE paper's finding, measured).",
-        EXPLAIN_EXAMPLE,
+        EXPLAIN_EXAMPLE, run_explain,
     )
     explain.add_argument("images", metavar="IMAGE", nargs="*", help="image files to explain")
     add_model(explain)
@@ -143,14 +141,13 @@ def register(subparsers) -> None:
     add_columns(explain)
     add_split(explain, help="split for the study (default: test)")
     explain.add_argument("--sample", type=int, default=1000, help="images in the study (default: 1000)")
-    explain.set_defaults(handler=run_explain)
 
     predict = command(
         subparsers, "predict", "a saved model's verdict on image files and folders",
         "Classify image files, and every file below the given folders, with a saved model: one line per image (path, "
         "verdict, P(FAKE)), unreadable files listed and skipped. The verdict uses the model's decision threshold "
         "(chosen on its validation split by `cifake train`) unless --threshold is given.",
-        PREDICT_EXAMPLE,
+        PREDICT_EXAMPLE, run_predict,
     )
     predict.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders (searched recursively)")
     add_model(predict)
@@ -158,32 +155,29 @@ def register(subparsers) -> None:
     predict.add_argument("--threshold", type=float, metavar="T",
                          help="call an image FAKE when P(FAKE) >= T (default: the model's own threshold, else 0.5)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
-    predict.set_defaults(handler=run_predict)
 
     export = command(
         subparsers, "export-onnx", "export a saved model to ONNX (for onnxruntime, transformers.js)",
         "Export a saved model to ONNX (pixel_values -> logits, dynamic batch) with torch's exporter, beside the "
         "config and processor config it needs, and check that onnxruntime gives PyTorch's logits on the kit's bundled "
         "CIFAR-10 photos. Needs the ONNX extra: pip install 'cifake-kit[onnx]'.",
-        EXPORT_EXAMPLE,
+        EXPORT_EXAMPLE, run_export_onnx,
     )
     add_model(export)
     add_output_dir(export, None, "folder for model.onnx and its configs (default: MODEL/onnx)")
     export.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
     export.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
-    export.set_defaults(handler=run_export_onnx)
 
     push = command(
         subparsers, "push-model", "push a trained model folder to the Hugging Face Hub with its card",
         "Upload a model folder (weights, processor, code, report figures) to a Hub model repo, with model_card.md "
         "filled from the folder's measured results.",
-        PUSH_EXAMPLE,
+        PUSH_EXAMPLE, run_push_model,
     )
     push.add_argument("repo_id", metavar="REPO_ID", help="Hub model repo, e.g. your-name/cifake-cnn")
     add_model(push, help="model folder written by `cifake train` (default: ./cifake-model)")
     push.add_argument("--dataset-id", help="Hub id of the dataset it was scored on, for the card's model-index")
     push.add_argument("--private", action="store_true", help="create the repo as private")
-    push.set_defaults(handler=run_push_model)
 
 
 def parse_train(argv: list[str]) -> argparse.Namespace:

@@ -28,25 +28,24 @@ def register(subparsers) -> None:
     demo = command(
         subparsers, "demo", "run the Gradio Space locally",
         "Run the CIFAKE Space's app on this machine: prediction, Grad-CAM overlay and the 32x32 view.",
-        DEMO_EXAMPLE,
+        DEMO_EXAMPLE, run_demo,
     )
     add_model(demo, help="model folder or Hub id (default: $CIFAKE_MODEL, else ./cifake-model)",
               default=os.environ.get("CIFAKE_MODEL", "cifake-model"))
     demo.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    demo.set_defaults(handler=run_demo, interrupt_hint="Stopped.")
+    demo.set_defaults(interrupt_hint="Stopped.")
 
     space = command(
         subparsers, "push-space", "push the Gradio app to a Hugging Face Space",
         "Upload the Space (app, card, requirements, examples) with the kit modules the app imports to a Hub Space "
         "(sdk gradio), and point it at a Hub model.",
-        SPACE_EXAMPLE,
+        SPACE_EXAMPLE, run_push_space,
     )
     space.add_argument("repo_id", metavar="REPO_ID", help="Hub Space, e.g. your-name/cifake-demo")
     add_model(space, help="Hub id of the model the Space runs (sets its CIFAKE_MODEL variable)", default=None)
     space.add_argument("--dataset-id", help="Hub id of the dataset, for the Space card")
     space.add_argument("--private", action="store_true", help="create the Space as private")
-    space.set_defaults(handler=run_push_space)
 
 
 def run_demo(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import io
@@ -44,10 +45,8 @@ NOT_AN_UPLOAD = ("The app reads only pictures uploaded to it and its own example
 # generator family) and samples of generators trained on CIFAR-10, each labelled with its generator
 # and source; see examples/SOURCES.md.
 EXAMPLES = [
-    ("examples/real-cifar10-airplane-0000.jpg", "REAL · CIFAR-10 test photo (airplane)"),
-    ("examples/real-cifar10-cat-0000.jpg", "REAL · CIFAR-10 test photo (cat)"),
-    ("examples/real-cifar10-ship-0000.jpg", "REAL · CIFAR-10 test photo (ship)"),
-    ("examples/real-cifar10-frog-0000.jpg", "REAL · CIFAR-10 test photo (frog)"),
+    *[(f"examples/real-cifar10-{name}-0000.jpg", f"REAL · CIFAR-10 test photo ({name})")
+      for name in ("airplane", "cat", "ship", "frog")],
     ("examples/fake-sd14-vincegmz-dog.png", "FAKE · Stable Diffusion v1.4, \"a photo of a dog\" (vincegmz/stable-diffusion)"),
     ("examples/fake-sd11-bento170502-cat.png", "FAKE · Stable Diffusion v1.1, \"a photo of a cat on a leash\" (bento170502/stable-diffusion)"),
     ("examples/fake-sd1x-JoshCLWren-illustration.png", "FAKE · Stable Diffusion v1.x illustration (JoshCLWren/stable-diffusion)"),
@@ -243,11 +242,9 @@ def save_output(data: bytes, suffix: str) -> str:
     get the same picture race, and one is served a half-written file.)"""
     cutoff = time.time() - OUTPUT_MAX_AGE_S
     for old in outputs_folder().iterdir():
-        try:
+        with contextlib.suppress(FileNotFoundError):  # another process removed it first
             if old.suffix in (".png", ".json") and old.stat().st_mtime < cutoff:
                 old.unlink()
-        except FileNotFoundError:  # another process removed it first
-            pass
     path = outputs_folder() / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     try:
         os.utime(path)  # reused: mark it fresh so no sweep removes it while it is served
