@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from huggingface_hub import constants
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -77,7 +78,6 @@ def open_split(data: str | Path, split: str, streaming: bool = False, columns: C
     datasets' cache), `columns` renamed to `image` and `label`, checked for CIFAKE's labels. Messages name
     `flag` and `split_flag` (None where the command needs this split, as training needs `train`)."""
     import datasets
-    from huggingface_hub import constants
 
     where = str(data)
     hint = (f"Pass {flag} with a folder written by `cifake build` / `cifake import-folder`, or a Hub dataset id while "

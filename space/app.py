@@ -23,6 +23,7 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder, is_in_or_equal
+from huggingface_hub import hf_hub_download
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import DEMO_GENERATOR_ID
@@ -213,8 +214,6 @@ def model_report(model_id: str) -> bytes | None:
     try:
         if local.is_file():
             return local.read_bytes()
-        from huggingface_hub import hf_hub_download
-
         return Path(hf_hub_download(model_id, "report/report.json")).read_bytes()
     except Exception as err:  # no report, offline, or a repo the Hub does not serve: the page goes without it
         logger.info("No report for %s: %s", model_id, err)

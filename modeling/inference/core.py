@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors import safe_open
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
 from cifake_kit.codec import CIFAKE_JPEG, encode_jpeg, is_cifake_jpeg
 from cifake_kit.errors import CifakeError
@@ -32,8 +33,6 @@ def load_model(model: str | Path, device: str | torch.device | None = None, batc
     """(model, image processor) from a saved folder or Hub id, in eval mode on `device`. Weights load from
     safetensors only, with no remote code; before anything is allocated, the config must describe a
     CIFAKE model that fits in free memory at `batch_size`, and the stored tensors must have its shapes."""
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
-
     where = str(model)
     path = Path(where).expanduser()
     if path.exists():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from huggingface_hub import EvalResult, ModelCard
+
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import is_hub_id
 from cifake_kit.schema import DEMO_GENERATOR_ID
@@ -35,8 +37,6 @@ def scored_dataset_id(folder: Path, dataset_id: str | None = None) -> str | None
 def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str | None = None) -> str:
     """model_card.md + this model's measured results: "This model", and the model-index only when the data
     is known by Hub id (`dataset_id`, or the report's own). `repo_id` None: the local folder's card."""
-    from huggingface_hub import EvalResult, ModelCard
-
     card = ModelCard.load(CARD_TEMPLATE)
     name = repo_id or str(folder)
     card.text = card.text.replace("REPO_ID", name)

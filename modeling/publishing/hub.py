@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
 from cifake_kit.errors import CifakeError, first_line
 from cifake_kit.hub import push_token
 from modeling.inference.core import check_model_folder
@@ -21,9 +24,6 @@ def push_model(model: str | Path, repo_id: str, private: bool = False, token: st
                dataset_id: str | None = None) -> str:
     """Upload the model folder `model` to the Hub model repo `repo_id`; return the repo URL. The card's
     model-index names the data by Hub id: `dataset_id`, needed when the model was scored on a local folder."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
     folder = Path(model).expanduser()
     if not folder.is_dir():
         raise CifakeError(
