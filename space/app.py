@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import huggingface_hub
 from gradio.utils import get_upload_folder, is_in_or_equal
-from huggingface_hub import hf_hub_download
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import DEMO_GENERATOR_ID
@@ -214,7 +214,7 @@ def model_report(model_id: str) -> bytes | None:
     try:
         if local.is_file():
             return local.read_bytes()
-        return Path(hf_hub_download(model_id, "report/report.json")).read_bytes()
+        return Path(huggingface_hub.hf_hub_download(model_id, "report/report.json")).read_bytes()
     except Exception as err:  # no report, offline, or a repo the Hub does not serve: the page goes without it
         logger.info("No report for %s: %s", model_id, err)
         return None
