@@ -51,7 +51,8 @@ def _read_and_decode(paths: list[str]) -> list[bytes]:
 
     out = []
     for path in paths:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:  # the floor reads as plainly as it can: no Path per file
+            data = handle.read()
         with Image.open(io.BytesIO(data)) as image:
             image.load()
         out.append(data)
