@@ -67,11 +67,11 @@ def unfinished_job(work: Path) -> str | None:
 
 
 def write_dataset_folder(tables: dict[str, list], out: str | Path, section: str, work: Path,
-                         metadata: dict | None = None, features=None) -> dict:
-    """Write pyarrow tables ({split: tables}: a build's, an import's memory-mapped chunks) in the schema of
-    `features` (default: the dataset's) as the dataset folder, replacing an older copy whole; its card is
-    rendered from what was written, with `section` and `metadata` (cards.card_text). Returns {split: rows}."""
-    features = features or cifake_features()
+                         metadata: dict | None = None) -> dict:
+    """Write pyarrow tables in the dataset's schema ({split: tables}: a build's, an import's memory-mapped chunks)
+    as the dataset folder, replacing an older copy whole; its card is rendered from what was written, with
+    `section` and `metadata` (cards.card_text). Returns {split: rows}."""
+    features = cifake_features()
     staging = _staging(work)
     sizes = {split: _write_split(staging, split, split_tables, features) for split, split_tables in tables.items()}
     (staging / "README.md").write_text(card_text(features, sizes, section, metadata), encoding="utf-8")

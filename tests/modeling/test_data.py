@@ -4,7 +4,6 @@ import torch
 from datasets import ClassLabel, Dataset, Features, Image, Value
 
 from cifake_kit.errors import CifakeError
-from dataset_builder.export import write_dataset_folder
 from modeling import CifakeImageProcessor
 from modeling import data as data_module
 from modeling.data import CifakeCollator, CifakeTensorDataset, augment_batch, load_pixels, stratified_split
@@ -34,11 +33,9 @@ def test_decoded_pixels_are_the_stored_images(built_dataset):
 
 
 def _write(tmp_path, features, rows, name="other"):
-    features = Features(features)
+    """A dataset folder of someone else's making: Parquet written by `datasets` itself, no card."""
     out = tmp_path / name
-    (out / ".work").mkdir(parents=True)
-    write_dataset_folder({"train": [Dataset.from_dict(rows, features=features).data.table]}, out, "fixture",
-                         out / ".work", features=features)
+    Dataset.from_dict(rows, features=Features(features)).to_parquet(str(out / "data" / "train-00000-of-00001.parquet"))
     return out
 
 
