@@ -17,13 +17,16 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from .errors import CifakeError
 
 KIT_TAG = "cifake-kit"  # in the tags of every card the kit writes: marks a dataset or model folder as the kit's
 NEW, OLD = ".cifake-new", ".cifake-old"  # beside OUT: its complete successor; the old one between two renames
+LOCK = ".cifake-lock"  # beside OUT while a command writes it (FolderLock)
 SWITCH_FILE = ".cifake-switch"  # in a complete successor from the moment it is to replace OUT: any rerun completes it
 
 
@@ -126,52 +129,35 @@ def check_output_dir(path: str | Path, ours: Callable[[Path], bool], kit_names: 
 
 
 class FolderLock:
-    """The folders one command writes, held while it runs (an advisory `flock` on each, which the system
-    drops when the process ends): a second build, import or train on the same folder is refused at once.
-    `hold(out, make=True)` makes a missing folder, which `release()` removes again if it stays empty.
-    A no-op where the system has no `flock`."""
+    """The output folders one command writes, held while it runs: a second build, import or train on the
+    same folder is refused at once. Each is held by filelock on `.OUT.cifake-lock` beside it, so the lock
+    covers OUT and its successor across a switch; the system drops it when the process ends, and the
+    file goes on `release()` (one left by a kill is reused and removed by the next command)."""
 
     def __init__(self):
-        self._held: dict[tuple[int, int], int] = {}  # (device, inode) -> descriptor
-        self._made: list[Path] = []
+        self._held: dict[Path, FileLock] = {}
 
-    def hold(self, folder: str | Path, make: bool = False) -> None:
-        try:
-            import fcntl
-        except ImportError:
+    def hold(self, folder: str | Path) -> None:
+        path = beside(folder, LOCK)
+        if path in self._held:
             return
-        folder = Path(folder).expanduser()
-        if make and not folder.exists() and not folder.is_symlink():
-            folder.mkdir(parents=True)
-            self._made.append(folder)
+        lock = FileLock(path, timeout=0)
         try:
-            descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except (FileNotFoundError, NotADirectoryError):  # nothing to hold yet; a file is refused by the checks
-            return
-        info = os.fstat(descriptor)
-        if (info.st_dev, info.st_ino) in self._held:
-            os.close(descriptor)
-            return
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(descriptor)
+            lock.acquire()
+        except Timeout:
             self.release()
             raise CifakeError(
                 f"{str(folder)!r} is being written by another cifake command running now (a build, an import or a "
                 f"train). Wait for it to end (or stop it), or choose another --output-dir."
             ) from None
-        self._held[(info.st_dev, info.st_ino)] = descriptor
+        self._held[path] = lock
 
     def release(self) -> None:
-        """Let go of every folder; one this lock made and nothing was written to goes again."""
-        for descriptor in self._held.values():
-            os.close(descriptor)  # closing the descriptor ends its lock
+        """Let go of every folder, removing the lock files while still held (a waiting peer then takes none)."""
+        for path, lock in self._held.items():
+            path.unlink(missing_ok=True)
+            lock.release()
         self._held.clear()
-        for folder in reversed(self._made):
-            with suppress(OSError):
-                folder.rmdir()  # only while empty
-        self._made.clear()
 
 
 # What a folder of the kit holds, as a tree of name patterns: a pattern's value is True where the

@@ -23,7 +23,7 @@ from . import licences
 from .builder import build_tables
 from .cards import build_section, folders_section, kaggle_section, top_codecs
 from .cifar10 import load_cifar10
-from .export import WORK_DIR, beside, prepare_output, unfinished_job, write_dataset_folder
+from .export import WORK_DIR, prepare_output, unfinished_job, write_dataset_folder
 from .features import FULL_PER_CLASS, IMAGE_FORMATS, IMPORT_ENCODINGS
 from .folders import parse_sources, plan_folders
 from .generate import DEFAULT_GENERATOR, FakeStore, GenerationSettings, generate_fakes, generator_id, plan_fakes
@@ -174,8 +174,7 @@ def _job(out: Path, overwrite: bool, job: str, settings: dict, state=None):
     lock = FolderLock()  # held until the job ends: a second build or import into `out` is refused meanwhile
     try:
         if state is None or state.is_main_process:
-            lock.hold(out, make=True)
-            lock.hold(beside(out))
+            lock.hold(out)
             work = prepare_output(out, overwrite)
             record = work / "settings.json"
             previous = unfinished_job(work)

@@ -60,8 +60,7 @@ def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLoc
     """Refuse what `prepare` would refuse, before long work (decoding the data); returns what the run does.
     Run by the main process only: it takes the folders' lock, and completes a switch that a kill cut short."""
     out, lock = Path(output_dir).expanduser(), lock or FolderLock()
-    for folder in (out, beside(out)):
-        lock.hold(folder)
+    lock.hold(out)
     finish_cut_switch(out)
     return _decide(out, resume, overwrite)
 
@@ -69,7 +68,7 @@ def check(output_dir: str | Path, resume: bool, overwrite: bool, lock: FolderLoc
 def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: bool, may_change=(),
             lock: FolderLock | None = None) -> RunFolder:
     """Check `output_dir` and decide where the run trains; nothing is written before the checks pass.
-    The main process only; `lock` (taken by `check`) is held on the folder the run trains in."""
+    The main process only; `lock` (taken by `check`) holds `output_dir`, and so its replacement beside it."""
     out, lock = Path(output_dir).expanduser(), lock or FolderLock()
     action, new = check(out, resume, overwrite, lock), beside(out)
     if action in ("drop the orphan", "replace again"):
@@ -84,7 +83,6 @@ def prepare(output_dir: str | Path, settings: dict, resume: bool, overwrite: boo
     made = work == out and not out.exists()
     if work == out:
         out.mkdir(parents=True, exist_ok=True)
-    lock.hold(work)
     if resume and not any(work.glob("checkpoint-*")):
         raise CifakeError(f"{str(work)!r} has no checkpoint to resume from. Run without --resume and with --overwrite.")
     require_same_settings(work / RUN_FILE, settings, what="a run", may_change=may_change, where=work)

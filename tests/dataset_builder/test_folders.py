@@ -355,15 +355,22 @@ def test_an_import_into_a_folder_another_command_is_writing_is_refused(genuine, 
 
     out = tmp_path / "out"
     lock = FolderLock()
-    lock.hold(out, make=True)  # as an import running now holds it
+    lock.hold(out)  # as an import running now holds it
     try:
         with pytest.raises(CifakeError, match="is being written by another cifake command running now"):
             import_folders([genuine / "real"], [str(genuine / "generated" / "gan-began")], output_dir=out)
     finally:
         lock.release()
-    assert not out.exists()  # the lock made it and nothing was written: it goes again
+    assert not out.exists() and not list(tmp_path.iterdir())  # nothing was written, and the lock file went
     report = import_folders([genuine / "real"], [str(genuine / "generated" / "gan-began")], output_dir=out)
     assert set(report.counts) == {"train", "test"}
+
+
+def test_a_lock_file_left_by_a_kill_blocks_nothing_and_goes(genuine, tmp_path):
+    out = tmp_path / "out"
+    (tmp_path / ".out.cifake-lock").touch()  # what a killed import leaves beside its folder
+    import_folders([genuine / "real"], [str(genuine / "generated" / "gan-began")], output_dir=out)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
 @pytest.mark.slow
