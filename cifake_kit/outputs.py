@@ -17,7 +17,8 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from itertools import takewhile
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -136,12 +137,14 @@ class FolderLock:
 
     def __init__(self):
         self._held: dict[Path, FileLock] = {}
+        self._made: list[Path] = []  # missing folders above a lock file, which filelock makes
 
     def hold(self, folder: str | Path) -> None:
         path = beside(folder, LOCK)
         if path in self._held:
             return
         lock = FileLock(path, timeout=0)
+        self._made += takewhile(lambda parent: not parent.exists(), path.parents)
         try:
             lock.acquire()
         except Timeout:
@@ -153,11 +156,16 @@ class FolderLock:
         self._held[path] = lock
 
     def release(self) -> None:
-        """Let go of every folder, removing the lock files while still held (a waiting peer then takes none)."""
+        """Let go of every folder, removing the lock files while still held (a waiting peer then takes none),
+        and the folders made for them that stay empty."""
         for path, lock in self._held.items():
             path.unlink(missing_ok=True)
             lock.release()
         self._held.clear()
+        for folder in self._made:  # deepest first
+            with suppress(OSError):
+                folder.rmdir()  # only while empty
+        self._made.clear()
 
 
 # What a folder of the kit holds, as a tree of name patterns: a pattern's value is True where the

@@ -100,10 +100,9 @@ def test_output_folder_rules(tmp_path, built_dataset):
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset, kwargs, message):
-    out = tmp_path / "out"
     with pytest.raises(CifakeError, match=message):
-        train(data=str(built_dataset), output_dir=out, **kwargs)
-    assert not out.exists()
+        train(data=str(built_dataset), output_dir=tmp_path / "runs" / "out", **kwargs)
+    assert list(tmp_path.iterdir()) == []  # no folder, no lock file
 
 
 @pytest.mark.slow
