@@ -154,8 +154,7 @@ def _plot_mass(by_group: dict, shares, labels, predictions, uniform, path: Path,
                     linewidth=1.6, color="tab:red" if group.startswith("FAKE") else "tab:blue",
                     label=f"{group} (n={len(values)}, mean {values.mean():.0%})")
     ax.axvline(uniform, color="grey", linestyle="--", linewidth=1, label=f"uniform map ({uniform:.0%})")
-    ax.set_xlabel(f"share of Grad-CAM mass in the centre ({result['centre']})")
-    ax.set_ylabel("images")
+    ax.set(xlabel=f"share of Grad-CAM mass in the centre ({result['centre']})", ylabel="images")
     ax.set_title(f"Where the evidence lies: {Path(result['model']).name} on {Path(result['data']).name} [{result['split']}]",
                  fontsize=9)
     ax.legend(fontsize=7)

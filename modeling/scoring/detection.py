@@ -134,8 +134,7 @@ def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = ""
             continue
         called = p_fake >= cut
         ax.plot(np.mean(called[~is_fake]), np.mean(called[is_fake]), marker, color="black", label=name)
-    ax.set_xlabel("false positive rate (REAL called FAKE)")
-    ax.set_ylabel("true positive rate (FAKE caught)")
+    ax.set(xlabel="false positive rate (REAL called FAKE)", ylabel="true positive rate (FAKE caught)")
     ax.set_title(_titled("ROC, FAKE positive", title), fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     written.append(save(fig, out_dir / ROC_PNG))
@@ -144,9 +143,7 @@ def plot_detection(labels, p_fake, metrics: dict, out_dir: Path, title: str = ""
     fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
     ax.plot(recall, precision, color="tab:purple", label=f"AP {metrics['average_precision']:.3f}")
     ax.axhline(is_fake.mean(), linestyle=":", color="grey", label=f"chance ({is_fake.mean():.0%} FAKE)")
-    ax.set_xlabel("recall (FAKE caught)")
-    ax.set_ylabel("precision (called FAKE that are FAKE)")
-    ax.set_ylim(0, 1.02)
+    ax.set(xlabel="recall (FAKE caught)", ylabel="precision (called FAKE that are FAKE)", ylim=(0, 1.02))
     ax.set_title(_titled("Precision-recall, FAKE positive", title), fontsize=9)
     ax.legend(loc="lower left", fontsize=8)
     written.append(save(fig, out_dir / PR_PNG))

@@ -65,8 +65,7 @@ def plot_confusion_matrix(matrix, path: Path, title: str = "") -> None:
                 color="white" if shares[i, j] > 0.6 else "black", fontsize=10)
     ax.set_xticks(range(len(LABEL_NAMES)), LABEL_NAMES)
     ax.set_yticks(range(len(LABEL_NAMES)), LABEL_NAMES)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set(xlabel="predicted", ylabel="true")
     ax.set_title(title or "Confusion matrix", fontsize=10)
     save(fig, path)
 
@@ -87,12 +86,9 @@ def plot_training_curves(log_history: list, path: Path) -> None:
             right.plot([e[0] for e in evals if e[3] is not None], [e[3] for e in evals if e[3] is not None], "s-",
                        color="tab:purple", label="ROC AUC (FAKE positive)")
         right.legend()
-    left.set_xlabel("epoch")
-    left.set_ylabel("cross-entropy")
+    left.set(xlabel="epoch", ylabel="cross-entropy")
     left.legend()
-    right.set_xlabel("epoch")
-    right.set_ylabel("validation score")
-    right.set_ylim(top=1.0)
+    right.set(xlabel="epoch", ylabel="validation score", ylim=(None, 1.0))
     for ax in (left, right):
         ax.grid(alpha=0.3)
     save(fig, path)
