@@ -91,8 +91,7 @@ _SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (defaul
 
 def register(subparsers) -> None:
     # main() parses the rest of train's line with parse_train, so no other command imports transformers.
-    train = subparsers.add_parser("train", help="train a CIFAKE model with transformers' Trainer", add_help=False)
-    train.set_defaults(interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+    subparsers.add_parser("train", help="train a CIFAKE model with transformers' Trainer", add_help=False)
 
     evaluate = command(
         subparsers, "evaluate", "score a saved model on a dataset split, clean and perturbed",
@@ -187,8 +186,7 @@ def parse_train(argv: list[str]) -> argparse.Namespace:
     kit, given = parse(argv, description=TRAIN_DESCRIPTION, epilog=TRAIN_EXAMPLE, formatter_class=FORMATTER)
     return argparse.Namespace(command="train", handler=run_train, verbose=kit.verbose, kit=kit, given=given,
                               output_dir=given.get("output_dir") or "cifake-model", data=kit.data,
-                              pretrained=kit.pretrained, hub_model_id=given.get("hub_model_id"),
-                              interrupt_hint="Run it again with --resume to continue from the last checkpoint.")
+                              pretrained=kit.pretrained, hub_model_id=given.get("hub_model_id"))
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -197,10 +195,10 @@ def run_train(args: argparse.Namespace) -> None:
 
         print("\n".join(RECIPES))
         return
-    from modeling.training.train import train
-
     keep_freed_memory()
-    try:
+    try:  # an interrupt while transformers loads is answered by what the folders hold too
+        from modeling.training.train import train
+
         result = train(args.kit, **args.given)
     except (KeyboardInterrupt, OSError):
         args.interrupt_hint = args.resume_hint = train_resume_hint(args.output_dir)

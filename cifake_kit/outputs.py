@@ -143,12 +143,18 @@ class FolderLock:
         path = beside(folder, LOCK)
         if path in self._held:
             return
-        lock = FileLock(path, timeout=0)
-        self._made += takewhile(lambda parent: not parent.exists(), path.parents)
+        missing = list(takewhile(lambda parent: not parent.exists(), path.parents))
+        if not path.parents[len(missing)].is_dir():
+            raise CifakeError(f"--output-dir {str(folder)!r} lies in {str(path.parents[len(missing)])!r}, which is a file, "
+                              f"not a folder. Choose another --output-dir.")
+        lock, self._made = FileLock(path, timeout=0), self._made + missing
         try:
             lock.acquire()
         except Timeout:
             self.release()
+            if not path.exists():  # not held: filelock retried a file it cannot make (a folder like /proc)
+                raise CifakeError(f"--output-dir {str(folder)!r}: its lock file {str(path)!r} cannot be made there. "
+                                  f"Choose another --output-dir.") from None
             raise CifakeError(
                 f"{str(folder)!r} is being written by another cifake command running now (a build, an import or a "
                 f"train). Wait for it to end (or stop it), or choose another --output-dir."

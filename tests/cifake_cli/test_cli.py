@@ -341,6 +341,11 @@ def test_output_folders_that_are_files_or_not_writable_are_one_line(tmp_path, mo
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"cifake {command[0]}: error: --output-dir 'a-file' is a file, not a folder. Choose another "
                        f"--output-dir."]
+    for command in (["train", "--data", str(built_dataset)], ["build", "--demo"]):  # under a file: the lock says so
+        assert main([*command, "--output-dir", "a-file/sub"]) == 1, command
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"cifake {command[0]}: error: --output-dir 'a-file/sub' lies in {str(tmp_path.resolve() / 'a-file')!r}, which "
+            f"is a file, not a folder. Choose another --output-dir."]
     real_mkdir = pathlib.Path.mkdir
 
     def read_only(self, *args, **kwargs):
