@@ -3,19 +3,20 @@ torch is imported inside `free_bytes`, so importing this module stays free."""
 
 from __future__ import annotations
 
-import os
 import sys
+
+import psutil
 
 
 def free_bytes(device=None) -> int:
     """Memory free for a new allocation on `device` (default: CUDA if present, else the CPU); on the CPU, the
-    system's available memory, or what the process's cgroup still allows if less."""
+    system's available memory (psutil's, Linux's MemAvailable), or what the process's cgroup still allows if less."""
     import torch
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    return min(_available_memory(), _cgroup_room())
+    return min(psutil.virtual_memory().available, _cgroup_room())
 
 
 def _cgroup_room() -> int:
@@ -34,17 +35,3 @@ def _cgroup_room() -> int:
     except (OSError, ValueError, IndexError):
         return sys.maxsize
 
-
-def _available_memory() -> int:
-    """The system's available memory (Linux's MemAvailable); unbounded where the system does not say."""
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return sys.maxsize
