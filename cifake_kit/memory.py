@@ -1,5 +1,5 @@
 """Memory free for new allocations: what the kit's memory checks (train, evaluate, build) compare with.
-torch is imported inside `free_bytes`, so importing this module stays free."""
+torch is imported inside `free_bytes`, so importing this module stays cheap (psutil only)."""
 
 from __future__ import annotations
 
