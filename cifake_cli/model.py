@@ -84,8 +84,8 @@ TRAIN_DESCRIPTION = (
 # sweep's training flags, by train's names (checked by the sweep, as train checks them).
 _SWEEP_TRAINING = {"num_train_epochs": (float, "epochs of every topology (default: each recipe's)"),
                    "per_device_train_batch_size": (int, "images per step (default: each recipe's)"),
-                   "early_stopping_patience": (int, "validations without a better score before stopping; 0 = off "
-                                                    "(default: each recipe's)"),
+                   "early_stopping_patience": (int, "validations without a better score before stopping, keeping "
+                                                    "the best model; 0 = off, the final model kept (default: each recipe's)"),
                    "seed": (int, "seed of every run (default: 0)")}
 
 

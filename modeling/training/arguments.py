@@ -27,7 +27,7 @@ RECIPE_FIELDS = {
 KIT_SET = {
     "resume_from_checkpoint": "use --resume (the kit picks the newest whole checkpoint)",
     "disable_tqdm": "use --verbose for Trainer's own bars",
-    "load_best_model_at_end": "the kit keeps the best checkpoint by the recipe's selection metric",
+    "load_best_model_at_end": "--early_stopping_patience above 0 keeps the best checkpoint, 0 the final model",
     "metric_for_best_model": "the recipe's selection_metric chooses it (--config)",
     "greater_is_better": "the kit's selection metrics are higher-is-better",
     "remove_unused_columns": "the kit's batches arrive whole", "use_cpu": "the kit uses a GPU when there is one",
@@ -79,8 +79,8 @@ class CifakeArguments:
         "start a timm backbone from pretrained weights: 'timm' (its default weights, from the Hub), hf-hub:OWNER/NAME, "
         "or a local timm checkpoint folder", metavar="SOURCE"))
     early_stopping_patience: int | None = field(default=None, metadata=_help(
-        "validations without a better score (the recipe's: accuracy or AUROC) before stopping; 0 = off (default: the "
-        "recipe's)"))
+        "validations without a better score (the recipe's: accuracy or AUROC) before stopping, keeping the best model; "
+        "0 = off: every epoch runs and the final model is kept (default: the recipe's)"))
     augment: bool | None = field(default=None, metadata=_help(
         "true or false: random flips and crops (default: the recipe's)", metavar="BOOL"))
     validation_fraction: float = field(default=0.1, metadata=_help(

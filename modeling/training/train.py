@@ -257,7 +257,7 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "eval_strategy": "steps" if streaming else "epoch",
         "save_strategy": "steps" if streaming else "epoch",
         "save_total_limit": 2,
-        "load_best_model_at_end": True,
+        "load_best_model_at_end": training["early_stopping_patience"] > 0,  # 0: every epoch, the final model kept
         "metric_for_best_model": training["selection_metric"],
         "greater_is_better": True,
         "logging_strategy": "steps",
@@ -471,7 +471,7 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
         "training": settings["training"],
         "sizes": sizes,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "best_checkpoint": Path(best).name if best else None,  # in the model folder
+        "best_checkpoint": Path(best).name if best and trainer.args.load_best_model_at_end else None,  # None: the final model
         "epochs_run": trainer.state.epoch,
         "decision_threshold": threshold,
         "pretrained_weights": started_from,

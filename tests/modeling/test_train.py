@@ -52,6 +52,36 @@ def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
     assert {"step": steps, "marker": "resumed from here"} in state["log_history"]
 
 
+@pytest.mark.parametrize("patience", [0, 5])
+def test_early_stopping_keeps_the_best_model_and_without_it_the_final_one(tmp_path, built_dataset, monkeypatch,
+                                                                          patience):
+    from safetensors.torch import load_file
+
+    import modeling.training.train as training
+
+    validations = []
+
+    def first_is_best(eval_prediction):  # every validation scores lower than the one before
+        validations.append(1)
+        return {"accuracy": 1 / len(validations), "roc_auc": 1 / len(validations)}
+
+    monkeypatch.setattr(training, "trainer_metrics", first_is_best)
+    out = tmp_path / "run"
+    result = train(data=str(built_dataset), output_dir=out, num_train_epochs=3, per_device_train_batch_size=8,
+                   early_stopping_patience=patience, seed=0)
+    steps = read_state(out)["global_step"]
+    first, last = f"checkpoint-{steps // 3}", f"checkpoint-{steps}"
+    kept = first if patience else last
+    assert json.loads(result.report.read_text())["best_checkpoint"] == (kept if patience else None)
+    weights = {name: load_file(out / name / "model.safetensors") for name in ("", first, last)}
+
+    def same(a, b):
+        return weights[a].keys() == weights[b].keys() and all(weights[a][k].equal(weights[b][k]) for k in weights[a])
+
+    assert same("", kept)
+    assert not same(first, last)  # the two epochs' models differ, so the check above means something
+
+
 def test_the_model_learns_a_separable_signal(trained_model):
     # Toy task: REAL photos vs other photos carrying a fixed +-6 grey-level checkerboard.
     report = json.loads((trained_model / "report" / "report.json").read_text())
