@@ -416,12 +416,16 @@ class CifakeConsole(TrainerCallback):
             self.bar.refresh()
         self.bar.close()
         self.bar = None
+        metric = args.metric_for_best_model.removeprefix("eval_").replace("roc_auc", "AUROC")
+        best = "unknown" if state.best_metric is None else (
+            f"{state.best_metric:.3f}" if metric == "AUROC" else f"{state.best_metric:.2%}")
         if stopped_early:
-            metric = args.metric_for_best_model.removeprefix("eval_").replace("roc_auc", "AUROC")
-            best = "unknown" if state.best_metric is None else (
-                f"{state.best_metric:.3f}" if metric == "AUROC" else f"{state.best_metric:.2%}")
             print(f"early stopping after epoch {state.epoch:g}: no better validation {metric} for {self.patience} "
                   f"{self.unit}; the best model (validation {metric} {best}) is kept")
+        elif args.load_best_model_at_end:
+            print(f"the best model (validation {metric} {best}) is kept")
+        else:
+            print(f"the final model (epoch {state.epoch:g}) is kept; early stopping was off")
 
 
 def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool,

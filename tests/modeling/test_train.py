@@ -54,7 +54,7 @@ def test_short_run_learns_writes_report_and_resumes(tmp_path, built_dataset):
 
 @pytest.mark.parametrize("patience", [0, 5])
 def test_early_stopping_keeps_the_best_model_and_without_it_the_final_one(tmp_path, built_dataset, monkeypatch,
-                                                                          patience):
+                                                                          capsys, patience):
     from safetensors.torch import load_file
 
     import modeling.training.train as training
@@ -80,6 +80,9 @@ def test_early_stopping_keeps_the_best_model_and_without_it_the_final_one(tmp_pa
 
     assert same("", kept)
     assert not same(first, last)  # the two epochs' models differ, so the check above means something
+    said = ("the best model (validation accuracy 100.00%) is kept" if patience else
+            "the final model (epoch 3) is kept; early stopping was off")
+    assert said in capsys.readouterr().out
 
 
 def test_the_model_learns_a_separable_signal(trained_model):
