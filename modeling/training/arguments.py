@@ -28,7 +28,7 @@ KIT_SET = {
     "resume_from_checkpoint": "use --resume (the kit picks the newest whole checkpoint)",
     "disable_tqdm": "use --verbose for Trainer's own bars",
     "load_best_model_at_end": "--early_stopping_patience above 0 keeps the best checkpoint, 0 the final model",
-    "metric_for_best_model": "the recipe's selection_metric chooses it (--config)",
+    "metric_for_best_model": "the recipe's selection_metric chooses it (--config), for early stopping",
     "greater_is_better": "the kit's selection metrics are higher-is-better",
     "remove_unused_columns": "the kit's batches arrive whole", "use_cpu": "the kit uses a GPU when there is one",
     "prediction_loss_only": "the kit's metrics need the predictions", "eval_do_concat_batches": "the kit's metrics need it",

@@ -257,8 +257,10 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "eval_strategy": "steps" if streaming else "epoch",
         "save_strategy": "steps" if streaming else "epoch",
         "save_total_limit": 2,
-        "load_best_model_at_end": training["early_stopping_patience"] > 0,  # 0: every epoch, the final model kept
-        "metric_for_best_model": training["selection_metric"],
+        # Early stopping keeps the best checkpoint by the selection metric; without it (0) every epoch runs, the
+        # final model is kept and no checkpoint is held back as "best".
+        "load_best_model_at_end": training["early_stopping_patience"] > 0,
+        "metric_for_best_model": training["selection_metric"] if training["early_stopping_patience"] > 0 else None,
         "greater_is_better": True,
         "logging_strategy": "steps",
         "logging_first_step": True,
@@ -416,16 +418,15 @@ class CifakeConsole(TrainerCallback):
             self.bar.refresh()
         self.bar.close()
         self.bar = None
+        if not args.load_best_model_at_end:
+            print(f"the final model (epoch {state.epoch:g}) is kept; early stopping was off")
+            return
         metric = args.metric_for_best_model.removeprefix("eval_").replace("roc_auc", "AUROC")
         best = "unknown" if state.best_metric is None else (
             f"{state.best_metric:.3f}" if metric == "AUROC" else f"{state.best_metric:.2%}")
-        if stopped_early:
-            print(f"early stopping after epoch {state.epoch:g}: no better validation {metric} for {self.patience} "
-                  f"{self.unit}; the best model (validation {metric} {best}) is kept")
-        elif args.load_best_model_at_end:
-            print(f"the best model (validation {metric} {best}) is kept")
-        else:
-            print(f"the final model (epoch {state.epoch:g}) is kept; early stopping was off")
+        kept = f"the best model (validation {metric} {best}) is kept"
+        print(f"early stopping after epoch {state.epoch:g}: no better validation {metric} for {self.patience} "
+              f"{self.unit}; {kept}" if stopped_early else kept)
 
 
 def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite: bool,
@@ -475,7 +476,7 @@ def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, set
         "training": settings["training"],
         "sizes": sizes,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "best_checkpoint": Path(best).name if best and trainer.args.load_best_model_at_end else None,  # None: the final model
+        "best_checkpoint": Path(best).name if best else None,  # in the model folder; None: the final model is kept
         "epochs_run": trainer.state.epoch,
         "decision_threshold": threshold,
         "pretrained_weights": started_from,
