@@ -3,7 +3,12 @@
 `build_sd_task` lays ../shared/data/generated-sd out as import-folder sources, one per source
 repository (generator_id `stable-diffusion:<owner>/<repo>`), beside the same number of real CIFAR-10
 test photos spread evenly over the ten classes, and imports both halves with the kit's one encoder
-(JPEG q75, CIFAKE's tables) and its stratified, seeded 80/20 split. The real photos are taken after
+(JPEG q75, CIFAKE's tables) into a seeded 80/20 split (`draw_split`) stratified by source (the real
+photos by class) and grouped by prompt: where a source used many prompts (bento170502: two samples
+of each line of its prompts.txt), the samples of one prompt stay on one side of the split, so no
+test picture has a sibling of the same prompt in training. A source prompted by its class alone, as
+CIFAKE was (vincegmz: "a photo of a dog" for all 200), is split image by image, and so are images
+whose prompt is unknown. The real photos are taken after
 the ones bench/_genuine.py uses, so that the two tasks can be trained together without a photo in
 one task's training split and the other's test split.
 
@@ -39,7 +44,7 @@ CLASS_WORDS = {
     "plane": "airplane", "aeroplane": "airplane", "car": "automobile", "boat": "ship", "puppy": "dog",
     "kitten": "cat", "pony": "horse", "lorry": "truck",
 }
-_PHOTO_PROMPT = re.compile(r"\ba photo of\b|\bphotograph", re.IGNORECASE)
+_PHOTO_PROMPT = re.compile(r"\ba photo of\b|\bphotograph\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class SdImage:
     generator_id: str  # stable-diffusion:<owner>/<repo>
     content: str  # PHOTO or ART
     cifar10_class: str | None  # for photo-like images whose prompt names a CIFAR-10 class
+    group: str = ""  # images of one group stay on one side of the split (`prompt_groups`); "": on its own
 
 
 @dataclass(frozen=True)
@@ -123,16 +129,30 @@ def content_of(row: dict) -> tuple[str, str | None]:
     return PHOTO, class_in_prompt(text)
 
 
+def prompt_groups(folder: str, prompts: list[str]) -> list[str]:
+    """The split group of each image of one source folder, from its provenance prompts.
+
+    A source with more than one known prompt: its images of one prompt form a group (`folder/prompt`).
+    A source with one prompt or none known (a class prompt such as vincegmz's "a photo of a dog", or
+    "unknown"): "", each image on its own, as CIFAKE splits the images of its per-class prompts.
+    """
+    texts = [prompt_text(prompt) for prompt in prompts]
+    by_prompt = len({text for text in texts if text}) > 1
+    return [f"{folder}/{text}" if by_prompt and text else "" for text in texts]
+
+
 def sd_images(shared: Path) -> list[SdImage]:
-    """Every image of ../shared/data/generated-sd with its generator_id, content type and class."""
+    """Every image of ../shared/data/generated-sd with its generator_id, content type, class and group."""
     root = shared / "data" / SD_FOLDER
     if not root.is_dir():
         raise SystemExit(f"{root} is missing: this bench needs ../shared/data/generated-sd (see ../shared/README.md).")
     images = []
     for folder in sorted(p for p in root.iterdir() if (p / "provenance.csv").is_file()):
         with open(folder / "provenance.csv", newline="") as handle:
-            for row in csv.DictReader(handle):
-                images.append(SdImage(folder.name, row["file"], generator_id_of(row["repo"]), *content_of(row)))
+            rows = list(csv.DictReader(handle))
+        groups = prompt_groups(folder.name, [row.get("prompt", "") for row in rows])
+        images += [SdImage(folder.name, row["file"], generator_id_of(row["repo"]), *content_of(row), group)
+                   for row, group in zip(rows, groups)]
     return images
 
 
@@ -145,7 +165,7 @@ def stage(rows: list[Row], staging: Path, keep_splits: bool) -> tuple[list[Path]
     for row in rows:
         split = row.split if keep_splits else ""
         if row.label == REAL:
-            target = staging / "real" / split / (row.cifar10_class or "unknown")
+            target = staging / "real" / split / row.cifar10_class
         else:
             base = fake_dirs.setdefault(row.generator_id, staging / "fake" / row.generator_id.replace(":", "__").replace("/", "__"))
             target = base / split
@@ -193,23 +213,50 @@ def sd_rows(shared: Path, real_count: int | None = None,
     return rows, table
 
 
-def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None = None,
-                  real_skip: int = REAL_TOTAL) -> tuple[Path, list[Row], dict[str, SdImage]]:
-    """Import the SD task into `out`: (dataset folder, its rows with the split drawn, side table).
+def draw_split(rows: list[Row], table: dict[str, SdImage], seed: int = 0, test_fraction: float = 0.2) -> list[Row]:
+    """`rows` with a seeded test split of about `test_fraction`, stratified by source (the real photos
+    by class) and keeping each SD image's group (`SdImage.group`) on one side (sklearn's
+    StratifiedGroupKFold, its first fold as test)."""
+    import warnings
 
-    REAL: `real_count` photos (default: as many as SD images) spread over the classes, after the
-    `real_skip` photos of the GAN/DDPM task. The split is the kit's stratified 80/20 split in
-    `seed`, read back from the written dataset.
-    """
-    rows, table = sd_rows(shared, real_count, real_skip)
-    import_rows(rows, out, seed=seed, keep_splits=False,
-                intro="The Stable Diffusion task of the kit's benchmarks (bench/_sd.py): genuine SD v1.x outputs from "
-                      "public repositories against real CIFAR-10 test photos.")
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    strata = [row.generator_id if row.label == FAKE else f"real/{row.cifar10_class}" for row in rows]
+    groups = [(table[row.key].group if row.label == FAKE else "") or row.key for row in rows]
+    folds = StratifiedGroupKFold(n_splits=round(1 / test_fraction), shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # sources of 2-3 images cannot be spread over 5 folds, and need not be
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        _, test = next(folds.split(np.zeros(len(rows)), strata, groups))
+    test = set(test.tolist())
+    return [replace(row, split="test" if i in test else "train") for i, row in enumerate(rows)]
+
+
+def as_stored(rows: list[Row], out: Path) -> list[Row]:
+    """`rows` with the split each has in the dataset folder `out`; refused if one is not there."""
     split_of = {key: split for split, key in stored_keys(out)}
     missing = [row.key for row in rows if row.key not in split_of]
     if missing:
-        raise SystemExit(f"{len(missing)} images of the SD task are not in {out} (e.g. {missing[0]}).")
-    return out, [replace(row, split=split_of[row.key]) for row in rows], table
+        raise SystemExit(f"{len(missing)} of the task's images are not in {out} (e.g. {missing[0]}): "
+                         f"the import skipped them; see its report in {out}.")
+    return [replace(row, split=split_of[row.key]) for row in rows]
+
+
+def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None = None,
+                  real_skip: int = REAL_TOTAL) -> tuple[Path, list[Row], dict[str, SdImage]]:
+    """Import the SD task into `out`: (dataset folder, its rows with their split, side table).
+
+    REAL: `real_count` photos (default: as many as SD images) spread over the classes, after the
+    `real_skip` photos of the GAN/DDPM task. The split: `draw_split` in `seed`, checked against the
+    written dataset.
+    """
+    rows, table = sd_rows(shared, real_count, real_skip)
+    rows = draw_split(rows, table, seed)
+    import_rows(rows, out, keep_splits=True,
+                intro="The Stable Diffusion task of the kit's benchmarks (bench/_sd.py): genuine SD v1.x outputs from "
+                      "public repositories against real CIFAR-10 test photos.")
+    if as_stored(rows, out) != rows:
+        raise SystemExit(f"the splits stored in {out} are not the ones drawn.")
+    return out, rows, table
 
 
 def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row]]:
@@ -217,8 +264,7 @@ def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row
     build_genuine_task(shared, out, seed=seed)
     rows = [Row(path, FAKE, g, None, "") for g, path in generator_files(shared)]
     rows += [Row(path, REAL, None, name, "") for name, path in real_photos(shared, REAL_TOTAL)]
-    where = {row.key: row for row in rows}
-    return out, [replace(where[key], split=split) for split, key in stored_keys(out)]
+    return out, as_stored(rows, out)
 
 
 # --- learning curve -------------------------------------------------------------------------------
@@ -252,7 +298,7 @@ def control_masks(keys: list[str], labels, classes: list[str | None], table: dic
     out = {}
 
     def add(name, fake_mask, real_mask):
-        out[name] = {"fake": fake_mask, "real": real_mask, "mask": fake_mask | real_mask,
+        out[name] = {"fake": fake_mask, "real": real_mask,
                      "fake_images": int(fake_mask.sum()), "real_images": int(real_mask.sum())}
 
     vince = np.array([i is not None and i.generator_id == generator_id_of("vincegmz/stable-diffusion")

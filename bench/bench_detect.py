@@ -98,13 +98,14 @@ def check_recipes(runs: list[tuple[str, str]]) -> None:
 
 def fit(data, spec: str, out: Path, name: str | None = None, seed: int = 0) -> dict:
     """Train `spec` on `data` into `out` as `cifake train --config` does: its row (name, metrics, seconds,
-    parameters, epochs, model_dir)."""
+    parameters, epochs, model_dir, and the kept model's validation ROC AUC)."""
     from modeling.training.train import train
 
     seconds, result = timed(train, data=str(data), output_dir=out, config=spec, overwrite=True, seed=seed)
     report = json.loads(result.report.read_text())
     return {"name": name or spec, "metrics": report["metrics"], "seconds": seconds, "parameters": report["parameters"],
-            "epochs": report["epochs_run"], "model_dir": result.output_dir}
+            "epochs": report["epochs_run"], "model_dir": result.output_dir,
+            "validation_roc_auc": (report.get("decision_threshold") or {}).get("validation_roc_auc")}
 
 
 def recipe_run(data, name: str, spec: str, work: Path) -> dict:

@@ -2,7 +2,8 @@
 
 Task (bench/_sd.py): 791 genuine SD v1.x outputs from six public repositories (../shared/data/
 generated-sd, 32x32) against 791 real CIFAR-10 test photos spread evenly over the ten classes (not
-the photos of the GAN/DDPM task), one JPEG encoder for both halves, the kit's stratified 80/20 split.
+the photos of the GAN/DDPM task), one JPEG encoder for both halves, an 80/20 split stratified by
+source and grouped by prompt (no test image has a same-prompt sibling in training).
 
 Parts (--parts, default all):
   recipes   every recipe beside the hand-feature logistic baseline of bench/bench_detect.py: ROC AUC,
@@ -11,6 +12,7 @@ Parts (--parts, default all):
   controls  did it learn the generator or the subject? (a) photo-like SD dogs against real dog photos
             only, bento170502's photo-like animals against real photos of their classes, scored by the
             best recipe; (b) the best recipe trained without the photo-like SD images, scored on them.
+            The best recipe: the one with the highest validation ROC AUC (never chosen on the test split).
   joint     one detector for every genuine fake: the best recipe on SD + the GAN/DDPM task together,
             per family (SD, GAN, DDPM) against the two specialists, on the same test images.
   curve     ROC AUC against the number of training fakes (real side subsampled to match), SD and
@@ -23,6 +25,7 @@ Parts (--parts, default all):
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -90,7 +93,6 @@ def part_recipes(ctx) -> dict:
     data, table_ = ctx["sd_data"], ctx["table"]
     runs = [(name, with_epochs(name, ctx["epochs"])) for name in ctx["recipes"]]
     runs += [(f"{FALLBACK_BEST}, {n} epochs", with_epochs(FALLBACK_BEST, n)) for n in ctx["extra_epochs"]]
-    check_recipes(runs)
     scores = {}
     baseline = logistic_baseline(data, scores)
     baseline["content"] = content_scores(_sd.pixel_keys(scores["test"]), scores["labels"], scores["p_fake"], table_)
@@ -116,11 +118,12 @@ def part_recipes(ctx) -> dict:
         body.append([f"**{name.replace(' vs all real', '')}**", rows[0]["content"][name]["fake_images"]]
                     + [fmt(r["content"][name]["auc"]) for r in rows])
     print(table(["source / content", "SD test images"] + [r["name"] for r in rows], body))
-    if len(rows) > 1:
-        ctx["best"] = best = max(rows[1:], key=lambda r: r["metrics"]["roc_auc"] or 0.0)
+    if len(rows) > 1:  # chosen on validation: the test split only reports
+        ctx["best"] = best = max(rows[1:], key=lambda r: r["validation_roc_auc"] or 0.0)
         m = best["metrics"]
-        print(f"\nBest recipe: {best['name']}: ROC AUC {m['roc_auc']:.4f} (target >= 0.99), "
-              f"{best['seconds'] / 60:.1f} min training (target <= 15).")
+        print(f"\nBest recipe (highest validation ROC AUC, {best['validation_roc_auc']:.4f}): {best['name']}: "
+              f"test ROC AUC {m['roc_auc']:.4f} (target >= 0.99), {best['seconds'] / 60:.1f} min training "
+              f"(target <= 15).")
     return {"rows": [{k: v for k, v in r.items() if k != "model_dir"} for r in rows]}
 
 
@@ -357,6 +360,15 @@ def part_gradcam(ctx) -> dict:
     return result
 
 
+def curve_size(value: str) -> int | None:
+    """A --curve-sizes value: a number of training fakes (1 or more), or 'all' (None)."""
+    if value == "all":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is no number of training fakes: give 1 or more, or 'all'")
+    return int(value)
+
+
 def main():
     parser = arguments(__doc__)
     parser.add_argument("--parts", nargs="+", action="extend", choices=PARTS)
@@ -366,7 +378,7 @@ def main():
     parser.add_argument("--seeds", nargs="+", action="extend", type=int, help="seeds of the learning curve")
     parser.add_argument("--curve-all-seeds", action="store_true",
                         help="train the 'every fake' curve point for every seed too (only the training seed differs)")
-    parser.add_argument("--curve-sizes", nargs="+", action="extend", type=lambda v: None if v == "all" else int(v),
+    parser.add_argument("--curve-sizes", nargs="+", action="extend", type=curve_size,
                         help="training fakes per curve point ('all': every one)")
     parser.add_argument("--epochs", type=int, help="override every recipe's epochs (quick checks; not for results)")
     parser.add_argument("--figures", type=Path, default=REPO / "bench" / "figures")
@@ -377,7 +389,8 @@ def main():
                           ("curve_sizes", CURVE_SIZES)):
         if getattr(args, name) is None:
             setattr(args, name, list(default))
-    _sd.sd_images(args.shared)  # without the SD images: refused here, in one line, before anything loads
+    check_recipes([(name, name) for name in args.recipes])  # refused in one line, before anything loads,
+    _sd.sd_images(args.shared)  # as is a missing ../shared/data/generated-sd
     like_cifake()
     import torch
 

@@ -1,6 +1,8 @@
-"""bench/_sd.py: content types from provenance rows, content-control selection, learning-curve subsets."""
+"""bench/_sd.py: content types and split groups from provenance rows, the grouped split, content-control
+selection, learning-curve subsets."""
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,69 @@ def test_prompt_text_strips_the_inference_note():
     assert _sd.prompt_text("unknown (earlier run)") == ""
 
 
+def test_prompt_groups_keep_one_prompts_samples_together_and_split_a_class_prompt_image_by_image():
+    # bento170502: two samples of each prompts.txt line; an unknown prompt is a group of its own
+    many = ["(inferred: line 1) a painting of a cat", "(inferred: line 1) a painting of a cat",
+            "(inferred: line 2) a photo of a frog", "(inferred: line 2) a photo of a frog", "unknown (earlier run)"]
+    assert _sd.prompt_groups("bento", many) == ["bento/a painting of a cat"] * 2 + ["bento/a photo of a frog"] * 2 + [""]
+    # vincegmz: one class prompt for every image, as CIFAKE's per-class prompts; or no prompt known
+    assert _sd.prompt_groups("vince", ["a photo of a dog (inferred from sibling filename)"] * 3) == [""] * 3
+    assert _sd.prompt_groups("edmund", ["unknown"] * 3) == [""] * 3
+
+
+def _grouped_task():
+    """Rows and side table: source A in 30 prompt pairs, source B 40 images on their own, 10 real
+    photos in each of 6 classes."""
+    rows, table = [], {}
+    for i in range(60):
+        row = Row(Path(f"a{i}.png"), FAKE, "sd:A", None, "")
+        rows.append(row)
+        table[row.key] = SdImage("A", row.path.name, "sd:A", ART, None, f"A/prompt {i // 2}")
+    for i in range(40):
+        row = Row(Path(f"b{i}.png"), FAKE, "sd:B", None, "")
+        rows.append(row)
+        table[row.key] = SdImage("B", row.path.name, "sd:B", PHOTO, "dog")
+    rows += [Row(Path(f"{klass}{i}.jpg"), REAL, None, klass, "")
+             for klass in ("cat", "dog", "ship", "truck", "frog", "deer") for i in range(10)]
+    return rows, table
+
+
+def test_the_split_keeps_each_prompt_group_on_one_side_and_each_source_and_class_near_a_fifth():
+    rows, table = _grouped_task()
+    split = _sd.draw_split(rows, table, seed=0)
+    assert [replace(r, split="") for r in split] == rows  # the rows, in order, only their split drawn
+    side = {}
+    for row in split:
+        if row.label == FAKE and table[row.key].group:
+            side.setdefault(table[row.key].group, set()).add(row.split)
+    assert len(side) == 30 and all(len(sides) == 1 for sides in side.values())  # no pair across the split
+    for stratum in ("sd:A", "sd:B", "cat", "dog", "ship", "truck", "frog", "deer"):
+        mine = [r for r in split if stratum in (r.generator_id, r.cifar10_class) and r.label == (FAKE if ":" in stratum else REAL)]
+        assert 0.1 <= sum(r.split == "test" for r in mine) / len(mine) <= 0.3, stratum
+    assert _sd.draw_split(rows, table, seed=0) == split  # seeded
+    assert [r.split for r in _sd.draw_split(rows, table, seed=1)] != [r.split for r in split]
+
+
+def test_a_task_imported_with_its_own_splits_reads_back_row_for_row_and_a_skipped_image_is_refused(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (label, split) in enumerate([(FAKE, "train"), (FAKE, "train"), (FAKE, "test"),
+                                        (REAL, "train"), (REAL, "train"), (REAL, "test")]):
+        path = tmp_path / "images" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+        rows.append(Row(path, label, "sd:A" if label == FAKE else None, None if label == FAKE else "cat", split))
+    out = _sd.import_rows(rows, tmp_path / "task")
+    assert _sd.as_stored([replace(r, split="") for r in rows], out) == rows
+    broken = tmp_path / "images" / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(SystemExit, match=r"1 of the task's images are not in .*broken\.png"):
+        _sd.as_stored(rows + [Row(broken, FAKE, "sd:A", None, "train")],
+                      _sd.import_rows(rows + [Row(broken, FAKE, "sd:A", None, "train")], tmp_path / "task2"))
+
+
 def test_sd_images_read_every_provenance_row(tmp_path):
     folder = tmp_path / "data" / "generated-sd" / "bento170502-stable-diffusion"
     folder.mkdir(parents=True)
@@ -49,8 +114,9 @@ def test_sd_images_read_every_provenance_row(tmp_path):
         "a.png,bento170502/stable-diffusion,(inferred) a photo of a cat on a leash\n"
         "b.png,bento170502/stable-diffusion,(inferred) a painting of a dog\n")
     images = _sd.sd_images(tmp_path)
-    assert [(i.file, i.generator_id, i.content, i.cifar10_class) for i in images] == [
-        ("a.png", BENTO, PHOTO, "cat"), ("b.png", BENTO, ART, None)]
+    assert [(i.file, i.generator_id, i.content, i.cifar10_class, i.group) for i in images] == [
+        ("a.png", BENTO, PHOTO, "cat", "bento170502-stable-diffusion/a photo of a cat on a leash"),
+        ("b.png", BENTO, ART, None, "bento170502-stable-diffusion/a painting of a dog")]
     with pytest.raises(SystemExit, match="generated-sd is missing"):
         _sd.sd_images(tmp_path / "elsewhere")
 
@@ -113,8 +179,6 @@ def test_content_controls_score_each_fake_group_against_the_right_real_photos():
     assert picked("photo-like SD vs all real", "fake") == keys[:5]
     assert picked("art SD vs all real", "fake") == [keys[5], keys[6]]
     assert photo["real_images"] == art["real_images"] == 6
-    assert not (masks[bento]["fake"] & masks[bento]["real"]).any()
-    assert (dogs["mask"] == (dogs["fake"] | dogs["real"])).all()
 
 
 def _rows(train_fake=40, train_real=50, test=10):
@@ -183,6 +247,19 @@ def test_the_bench_refuses_in_one_line_without_the_sd_images(tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "generated-sd is missing" in result.stderr
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--recipes", "no-such-recipe", "--epochs", "1"], "unknown recipes ['no-such-recipe']"),
+    (["--curve-sizes", "0"], "'0' is no number of training fakes"),
+])
+def test_the_bench_refuses_bad_flags_in_one_line_before_anything_loads(tmp_path, flags, message):
+    import subprocess
+
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "bench" / "bench_sd.py"),
+                             "--shared", str(tmp_path), *flags], capture_output=True, text=True, timeout=120)
+    assert result.returncode in (1, 2) and message in result.stderr
+    assert "Traceback" not in result.stderr and "generated-sd is missing" not in result.stderr
+
+
 def test_the_sd_task_maps_every_test_row_back_to_its_file(tmp_path, shared_data):
     if not (shared_data / "generated-sd").is_dir():
         pytest.skip(f"needs {shared_data / 'generated-sd'}")
@@ -192,3 +269,8 @@ def test_the_sd_task_maps_every_test_row_back_to_its_file(tmp_path, shared_data)
     test = [r for r in rows if r.split == "test"]
     assert 0.15 < len(test) / len(rows) < 0.25
     assert {table[r.key].generator_id for r in rows if r.label == FAKE} >= {VINCE, BENTO, JOSH}
+    sides = {}  # bento170502's two samples of each prompt: never one in training and the other in test
+    for row in rows:
+        if row.label == FAKE and table[row.key].group:
+            sides.setdefault(table[row.key].group, set()).add(row.split)
+    assert len(sides) > 100 and all(len(s) == 1 for s in sides.values())
