@@ -161,7 +161,7 @@ def import_folders(
 
 
 def sample_archive() -> Path:
-    """The bundled CIFAR-10-format sample behind `cifake build --demo` (see its README)."""
+    """The bundled CIFAR-10-format sample behind `cifake build --cifar10 bundled-sample` (see its README)."""
     return Path(str(resources.files("dataset_builder") / "data" / _SAMPLE_ARCHIVE))
 
 

@@ -1,8 +1,9 @@
-"""Write dataset_builder/data/cifar10-sample.tar.gz, the photos behind `cifake build --demo`.
+"""Write dataset_builder/data/cifar10-sample.tar.gz: 60 photos in CIFAR-10's python format, behind
+`cifake build --cifar10 bundled-sample` and the tests' tiny CIFAR-10 archive.
 
 Source: the lossless first 1,017 CIFAR-10 test images in ../shared/data (see ../shared/README.md).
 Per class, the first 6 in test_batch order: 4 are filed as training data and 2 as test data, so
-the demo has both splits. All 60 are CIFAR-10 *test* photos.
+the sample has both splits. All 60 are CIFAR-10 *test* photos.
 
     python tools/make_cifar10_sample.py [--shared ../shared]
 """
