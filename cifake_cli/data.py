@@ -14,7 +14,7 @@ from .flags import add_data, add_output_dir, command
 BUILD_EXAMPLE = """\
 examples:
   cifake build --demo
-      offline, seconds: 840 real CIFAR-10 photos + 394 genuine Stable Diffusion v1.x images + 420 images of
+      offline, seconds: 840 real CIFAR-10 photos + 393 genuine Stable Diffusion v1.x images + 420 images of
       14 GANs and DDPMs trained on CIFAR-10, bundled with the kit (sources and licences per file)
   cifake build --cifar10 ~/data/cifar-10-python.tar.gz --per-class 100
       1,200 images: 100/20 per class and label, FAKE from CompVis/stable-diffusion-v1-4
@@ -63,12 +63,12 @@ def register(subparsers) -> None:
     build.add_argument("--test-per-class", type=int, help="test images per class and label (default: a fifth of --per-class)")
     build.add_argument("--steps", type=int, dest="num_inference_steps", help="denoising steps (default: 50)")
     build.add_argument("--guidance", type=float, dest="guidance_scale", help="classifier-free guidance scale (default: 7.5)")
-    build.add_argument("--batch-size", type=int, default=8, help="images per pipeline call (default: 8)")
-    build.add_argument("--seed", type=int, default=0, help="base seed; image seeds follow from it (default: 0)")
-    build.add_argument("--image-format", choices=IMAGE_FORMATS, default="jpeg",
+    build.add_argument("--batch-size", type=int, help="images per pipeline call (default: 8)")
+    build.add_argument("--seed", type=int, help="base seed; image seeds follow from it (default: 0)")
+    build.add_argument("--image-format", choices=IMAGE_FORMATS,
                        help="encoder for both labels: jpeg = CIFAKE's quality-75 tables (default), png = lossless")
     build.add_argument("--resolution", type=int, help="generation size in pixels (default: the pipeline's own, 512 for SD v1.4)")
-    build.add_argument("--shard-size", type=int, default=256, help="images per resumable shard (default: 256)")
+    build.add_argument("--shard-size", type=int, help="images per resumable shard (default: 256)")
     build.add_argument("--overwrite", action="store_true", help="replace a finished dataset in --output-dir, or restart an "
                        "unfinished build")
 
@@ -116,11 +116,14 @@ def register(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> None:
+    # Every option but --output-dir and --overwrite; unset (None) unless given, so that --demo can refuse them
+    # and build_dataset's own defaults apply.
     generation = {"cifar10": "--cifar10", "generator": "--generator", "per_class": "--per-class",
-                  "test_per_class": "--test-per-class", "num_inference_steps": "--steps", "guidance_scale": "--guidance"}
+                  "test_per_class": "--test-per-class", "num_inference_steps": "--steps", "guidance_scale": "--guidance",
+                  "batch_size": "--batch-size", "seed": "--seed", "image_format": "--image-format",
+                  "resolution": "--resolution", "shard_size": "--shard-size"}
     if args.demo:
-        given = [flag for name, flag in {**generation, "resolution": "--resolution"}.items()
-                 if getattr(args, name) is not None]
+        given = [flag for name, flag in generation.items() if getattr(args, name) is not None]
         if given:
             raise CifakeError(f"--demo imports the bundled images and generates nothing: drop {', '.join(given)}, or "
                               f"drop --demo to build with a generator.")
@@ -131,9 +134,7 @@ def run_build(args: argparse.Namespace) -> None:
     from dataset_builder.build import build_dataset
 
     options = {name: getattr(args, name) for name in generation if getattr(args, name) is not None}
-    report = build_dataset(output_dir=args.output_dir, batch_size=args.batch_size, seed=args.seed,
-                           image_format=args.image_format, resolution=args.resolution, shard_size=args.shard_size,
-                           overwrite=args.overwrite, **options)
+    report = build_dataset(output_dir=args.output_dir, overwrite=args.overwrite, **options)
     if report is not None:  # None on the non-main processes of `accelerate launch`
         _print_done(report)
         if report.resumed:

@@ -34,12 +34,14 @@ def add_output_dir(parser, default: str | None, help: str) -> None:
     parser.add_argument("--output-dir", metavar="DIR", default=default, help=help)
 
 
-def add_columns(parser) -> None:
-    """--image-column / --label-column: a dataset whose columns have other names (a Hub dataset's own)."""
-    parser.add_argument("--image-column", default="image", metavar="NAME", help="the data's column of images (default: image)")
-    parser.add_argument("--label-column", default="label", metavar="NAME",
+def add_columns(parser, unset: bool = False) -> None:
+    """--image-column / --label-column: a dataset whose columns have other names (a Hub dataset's own). `unset`:
+    None unless given (the command fills in the defaults), so that it can tell whether they were given."""
+    parser.add_argument("--image-column", default=None if unset else "image", metavar="NAME",
+                        help="the data's column of images (default: image)")
+    parser.add_argument("--label-column", default=None if unset else "label", metavar="NAME",
                         help="the data's column of labels, a ClassLabel named FAKE and REAL in any case (default: label)")
 
 
-def add_split(parser, help: str = "split to score (default: test)") -> None:
-    parser.add_argument("--split", default="test", help=help)
+def add_split(parser, help: str = "split to score (default: test)", default: str | None = "test") -> None:
+    parser.add_argument("--split", default=default, help=help)

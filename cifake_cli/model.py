@@ -137,9 +137,9 @@ def register(subparsers) -> None:
     add_output_dir(explain, "cifake-explain", "folder for the pictures and the study (default: ./cifake-explain)")
     explain.add_argument("--all-classes", action="store_true", help="a heatmap for each class, not only the predicted one")
     add_data(explain, help="dataset folder or Hub id: run the border-vs-centre study on it", default=None)
-    add_columns(explain)
-    add_split(explain, help="split for the study (default: test)")
-    explain.add_argument("--sample", type=int, default=1000, help="images in the study (default: 1000)")
+    add_columns(explain, unset=True)  # the study's options: None unless given, so that they are refused without --data
+    add_split(explain, help="split for the study (default: test)", default=None)
+    explain.add_argument("--sample", type=int, help="images in the study (default: 1000)")
 
     predict = command(
         subparsers, "predict", "a saved model's verdict on image files and folders",
@@ -278,6 +278,14 @@ def run_sweep(args: argparse.Namespace) -> None:
 def run_explain(args: argparse.Namespace) -> None:
     if not args.images and not args.data:
         raise CifakeError("Nothing to explain: give IMAGE paths, or --data DIR for the border-vs-centre study.")
+    study_flags = {"--split": args.split, "--sample": args.sample, "--image-column": args.image_column,
+                   "--label-column": args.label_column}
+    if not args.data and (given := [flag for flag, value in study_flags.items() if value is not None]):
+        raise CifakeError(f"{', '.join(given)} set the border-vs-centre study, which runs only with --data DIR: give "
+                          f"--data, or drop {', '.join(given)}.")
+    if args.all_classes and not args.images:
+        raise CifakeError("--all-classes draws a heatmap for each class of the IMAGE paths given; the study with --data "
+                          "draws none: give IMAGE paths, or drop --all-classes.")
     from modeling.inference.explain import cam_mass_study, explain
 
     if args.images:
@@ -287,12 +295,17 @@ def run_explain(args: argparse.Namespace) -> None:
         keep_freed_memory()
         from modeling.data import Columns
 
-        study = cam_mass_study(args.model, data=args.data, split=args.split, sample=args.sample,
-                               output_dir=args.output_dir, columns=Columns(args.image_column, args.label_column))
+        given = {"split": args.split, "sample": args.sample}  # the rest: cam_mass_study's and Columns' defaults
+        columns = {"image": args.image_column, "label": args.label_column}
+        study = cam_mass_study(args.model, data=args.data, output_dir=args.output_dir,
+                               columns=Columns(**{k: v for k, v in columns.items() if v is not None}),
+                               **{k: v for k, v in given.items() if v is not None})
         print(f"share of Grad-CAM mass in the centre ({study['centre']}; a uniform map: {study['uniform_centre_share']:.0%}):")
         for group, numbers in study["groups"].items():
             if numbers["images"]:
                 print(f"  {group:13s} {numbers['centre_share']:.1%} over {numbers['images']} images")
+        if study["empty_maps"]:
+            print(f"  ({study['empty_maps']} image(s) left out: Grad-CAM found no evidence for the verdict, an empty map)")
         print(f"wrote {args.output_dir}/cam_mass.json and cam_mass.png")
 
 

@@ -47,13 +47,25 @@ def explain(
     pictures = [as_stored_for(net, processor, open_image(path)[0]) for path in images]
     explanations = explain_images(net, processor, pictures, all_classes=all_classes)
     out.mkdir(parents=True, exist_ok=True)
-    for path, result in zip(images, explanations):
+    for stem, result in zip(unique_stems(images), explanations):
         for label in result.heatmaps:
-            result.overlay(label).save(out / f"{Path(path).stem}.gradcam-{label}.png")
-        enlarge(result.view).save(out / f"{Path(path).stem}.input32.png")
+            result.overlay(label).save(out / f"{stem}.gradcam-{label}.png")
+        enlarge(result.view).save(out / f"{stem}.input32.png")
     grid = out / "gradcam-grid.png"
     plot_grid([Path(p).name for p in images], explanations, grid, title=f"Grad-CAM of {Path(str(model)).name}")
     return grid
+
+
+def unique_stems(paths: list[str | Path]) -> list[str]:
+    """The file-name stem of each path, "-2", "-3", ... added to the second, third image of one stem (a/x.jpg and
+    b/x.png), so that no picture overwrites another's."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in paths:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return stems
 
 
 def plot_grid(names: list[str], explanations: list[Explanation], path: Path, title: str = "") -> None:

@@ -117,6 +117,12 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         raise CifakeError(f"--threshold must be between 0 and 1 (exclusive): it is a cut-off on P(FAKE); got {threshold}.")
     # A link is written through, as the shell's `>` would: the file it points at gets the rows, the link stays.
     target = Path(csv_path).expanduser().resolve() if csv_path else None
+    if overwrite and target is None:
+        raise CifakeError("--overwrite replaces an existing --csv file, and no --csv was given: add --csv FILE, or drop "
+                          "--overwrite.")
+    if target is not None and target in {Path(p).expanduser().resolve() for p in paths}:
+        raise CifakeError(f"--csv {csv_path!r} is one of the paths to classify: the CSV would replace it. Choose "
+                          f"another name.")
     if target is not None:
         if target.is_dir():
             raise CifakeError(f"--csv {csv_path!r} is a folder. Give a file name, e.g. {str(target / 'predictions.csv')!r}.")
@@ -144,13 +150,16 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         out(f"{verdict.path}\t{verdict.verdict}\t{verdict.p_fake:.4f}")
         rows.append(verdict)
     total = len(rows)
+    if total == 0 and not skipped:
+        raise CifakeError(f"No files found below {', '.join(map(repr, paths))}. Give image files or folders of images.")
     note(f"{total} image(s): {counts['FAKE']} FAKE, {counts['REAL']} REAL (FAKE when P(FAKE) >= {used:.3g}; {source})")
     if skipped:
         note(f"skipped {len(skipped)} path(s) that are not readable images:")
         for verdict in skipped:
             note(f"  {verdict.path}: {verdict.problem}")
-    if total == 0 and not skipped:
-        raise CifakeError(f"No files found below {', '.join(map(repr, paths))}. Give image files or folders of images.")
+    if target is not None and any(Path(verdict.path).resolve() == target for verdict in rows):
+        raise CifakeError(f"--csv {csv_path!r} is one of the images just classified: the CSV would replace it. Choose "
+                          f"another name; nothing was written.")
     if target is not None:
         # A new file of its own (never one that is there already, a link included), then one rename.
         with tempfile.NamedTemporaryFile("w", newline="", dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",

@@ -51,6 +51,15 @@ def test_the_border_versus_centre_study(trained_model, toy_dataset, tmp_path):
     assert (tmp_path / "cam_mass.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_two_images_of_one_name_keep_a_picture_each(trained_model, tmp_path, sample_photos):
+    for i, folder in enumerate(("a", "b")):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(sample_photos[0][i]).save(tmp_path / folder / "x.png")
+    explain([tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"], trained_model, output_dir=tmp_path / "out")
+    inputs = [Image.open(tmp_path / "out" / name) for name in ("x.input32.png", "x-2.input32.png")]
+    assert list(inputs[0].getdata()) != list(inputs[1].getdata())  # each image its own picture, none overwritten
+
+
 def test_explain_writes_only_where_its_own_pictures_are(trained_model, tmp_path, sample_photos):
     from cifake_kit.errors import CifakeError
 
