@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir, settings_changes, write_json
+from modeling.data import open_split
 from modeling.layout import REPORT_DIR, REPORT_JSON, RUN_FILE
 from modeling.recipes import paper_topologies
 from modeling.scoring.report import metrics_table
@@ -45,8 +46,10 @@ def sweep(
     check_output_dir(out, ours=lambda folder: (folder / RESULTS).exists() or (folder / SETTINGS).exists()
                      or any((folder / n).is_dir() for n in grid),
                      kit_names=[RESULTS, SETTINGS, "results.md", "results.csv", *grid])
+    open_split(data, "train", split_flag=None)  # a missing, empty or test-only dataset: refused before anything is written
     settings = {"data": data_name(data), "seed": seed, **train_options}
-    changed = settings_changes(out / SETTINGS, settings)
+    started = read_rows(out) or any((out / n).is_dir() for n in grid)  # else the settings of a sweep that trained nothing
+    changed = settings_changes(out / SETTINGS, settings) if started else []
     if changed:
         raise CifakeError(
             f"{str(out)!r} holds a sweep with other settings ({', '.join(changed)}): its finished rows would stand for "

@@ -54,3 +54,26 @@ def test_a_sweep_with_other_data_or_settings_is_refused_not_read_as_done(tmp_pat
     assert (out / "results.md").read_text() == before
     # The same settings, the data named by another path, resume.
     sweep(output_dir=out, topologies=["conv1x16"], **{**first, "data": str(built_dataset / ".." / built_dataset.name)})
+
+
+def test_bad_data_is_refused_before_anything_is_written_and_a_sweep_that_trained_nothing_blocks_nothing(
+        tmp_path, built_dataset, monkeypatch):
+    out = tmp_path / "sweep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for data in (str(tmp_path / "nowhere"), str(empty)):
+        with pytest.raises(CifakeError):
+            sweep(data=data, output_dir=out, topologies=["conv1x16"], num_train_epochs=1)
+        assert not out.exists()  # nothing written: the corrected command is not refused as "other settings"
+
+    def cut(**kwargs):  # the first topology fails before it trains anything (e.g. killed while loading)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_module, "train", cut)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(data=str(built_dataset), output_dir=out, topologies=["conv1x16"], num_train_epochs=1)
+    assert (out / sweep_module.SETTINGS).is_file()
+    monkeypatch.undo()
+    table = sweep(data=str(built_dataset), output_dir=out, topologies=["conv1x16"], num_train_epochs=2,
+                  per_device_train_batch_size=16)  # other settings: nothing was trained under the first ones
+    assert "num train epochs 2" in table.read_text()
