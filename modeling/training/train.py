@@ -150,6 +150,7 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
                                                      columns)
     else:
         full = load_pixels(opts.data, "train", processor, columns=columns, split_flag=None)
+        _check_scored_split(opts.data, opts.split)
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, seed)
         model_config.input_encoding = full.encoding  # predict, explain and the Space store pictures the same way
         _require_both_labels(opts.data, {"train": full, "validation": val_pixels})
@@ -442,6 +443,19 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
         run = run_folder(output_dir)
         checkpoint = resume_checkpoint(run.work, clean=False) if resume else None
     return run, checkpoint
+
+
+def _check_scored_split(data, split: str) -> None:
+    """Refuse, before training, a --split the data does not have: only the default, test, falls back to the
+    validation images carved from train (a dataset of one split), and that split is never scored by name."""
+    splits = get_dataset_split_names(str(data))
+    if split == "validation" and split not in splits:
+        raise CifakeError("--split validation: the validation images are carved from train to choose the kept model "
+                          "and its threshold, so scores on them flatter it. Score the test split (the default), or "
+                          "another split of the data.")
+    if split != "test" and split not in splits:
+        raise CifakeError(f"--split {split!r}: the dataset has no such split (it has {', '.join(splits)}). Give one of "
+                          f"those, or leave --split out to score test.")
 
 
 def _final_report(trainer, run: RunFolder, opts: CifakeArguments, processor, settings, sizes, train_metrics,

@@ -131,6 +131,9 @@ def test_output_folder_rules(tmp_path, built_dataset):
          "The config's training setting 'learning_rate' must be a number above 0 and at most 1, got nan"),
         ({"config": '{"conv_filters": [8], "training": {"crop_padding": -1}}'},
          "The config's training setting 'crop_padding' must be a whole number of at least 0, got -1"),
+        # the carved validation images chose the kept model: scores on them flatter it; a typo is no split
+        ({"split": "validation"}, "--split validation: the validation images are carved from train"),
+        ({"split": "tset"}, r"--split 'tset': the dataset has no such split \(it has train, test\)"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset, kwargs, message):
