@@ -125,7 +125,7 @@ def check_output_dir(path: str | Path, ours: Callable[[Path], bool], kit_names: 
         or entries
     raise CifakeError(
         f"{flag} {str(path)!r} already holds other files ({', '.join(others[:5])}); nothing was written. "
-        f"Choose a new or empty folder."
+        f"Move them out of it (the kit never deletes files it did not write), or choose a new or empty folder."
     )
 
 

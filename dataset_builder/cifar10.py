@@ -116,7 +116,8 @@ def _read_archive(path: Path, members: list[str]) -> list[tuple[np.ndarray, np.n
                         if len(found) == len(members):
                             break
         except (tarfile.TarError, OSError, EOFError) as err:
-            raise CifakeError(f"CIFAR-10 archive {str(path)!r} cannot be read ({err}). Download "
+            why = str(err).splitlines()[0].rstrip(":")  # tarfile lists each compression it tried, a line each
+            raise CifakeError(f"CIFAR-10 archive {str(path)!r} cannot be read ({why}). Download "
                               f"cifar-10-python.tar.gz again. {_HOW_TO_POINT}") from err
         missing = "CIFAR-10 archive {!r} has no {!r} member: it is not cifar-10-python.tar.gz."
     for member in members:

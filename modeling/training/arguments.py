@@ -157,6 +157,9 @@ def make_parser(prog: str = "cifake train", **kwargs):
     """The `cifake train` parser: the kit's fields and every TrainingArguments field, each under its own name."""
     from transformers import HfArgumentParser, TrainingArguments
 
+    # Over a hundred flags: the usage line names the main ones, so that an error is read at once, not after 100 lines.
+    kwargs.setdefault("usage", f"{prog} [--data DATA] [--config CONFIG] [--output_dir DIR] [options] (each option: "
+                               f"{prog} --help)")
     parser = HfArgumentParser((CifakeArguments, TrainingArguments), prog=prog, allow_abbrev=False, **kwargs)
     trainer_names = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
     for action in parser._actions:

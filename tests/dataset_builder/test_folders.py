@@ -401,7 +401,7 @@ def test_overwrite_refuses_a_dataset_holding_the_users_files_under_data(genuine,
     (out / "data" / "m").mkdir()  # a model trained into DATASET/data/m
     (out / "data" / "m" / "model.safetensors").write_bytes(b"weights")
     before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
-    with pytest.raises(CifakeError, match=r"already holds other files \(data/m, data/mine.txt\); nothing was written"):
+    with pytest.raises(CifakeError, match=r"already holds other files \(data/m, data/mine.txt\); nothing was written. Move them out of it"):
         import_folders(*args, output_dir=out, overwrite=True)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
     assert (out / "data" / "m" / "model.safetensors").read_bytes() == b"weights"

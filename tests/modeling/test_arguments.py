@@ -150,3 +150,11 @@ def test_streamed_epochs_count_updates_not_batches(tmp_path, built_dataset):
     state = json.loads((tmp_path / "stream" / "trainer_state.json").read_text())
     # 54 streamed images in batches of 8 with an update every 2 batches: 4 updates make the epoch asked for.
     assert state["global_step"] == 4 and 1.0 <= state["epoch"] < 1.3
+
+
+def test_a_bad_flag_is_said_in_two_lines_not_after_the_whole_usage(capsys):
+    with pytest.raises(SystemExit):
+        parse(["--bogus-flag", "3"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "cifake train --help" in lines[0]
+    assert lines[1] == "cifake train: error: unrecognized arguments: --bogus-flag 3"
