@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     )
     add_model(demo, help="model folder or Hub id (default: $CIFAKE_MODEL, else ./cifake-model)",
               default=os.environ.get("CIFAKE_MODEL", "cifake-model"))
-    demo.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+    demo.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else the first free one from 7860 "
+                                                 "on; the URL is printed)")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     demo.set_defaults(interrupt_hint="Stopped.")
 
@@ -60,12 +61,12 @@ def run_demo(args: argparse.Namespace) -> None:
         if not 0 < port < 65536:
             raise CifakeError(f"--port {port} is not a port number: give one between 1 and 65535, e.g. --port 7861.")
         _check_free(args.host, port)  # before the model loads: a busy port is the commonest failure
+    from modeling.inference.core import load_model
     from space.app import Detector, build_demo, launch
 
     keep_freed_memory()
-    detector = Detector.load(args.model)
-    if detector.error:
-        raise CifakeError(detector.error)
+    # Loaded here, not by Detector.load, which logs why a Space has no model: here the one-line error says it.
+    detector = Detector(str(args.model), *load_model(args.model, device="cpu"))
     print(f"CIFAKE demo running {args.model} (Ctrl+C to stop)", flush=True)
     try:
         launch(build_demo(detector), server_name=args.host, server_port=port)

@@ -301,7 +301,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, args, m
     monkeypatch.chdir(tmp_path)
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert message in err
+    assert err.count(message) == 1  # said once (the demo's model error was also logged)
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if "error:" in line]) == 1
     assert list(tmp_path.iterdir()) == []  # nothing written for bad input
@@ -470,3 +470,13 @@ def test_seeds_out_of_range_are_refused_by_sweep_and_import_folder(built_dataset
     assert "cifake import-folder: error: --seed must be a whole number from 0 to 4,294,967,295, got -5." in (
         capsys.readouterr().err)
     assert not (tmp_path / "s").exists() and not (tmp_path / "d").exists()
+
+
+def test_the_demo_says_a_model_that_cannot_load_once(tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO):
+        assert main(["demo", "--model", "nowhere"]) == 1
+    assert capsys.readouterr().err.count("Cannot load the model 'nowhere'") == 1
+    assert not [r for r in caplog.records if "nowhere" in r.getMessage()]  # not logged beside it, as a Space logs it
