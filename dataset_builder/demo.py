@@ -1,6 +1,6 @@
 """`cifake build --demo`: a small, genuine real-vs-generated dataset from images shipped with the kit.
 
-`data/demo/images.tar.gz`: 840 CIFAR-10 test photos, 394 genuine Stable Diffusion v1.x images (four public
+`data/demo/images.tar.gz`: 840 CIFAR-10 test photos, 393 genuine Stable Diffusion v1.x images (four public
 repositories, reduced to 32x32) and 420 from 14 generators trained on CIFAR-10 (9 GANs, 5 DDPMs), their sources
 and licences beside it. `demo_folder()` unpacks it once (tarfile's "data" filter) into a cache folder named by
 its hash; `build_demo` imports it, one `generator_id` per generator, 20% of each drawn into test.

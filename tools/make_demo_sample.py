@@ -6,9 +6,12 @@ From ../shared/data (see ../shared/README.md), copied byte for byte:
 - generated/<generator>/*.png: 30 tiles from each of 14 generators trained on CIFAR-10 (the 9 GANs
   of chainer-gan-lib, and 5 DDPM samplers/checkpoints from 3 repositories), picked evenly through
   each source grid's tiles, so weak and strong, GAN and diffusion are all there in equal measure;
-- generated/sd-<owner>/*.png: every second image (by file name) of the four Stable Diffusion v1.x
-  sources of ../shared/data/generated-sd with 40 or more images (394 in all: CIFAKE's own
-  generator family, photo-like animals as well as art);
+- generated/sd-<owner>/*.png: from the four Stable Diffusion v1.x sources of
+  ../shared/data/generated-sd with 40 or more images (393 in all: CIFAKE's own generator family,
+  photo-like animals as well as art), every second image by file name; from a source that drew
+  several samples of each of many prompts (bento170502: two per line of its prompts.txt), one image
+  per prompt instead, so that the demo's split cannot put one sample of a prompt in training and
+  its sibling in test; and no image of a prompt that a Space example shows;
 - generated/SOURCES.csv: per file its family, generator, repository, commit, path in the repository,
   grid row and column (tiles), prompt and model evidence (Stable Diffusion), pixel MD5 and licence;
   generated/SOURCES.md: the same in words, with the licences.
@@ -22,6 +25,8 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
+
+from make_space_examples import EXAMPLES
 
 from cifake_kit.schema import CIFAR10_CLASSES
 
@@ -65,6 +70,19 @@ STABLE_DIFFUSION = {
 }
 
 
+def sd_pick(rows: list[dict], shared: str) -> list[dict]:
+    """The demo's images of one generated-sd source (`rows` sorted by file): one per prompt where the
+    source used many prompts, else every second; none of a prompt that a Space example shows."""
+    shown = {Path(path).name for path in EXAMPLES.values() if path.startswith(f"generated-sd/{shared}/")}
+    held = {row["prompt"] for row in rows if row["file"] in shown}
+    if len({row["prompt"] for row in rows}) > len(rows) // 4:  # many prompts: a few samples of each
+        first = {}
+        for row in rows:
+            first.setdefault(row["prompt"], row)
+        return [row for prompt, row in first.items() if prompt not in held]
+    return [row for row in rows[::2] if row["file"] not in shown]
+
+
 def main():
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,7 +111,7 @@ def main():
                          "family": "DDPM" if folder.startswith("ddpm") else "GAN", "model": "", "prompt": ""})
     for folder, (shared, generator, model, _) in STABLE_DIFFUSION.items():
         with open(data / "generated-sd" / shared / "provenance.csv", newline="") as handle:
-            images = sorted(csv.DictReader(handle), key=lambda row: row["file"])[::2]
+            images = sd_pick(sorted(csv.DictReader(handle), key=lambda row: row["file"]), shared)
         (out / "generated" / folder).mkdir(parents=True)
         for row in images:
             shutil.copyfile(data / "generated-sd" / shared / row["file"], out / "generated" / folder / row["file"])

@@ -215,7 +215,7 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert "wrote cifake/ (train: 672 REAL + 652 FAKE; test: 168 REAL + 162 FAKE)" in outputs["build"].stdout
+    assert "wrote cifake/ (train: 672 REAL + 651 FAKE; test: 168 REAL + 162 FAKE)" in outputs["build"].stdout
     assert "saved the model to cifake-model/" in outputs["train"].stdout
     assert "test: AUROC " in outputs["evaluate"].stdout and "(FAKE positive), accuracy " in outputs["evaluate"].stdout
     report = json.loads((tmp_path / "cifake-model" / "report" / "report.json").read_text())
@@ -227,7 +227,7 @@ def test_readme_main_job_runs_offline_end_to_end(tmp_path):
         ds = load_dataset("cifake")
     finally:
         os.chdir(cwd)
-    assert {split: len(ds[split]) for split in ds} == {"train": 1324, "test": 330}
+    assert {split: len(ds[split]) for split in ds} == {"train": 1323, "test": 330}
     assert ds["train"].features["label"].names == ["FAKE", "REAL"]
     assert set(ds["train"]["generator_id"]) == {*DEMO_GENERATORS, None}
     card = (tmp_path / "cifake" / "README.md").read_text()

@@ -33,16 +33,37 @@ def test_every_bundled_generated_image_is_recorded_with_its_source_and_licence()
     for row in by_family["GAN"] + by_family["DDPM"]:  # tiles of published sample grids
         assert row["row"].isdigit() and row["col"].isdigit() and not row["prompt"]
     sd = by_family["Stable Diffusion"]
-    assert len(sd) == 394 and {row["generator_id"] for row in sd} == {
+    assert len(sd) == 393 and {row["generator_id"] for row in sd} == {
         f"stable-diffusion:{repo}" for repo in ("vincegmz/stable-diffusion", "bento170502/stable-diffusion",
                                                 "JoshCLWren/stable-diffusion", "edmundhong/stable-diffusion")}
     for row in sd:  # each names its model, prompt and licence as its source repository gives them
         assert row["generator_id"] == f"stable-diffusion:{row['repo']}" and row["model"].startswith("SD v1.")
         assert row["prompt"] and row["licence"].startswith(("MIT", "CreativeML Open RAIL-M"))
     assert {row["model"] for row in sd if row["repo"] == "vincegmz/stable-diffusion"} == {"SD v1.4"}
+    # bento170502 drew two samples of each prompt: one of them only, so no split can part siblings
+    bento = [row["prompt"] for row in sd if row["repo"] == "bento170502/stable-diffusion"]
+    assert len(bento) == 120 and len(set(bento)) == len(bento)
     text = (root / "SOURCES.md").read_text()
     assert all(f"`{row['generator_id']}`" in text for row in rows) and "CreativeML Open RAIL-M" in text
     assert sum(1 for _ in (demo_folder() / "real").glob("*/*.jpg")) == 840
+
+
+def test_the_spaces_stable_diffusion_examples_and_the_bento170502_examples_sibling_are_not_in_the_demo():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "space" / "examples"
+    with open(demo_folder() / "generated" / "SOURCES.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["family"] == "Stable Diffusion"]
+    shown = sorted(examples.glob("fake-sd*.png"))
+    assert len(shown) == 3
+    bundled = {row["pixel_md5"] for row in rows}
+    for path in shown:
+        assert hashlib.md5(np.asarray(PILImage.open(path).convert("RGB")).tobytes()).hexdigest() not in bundled, path.name
+    # bento170502 drew two samples of each prompt: the Space's cat's sibling stays out too (vincegmz's one
+    # class prompt, "a photo of a dog", is every one of its images, as CIFAKE's per-class prompts)
+    cat = 'prompt "a photo of a cat on a leash"'
+    assert cat in (examples / "SOURCES.md").read_text()
+    assert not [row["file"] for row in rows if row["prompt"].endswith(cat.split('"')[1])]
 
 
 def test_the_bundle_stays_small():
@@ -54,7 +75,7 @@ def test_the_bundle_stays_small():
 
 def test_the_demo_dataset_holds_the_bundled_images_by_generator(tmp_path):
     report = build_demo(tmp_path / "demo")
-    assert report.counts == {"train": {"REAL": 672, "FAKE": 652}, "test": {"REAL": 168, "FAKE": 162}}
+    assert report.counts == {"train": {"REAL": 672, "FAKE": 651}, "test": {"REAL": 168, "FAKE": 162}}
     assert not report.problems and not report.notes
     real, fakes = demo_sources()
     folders = {spec.split("=", 1)[1].rsplit("/", 1)[1]: spec.split("=", 1)[0] for spec in fakes}
