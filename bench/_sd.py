@@ -259,6 +259,17 @@ def build_sd_task(shared: Path, out: Path, seed: int = 0, real_count: int | None
     return out, rows, table
 
 
+def with_more_real(rows: list[Row], shared: Path, per_fake: int, skip: int) -> list[Row]:
+    """`rows`, and real training photos added until there are `per_fake` for each FAKE training image:
+    CIFAR-10 test photos after the first `skip` of the class-balanced pick, the test split unchanged."""
+    fakes = sum(1 for row in rows if row.split == "train" and row.label == FAKE)
+    reals = sum(1 for row in rows if row.split == "train" and row.label == REAL)
+    extra = [Row(path, REAL, None, name, "train") for name, path in real_photos(shared, max(fakes * per_fake - reals, 0), skip)]
+    if reused := {row.path for row in extra} & {row.path for row in rows}:
+        raise SystemExit(f"photos {sorted(map(str, reused))[:3]} are in the task already: raise the skip.")
+    return rows + extra
+
+
 def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row]]:
     """The GAN/DDPM task (bench/_genuine.py) built into `out`, and its rows with their splits."""
     build_genuine_task(shared, out, seed=seed)

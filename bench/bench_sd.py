@@ -8,7 +8,8 @@ source and grouped by prompt (no test image has a same-prompt sibling in trainin
 Parts (--parts, default all):
   recipes   every recipe beside the hand-feature logistic baseline of bench/bench_detect.py: ROC AUC,
             AP, accuracy, train time; per source and per content type (photo-like / art SD images, each
-            against every real test photo).
+            against every real test photo). With --more-real N, also cifake-forensic trained with N real
+            photos per SD training image (CIFAR-10 test photos no other part uses; the test split the same).
   controls  did it learn the generator or the subject? (a) photo-like SD dogs against real dog photos
             only, bento170502's photo-like animals against real photos of their classes, scored by the
             best recipe; (b) the best recipe trained without the photo-like SD images, scored on them.
@@ -93,6 +94,13 @@ def part_recipes(ctx) -> dict:
     data, table_ = ctx["sd_data"], ctx["table"]
     runs = [(name, with_epochs(name, ctx["epochs"])) for name in ctx["recipes"]]
     runs += [(f"{FALLBACK_BEST}, {n} epochs", with_epochs(FALLBACK_BEST, n)) for n in ctx["extra_epochs"]]
+    tasks = {name: data for name, _ in runs}  # the task each run trains on: the SD task, or it with more real photos
+    for n in ctx["more_real"]:
+        name = f"{FALLBACK_BEST}, {n} real photos per SD image"
+        runs.append((name, with_epochs(FALLBACK_BEST, ctx["epochs"])))
+        tasks[name] = _sd.import_rows(_sd.with_more_real(ctx["sd_rows"], ctx["shared"], n, more_real_skip(ctx)),
+                                      ctx["work"] / f"sd-task-{n}x-real", intro="The SD task with more real training "
+                                      "photos (bench/bench_sd.py --more-real).")
     scores = {}
     baseline = logistic_baseline(data, scores)
     baseline["content"] = content_scores(_sd.pixel_keys(scores["test"]), scores["labels"], scores["p_fake"], table_)
@@ -100,8 +108,8 @@ def part_recipes(ctx) -> dict:
     rows = [baseline]
     for name, spec in runs:
         print(f"# training {name} on the SD task ...", flush=True)
-        row = {**recipe_run(data, name, spec, ctx["models"]), "spec": spec}
-        scored = Scored(row["model_dir"], data)
+        row = {**recipe_run(tasks[name], name, spec, ctx["models"]), "spec": spec, "task_as_is": tasks[name] == data}
+        scored = Scored(row["model_dir"], tasks[name])  # the same test images on either task
         row["content"] = content_scores(scored.keys, scored.labels, scored.p_fake, table_)
         rows.append(row)
         print(f"#   {name}: ROC AUC {row['metrics']['roc_auc']:.4f} in {row['seconds']:.0f} s", flush=True)
@@ -118,8 +126,9 @@ def part_recipes(ctx) -> dict:
         body.append([f"**{name.replace(' vs all real', '')}**", rows[0]["content"][name]["fake_images"]]
                     + [fmt(r["content"][name]["auc"]) for r in rows])
     print(table(["source / content", "SD test images"] + [r["name"] for r in rows], body))
-    if len(rows) > 1:  # chosen on validation: the test split only reports
-        ctx["best"] = best = max(rows[1:], key=lambda r: r["validation_roc_auc"] or 0.0)
+    candidates = [r for r in rows[1:] if r["task_as_is"]]  # the later parts train the best recipe on other tasks
+    if candidates:  # chosen on validation: the test split only reports
+        ctx["best"] = best = max(candidates, key=lambda r: r["validation_roc_auc"] or 0.0)
         m = best["metrics"]
         print(f"\nBest recipe (highest validation ROC AUC, {best['validation_roc_auc']:.4f}): {best['name']}: "
               f"test ROC AUC {m['roc_auc']:.4f} (target >= 0.99), {best['seconds'] / 60:.1f} min training "
@@ -139,14 +148,24 @@ def best_model(ctx) -> dict:
 CONTROL_EXTRA_REAL = 100  # held-out real photos per control class, used by no task
 
 
+def control_skip(ctx) -> int:
+    """Where the controls' held-out photos start in the class-balanced pick: after the GAN/DDPM task's and
+    the SD task's photos (len(sd_rows) counts the SD images too: a margin)."""
+    return _sd.REAL_TOTAL + len(ctx["sd_rows"])
+
+
+def more_real_skip(ctx) -> int:
+    """Where --more-real's photos start: after the controls' (10 classes' worth, whichever they use)."""
+    return control_skip(ctx) + 10 * CONTROL_EXTRA_REAL
+
+
 def control_set(ctx) -> Path:
     """The SD test split plus CONTROL_EXTRA_REAL held-out real photos of each class the controls use
     (dog and bento's photo classes), photos no task of this bench trains or tests on, all as test."""
     table_ = ctx["table"]
     classes = {"dog"} | {i.cifar10_class for i in table_.values() if i.content == _sd.PHOTO and i.cifar10_class}
-    skip = _sd.REAL_TOTAL + len(ctx["sd_rows"])  # after the GAN/DDPM task's photos and the SD task's
     extra = [_sd.Row(path, _sd.REAL, None, name, "test")
-             for name, path in _sd.real_photos(ctx["shared"], 10 * CONTROL_EXTRA_REAL, skip) if name in classes]
+             for name, path in _sd.real_photos(ctx["shared"], 10 * CONTROL_EXTRA_REAL, control_skip(ctx)) if name in classes]
     if reused := {r.path for r in extra} & {r.path for r in ctx["sd_rows"]}:  # the skip counts whole picks only
         raise SystemExit(f"control photos {sorted(map(str, reused))[:3]} are in the SD task too: raise the skip.")
     rows = [r for r in ctx["sd_rows"] if r.split == "test"] + extra
@@ -369,12 +388,22 @@ def curve_size(value: str) -> int | None:
     return int(value)
 
 
+def real_per_fake(value: str) -> int:
+    """A --more-real value: real training photos per SD training image, 2 or more."""
+    if not value.isdigit() or int(value) < 2:
+        raise argparse.ArgumentTypeError(f"{value!r} is no number of real photos per SD image: give 2 or more")
+    return int(value)
+
+
 def main():
     parser = arguments(__doc__)
     parser.add_argument("--parts", nargs="+", action="extend", choices=PARTS)
     parser.add_argument("--recipes", nargs="+", action="extend")
     parser.add_argument("--extra-epochs", nargs="*", action="extend", type=int, default=[],
                         help=f"also train {FALLBACK_BEST} with these epoch counts (extra rows of the recipes table)")
+    parser.add_argument("--more-real", nargs="*", action="extend", type=real_per_fake, default=[], metavar="N",
+                        help=f"also train {FALLBACK_BEST} with N real photos per SD training image (extra rows of the "
+                             f"recipes table; the test split is the same)")
     parser.add_argument("--seeds", nargs="+", action="extend", type=int, help="seeds of the learning curve")
     parser.add_argument("--curve-all-seeds", action="store_true",
                         help="train the 'every fake' curve point for every seed too (only the training seed differs)")

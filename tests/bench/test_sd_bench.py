@@ -138,6 +138,25 @@ def test_real_photos_are_spread_over_the_classes_after_the_skipped_ones(tmp_path
         _sd.real_photos(tmp_path, 60, skip=10)
 
 
+def test_more_real_photos_join_the_training_split_only_and_never_twice(tmp_path):
+    from cifake_kit.schema import CIFAR10_CLASSES
+
+    for name in CIFAR10_CLASSES:
+        (tmp_path / "data" / "cifar10-test-jpeg" / name).mkdir(parents=True)
+        for i in range(6):
+            (tmp_path / "data" / "cifar10-test-jpeg" / name / f"{i:04d}.jpg").write_bytes(b"")
+    task = [Row(path, REAL, None, name, "train" if i < 3 else "test")
+            for i, (name, path) in enumerate(_sd.real_photos(tmp_path, 5))]
+    task += [Row(Path(f"f{i}.png"), FAKE, "sd:A", None, "train" if i < 3 else "test") for i in range(5)]
+    more = _sd.with_more_real(task, tmp_path, 4, skip=5)
+    assert more[:len(task)] == task and all(r.split == "train" and r.label == REAL for r in more[len(task):])
+    assert sum(r.split == "train" and r.label == REAL for r in more) == 12  # 4 per training fake
+    assert [r for r in more if r.split == "test"] == [r for r in task if r.split == "test"]
+    assert len({r.path for r in more}) == len(more)
+    with pytest.raises(SystemExit, match="in the task already"):
+        _sd.with_more_real(task, tmp_path, 4, skip=2)
+
+
 def _image(generator, content, klass, name):
     return SdImage("folder", name, generator, content, klass)
 
@@ -250,6 +269,7 @@ def test_the_bench_refuses_in_one_line_without_the_sd_images(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--recipes", "no-such-recipe", "--epochs", "1"], "unknown recipes ['no-such-recipe']"),
     (["--curve-sizes", "0"], "'0' is no number of training fakes"),
+    (["--more-real", "1"], "'1' is no number of real photos per SD image: give 2 or more"),
 ])
 def test_the_bench_refuses_bad_flags_in_one_line_before_anything_loads(tmp_path, flags, message):
     import subprocess
