@@ -215,6 +215,22 @@ def choose_decision_threshold(trainer) -> tuple[dict, tuple]:
              "validation_roc_auc": prediction.metrics.get("validation_roc_auc")}, (prediction.label_ids, p_fake))
 
 
+class CifakeTrainer(Trainer):
+    """Trainer, except that no training batch holds a single image: batch norm cannot train on one, so a
+    last batch of one (a training split of 1 more than a multiple of the batch) is left out of that epoch.
+    Validation batches are never cut."""
+
+    def get_train_dataloader(self):
+        per_step = self.args.train_batch_size * max(1, self.args.world_size)
+        lone = hasattr(self.train_dataset, "__len__") and len(self.train_dataset) % per_step == 1
+        asked = self.args.dataloader_drop_last
+        self.args.dataloader_drop_last = asked or lone
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.args.dataloader_drop_last = asked
+
+
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, args=None,
                  validations_by_steps=False, **settings):
     """The `Trainer` that `cifake train` runs (benchmarks build theirs here too): with `args`, or the ones
@@ -222,7 +238,7 @@ def make_trainer(model, processor, train_set, eval_set, output_dir, training: di
     args = args or training_arguments(output_dir, training, **settings)
     patience = training["early_stopping_patience"]
     callbacks = [EarlyStoppingCallback(patience)] if patience else []
-    trainer = Trainer(
+    trainer = CifakeTrainer(
         model=model,
         args=args,
         train_dataset=train_set,

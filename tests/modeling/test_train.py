@@ -326,3 +326,15 @@ def test_a_test_only_dataset_or_a_one_class_image_folder_gets_advice_that_fixes_
                                           r"folder named FAKE beside the REAL one"):
         train(data=str(folder), output_dir=tmp_path / "m", num_train_epochs=1)
     assert not (tmp_path / "m").exists()
+
+
+def test_a_last_training_batch_of_one_image_is_left_out_not_a_crash(tmp_path, built_dataset):
+    from modeling.data import load_pixels, stratified_split
+
+    # batches of (training images - 1): cifake-forensic's batch norm cannot train on the lone last image, which
+    # stopped the run with a ValueError
+    train_images = len(stratified_split(load_pixels(str(built_dataset), "train", None), 0.1, seed=0)[0])
+    result = train(data=str(built_dataset), output_dir=tmp_path / "m", config="cifake-forensic", num_train_epochs=2,
+                   per_device_train_batch_size=train_images - 1)
+    assert json.loads(result.report.read_text())["sizes"]["train"] == train_images
+    assert read_state(tmp_path / "m")["global_step"] == 2  # one batch an epoch
