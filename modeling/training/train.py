@@ -463,8 +463,12 @@ def _prepare_on_main_process(output_dir, settings: dict, resume: bool, overwrite
 
 def _check_scored_split(data, split: str) -> None:
     """Refuse, before training, a --split the data does not have: only the default, test, falls back to the
-    validation images carved from train (a dataset of one split), and that split is never scored by name."""
-    splits = get_dataset_split_names(str(data))
+    validation images carved from train (a dataset of one split), and that split is never scored by name. A source
+    whose split names cannot be read is left to the final report, which then scores the validation images."""
+    try:
+        splits = get_dataset_split_names(str(data))
+    except Exception:  # as in _final_report: sources that cannot say fall back, they are not refused
+        return
     if split == "validation" and split not in splits:
         raise CifakeError("--split validation: the validation images are carved from train to choose the kept model "
                           "and its threshold, so scores on them flatter it. Score the test split (the default), or "

@@ -142,6 +142,19 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset
     assert list(tmp_path.iterdir()) == []  # no folder, no lock file
 
 
+def test_a_source_that_cannot_name_its_splits_is_scored_on_the_validation_images(tmp_path, built_dataset, monkeypatch):
+    import modeling.training.train as train_module
+
+    def cannot_say(path, *args, **kwargs):
+        raise RuntimeError(f"cannot list the splits of {path}")
+
+    monkeypatch.setattr(train_module, "get_dataset_split_names", cannot_say)
+    result = train(data=str(built_dataset), output_dir=tmp_path / "run", num_train_epochs=1, per_device_train_batch_size=16)
+    assert result.split == "validation"  # trained, then scored on the held-out images, as the report says
+    report = json.loads(result.report.read_text())
+    assert report["images"] == report["sizes"]["validation"] == 20
+
+
 @pytest.mark.slow
 def test_streaming_trains_from_the_folder(tmp_path, built_dataset):
     result = train(data=str(built_dataset), output_dir=tmp_path / "stream", num_train_epochs=1, per_device_train_batch_size=8, streaming=True)
