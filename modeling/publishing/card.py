@@ -50,8 +50,10 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
     card.data.model_name = (repo_id or Path(folder).resolve().name).split("/")[-1]
     card.data.datasets = [data] if data else None
     card.data.base_model = _base_model(report)
-    measured = [  # (metric type, name on the card, value): the whole split's figures, then each family's ROC AUC
-        (metric, metric_name, metrics[key])
+    # (metric type, name on the card, value, args): the whole split's figures, then each family's ROC AUC. The Hub
+    # lists one result per (task, dataset, split), so a family's figure says in its args which images it scored.
+    measured = [
+        (metric, metric_name, metrics[key], None)
         for key, metric, metric_name in [
             ("roc_auc", "roc_auc", "ROC AUC (FAKE positive)"),
             ("average_precision", "average_precision", "Average precision (FAKE positive)"),
@@ -64,7 +66,8 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
         ]
         if metrics.get(key) is not None
     ] + [
-        ("roc_auc", f"ROC AUC, {row['family']} images vs REAL (FAKE positive)", row["roc_auc_vs_real"])
+        ("roc_auc", f"ROC AUC, {row['family']} images vs REAL (FAKE positive)", row["roc_auc_vs_real"],
+         {"fake_family": row["family"], "fake_images": row["images"], "against": "every REAL image of the split"})
         for row in metrics.get("per_family") or []
         if row.get("roc_auc_vs_real") is not None
     ]
@@ -78,8 +81,9 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
             metric_type=metric,
             metric_name=metric_name,
             metric_value=round(float(value), 4),
+            metric_args=args,
         )
-        for metric, metric_name, value in measured
+        for metric, metric_name, value, args in measured
     ] if data else None) or None  # a split of one label has no result to list
     section = _this_model_section(report, run, data or str(report.get("data", "")), generators, demo,
                                   _robustness_tables(folder))

@@ -42,6 +42,13 @@ def test_the_model_index_carries_each_generator_familys_roc_auc_beside_the_whole
     assert values["ROC AUC, Stable Diffusion images vs REAL (FAKE positive)"] == 0.9512
     assert values["ROC AUC, GAN images vs REAL (FAKE positive)"] == 0.55
     assert values["ROC AUC (FAKE positive)"] == round(report["metrics"]["roc_auc"], 4)
+    # one result holds them all: each family's figure names the images it scored, the whole split's names none
+    args = {m["name"]: m.get("args") for m in result["metrics"] if m["type"] == "roc_auc"}
+    assert args == {"ROC AUC (FAKE positive)": None,
+                    "ROC AUC, Stable Diffusion images vs REAL (FAKE positive)":
+                        {"fake_family": "Stable Diffusion", "fake_images": 78, "against": "every REAL image of the split"},
+                    "ROC AUC, GAN images vs REAL (FAKE positive)":
+                        {"fake_family": "GAN", "fake_images": 54, "against": "every REAL image of the split"}}
     assert "### Per generator family" in card and "| Stable Diffusion | 4 | 78 |" in card
 
 
