@@ -27,6 +27,7 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.hub import is_hub_id, loading
 from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES
 from modeling.image_processing_cifake import to_rgb
+from modeling.layout import RUN_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +100,18 @@ def open_split(data: str | Path, split: str, streaming: bool = False, columns: C
     return dataset
 
 
+MODEL_FILES = ("model.safetensors", "model.safetensors.index.json", RUN_FILE)  # beside config.json: a model, not data
+
+
 def check_source(data: str | Path, flag: str = "--data") -> bool:
     """True for a folder here, False for a Hub dataset id (owner/name); CifakeError, naming `flag`, for
     anything else: a missing folder is never looked up on the Hub or in datasets' cache."""
     where = str(data)
-    if Path(where).expanduser().exists():
+    folder = Path(where).expanduser()
+    if folder.exists():
+        if (folder / "config.json").is_file() and any((folder / name).is_file() for name in MODEL_FILES):
+            raise CifakeError(f"{where!r} ({flag}) is a model folder, not a dataset. Pass {flag} with a dataset folder "
+                              f"(e.g. ./cifake, which `cifake build --demo` writes) or a Hub dataset id.")
         return True
     if "/" in where and is_hub_id(where):
         return False

@@ -119,6 +119,23 @@ def test_missing_split_and_missing_folder(built_dataset, tmp_path):
         load_pixels(tmp_path / "nowhere", "train")
 
 
+@pytest.mark.parametrize("weights", ["model.safetensors", "cifake_run.json"])
+def test_a_model_folder_given_as_data_is_named_as_such(built_dataset, tmp_path, weights):
+    model = tmp_path / "cifake-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / weights).write_text("{}")
+    with pytest.raises(CifakeError, match=r"'.*cifake-model' \(--data\) is a model folder, not a dataset. Pass --data with "
+                                          r"a dataset folder"):
+        load_pixels(model, "test")
+    # a dataset folder may hold a config.json of its own: only one beside weights or a run record is a model
+    import shutil
+
+    data = shutil.copytree(built_dataset, tmp_path / "cifake")
+    (data / "config.json").write_text("{}")
+    assert len(load_pixels(data, "test", cache=False)) == 40
+
+
 def test_stratified_split_holds_out_every_group(built_dataset):
     pixels = load_pixels(built_dataset, "train")
     train, validation = stratified_split(pixels, 0.34, seed=0)
