@@ -348,13 +348,16 @@ def _write_failures_as_os_errors(folder: Path):
 
 @contextmanager
 def _guarded(trainer, run: RunFolder, resuming: bool):
-    """No "Writing model shards" / "Loading weights" bars at every checkpoint, unless verbose. A run that
+    """No "Writing model shards" / "Loading weights" bars at every checkpoint, nor Trainer's notice about
+    checkpoint times, unless verbose. A run that
     fails ends its progress bar's line, so the error is a line of its own; a new run that ends before its
     first checkpoint (a bad setting found by Trainer, a divergence, Ctrl+C) leaves nothing behind, so the
     same command can simply run again."""
     was_enabled = transformers_logging.is_progress_bar_enabled()
+    rotation_log = transformers_logging.get_logger("transformers.trainer_utils")
     if not verbose():
         transformers_logging.disable_progress_bar()
+        rotation_log.addFilter(_no_mtime_notice)
     try:
         yield
     except BaseException:
@@ -366,8 +369,15 @@ def _guarded(trainer, run: RunFolder, resuming: bool):
             forget_unstarted(run)
         raise
     finally:
+        rotation_log.removeFilter(_no_mtime_notice)
         if was_enabled:
             transformers_logging.enable_progress_bar()
+
+
+def _no_mtime_notice(record) -> bool:
+    """Drop Trainer's "mtime may not be reliable" notice: checkpoints written within a second of each other (a
+    short epoch) make it sort them by step, which is right, and the notice would cut through the progress bar."""
+    return "mtime may not be reliable" not in record.getMessage()
 
 
 @contextmanager

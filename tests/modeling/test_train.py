@@ -142,6 +142,32 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, built_dataset
     assert list(tmp_path.iterdir()) == []  # no folder, no lock file
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+def test_trainers_notice_about_checkpoint_times_shows_only_when_verbose(tmp_path, monkeypatch, verbose):
+    import logging
+
+    from transformers.trainer_utils import sort_checkpoints
+
+    from modeling.training.train import _guarded
+
+    monkeypatch.setenv("CIFAKE_VERBOSE", "1" if verbose else "0")
+    for step in (10, 20):  # two checkpoints of one second: a short epoch's
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        os.utime(tmp_path / f"checkpoint-{step}", (1_000_000, 1_000_000))
+    shown = []
+    handler = logging.Handler()
+    handler.emit = lambda record: shown.append(record.getMessage())
+    logger = logging.getLogger("transformers.trainer_utils")  # what reaches its handlers reaches the console
+    logger.addHandler(handler)
+    logging.Logger.warning_once.cache_clear()  # transformers says it once per process
+    try:
+        with _guarded(trainer=None, run=None, resuming=False):
+            assert [Path(p).name for p in sort_checkpoints(tmp_path, use_mtime=True)] == ["checkpoint-10", "checkpoint-20"]
+    finally:
+        logger.removeHandler(handler)
+    assert any("mtime may not be reliable" in line for line in shown) == verbose
+
+
 def test_a_source_that_cannot_name_its_splits_is_scored_on_the_validation_images(tmp_path, built_dataset, monkeypatch):
     import modeling.training.train as train_module
 
