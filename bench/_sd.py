@@ -270,6 +270,15 @@ def with_more_real(rows: list[Row], shared: Path, per_fake: int, skip: int) -> l
     return rows + extra
 
 
+def leave_source_out(rows: list[Row], generator_id: str) -> list[Row]:
+    """The task with one SD source never seen in training: every other source's training images and the real
+    training photos train; all of that source's images (both splits) and the real test photos are the test
+    split. The other sources' test images are left out: they are not what this scores."""
+    held_out = [replace(r, split="test") for r in rows if r.label == FAKE and r.generator_id == generator_id]
+    kept = [r for r in rows if r.label == REAL or (r.generator_id != generator_id and r.split == "train")]
+    return kept + held_out
+
+
 def genuine_rows(shared: Path, out: Path, seed: int = 0) -> tuple[Path, list[Row]]:
     """The GAN/DDPM task (bench/_genuine.py) built into `out`, and its rows with their splits."""
     build_genuine_task(shared, out, seed=seed)

@@ -14,6 +14,10 @@ Parts (--parts, default all):
             only, bento170502's photo-like animals against real photos of their classes, scored by the
             best recipe; (b) the best recipe trained without the photo-like SD images, scored on them.
             The best recipe: the one with the highest validation ROC AUC (never chosen on the test split).
+  sources   leave one source out: for each SD source of at least MIN_HELD_OUT images, the best recipe
+            trained without it, scored on all its images against the real test photos, beside the
+            best model (which saw the source in training) on its test-split images: how well a detector
+            carries to SD users, prompts and subjects it never saw.
   joint     one detector for every genuine fake: the best recipe on SD + the GAN/DDPM task together,
             per family (SD, GAN, DDPM) against the two specialists, on the same test images.
   curve     ROC AUC against the number of training fakes (real side subsampled to match), SD and
@@ -21,7 +25,7 @@ Parts (--parts, default all):
   gradcam   the paper's border-vs-centre Grad-CAM study (modeling.inference.explain.cam_mass_study) on the SD
             test split with the best model; its figure goes to --figures.
 
-    python bench/bench_sd.py [--parts recipes controls joint curve gradcam] [--seeds 0 1 2] [--json rows.json]
+    python bench/bench_sd.py [--parts recipes gradcam controls sources curve joint] [--seeds 0 1 2] [--json rows.json]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import _sd
@@ -38,7 +43,7 @@ from bench_detect import DEFAULT_RECIPES, check_recipes, fit, logistic_baseline,
 
 from cifake_kit.schema import generator_family
 
-PARTS = ["recipes", "gradcam", "controls", "curve", "joint"]  # run in this order
+PARTS = ["recipes", "gradcam", "controls", "sources", "curve", "joint"]  # run in this order
 FALLBACK_BEST = "cifake-forensic"  # the best recipe when the recipes part is not run
 CURVE_SIZES = [25, 50, 100, 200, 400, None]  # None: every training fake
 CIFAKE_TRAIN_FAKES = 50_000
@@ -204,6 +209,56 @@ def part_controls(ctx) -> dict:
     shutil.rmtree(art_data, ignore_errors=True)
     shutil.rmtree(data, ignore_errors=True)
     return out
+
+
+MIN_HELD_OUT = 20  # SD images of a source, at least, for its leave-one-out row
+
+
+def part_sources(ctx) -> dict:
+    best = best_model(ctx)
+    rows = ctx["sd_rows"]
+    seen = Scored(best["model_dir"], ctx["sd_data"])
+    counts = Counter(r.generator_id for r in rows if r.label == _sd.FAKE)
+    variants = [(best["name"], 1)] + [(f"{best['name']}, {n} real photos per SD image", n) for n in ctx["more_real"]]
+    out, body = [], []
+    for i, (source, images) in enumerate(sorted(counts.items())):
+        if images < MIN_HELD_OUT:
+            continue
+        task = _sd.leave_source_out(rows, source)
+        tested = {r.key for r in rows if r.split == "test" and r.generator_id == source}
+        seen_fake = np.array([g == source for g in seen.generators]) & (seen.labels == _sd.FAKE)
+        row = {"source": source, "images": images, "test_images": len(tested),
+               "training_fakes": sum(r.split == "train" and r.label == _sd.FAKE for r in task),
+               "seen_test_images": auc(seen.p_fake, seen_fake, seen.labels == _sd.REAL), "unseen": {}}
+        for name, per_fake in variants:
+            print(f"# training {name} without {source} ...", flush=True)
+            more = _sd.with_more_real(task, ctx["shared"], per_fake, more_real_skip(ctx)) if per_fake > 1 else task
+            data = _sd.import_rows(more, ctx["work"] / f"sd-without-{i}-{per_fake}",
+                                   intro=f"The SD task without {source} in training (bench/bench_sd.py, part sources).")
+            run = fit(data, best["spec"], ctx["models"] / f"sd-without-{i}-{per_fake}")
+            unseen = Scored(run["model_dir"], data)
+            fake, real = unseen.labels == _sd.FAKE, unseen.labels == _sd.REAL
+            in_test = np.array([k in tested for k in unseen.keys])
+            row["real_images"] = int(real.sum())
+            row["unseen"][name] = {"all": auc(unseen.p_fake, fake, real),
+                                   "test_images": auc(unseen.p_fake, fake & in_test, real), "seconds": run["seconds"]}
+            shutil.rmtree(data, ignore_errors=True)
+        out.append(row)
+        body.append([source.split(":", 1)[1], images, row["training_fakes"]]
+                    + [f"{fmt(row['unseen'][name]['all'])} / {fmt(row['unseen'][name]['test_images'])}"
+                       for name, _ in variants] + [fmt(row["seen_test_images"])])
+    left = sorted(s.split(":", 1)[1] for s, n in counts.items() if n < MIN_HELD_OUT)
+    print(f"\n## Leave one source out: SD users, prompts and subjects never seen ({best['name']})\n")
+    print(f"Each source held out of training (and of validation), scored against the "
+          f"{out[0]['real_images'] if out else 0} real test photos: all its images / its test-split images only. "
+          f"Beside it, the best model, which trained on the source's other images, on its test-split images. "
+          f"Sources of fewer than {MIN_HELD_OUT} images ({', '.join(left) or 'none'}) get no row.\n")
+    print(table(["held-out source", "its SD images", "training fakes left"]
+                + [f"never seen: {name}" for name, _ in variants] + ["seen in training"], body))
+    for name, _ in variants:
+        values = [r["unseen"][name]["all"] for r in out]
+        print(f"\nNever seen, {name}: mean ROC AUC {np.mean(values):.3f} over {len(values)} sources.")
+    return {"rows": out}
 
 
 def genuine_task(ctx) -> tuple[Path, list[_sd.Row]]:

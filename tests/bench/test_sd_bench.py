@@ -245,6 +245,17 @@ def test_art_only_drops_the_photo_like_training_fakes_only():
     assert _sd.art_only(rows, table) == rows[1:]
 
 
+def test_leaving_a_source_out_moves_all_its_images_to_test_and_keeps_the_rest_of_training():
+    rows = [Row(Path(f"v{i}.png"), FAKE, VINCE, None, split) for i, split in enumerate(["train", "train", "test"])]
+    rows += [Row(Path(f"j{i}.png"), FAKE, JOSH, None, split) for i, split in enumerate(["train", "test"])]
+    rows += [Row(Path(f"r{i}.jpg"), REAL, None, "dog", split) for i, split in enumerate(["train", "test"])]
+    task = _sd.leave_source_out(rows, VINCE)
+    train, test = ({r.key for r in task if r.split == split} for split in ("train", "test"))
+    assert train == {rows[3].key, rows[5].key}  # the other source's and the real training images, no vincegmz
+    assert test == {rows[0].key, rows[1].key, rows[2].key, rows[6].key}  # all of vincegmz, the real test photo
+    assert not train & test and len(task) == len(train) + len(test)  # JoshCLWren's test image is not scored
+
+
 def test_power_law_extrapolation_reads_the_curve():
     import bench_sd
 
