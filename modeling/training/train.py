@@ -349,10 +349,9 @@ def _write_failures_as_os_errors(folder: Path):
 @contextmanager
 def _guarded(trainer, run: RunFolder, resuming: bool):
     """No "Writing model shards" / "Loading weights" bars at every checkpoint, nor Trainer's notice about
-    checkpoint times, unless verbose. A run that
-    fails ends its progress bar's line, so the error is a line of its own; a new run that ends before its
-    first checkpoint (a bad setting found by Trainer, a divergence, Ctrl+C) leaves nothing behind, so the
-    same command can simply run again."""
+    checkpoint times, unless verbose. A run that fails ends its progress bar's line, so the error is a line of
+    its own; a new run that ends before its first checkpoint (a bad setting found by Trainer, a divergence,
+    Ctrl+C) leaves nothing behind, so the same command can simply run again."""
     was_enabled = transformers_logging.is_progress_bar_enabled()
     rotation_log = transformers_logging.get_logger("transformers.trainer_utils")
     if not verbose():
