@@ -98,13 +98,13 @@ def evaluate_model(
     """Score `model` on `split` of `data`; write the report (and the robustness table, predictions.csv) to
     `output_dir`. An earlier evaluation there is replaced only with `overwrite`, once the new one is
     complete. `columns` names the image and label columns of `data` and the --cross-data datasets."""
-    for other in cross_data or []:
-        check_source(other, "--cross-data")  # before the model loads and the data is scored
-        if (Path(str(other)).expanduser() / "config.json").is_file():
+    for other in cross_data or []:  # before the model loads and the data is scored
+        if (Path(str(other)).expanduser() / "config.json").is_file():  # a model after the list flag, most likely
             raise CifakeError(
                 f"--cross-data {str(other)!r} is a saved model (it has config.json), not a dataset. Name the model "
                 f"with --model and only datasets after --cross-data."
             )
+        check_source(other, "--cross-data")
     if batch_size < 1:
         raise CifakeError(f"--batch-size must be at least 1, got {batch_size}.")
     if not output_dir:  # beside a model folder, else under ./cifake-eval
