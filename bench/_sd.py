@@ -26,6 +26,7 @@ folders, so the split is exactly the one given and the encoder the same.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import re
 import shutil
 from dataclasses import dataclass, replace
@@ -337,3 +338,42 @@ def control_masks(keys: list[str], labels, classes: list[str | None], table: dic
 def art_only(rows: list[Row], table: dict[str, SdImage]) -> list[Row]:
     """Control (b): the training split without its photo-like SD images; the test split whole."""
     return [r for r in rows if not (r.split == "train" and r.label == FAKE and table[r.key].content == PHOTO)]
+
+
+# Real photos larger than 32x32, installed by the kit's own dependencies and read where they lie (never
+# copied): the only such photos on these machines. Left out: gradio's groot (a render) and cheetah2 (a
+# cut-out on white). Few scenes, so a probe of what reduction does, not a benchmark of photos.
+LARGE_PHOTOS = {
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    "china": ("sklearn", "datasets/images/china.jpg"),
+    "flower": ("sklearn", "datasets/images/flower.jpg"),
+    "cheetah": ("gradio", "media_assets/images/cheetah.jpg"),
+    "cheetah-face": ("gradio", "media_assets/images/cheetah1.jpg"),
+    "lion": ("gradio", "media_assets/images/lion.jpg"),
+    "tower": ("gradio", "media_assets/images/tower.jpg"),
+}
+
+
+def large_photos(photos: dict[str, tuple[str, str]] = LARGE_PHOTOS) -> dict[str, Path]:
+    """The `photos` (name: (package, path inside it)) found in the installed packages, by name."""
+    found = {}
+    for name, (package, inside) in photos.items():
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            if (Path(folder) / inside).is_file():
+                found[name] = Path(folder) / inside
+                break
+    return found
+
+
+def square_crops(image, count: int, seed: int = 0, smallest: float = 0.3) -> list:
+    """`count` square crops of a PIL `image` at full resolution: its centre square first, then squares of
+    `smallest` to 1 times its shorter side at seeded random places."""
+    width, height = image.size
+    side = min(width, height)
+    boxes = [((width - side) // 2, (height - side) // 2, side)]
+    rng = np.random.default_rng(seed)
+    for _ in range(count - 1):
+        size = int(rng.uniform(smallest, 1.0) * side)
+        boxes.append((int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1)), size))
+    return [image.crop((x, y, x + size, y + size)) for x, y, size in boxes[:count]]

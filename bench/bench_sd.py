@@ -18,6 +18,8 @@ Parts (--parts, default all):
             trained without it, scored on all its images against the real test photos, beside the
             best model (which saw the source in training) on its test-split images: how well a detector
             carries to SD users, prompts and subjects it never saw.
+  reduced   real photos larger than 32x32 (the few the kit's dependencies install) reduced as the SD images
+            were and scored as `cifake predict` scores them: does reduction itself look like SD to the best model?
   joint     one detector for every genuine fake: the best recipe on SD + the GAN/DDPM task together,
             per family (SD, GAN, DDPM) against the two specialists, on the same test images.
   curve     ROC AUC against the number of training fakes (real side subsampled to match), SD and
@@ -25,7 +27,7 @@ Parts (--parts, default all):
   gradcam   the paper's border-vs-centre Grad-CAM study (modeling.inference.explain.cam_mass_study) on the SD
             test split with the best model; its figure goes to --figures.
 
-    python bench/bench_sd.py [--parts recipes gradcam controls sources curve joint] [--seeds 0 1 2] [--json rows.json]
+    python bench/bench_sd.py [--parts recipes gradcam controls sources reduced curve joint] [--seeds 0 1 2] [--json rows.json]
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from bench_detect import DEFAULT_RECIPES, check_recipes, fit, logistic_baseline,
 
 from cifake_kit.schema import generator_family
 
-PARTS = ["recipes", "gradcam", "controls", "sources", "curve", "joint"]  # run in this order
+PARTS = ["recipes", "gradcam", "controls", "sources", "reduced", "curve", "joint"]  # run in this order
 FALLBACK_BEST = "cifake-forensic"  # the best recipe when the recipes part is not run
 CURVE_SIZES = [25, 50, 100, 200, 400, None]  # None: every training fake
 CIFAKE_TRAIN_FAKES = 50_000
@@ -259,6 +261,61 @@ def part_sources(ctx) -> dict:
         values = [r["unseen"][name]["all"] for r in out]
         print(f"\nNever seen, {name}: mean ROC AUC {np.mean(values):.3f} over {len(values)} sources.")
     return {"rows": out}
+
+
+REDUCED_SQUARES = 50  # square crops of each large real photo, its centre square first
+
+
+def p_fake_of_pictures(model_dir: Path, pictures: list) -> tuple[np.ndarray, float]:
+    """P(FAKE) of PIL pictures as `cifake predict` and the Space score them (reduced to 32x32 by the model's
+    processor, stored as its training data was), and the model's decision threshold."""
+    import torch
+
+    from modeling.inference.core import as_stored_for, decision_threshold, fake_probability, load_model
+
+    net, processor = load_model(model_dir, batch_size=512)
+    pixel_values = processor([as_stored_for(net, processor, p) for p in pictures], return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        return fake_probability(net(pixel_values=pixel_values).logits, net.config).numpy(), decision_threshold(net.config)
+
+
+def part_reduced(ctx) -> dict:
+    from modeling.inference.core import open_image
+
+    best = best_model(ctx)
+    photos = _sd.large_photos()
+    print(f"\n## Real photos reduced to 32x32 as the SD images were: REAL or FAKE? ({best['name']})\n")
+    if not photos:
+        print("None of the large photos of bench/_sd.py LARGE_PHOTOS is installed: part skipped.")
+        return {"rows": []}
+    seen = Scored(best["model_dir"], ctx["sd_data"])
+    real, fake = seen.labels == _sd.REAL, seen.labels == _sd.FAKE
+    images = {name: open_image(path)[0] for name, path in photos.items()}
+    p_reduced, threshold = p_fake_of_pictures(
+        best["model_dir"], [square for image in images.values() for square in _sd.square_crops(image, REDUCED_SQUARES)])
+    rows = []
+    for (name, image), p in zip(images.items(), np.split(p_reduced, len(images))):
+        rows.append({"photo": name, "size": "x".join(map(str, image.size)), "centre_square": float(p[0]),
+                     "mean_p_fake": float(p.mean()), "called_fake": float(np.mean(p >= threshold))})
+    p_real, p_sd = seen.p_fake[real], seen.p_fake[fake]
+    both = np.concatenate([p_reduced, seen.p_fake])
+    is_reduced = np.r_[np.ones(len(p_reduced), bool), np.zeros(len(seen.p_fake), bool)]
+    summary = {"threshold": threshold, "called_fake": {"CIFAR-10 test photos": float(np.mean(p_real >= threshold)),
+                                                       "SD test images": float(np.mean(p_sd >= threshold)),
+                                                       "reduced real photos": float(np.mean(p_reduced >= threshold))},
+               "roc_auc": {"SD vs CIFAR-10 photos": auc(seen.p_fake, fake, real),
+                           "SD vs reduced real photos": auc(both, np.r_[np.zeros(len(p_reduced), bool), fake], is_reduced),
+                           "reduced real photos vs CIFAR-10 photos": auc(both, is_reduced, np.r_[np.zeros(len(p_reduced), bool), real])}}
+    print(f"{len(photos)} real photos that the kit's dependencies install (bench/_sd.py LARGE_PHOTOS), "
+          f"{REDUCED_SQUARES} squares of each (the centre square, then 30-100% of the shorter side at random places), "
+          f"each reduced to 32x32 with PIL's bicubic filter, as the SD images were, and stored as CIFAKE's JPEG, "
+          f"exactly as `cifake predict` does. Few scenes: a probe of what reduction does, not a photo "
+          f"benchmark. Called FAKE: P(FAKE) >= the model's threshold {threshold:.2f}.\n")
+    print(table(["photo", "size", "P(FAKE), centre square", "mean P(FAKE), squares", "squares called FAKE"],
+                [[r["photo"], r["size"], fmt(r["centre_square"]), fmt(r["mean_p_fake"]), fmt(r["called_fake"])] for r in rows]))
+    print("\n" + table(["images", "called FAKE"], [[k, fmt(v)] for k, v in summary["called_fake"].items()]))
+    print("\n" + table(["ROC AUC (first named: positive)", "value"], [[k, fmt(v)] for k, v in summary["roc_auc"].items()]))
+    return {"rows": rows, **summary}
 
 
 def genuine_task(ctx) -> tuple[Path, list[_sd.Row]]:

@@ -305,3 +305,49 @@ def test_the_sd_task_maps_every_test_row_back_to_its_file(tmp_path, shared_data)
         if row.label == FAKE and table[row.key].group:
             sides.setdefault(table[row.key].group, set()).add(row.split)
     assert len(sides) > 100 and all(len(s) == 1 for s in sides.values())
+
+
+def test_large_photos_are_found_where_installed_packages_keep_them():
+    found = _sd.large_photos({"here": ("json", "__init__.py"), "no file": ("json", "nope.jpg"),
+                              "no package": ("no_such_package_for_cifake", "a.jpg")})
+    assert list(found) == ["here"] and found["here"].name == "__init__.py"
+    # the kit's dependencies install every photo the probe names, each larger than the model's input
+    from PIL import Image
+
+    photos = _sd.large_photos()
+    assert sorted(photos) == sorted(_sd.LARGE_PHOTOS)
+    for path in photos.values():
+        with Image.open(path) as image:
+            assert min(image.size) > 4 * 32
+
+
+def test_square_crops_start_at_the_centre_square_and_repeat_with_their_seed():
+    from PIL import Image
+
+    pixels = np.arange(100 * 60 * 3, dtype=np.uint32).reshape(60, 100, 3) % 251
+    image = Image.fromarray(pixels.astype(np.uint8))
+    crops = _sd.square_crops(image, 6, seed=3)
+    assert len(crops) == 6 and all(c.width == c.height for c in crops)
+    assert np.array_equal(np.asarray(crops[0]), pixels[:, 20:80].astype(np.uint8))
+    assert all(0.3 * 60 - 1 <= c.width <= 60 for c in crops)
+    again, other = _sd.square_crops(image, 6, seed=3), _sd.square_crops(image, 6, seed=4)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(crops, again))
+    assert not all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(crops[1:], other[1:]))
+
+
+def test_reduced_photos_are_scored_as_cifake_predict_scores_them(tmp_path, trained_model):
+    import bench_sd
+    from PIL import Image
+
+    from modeling.inference.core import load_model
+    from modeling.inference.predict import predict_files
+
+    rng = np.random.default_rng(0)
+    pictures = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in ((90, 120), (64, 64), (200, 80))]
+    for i, picture in enumerate(pictures):
+        picture.save(tmp_path / f"{i}.png")
+    p_fake, threshold = bench_sd.p_fake_of_pictures(trained_model, pictures)
+    net, processor = load_model(trained_model)
+    verdicts = list(predict_files([tmp_path], net, processor))
+    assert np.allclose(p_fake, [v.p_fake for v in verdicts], atol=1e-6)
+    assert threshold == (net.config.fake_threshold if net.config.fake_threshold is not None else 0.5)
