@@ -27,7 +27,14 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import DEMO_GENERATOR_ID
-from modeling.inference.core import as_stored_for, decision_threshold, load_model, open_image
+from modeling.inference.core import (
+    REDUCTION_CAVEAT,
+    as_stored_for,
+    decision_threshold,
+    is_reduced,
+    load_model,
+    open_image,
+)
 from modeling.inference.gradcam import enlarge, explain_images
 
 logger = logging.getLogger("cifake.space")
@@ -123,6 +130,10 @@ class Detector:
                              f"{MAX_UPLOAD_BYTES // 2**20} MB.")
         try:
             image, notes = open_image(path)
+            if is_reduced(self.model, image):
+                size = self.model.config.image_size
+                notes.append(f"This picture ({image.width}x{image.height}) was reduced to {size}x{size} before the "
+                             f"model saw it. {REDUCTION_CAVEAT}")
             image = as_stored_for(self.model, self.processor, image)  # one codec for every picture, as in training
             result = explain_images(self.model, self.processor, [image])[0]
         except CifakeError as err:

@@ -167,6 +167,18 @@ def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tu
     return verdict_ids(p_fake, model.config), p_fake
 
 
+# What a reduced picture's verdict is worth (docs/detection.md, "Real photos reduced as the SD images were").
+REDUCTION_CAVEAT = ("A model trained on CIFAKE-style data (real photos at CIFAR-10's native 32x32, generated images "
+                    "reduced from larger ones) can take the reduction itself for a sign of FAKE: the kit's Stable "
+                    "Diffusion detector calls most real photos reduced this way FAKE (docs/detection.md). A FAKE "
+                    "verdict on a reduced photo says little.")
+
+
+def is_reduced(model, image: Image.Image) -> bool:
+    """Whether the model's processor shrinks `image` (its shorter side is longer than the model's input)."""
+    return min(image.size) > model.config.image_size
+
+
 def as_stored_for(model, processor, image: Image.Image) -> Image.Image:
     """`image` as the model's training data stored its images (`config.input_encoding`): for "cifake-jpeg",
     reduced to the model's input size by its processor and saved as CIFAKE's JPEG, unless it already is

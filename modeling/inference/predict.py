@@ -17,9 +17,11 @@ import torch
 
 from cifake_kit.errors import CifakeError
 from modeling.inference.core import (
+    REDUCTION_CAVEAT,
     as_stored_for,
     decision_threshold,
     fake_probability,
+    is_reduced,
     load_model,
     open_image,
     verdict_ids,
@@ -34,6 +36,7 @@ class Verdict:
     verdict: str | None  # FAKE / REAL, or None when the file was skipped
     p_fake: float | None
     problem: str = ""
+    reduced: bool = False  # the picture was larger than the model's input and shrunk to it first
 
 
 def image_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
@@ -77,14 +80,15 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
                   batch_size: int = 256) -> Iterator[Verdict]:
     """A Verdict for every file below `paths`, in order; unreadable files come back with their problem."""
     device = next(model.parameters()).device
-    batch: list[tuple[Path, object]] = []
+    batch: list[tuple[Path, object, bool]] = []
 
     def run() -> Iterator[Verdict]:
-        pixel_values = processor([image for _, image in batch], return_tensors="pt")["pixel_values"]
+        pixel_values = processor([image for _, image, _ in batch], return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
             p_fake = fake_probability(model(pixel_values=pixel_values.to(device)).logits.cpu(), model.config)
-        for (path, _), p, label in zip(batch, p_fake.tolist(), verdict_ids(p_fake, model.config, threshold).tolist()):
-            yield Verdict(str(path), model.config.id2label[label], p)
+        for (path, _, reduced), p, label in zip(batch, p_fake.tolist(),
+                                                 verdict_ids(p_fake, model.config, threshold).tolist()):
+            yield Verdict(str(path), model.config.id2label[label], p, reduced=reduced)
         batch.clear()
 
     for path, passed_over in image_files(paths):
@@ -92,11 +96,13 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
             yield Verdict(str(path), None, None, passed_over)
             continue
         try:
-            image = as_stored_for(model, processor, open_image(path)[0])
+            image = open_image(path)[0]
+            reduced = is_reduced(model, image)
+            image = as_stored_for(model, processor, image)
         except CifakeError as err:
             yield Verdict(str(path), None, None, str(err))
             continue
-        batch.append((path, image))
+        batch.append((path, image, reduced))
         if len(batch) == batch_size:
             yield from run()
     if batch:
@@ -153,6 +159,9 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
     if total == 0 and not skipped:
         raise CifakeError(f"No files found below {', '.join(map(repr, paths))}. Give image files or folders of images.")
     note(f"{total} image(s): {counts['FAKE']} FAKE, {counts['REAL']} REAL (FAKE when P(FAKE) >= {used:.3g}; {source})")
+    if reduced := sum(verdict.reduced for verdict in rows):
+        size = net.config.image_size
+        note(f"{reduced} of them were larger than {size}x{size} and reduced first. {REDUCTION_CAVEAT}")
     if skipped:
         note(f"skipped {len(skipped)} path(s) that are not readable images:")
         for verdict in skipped:
@@ -171,7 +180,7 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, target)
         note(f"wrote {csv_path}")
-    return {**counts, "skipped": len(skipped), "threshold": used}
+    return {**counts, "skipped": len(skipped), "threshold": used, "reduced": reduced}
 
 
 def _umask() -> int:

@@ -10,7 +10,7 @@ from transformers import AutoConfig
 
 from cifake_cli import main
 from cifake_kit.errors import CifakeError
-from modeling.inference.core import load_model
+from modeling.inference.core import REDUCTION_CAVEAT, load_model
 from modeling.inference.predict import predict_command, predict_files
 
 DEMO = __import__("dataset_builder.demo", fromlist=["demo_folder"]).demo_folder()
@@ -52,6 +52,29 @@ def test_predict_lists_every_image_and_skips_what_is_not_one(trained_model, pict
         rows = list(csv.DictReader(handle))
     assert [row["path"] for row in rows] == paths
     assert [row["verdict"] for row in rows] == [line.split("\t")[1] for line in lines]
+
+
+def test_predict_counts_the_pictures_it_reduced_and_says_what_their_verdict_is_worth(trained_model, tmp_path):
+    from PIL import Image
+
+    photo = sorted((DEMO / "real" / "cat").glob("*.jpg"))[0]
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    shutil.copy(photo, folder / "native.jpg")  # 32x32: not reduced
+    with Image.open(photo) as image:
+        image.resize((96, 64)).save(folder / "large.png")  # shorter side 64: reduced
+        image.resize((32, 80)).save(folder / "tall.png")  # shorter side 32: only cropped
+    notes = []
+    counts = predict_command([str(folder)], str(trained_model), out=lambda _: None, note=notes.append)
+    assert counts["reduced"] == 1
+    assert [n for n in notes if "reduced first" in n] == [f"1 of them were larger than 32x32 and reduced first. "
+                                                          f"{REDUCTION_CAVEAT}"]
+    net, processor = load_model(trained_model)
+    assert [v.reduced for v in predict_files([folder], net, processor)] == [True, False, False]  # large, native, tall
+    quiet = []
+    assert predict_command([str(folder / "native.jpg")], str(trained_model), out=lambda _: None,
+                           note=quiet.append)["reduced"] == 0
+    assert not any("reduced" in n for n in quiet)
 
 
 def test_predict_uses_the_models_stored_threshold_unless_one_is_given(trained_model, picture_folder, tmp_path):

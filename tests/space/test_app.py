@@ -116,6 +116,13 @@ def test_a_one_kilobyte_panorama_is_classified_from_its_centre(detector, tmp_pat
     assert "300000x1 pixels: only its central square was classified" in notes
 
 
+def test_a_picture_larger_than_the_models_input_is_said_to_be_reduced_and_a_native_one_is_not(detector, tmp_path):
+    photo = Image.open(sorted(EXAMPLES.glob("real-*.jpg"))[0]).convert("RGB")
+    notes = check_prediction(detector.classify(save(tmp_path, "large.png", photo.resize((120, 90)))))
+    assert "This picture (120x90) was reduced to 32x32 before the model saw it. A model trained on CIFAKE-style" in notes
+    assert "reduced to" not in check_prediction(detector.classify(save(tmp_path, "native.png", photo)))
+
+
 def test_animated_gif_uses_its_first_frame(detector, tmp_path):
     frames = [Image.new("RGB", (40, 40), color) for color in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     path = tmp_path / "anim.gif"
