@@ -377,3 +377,26 @@ def square_crops(image, count: int, seed: int = 0, smallest: float = 0.3) -> lis
         size = int(rng.uniform(smallest, 1.0) * side)
         boxes.append((int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1)), size))
     return [image.crop((x, y, x + size, y + size)) for x, y, size in boxes[:count]]
+
+
+REDUCED_CLASS = "reduced-photos"  # the class folder of reduced real photos: no CIFAR-10 class
+
+
+def reduced_photo_rows(photos: dict[str, Path], out: Path, count: int, seed: int = 0) -> list[Row]:
+    """REAL training rows of `count` squares of each photo (`square_crops`), reduced to 32x32 with the
+    dataset's filter and saved as PNG under `out` (replaced); their class names no CIFAR-10 class."""
+    from PIL import Image
+
+    from dataset_builder.imaging import fit
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    rows = []
+    for name, path in photos.items():
+        with Image.open(path) as image:
+            for i, square in enumerate(square_crops(image, count, seed)):
+                target = out / f"{name}-{i:03d}.png"
+                Image.fromarray(fit(square)).save(target)
+                rows.append(Row(target, REAL, None, REDUCED_CLASS, "train"))
+    return rows

@@ -20,6 +20,8 @@ Parts (--parts, default all):
             carries to SD users, prompts and subjects it never saw.
   reduced   real photos larger than 32x32 (the few the kit's dependencies install) reduced as the SD images
             were and scored as `cifake predict` scores them: does reduction itself look like SD to the best model?
+            Then, in two folds of the photos, the best recipe trained with one fold's reduced squares as REAL
+            and scored on the other's.
   joint     one detector for every genuine fake: the best recipe on SD + the GAN/DDPM task together,
             per family (SD, GAN, DDPM) against the two specialists, on the same test images.
   curve     ROC AUC against the number of training fakes (real side subsampled to match), SD and
@@ -263,7 +265,8 @@ def part_sources(ctx) -> dict:
     return {"rows": out}
 
 
-REDUCED_SQUARES = 50  # square crops of each large real photo, its centre square first
+REDUCED_SQUARES = 50  # square crops of each large real photo that a model is scored on, its centre square first
+REDUCED_TRAINING_SQUARES = 100  # square crops of each photo that joins training, in the part's second half
 
 
 def p_fake_of_pictures(model_dir: Path, pictures: list) -> tuple[np.ndarray, float]:
@@ -279,6 +282,22 @@ def p_fake_of_pictures(model_dir: Path, pictures: list) -> tuple[np.ndarray, flo
         return fake_probability(net(pixel_values=pixel_values).logits, net.config).numpy(), decision_threshold(net.config)
 
 
+def reduction_probe(scored: Scored, p_squares: np.ndarray, threshold: float) -> dict:
+    """How a model treats reduced real photos (P(FAKE) `p_squares`) beside the SD and CIFAR-10 test images
+    of `scored`: the share of each called FAKE at `threshold`, and three ROC AUCs (first named: positive)."""
+    real, fake = scored.labels == _sd.REAL, scored.labels == _sd.FAKE
+    p = np.concatenate([p_squares, scored.p_fake])
+    square = np.r_[np.ones(len(p_squares), bool), np.zeros(len(scored.p_fake), bool)]
+    none = np.zeros(len(p_squares), bool)
+    return {"threshold": threshold,
+            "called_fake": {"CIFAR-10 test photos": float(np.mean(scored.p_fake[real] >= threshold)),
+                            "SD test images": float(np.mean(scored.p_fake[fake] >= threshold)),
+                            "reduced real photos": float(np.mean(p_squares >= threshold))},
+            "roc_auc": {"SD vs CIFAR-10 photos": auc(scored.p_fake, fake, real),
+                        "SD vs reduced real photos": auc(p, np.r_[none, fake], square),
+                        "reduced real photos vs CIFAR-10 photos": auc(p, square, np.r_[none, real])}}
+
+
 def part_reduced(ctx) -> dict:
     from modeling.inference.core import open_image
 
@@ -288,24 +307,20 @@ def part_reduced(ctx) -> dict:
     if not photos:
         print("None of the large photos of bench/_sd.py LARGE_PHOTOS is installed: part skipped.")
         return {"rows": []}
-    seen = Scored(best["model_dir"], ctx["sd_data"])
-    real, fake = seen.labels == _sd.REAL, seen.labels == _sd.FAKE
     images = {name: open_image(path)[0] for name, path in photos.items()}
-    p_reduced, threshold = p_fake_of_pictures(
-        best["model_dir"], [square for image in images.values() for square in _sd.square_crops(image, REDUCED_SQUARES)])
+    squares = {name: _sd.square_crops(image, REDUCED_SQUARES) for name, image in images.items()}
+
+    def scored_squares(model_dir: Path, names: list[str]) -> tuple[np.ndarray, float]:
+        return p_fake_of_pictures(model_dir, [square for name in names for square in squares[name]])
+
+    # (a) The best model, on every photo's squares.
+    seen = Scored(best["model_dir"], ctx["sd_data"])
+    p_squares, threshold = scored_squares(best["model_dir"], list(images))
     rows = []
-    for (name, image), p in zip(images.items(), np.split(p_reduced, len(images))):
+    for (name, image), p in zip(images.items(), np.split(p_squares, len(images))):
         rows.append({"photo": name, "size": "x".join(map(str, image.size)), "centre_square": float(p[0]),
                      "mean_p_fake": float(p.mean()), "called_fake": float(np.mean(p >= threshold))})
-    p_real, p_sd = seen.p_fake[real], seen.p_fake[fake]
-    both = np.concatenate([p_reduced, seen.p_fake])
-    is_reduced = np.r_[np.ones(len(p_reduced), bool), np.zeros(len(seen.p_fake), bool)]
-    summary = {"threshold": threshold, "called_fake": {"CIFAR-10 test photos": float(np.mean(p_real >= threshold)),
-                                                       "SD test images": float(np.mean(p_sd >= threshold)),
-                                                       "reduced real photos": float(np.mean(p_reduced >= threshold))},
-               "roc_auc": {"SD vs CIFAR-10 photos": auc(seen.p_fake, fake, real),
-                           "SD vs reduced real photos": auc(both, np.r_[np.zeros(len(p_reduced), bool), fake], is_reduced),
-                           "reduced real photos vs CIFAR-10 photos": auc(both, is_reduced, np.r_[np.zeros(len(p_reduced), bool), real])}}
+    summary = reduction_probe(seen, p_squares, threshold)
     print(f"{len(photos)} real photos that the kit's dependencies install (bench/_sd.py LARGE_PHOTOS), "
           f"{REDUCED_SQUARES} squares of each (the centre square, then 30-100% of the shorter side at random places), "
           f"each reduced to 32x32 with PIL's bicubic filter, as the SD images were, and stored as CIFAKE's JPEG, "
@@ -315,7 +330,38 @@ def part_reduced(ctx) -> dict:
                 [[r["photo"], r["size"], fmt(r["centre_square"]), fmt(r["mean_p_fake"]), fmt(r["called_fake"])] for r in rows]))
     print("\n" + table(["images", "called FAKE"], [[k, fmt(v)] for k, v in summary["called_fake"].items()]))
     print("\n" + table(["ROC AUC (first named: positive)", "value"], [[k, fmt(v)] for k, v in summary["roc_auc"].items()]))
-    return {"rows": rows, **summary}
+
+    # (b) Reduced real photos in training: two folds of the photos; each model learns from one fold's squares
+    # (REAL, training split only) and is scored on the other fold's, beside the best model on the same squares.
+    names = sorted(images)
+    folds, trained = [names[0::2], names[1::2]], []
+    for i, held_out in enumerate(folds):
+        taught = [n for n in names if n not in held_out]
+        print(f"# training {best['name']} with {REDUCED_TRAINING_SQUARES} reduced squares of each of "
+              f"{', '.join(taught)} as REAL ...", flush=True)
+        extra = _sd.reduced_photo_rows({n: photos[n] for n in taught}, ctx["work"] / f"reduced-photos-{i}",
+                                       REDUCED_TRAINING_SQUARES, seed=1)  # not the seed of the scored squares
+        data = _sd.import_rows(ctx["sd_rows"] + extra, ctx["work"] / f"sd-task-reduced-{i}",
+                               intro="The SD task with reduced real photos in training (bench/bench_sd.py, part reduced).")
+        run = fit(data, best["spec"], ctx["models"] / f"sd-reduced-{i}")
+        base = np.concatenate([p for name, p in zip(images, np.split(p_squares, len(images))) if name in held_out])
+        trained.append({"taught": taught, "held_out": held_out, "seconds": run["seconds"],
+                        "without": reduction_probe(seen, base, threshold),
+                        "with": reduction_probe(Scored(run["model_dir"], data), *scored_squares(run["model_dir"], held_out))})
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"\nWith reduced real photos in training: {REDUCED_TRAINING_SQUARES} squares of each photo of one fold join "
+          f"the REAL training images (other squares than those scored); the other fold's {REDUCED_SQUARES} squares "
+          f"each are scored. Same test split.\n")
+    body = []
+    for fold in trained:
+        for arm, label in (("without", "the SD task as it is"), ("with", f"+ squares of {', '.join(fold['taught'])}")):
+            r = fold[arm]
+            body.append([", ".join(fold["held_out"]), label, fmt(r["called_fake"]["reduced real photos"]),
+                         fmt(r["roc_auc"]["SD vs reduced real photos"]), fmt(r["roc_auc"]["SD vs CIFAR-10 photos"]),
+                         fmt(r["called_fake"]["CIFAR-10 test photos"])])
+    print(table(["scored photos", "trained on", "their squares called FAKE", "SD vs their squares",
+                 "SD vs CIFAR-10 photos", "CIFAR-10 photos called FAKE"], body))
+    return {"rows": rows, **summary, "trained": trained}
 
 
 def genuine_task(ctx) -> tuple[Path, list[_sd.Row]]:

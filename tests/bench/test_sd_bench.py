@@ -351,3 +351,23 @@ def test_reduced_photos_are_scored_as_cifake_predict_scores_them(tmp_path, train
     verdicts = list(predict_files([tmp_path], net, processor))
     assert np.allclose(p_fake, [v.p_fake for v in verdicts], atol=1e-6)
     assert threshold == (net.config.fake_threshold if net.config.fake_threshold is not None else 0.5)
+
+
+def test_reduced_photo_rows_are_real_training_squares_reduced_with_the_datasets_filter(tmp_path):
+    from PIL import Image
+
+    from dataset_builder.imaging import fit
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "large.png"
+    Image.fromarray(rng.integers(0, 256, (90, 150, 3), dtype=np.uint8)).save(path)
+    rows = _sd.reduced_photo_rows({"large": path}, tmp_path / "out", 4, seed=2)
+    assert len(rows) == 4 and {(r.label, r.split, r.cifar10_class) for r in rows} == {(REAL, "train", _sd.REDUCED_CLASS)}
+    assert _sd.REDUCED_CLASS not in _sd.CIFAR10_CLASSES
+    with Image.open(path) as image:
+        squares = _sd.square_crops(image, 4, seed=2)
+    for row, square in zip(rows, squares):
+        with Image.open(row.path) as saved:
+            assert saved.size == (32, 32) and np.array_equal(np.asarray(saved), fit(square))
+    again = _sd.reduced_photo_rows({"large": path}, tmp_path / "out", 2, seed=2)  # the folder is replaced
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [r.path.name for r in again]
