@@ -170,8 +170,8 @@ def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tu
 # What a reduced picture's verdict is worth (docs/detection.md, "Real photos reduced as the SD images were").
 REDUCTION_CAVEAT = ("A model trained on CIFAKE-style data (real photos at CIFAR-10's native 32x32, generated images "
                     "reduced from larger ones) can take the reduction itself for a sign of FAKE: the kit's Stable "
-                    "Diffusion detector calls most real photos reduced this way FAKE (docs/detection.md). A FAKE "
-                    "verdict on a reduced photo says little.")
+                    "Diffusion detector calls most real photos reduced this way FAKE (the CIFAKE kit's "
+                    "docs/detection.md). A FAKE verdict on a reduced photo says little.")
 
 
 def is_reduced(model, image: Image.Image) -> bool:
