@@ -340,7 +340,7 @@ def part_reduced(ctx) -> dict:
         print(f"# training {best['name']} with {REDUCED_TRAINING_SQUARES} reduced squares of each of "
               f"{', '.join(taught)} as REAL ...", flush=True)
         extra = _sd.reduced_photo_rows({n: photos[n] for n in taught}, ctx["work"] / f"reduced-photos-{i}",
-                                       REDUCED_TRAINING_SQUARES, seed=1)  # not the seed of the scored squares
+                                       REDUCED_TRAINING_SQUARES, seed=1)  # a fold never scores the photos it taught
         data = _sd.import_rows(ctx["sd_rows"] + extra, ctx["work"] / f"sd-task-reduced-{i}",
                                intro="The SD task with reduced real photos in training (bench/bench_sd.py, part reduced).")
         run = fit(data, best["spec"], ctx["models"] / f"sd-reduced-{i}")
@@ -350,8 +350,8 @@ def part_reduced(ctx) -> dict:
                         "with": reduction_probe(Scored(run["model_dir"], data), *scored_squares(run["model_dir"], held_out))})
         shutil.rmtree(data, ignore_errors=True)
     print(f"\nWith reduced real photos in training: {REDUCED_TRAINING_SQUARES} squares of each photo of one fold join "
-          f"the REAL training images (other squares than those scored); the other fold's {REDUCED_SQUARES} squares "
-          f"each are scored. Same test split.\n")
+          f"the REAL training images; the other fold's photos, never seen, are scored on their {REDUCED_SQUARES} squares "
+          f"each. Same test split.\n")
     body = []
     for fold in trained:
         for arm, label in (("without", "the SD task as it is"), ("with", f"+ squares of {', '.join(fold['taught'])}")):
