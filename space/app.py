@@ -24,6 +24,7 @@ from pathlib import Path
 import gradio as gr
 import huggingface_hub
 from gradio.utils import get_upload_folder, is_in_or_equal
+from PIL import ImageOps
 
 from cifake_kit.errors import CifakeError
 from cifake_kit.schema import DEMO_GENERATOR_ID
@@ -131,9 +132,10 @@ class Detector:
         try:
             image, notes = open_image(path)
             if is_reduced(self.model, image):
-                size = self.model.config.image_size
-                notes.append(f"This picture ({image.width}x{image.height}) was reduced to {size}x{size} before the "
-                             f"model saw it. {REDUCTION_CAVEAT}")
+                side = self.model.config.image_size
+                width, height = ImageOps.exif_transpose(image).size  # as the processor turns it upright
+                notes.append(f"This picture ({width}x{height}) was reduced to {side}x{side} before the model saw it. "
+                             f"{REDUCTION_CAVEAT}")
             image = as_stored_for(self.model, self.processor, image)  # one codec for every picture, as in training
             result = explain_images(self.model, self.processor, [image])[0]
         except CifakeError as err:

@@ -161,8 +161,8 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
     note(f"{total} image(s): {counts['FAKE']} FAKE, {counts['REAL']} REAL (FAKE when P(FAKE) >= {used:.3g}; {source})")
     if reduced := sum(verdict.reduced for verdict in rows):
         size = net.config.image_size
-        note(f"{reduced} of them {'was' if reduced == 1 else 'were'} larger than {size}x{size} and reduced first. "
-             f"{REDUCTION_CAVEAT}")
+        note(f"{reduced} of them {'was' if reduced == 1 else 'were'} reduced to {size}x{size} first (a shorter side over "
+             f"{size} pixels). {REDUCTION_CAVEAT}")
     if skipped:
         note(f"skipped {len(skipped)} path(s) that are not readable images:")
         for verdict in skipped:

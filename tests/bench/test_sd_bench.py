@@ -371,3 +371,17 @@ def test_reduced_photo_rows_are_real_training_squares_reduced_with_the_datasets_
             assert saved.size == (32, 32) and np.array_equal(np.asarray(saved), fit(square))
     again = _sd.reduced_photo_rows({"large": path}, tmp_path / "out", 2, seed=2)  # the folder is replaced
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [r.path.name for r in again]
+
+
+def test_reduction_probe_scores_squares_against_the_right_images():
+    import bench_sd
+    from types import SimpleNamespace
+
+    # SD test images 0.9, 0.8; CIFAR-10 photos 0.1, 0.3; reduced squares 0.85, 0.2, 0.5
+    scored = SimpleNamespace(labels=np.array([FAKE, REAL, FAKE, REAL]), p_fake=np.array([0.9, 0.1, 0.8, 0.3]))
+    probe = bench_sd.reduction_probe(scored, np.array([0.85, 0.2, 0.5]), threshold=0.5)
+    assert probe["called_fake"] == {"CIFAR-10 test photos": 0.0, "SD test images": 1.0,
+                                    "reduced real photos": pytest.approx(2 / 3)}
+    assert probe["roc_auc"]["SD vs CIFAR-10 photos"] == 1.0
+    assert probe["roc_auc"]["SD vs reduced real photos"] == pytest.approx(5 / 6)  # 0.85 beats 0.8 only
+    assert probe["roc_auc"]["reduced real photos vs CIFAR-10 photos"] == pytest.approx(5 / 6)  # 0.2 loses to 0.3 only

@@ -67,8 +67,8 @@ def test_predict_counts_the_pictures_it_reduced_and_says_what_their_verdict_is_w
     notes = []
     counts = predict_command([str(folder)], str(trained_model), out=lambda _: None, note=notes.append)
     assert counts["reduced"] == 1
-    assert [n for n in notes if "reduced first" in n] == [f"1 of them was larger than 32x32 and reduced first. "
-                                                          f"{REDUCTION_CAVEAT}"]
+    said = [n for n in notes if "first (a shorter side" in n]
+    assert said == [f"1 of them was reduced to 32x32 first (a shorter side over 32 pixels). {REDUCTION_CAVEAT}"]
     net, processor = load_model(trained_model)
     assert [v.reduced for v in predict_files([folder], net, processor)] == [True, False, False]  # large, native, tall
     quiet = []

@@ -121,6 +121,10 @@ def test_a_picture_larger_than_the_models_input_is_said_to_be_reduced_and_a_nati
     notes = check_prediction(detector.classify(save(tmp_path, "large.png", photo.resize((120, 90)))))
     assert "This picture (120x90) was reduced to 32x32 before the model saw it. A model trained on CIFAKE-style" in notes
     assert "reduced to" not in check_prediction(detector.classify(save(tmp_path, "native.png", photo)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone photo stored on its side: shown, and reduced, upright
+    notes = check_prediction(detector.classify(save(tmp_path, "turned.jpg", photo.resize((120, 90)), exif=exif)))
+    assert "This picture (90x120) was reduced" in notes
 
 
 def test_animated_gif_uses_its_first_frame(detector, tmp_path):
