@@ -272,19 +272,12 @@ REDUCED_TRAINING_SQUARES = 100  # square crops of each photo that joins training
 def p_fake_of_pictures(model_dir: Path, pictures: list) -> tuple[np.ndarray, float]:
     """P(FAKE) of PIL pictures as `cifake predict` and the Space score them (reduced to 32x32 by the model's
     processor, stored as its training data was), and the model's decision threshold."""
-    import torch
-
-    from modeling.inference.core import as_stored_for, decision_threshold, fake_probability, load_model
+    from modeling.inference.core import as_stored_for, decision_threshold, load_model, score_images
 
     net, processor = load_model(model_dir, batch_size=512)
-    device = next(net.parameters()).device
-    scores = []
-    for start in range(0, len(pictures), 512):
-        batch = [as_stored_for(net, processor, p) for p in pictures[start:start + 512]]
-        pixel_values = processor(batch, return_tensors="pt")["pixel_values"].to(device)
-        with torch.inference_mode():
-            scores.append(fake_probability(net(pixel_values=pixel_values).logits.cpu(), net.config).numpy())
-    return np.concatenate(scores), decision_threshold(net.config)
+    scores = [score_images(net, processor, [as_stored_for(net, processor, p) for p in pictures[start:start + 512]])
+              for start in range(0, len(pictures), 512)]
+    return np.concatenate([s.numpy() for s in scores]), decision_threshold(net.config)
 
 
 def reduction_probe(scored: Scored, p_squares: np.ndarray, threshold: float) -> dict:
@@ -321,10 +314,10 @@ def part_reduced(ctx) -> dict:
     # (a) The best model, on every photo's squares.
     seen = Scored(best["model_dir"], ctx["sd_data"])
     p_squares, threshold = scored_squares(best["model_dir"], list(images))
-    rows = []
-    for (name, image), p in zip(images.items(), np.split(p_squares, len(images))):
-        rows.append({"photo": name, "size": "x".join(map(str, image.size)), "centre_square": float(p[0]),
-                     "mean_p_fake": float(p.mean()), "called_fake": float(np.mean(p >= threshold))})
+    p_by_photo = dict(zip(images, np.split(p_squares, len(images))))
+    rows = [{"photo": name, "size": "x".join(map(str, image.size)), "centre_square": float(p_by_photo[name][0]),
+             "mean_p_fake": float(p_by_photo[name].mean()), "called_fake": float(np.mean(p_by_photo[name] >= threshold))}
+            for name, image in images.items()]
     summary = reduction_probe(seen, p_squares, threshold)
     print(f"{len(photos)} real photos that the kit's dependencies install (bench/_sd.py LARGE_PHOTOS), "
           f"{REDUCED_SQUARES} squares of each (the centre square, then 30-100% of the shorter side at random places), "
@@ -349,7 +342,7 @@ def part_reduced(ctx) -> dict:
         data = _sd.import_rows(ctx["sd_rows"] + extra, ctx["work"] / f"sd-task-reduced-{i}",
                                intro="The SD task with reduced real photos in training (bench/bench_sd.py, part reduced).")
         run = fit(data, best["spec"], ctx["models"] / f"sd-reduced-{i}")
-        base = np.concatenate([p for name, p in zip(images, np.split(p_squares, len(images))) if name in held_out])
+        base = np.concatenate([p_by_photo[name] for name in held_out])
         trained.append({"taught": taught, "held_out": held_out, "seconds": run["seconds"],
                         "without": reduction_probe(seen, base, threshold),
                         "with": reduction_probe(Scored(run["model_dir"], data), *scored_squares(run["model_dir"], held_out))})

@@ -179,6 +179,14 @@ def is_reduced(model, image: Image.Image) -> bool:
     return min(image.size) > model.config.image_size
 
 
+def score_images(model, processor, images: list[Image.Image]) -> torch.Tensor:
+    """P(FAKE) of pictures already stored as the model's training data was (`as_stored_for`), in one batch on
+    the model's device; returned on the CPU."""
+    pixel_values = processor(images, return_tensors="pt")["pixel_values"].to(next(model.parameters()).device)
+    with torch.inference_mode():
+        return fake_probability(model(pixel_values=pixel_values).logits.cpu(), model.config)
+
+
 def as_stored_for(model, processor, image: Image.Image) -> Image.Image:
     """`image` as the model's training data stored its images (`config.input_encoding`): for "cifake-jpeg",
     reduced to the model's input size by its processor and saved as CIFAKE's JPEG, unless it already is

@@ -13,17 +13,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from cifake_kit.errors import CifakeError
 from modeling.inference.core import (
     REDUCTION_CAVEAT,
     as_stored_for,
     decision_threshold,
-    fake_probability,
     is_reduced,
     load_model,
     open_image,
+    score_images,
     verdict_ids,
 )
 
@@ -79,13 +77,10 @@ def image_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]
 def predict_files(paths: Iterable[str | Path], model, processor, threshold: float | None = None,
                   batch_size: int = 256) -> Iterator[Verdict]:
     """A Verdict for every file below `paths`, in order; unreadable files come back with their problem."""
-    device = next(model.parameters()).device
     batch: list[tuple[Path, object, bool]] = []
 
     def run() -> Iterator[Verdict]:
-        pixel_values = processor([image for _, image, _ in batch], return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
-            p_fake = fake_probability(model(pixel_values=pixel_values.to(device)).logits.cpu(), model.config)
+        p_fake = score_images(model, processor, [image for _, image, _ in batch])
         for (path, _, reduced), p, label in zip(batch, p_fake.tolist(),
                                                  verdict_ids(p_fake, model.config, threshold).tolist()):
             yield Verdict(str(path), model.config.id2label[label], p, reduced=reduced)

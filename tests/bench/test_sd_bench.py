@@ -374,8 +374,9 @@ def test_reduced_photo_rows_are_real_training_squares_reduced_with_the_datasets_
 
 
 def test_reduction_probe_scores_squares_against_the_right_images():
-    import bench_sd
     from types import SimpleNamespace
+
+    import bench_sd
 
     # SD test images 0.9, 0.8; CIFAR-10 photos 0.1, 0.3; reduced squares 0.85, 0.2, 0.5
     scored = SimpleNamespace(labels=np.array([FAKE, REAL, FAKE, REAL]), p_fake=np.array([0.9, 0.1, 0.8, 0.3]))
