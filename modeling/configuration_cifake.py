@@ -74,6 +74,13 @@ class CifakeConfig(PreTrainedConfig):
             the CIFAKE release and the kit's datasets store both halves) or unset (lossless, or unknown).
             The kit's `predict`, `explain` and Space store a picture the same way before scoring it, so that
             a lossless PNG is not judged by its codec; the image processor itself leaves pixels as given.
+        fake_families (`list[str]`, *optional*):
+            Families of generators (two or more: "Stable Diffusion", "GAN", "DDPM", ...) that the output layer
+            tells apart: one logit for REAL and one per family, trained on each FAKE image's family. The
+            model's `logits` stay REAL/FAKE (P(FAKE) is the families' P summed); `family_logits` give each
+            family's own, and `family_scores` P(family | family or REAL). `cifake train` sets it where its
+            recipe asks for a family head and the training images come from two families or more;
+            unset is the plain REAL/FAKE output.
 
     Example:
 
@@ -111,10 +118,15 @@ class CifakeConfig(PreTrainedConfig):
     spectrum_size: int = 0
     fake_threshold: float | None = None
     input_encoding: str | None = None
+    fake_families: list[str] | tuple[str, ...] | None = None
+    # Trainer keeps only the REAL/FAKE logits as predictions (validation, `trainer.predict`).
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["family_logits"]
 
     def __post_init__(self, **kwargs):
         self.conv_filters = list(self.conv_filters)
         self.dense_units = list(self.dense_units)
+        if self.fake_families is not None:
+            self.fake_families = list(self.fake_families)
         if self.id2label is None and kwargs.get("num_labels") in (None, 2):
             kwargs.pop("num_labels", None)
             self.id2label = dict(CIFAKE_ID2LABEL)
@@ -146,6 +158,10 @@ class CifakeConfig(PreTrainedConfig):
             raise ValueError(f"fake_threshold={self.fake_threshold} must be between 0 and 1 (exclusive), or None for 0.5.")
         if self.input_encoding not in (None, "cifake-jpeg"):
             raise ValueError(f"input_encoding={self.input_encoding!r} is not 'cifake-jpeg' or None.")
+        if self.fake_families is not None and (len(set(self.fake_families)) != len(self.fake_families) or
+                                               len(self.fake_families) < 2 or not all(self.fake_families)):
+            raise ValueError(f"fake_families={self.fake_families} must name two families or more, each once; "
+                             f"leave it unset for the plain REAL/FAKE output.")
         if self.backbone is None:
             if not self.conv_filters:
                 raise ValueError("conv_filters is empty: give at least one convolutional layer, or a timm backbone.")

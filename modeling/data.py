@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from cifake_kit.codec import stored_encoding as encoding_of
 from cifake_kit.errors import CifakeError
 from cifake_kit.hub import is_hub_id, loading
-from cifake_kit.schema import IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES
+from cifake_kit.schema import FAKE, GENERATOR_FAMILIES, IMAGE_SIZE, LABEL_NAMES, MAX_IMAGE_FILE_BYTES, generator_family
 from modeling.image_processing_cifake import to_rgb
 from modeling.layout import RUN_FILE
 
@@ -263,12 +263,38 @@ def stratified_split(pixels: CifakePixels, fraction: float, seed: int) -> tuple[
     return pixels.subset(np.sort(keep)), pixels.subset(np.sort(held))
 
 
+OTHER_FAMILY = "other"  # the family of a FAKE image whose generator_id names none of GENERATOR_FAMILIES
+
+
+def families_of(pixels: CifakePixels) -> list[str | None]:
+    """Each image's generator family (`generator_family`, else OTHER_FAMILY); None for REAL images."""
+    ids = pixels.generator_ids or [None] * len(pixels)
+    return [(generator_family(g) or OTHER_FAMILY) if label == FAKE else None
+            for label, g in zip(pixels.labels.tolist(), ids)]
+
+
+def fake_families(pixels: CifakePixels) -> list[str]:
+    """The generator families of `pixels`' FAKE images, in GENERATOR_FAMILIES' order, OTHER_FAMILY last."""
+    found = set(families_of(pixels)) - {None}
+    return [family for family in [name for name, _ in GENERATOR_FAMILIES] + [OTHER_FAMILY] if family in found]
+
+
+def family_labels(pixels: CifakePixels, families: list[str]) -> torch.Tensor:
+    """A family head's targets (`CifakeForImageClassification`'s `family_labels`): 0 for REAL, 1 + the
+    index in `families` for FAKE."""
+    index = {family: i + 1 for i, family in enumerate(families)}
+    return torch.tensor([0 if family is None else index[family] for family in families_of(pixels)], dtype=torch.long)
+
+
 class CifakeTensorDataset(torch.utils.data.Dataset):
     """Examples from decoded tensors, a whole batch at once (`__getitems__`); with `augment`, randomly
-    flipped and cropped from a padded copy (`augment_batch`), as the usual CIFAR recipe does."""
+    flipped and cropped from a padded copy (`augment_batch`), as the usual CIFAR recipe does. With
+    `families` (a family head's), each example carries its `family_labels` too."""
 
-    def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0, crop_padding: int = 4):
+    def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0, crop_padding: int = 4,
+                 families: list[str] | None = None):
         self.pixels, self.labels = pixels.pixels, pixels.labels
+        self.families = family_labels(pixels, families) if families else None
         self.augment, self.crop_padding = augment, crop_padding
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -283,7 +309,10 @@ class CifakeTensorDataset(torch.utils.data.Dataset):
         images = self.pixels[index]
         if self.augment:
             images = augment_batch(images, self.generator, self.crop_padding)
-        return {"pixel_values": images, "labels": self.labels[index]}
+        batch = {"pixel_values": images, "labels": self.labels[index]}
+        if self.families is not None:
+            batch["family_labels"] = self.families[index]
+        return batch
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -315,7 +344,8 @@ class CifakeCollator:
         if isinstance(batch, list):  # per-example items (streaming, or a sampler without __getitems__)
             whole = len(batch) == 1 and batch[0]["pixel_values"].ndim == 4
             batch = batch[0] if whole else torch.utils.data.default_collate(batch)
-        return {"pixel_values": self.normalize(batch["pixel_values"]), "labels": batch["labels"]}
+        return {"pixel_values": self.normalize(batch["pixel_values"]), "labels": batch["labels"],
+                **({"family_labels": batch["family_labels"]} if "family_labels" in batch else {})}
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(self.shift, pixels.float(), self.scale)

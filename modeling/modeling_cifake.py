@@ -9,6 +9,8 @@ relative import.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -263,8 +265,20 @@ class CifakeModel(CifakePreTrainedModel):
         )
 
 
+@dataclass
+class CifakeClassifierOutput(ImageClassifierOutputWithNoAttention):
+    r"""
+    family_logits (`torch.FloatTensor` of shape `(batch_size, 1 + len(config.fake_families))`, *optional*):
+        With a family head (`config.fake_families`): REAL's logit, then each family's, in that order.
+    """
+
+    family_logits: torch.FloatTensor | None = None
+
+
 class CifakeForImageClassification(CifakePreTrainedModel):
-    """CifakeModel plus the dense head and the REAL/FAKE output layer (logits; softmax gives P)."""
+    """CifakeModel plus the dense head and the REAL/FAKE output layer (logits; softmax gives P). With
+    `config.fake_families`, the output layer has a logit for REAL and one per family, and FAKE's logit is
+    their log-sum-exp: P(FAKE) is the families' P summed."""
 
     def __init__(self, config: CifakeConfig):
         super().__init__(config)
@@ -276,7 +290,8 @@ class CifakeForImageClassification(CifakePreTrainedModel):
             width = units
         self.head = nn.Sequential(*layers)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(width, config.num_labels)
+        families = config.fake_families or []
+        self.classifier = nn.Linear(width, 1 + len(families) if families else config.num_labels)
         self.post_init()
 
     @can_return_tuple
@@ -285,20 +300,34 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         output_hidden_states: bool | None = None,
+        family_labels: torch.LongTensor | None = None,
         **kwargs,
-    ) -> ImageClassifierOutputWithNoAttention | tuple:
+    ) -> CifakeClassifierOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, 32, 32)`):
             Images as the image processor makes them.
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class ids (FAKE=0, REAL=1); when given, the cross-entropy loss is returned too.
+        family_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            With a family head: 0 for REAL, 1 + the index in `config.fake_families` for FAKE; when given, the
+            loss is the cross-entropy over the families (in place of `labels`').
         """
         if pixel_values is None:
             raise ValueError("pixel_values is required: pass images through the CIFAKE image processor.")
         outputs = self.cifake(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.classifier(self.dropout(self.head(outputs.pooler_output)))
-        loss = nn.functional.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None
-        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        logits = family_logits = self.classifier(self.dropout(self.head(outputs.pooler_output)))
+        if self.config.fake_families:
+            merged = {"REAL": family_logits[:, 0], "FAKE": torch.logsumexp(family_logits[:, 1:], dim=-1)}
+            logits = torch.stack([merged[self.config.id2label[i]] for i in range(len(merged))], dim=-1)
+        else:
+            family_logits = None
+        loss = None
+        if family_labels is not None and family_logits is not None:
+            loss = nn.functional.cross_entropy(family_logits, family_labels.to(logits.device))
+        elif labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device))
+        return CifakeClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                      family_logits=family_logits)
 
     def save_pretrained(self, *args, **kwargs):
         # `auto_map` names the classes a saved folder loads as with remote code; transformers lists only the
@@ -310,4 +339,4 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         return super().save_pretrained(*args, **kwargs)
 
 
-__all__ = ["CifakeForImageClassification", "CifakeModel", "CifakePreTrainedModel"]
+__all__ = ["CifakeClassifierOutput", "CifakeForImageClassification", "CifakeModel", "CifakePreTrainedModel"]

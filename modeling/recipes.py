@@ -29,7 +29,7 @@ PAPER_BEST = "conv2x32-dense1x64"
 # What the kit's own recipes share: AdamW with decoupled decay per step, a short warm-up into a cosine
 # schedule, clipped gradients; each recipe below states only what differs.
 _MODERN = dict(batch_size=128, weight_decay=5e-2, lr_scheduler_type="cosine", warmup_ratio=0.05, optim="adamw_torch",
-               max_grad_norm=1.0, crop_padding=4, selection_metric="accuracy")
+               max_grad_norm=1.0, crop_padding=4, selection_metric="accuracy", family_head=False)
 TRAINING = {
     # The paper's family: Adam with Keras' defaults, constant rate, no augmentation.
     "paper": dict(
@@ -46,6 +46,7 @@ TRAINING = {
         crop_padding=4,  # pixels of zero padding for random crops when augmenting; 0 = flips only
         early_stopping_patience=5,  # epochs without a better validation score, the best model kept; 0: the final one
         selection_metric="accuracy",  # the validation score that picks the best epoch and drives early stopping
+        family_head=False,  # one output per generator family of the training fakes (CifakeConfig.fake_families)
     ),
     # Our improved small CNN: flips + padded random crops, cosine schedule, AdamW, smoothing.
     "improved": dict(
@@ -61,7 +62,9 @@ TRAINING = {
     # Forensic recipes: a few thousand images, weak traces. Flips only (a crop's zero border is a
     # trace of its own), smaller batches, stronger smoothing, and every epoch of the cosine schedule
     # with the final model kept: on a few hundred validation images the best epoch is mostly noise
-    # (docs/detection.md). With early stopping turned on, validation ROC AUC picks the best epoch.
+    # (docs/detection.md). With early stopping turned on, validation ROC AUC picks the best epoch. Fakes of
+    # several generator families each get their own output: a joint model then tells each family from real
+    # photos as well as a specialist (docs/detection.md, "One detector").
     "forensic": dict(
         _MODERN,
         epochs=40,
@@ -72,6 +75,7 @@ TRAINING = {
         crop_padding=0,
         early_stopping_patience=0,
         selection_metric="roc_auc",
+        family_head=True,
     ),
 }
 

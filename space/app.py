@@ -207,10 +207,15 @@ def report_line(facts) -> str:
     families = metrics.get("per_family") or []
     if not isinstance(families, list) or not all(isinstance(row, dict) for row in families):
         raise TypeError(f"per_family is {families!r}, not a list of objects")
-    shown = [f"{text(row['family'], 'family')} {fraction(row['roc_auc_vs_real'], 'roc_auc_vs_real'):.3f} "
-             f"({count(row['images'], 'images')} images)" for row in families if row.get("roc_auc_vs_real") is not None]
+    shown = [f"{text(row['family'], 'family')} {fraction(row['roc_auc_vs_real'], 'roc_auc_vs_real'):.3f}"
+             + (f" ({fraction(own, 'roc_auc_vs_real_own_score'):.3f} by its own score)"
+                if (own := row.get("roc_auc_vs_real_own_score")) is not None else "")
+             + f" ({count(row['images'], 'images')} images)" for row in families if row.get("roc_auc_vs_real") is not None]
     if shown:
         line += f" AUROC of each generator family against the REAL images: {', '.join(shown)}."
+        if any(row.get("roc_auc_vs_real_own_score") is not None for row in families):
+            line += (" Its own score: the model names each family, and P(that family | that family or REAL) ranks "
+                     "its fakes against the photos without the other families' doubts.")
     threshold = fraction(metrics.get("threshold", 0.5), "threshold")
     if threshold != 0.5:
         line += f" It says FAKE from P(FAKE) {threshold:.2f} (its threshold, chosen on validation images)."

@@ -167,6 +167,23 @@ def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tu
     return verdict_ids(p_fake, model.config), p_fake
 
 
+def family_scores(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    """With a family head (`config.fake_families`), each family's score for uint8 images (N, 3, 32, 32):
+    P(family | that family or REAL), which ranks that family's fakes against real photos untroubled by the
+    other families' doubts (P(FAKE) sums them all). {} for a plain REAL/FAKE model."""
+    families = getattr(model.config, "fake_families", None) or []
+    if not families:
+        return {}
+    device, scores = next(model.parameters()).device, []
+    for start in range(0, len(pixels), batch_size):
+        batch = collator.normalize(pixels[start:start + batch_size]).to(device)
+        with torch.inference_mode():
+            logits = model(pixel_values=batch).family_logits.float().cpu()
+        scores.append(torch.sigmoid(logits[:, 1:] - logits[:, :1]))
+    joined = torch.cat(scores).numpy() if scores else np.empty((0, len(families)), dtype=np.float32)
+    return {family: joined[:, i] for i, family in enumerate(families)}
+
+
 # What a reduced picture's verdict is worth (docs/detection.md, "Real photos reduced as the SD images were").
 REDUCTION_CAVEAT = ("A model trained on CIFAKE-style data (real photos at CIFAR-10's native 32x32, generated images "
                     "reduced from larger ones) can take the reduction itself for a sign of FAKE: the kit's Stable "

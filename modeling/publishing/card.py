@@ -70,6 +70,12 @@ def render_model_card(folder: Path, repo_id: str | None = None, dataset_id: str 
          {"fake_family": row["family"], "fake_images": row["images"], "against": "every REAL image of the split"})
         for row in metrics.get("per_family") or []
         if row.get("roc_auc_vs_real") is not None
+    ] + [
+        ("roc_auc", f"ROC AUC, {row['family']} images vs REAL, by the family's own score", row["roc_auc_vs_real_own_score"],
+         {"fake_family": row["family"], "fake_images": row["images"], "against": "every REAL image of the split",
+          "score": "P(family | family or REAL)"})
+        for row in metrics.get("per_family") or []
+        if row.get("roc_auc_vs_real_own_score") is not None
     ]
     card.data.eval_results = ([
         EvalResult(
@@ -162,12 +168,16 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
                        "precision_fake", "recall_fake", "f1_fake", "precision_real", "recall_real", "f1_real"]),
     ]
     if metrics.get("per_family"):
+        own = any(row.get("roc_auc_vs_real_own_score") is not None for row in metrics["per_family"])
         lines += ["", "### Per generator family", "",
                   "Each family's FAKE images (Stable Diffusion, DDPM, GAN, as their `generator_id` names them) against "
-                  "all REAL images of the split.", "",
-                  metrics_table(metrics["per_family"], ["family", "generators", "images", "roc_auc_vs_real",
-                                                        "average_precision_vs_real", "recall_fake",
-                                                        "recall_fake_at_threshold"])]
+                  "all REAL images of the split." + (
+                      " This model names the family of each FAKE image it learnt from (`fake_families` in its "
+                      "config): `roc_auc_vs_real_own_score` ranks by P(that family | that family or REAL), the "
+                      "`family_scores` of the kit's `modeling.inference.core`." if own else ""), "",
+                  metrics_table(metrics["per_family"], ["family", "generators", "images", "roc_auc_vs_real"]
+                                + (["roc_auc_vs_real_own_score"] if own else [])
+                                + ["average_precision_vs_real", "recall_fake", "recall_fake_at_threshold"])]
     if metrics.get("per_generator"):
         lines += ["", "### Per generator", "",
                   "Each generator's FAKE images against all REAL images of the split; `recall_fake`: share called FAKE.", "",

@@ -62,10 +62,13 @@ def choose_threshold(labels, p_fake) -> float:
     return min(chosen, float(np.nextafter(1.0, 0.0)))
 
 
-def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None, class_names=None) -> dict:
+def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None, class_names=None,
+              family_scores: dict | None = None) -> dict:
     """Results per `generator_id` and per family (`generator_family`): its FAKE images against all REAL
     ones (ROC AUC, average precision) and the share called FAKE at 0.5 and at `threshold`; per CIFAR-10
-    class, accuracy at both and ROC AUC within it. Groups of one label get None for pairwise metrics."""
+    class, accuracy at both and ROC AUC within it. Groups of one label get None for pairwise metrics.
+    `family_scores` (a family head's, `inference.core.family_scores`) add each family's ROC AUC by its own
+    score, `roc_auc_vs_real_own_score`."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels, p_fake = np.asarray(labels), np.asarray(p_fake, dtype=np.float64)
@@ -93,8 +96,12 @@ def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None
         for family, _ in GENERATOR_FAMILIES:
             mine = is_fake & (families == family)
             if mine.any():
-                out["per_family"].append({"family": family, "generators": sum(generator_family(g) == family for g in names),
-                                          **against_real(mine)})
+                row = {"family": family, "generators": sum(generator_family(g) == family for g in names),
+                       **against_real(mine)}
+                if family in (family_scores or {}) and real.any():
+                    pair = mine | real
+                    row["roc_auc_vs_real_own_score"] = float(roc_auc_score(is_fake[pair], family_scores[family][pair]))
+                out["per_family"].append(row)
     if classes is not None and class_names:
         classes = np.asarray(classes)
         for index, name in enumerate(class_names):

@@ -38,6 +38,7 @@ from modeling.data import (
     CifakeTensorDataset,
     Columns,
     StreamingCifake,
+    fake_families,
     load_pixels,
     open_split,
     stratified_split,
@@ -154,9 +155,11 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
         train_pixels, val_pixels = stratified_split(full, opts.validation_fraction, seed)
         model_config.input_encoding = full.encoding  # predict, explain and the Space store pictures the same way
         _require_both_labels(opts.data, {"train": full, "validation": val_pixels})
+        families = fake_families(full) if training["family_head"] else []
+        model_config.fake_families = families if len(families) > 1 else None  # one family: the plain head
         train_set = CifakeTensorDataset(train_pixels, augment=training["augment"], seed=seed,
-                                        crop_padding=training["crop_padding"])
-        eval_set = CifakeTensorDataset(val_pixels)
+                                        crop_padding=training["crop_padding"], families=model_config.fake_families)
+        eval_set = CifakeTensorDataset(val_pixels, families=model_config.fake_families)
         sizes = {"train": len(train_pixels), "validation": len(val_pixels)}
     set_seed(seed)
     with _cannot_build():  # a bad backbone fails here, before any write
@@ -230,6 +233,21 @@ class CifakeTrainer(Trainer):
         finally:
             self.args.dataloader_drop_last = asked
 
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Trainer's, except for a family head (batches with `family_labels`): cross-entropy over the families,
+        smoothed by the run's label_smoothing_factor and normalised as Trainer's own label smoother does."""
+        if "family_labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        outputs = model(pixel_values=inputs["pixel_values"])
+        targets = inputs["family_labels"].to(outputs.family_logits.device)
+        loss = torch.nn.functional.cross_entropy(outputs.family_logits, targets,
+                                                 label_smoothing=self.args.label_smoothing_factor,
+                                                 reduction="mean" if num_items_in_batch is None else "sum")
+        if num_items_in_batch is not None:  # over the whole accumulated batch, on every device
+            loss = loss / num_items_in_batch * (self.accelerator.num_processes
+                                                if self.args.average_tokens_across_devices else 1)
+        return (loss, outputs) if return_outputs else loss
+
 
 def make_trainer(model, processor, train_set, eval_set, output_dir, training: dict, args=None,
                  validations_by_steps=False, **settings):
@@ -289,6 +307,7 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "dataloader_pin_memory": cuda,
         "report_to": "none",
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
+        "label_names": ["labels"],  # a family head's family_labels are an input, not what the metrics score
         "disable_tqdm": not verbose(),
     }
     sized = _sized(training, train_size, streaming, max_steps, overrides.get("gradient_accumulation_steps", 1))
@@ -571,6 +590,8 @@ def _check_training(training: dict) -> None:
     config's JSON may hold anything, NaN included."""
     for key, bounds in _TRAINING_RANGES.items():
         training[key] = bounds.check(f"The config's training setting {key!r}", training[key])
+    if not isinstance(training["family_head"], bool):
+        raise CifakeError(f"family_head {training['family_head']!r} is not true or false. Fix the recipe's training settings.")
     if training["selection_metric"] not in SELECTION_METRICS:
         raise CifakeError(f"selection_metric {training['selection_metric']!r} is not one of {', '.join(SELECTION_METRICS)} "
                           f"(the validation score that picks the best epoch). Fix the recipe's training settings.")

@@ -346,7 +346,13 @@ def test_the_page_gives_each_generator_familys_figure_from_the_report(detector, 
     (tmp_path / "report" / "report.json").write_text(json.dumps(report))
     summary = Detector(str(tmp_path), detector.model, detector.processor).summary()
     assert ("AUROC of each generator family against the REAL images: Stable Diffusion 0.951 (78 images), "
-            "GAN 0.549 (54 images).") in summary and "DDPM" not in summary
+            "GAN 0.549 (54 images).") in summary and "DDPM" not in summary and "own score" not in summary
+    # a model with a family head: each family's own score beside it, and what that score is
+    report["metrics"]["per_family"][0]["roc_auc_vs_real_own_score"] = 0.9791
+    (tmp_path / "report" / "report.json").write_text(json.dumps(report))
+    summary = Detector(str(tmp_path), detector.model, detector.processor).summary()
+    assert ("Stable Diffusion 0.951 (0.979 by its own score) (78 images), GAN 0.549 (54 images). Its own score: the "
+            "model names each family") in summary
 
 
 def test_importing_the_app_makes_no_folder_and_sets_nothing(tmp_path):

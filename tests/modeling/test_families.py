@@ -1,0 +1,136 @@
+"""The family head: one output per generator family, merged into REAL/FAKE; its training, scores and report."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from cifake_kit.schema import FAKE, REAL
+from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, fake_families, family_labels, load_pixels
+from modeling.inference.core import family_scores, fake_probability
+from modeling.recipes import resolve_recipe
+
+FORENSIC = resolve_recipe("cifake-forensic")[1]
+
+
+def _model(families, seed=0) -> CifakeForImageClassification:
+    torch.manual_seed(seed)
+    return CifakeForImageClassification(CifakeConfig(**FORENSIC, fake_families=families)).eval()
+
+
+def _pixels(labels, generator_ids, seed=0) -> CifakePixels:
+    images = torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (len(labels), 3, 32, 32), dtype=np.uint8))
+    return CifakePixels(images, torch.tensor(labels), torch.full((len(labels),), -1), [], "test",
+                        generator_ids=list(generator_ids))
+
+
+@pytest.mark.parametrize("families", [["GAN"], ["GAN", "GAN"], ["GAN", ""]])
+def test_a_family_head_needs_two_families_each_named_once(families):
+    with pytest.raises(ValueError, match="two families or more"):
+        CifakeConfig(fake_families=families)
+
+
+def test_the_families_merge_into_real_and_fake_and_survive_saving(tmp_path):
+    model = _model(["Stable Diffusion", "GAN", "DDPM"])
+    x = torch.randn(6, 3, 32, 32)
+    out = model(pixel_values=x)
+    assert out.family_logits.shape == (6, 4) and out.logits.shape == (6, 2)
+    by_family = out.family_logits.softmax(-1)
+    # P(FAKE) is the families' P summed; P(REAL) is REAL's
+    assert torch.allclose(fake_probability(out.logits, model.config), by_family[:, 1:].sum(-1), atol=1e-6)
+    assert torch.allclose(out.logits.softmax(-1)[:, 1], by_family[:, 0], atol=1e-6)
+    family = torch.tensor([0, 1, 2, 3, 1, 0])
+    assert torch.isclose(model(pixel_values=x, family_labels=family).loss,
+                         torch.nn.functional.cross_entropy(out.family_logits, family))
+    labels = torch.tensor([1, 0, 0, 0, 0, 1])
+    assert torch.isclose(model(pixel_values=x, labels=labels).loss, torch.nn.functional.cross_entropy(out.logits, labels))
+    model.save_pretrained(tmp_path)
+    again = CifakeForImageClassification.from_pretrained(tmp_path).eval()
+    assert again.config.fake_families == ["Stable Diffusion", "GAN", "DDPM"]
+    assert torch.allclose(again(pixel_values=x).family_logits, out.family_logits, atol=1e-6)
+    assert _model(None)(pixel_values=x).family_logits is None  # the plain head has none
+
+
+def test_each_fake_image_gets_its_generators_family_and_real_ones_zero():
+    pixels = _pixels([REAL, FAKE, FAKE, FAKE, FAKE, FAKE],
+                     [None, "pfnet-research/chainer-gan-lib:began", "CompVis/stable-diffusion-v1-4", "midjourney", None,
+                      "w86763777/pytorch-ddpm"])
+    families = fake_families(pixels)
+    assert families == ["Stable Diffusion", "DDPM", "GAN", "other"]  # the kit's order, unknown ones last
+    assert family_labels(pixels, families).tolist() == [0, 3, 1, 4, 4, 2]
+    batch = CifakeTensorDataset(pixels, families=families).__getitems__([1, 2])
+    assert batch["family_labels"].tolist() == [3, 1]
+    assert "family_labels" not in CifakeTensorDataset(pixels).__getitems__([1, 2])
+
+
+def test_family_scores_pit_each_family_against_real_alone():
+    model = _model(["Stable Diffusion", "GAN"])
+    collator = CifakeCollator(CifakeImageProcessor())
+    pixels = _pixels([REAL] * 5, [None] * 5).pixels
+    scores = family_scores(model, collator, pixels, batch_size=2)
+    logits = model(pixel_values=collator.normalize(pixels)).family_logits
+    for i, family in enumerate(["Stable Diffusion", "GAN"]):
+        pair = logits[:, [i + 1, 0]].softmax(-1)[:, 0]  # P(family | family or REAL)
+        assert np.allclose(scores[family], pair.detach().numpy(), atol=1e-6)
+    assert family_scores(_model(None), collator, pixels) == {}
+
+
+def test_the_trainer_learns_the_families_smoothed_as_the_run_asks(tmp_path):
+    from modeling.training.train import make_trainer
+
+    _, _, training = resolve_recipe("cifake-forensic")
+    model = _model(["Stable Diffusion", "GAN"])
+    pixels = _pixels([REAL, FAKE, FAKE, REAL], [None, "gan:a", "stable-diffusion:b", None])
+    data = CifakeTensorDataset(pixels, families=model.config.fake_families)
+    trainer = make_trainer(model, CifakeImageProcessor(), data, data, tmp_path, training)
+    batch = trainer.data_collator(data.__getitems__([0, 1, 2, 3]))
+    assert batch["family_labels"].tolist() == [0, 2, 1, 0]
+    loss = trainer.compute_loss(model, dict(batch))
+    expected = torch.nn.functional.cross_entropy(model(pixel_values=batch["pixel_values"]).family_logits,
+                                                 batch["family_labels"], label_smoothing=training["label_smoothing"])
+    assert training["label_smoothing"] > 0 and torch.isclose(loss, expected)
+
+
+def _with_generators(source, out, renamed: dict):
+    """A copy of the dataset folder `source` with its generator_id values renamed."""
+    out.mkdir()
+    (out / "README.md").write_text((source / "README.md").read_text())
+    for shard in sorted(source.rglob("*.parquet")):
+        table = pq.read_table(shard)
+        column = table.schema.get_field_index("generator_id")
+        ids = pa.array([renamed.get(g, g) for g in table["generator_id"].to_pylist()], type=pa.string())
+        target = out / shard.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.set_column(column, "generator_id", ids), target)
+    return out
+
+
+def test_a_family_recipe_names_the_families_it_trained_on_and_reports_each_ones_own_score(tmp_path, toy_dataset):
+    from modeling.publishing.card import render_model_card
+    from modeling.training.train import train
+
+    data = _with_generators(toy_dataset, tmp_path / "data", {"toy-pattern:even": "toy-gan:even",
+                                                            "toy-pattern:odd": "toy-ddpm:odd"})
+    result = train(data=str(data), output_dir=tmp_path / "model", config="cifake-forensic", num_train_epochs=4, seed=0)
+    model = CifakeForImageClassification.from_pretrained(result.output_dir).eval()
+    assert model.config.fake_families == ["DDPM", "GAN"]
+    report = json.loads(result.report.read_text())
+    rows = {row["family"]: row for row in report["metrics"]["per_family"]}
+    pixels = load_pixels(data, "test", CifakeImageProcessor())
+    scores = family_scores(model, CifakeCollator(CifakeImageProcessor()), pixels.pixels)
+    real = pixels.labels.numpy() == REAL
+    for family, word in (("GAN", "gan"), ("DDPM", "ddpm")):
+        mine = np.array([bool(g) and word in g for g in pixels.generator_ids])
+        pair = mine | real
+        assert rows[family]["roc_auc_vs_real_own_score"] == pytest.approx(
+            roc_auc_score(mine[pair], scores[family][pair]))
+    card = render_model_card(result.output_dir, "me/cifake-cnn", dataset_id="me/toy")
+    assert "ROC AUC, GAN images vs REAL, by the family's own score" in card and "roc_auc_vs_real_own_score" in card
+    # one family (the toy data's made-up generators name none): the plain REAL/FAKE head
+    plain = train(data=str(toy_dataset), output_dir=tmp_path / "plain", config="cifake-forensic", num_train_epochs=1)
+    assert CifakeForImageClassification.from_pretrained(plain.output_dir).config.fake_families is None
