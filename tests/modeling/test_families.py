@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from cifake_kit.schema import FAKE, REAL
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
 from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, fake_families, family_labels, load_pixels
-from modeling.inference.core import family_scores, fake_probability
+from modeling.inference.core import fake_probability, family_scores
 from modeling.recipes import resolve_recipe
 
 FORENSIC = resolve_recipe("cifake-forensic")[1]
