@@ -145,6 +145,11 @@ class Detector:
             raise user_error(f"This image could not be classified ({type(err).__name__}). Try another image.") from err
         notes.insert(0, f"The model says **{result.predicted}** ({result.probabilities[result.predicted]:.1%}). "
                         f"The heatmap shows where its evidence for {result.predicted} lies.")
+        if result.family_scores:
+            notes.insert(1, "It also tells the generator families it learnt apart. Its own score for each, P(that family "
+                            "| that family or REAL), which ranks that family's fakes against real photos better than "
+                            "P(FAKE) does: " + ", ".join(f"{family} {p:.1%}" for family, p in result.family_scores.items())
+                            + ".")
         if result.probabilities[result.predicted] < 0.5:
             threshold = decision_threshold(self.model.config)
             notes[0] += (f" Its threshold, chosen on validation images, is P(FAKE) {threshold:.1%}: from there on it "

@@ -167,6 +167,11 @@ def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tu
     return verdict_ids(p_fake, model.config), p_fake
 
 
+def own_scores(family_logits: torch.Tensor) -> torch.Tensor:
+    """P(family | that family or REAL) for each row of a family head's logits (REAL's first): (N, families)."""
+    return torch.sigmoid(family_logits[:, 1:] - family_logits[:, :1])
+
+
 def family_scores(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """With a family head (`config.fake_families`), each family's score for uint8 images (N, 3, 32, 32):
     P(family | that family or REAL), which ranks that family's fakes against real photos untroubled by the
@@ -178,8 +183,7 @@ def family_scores(model, collator, pixels: torch.Tensor, batch_size: int = 1024)
     for start in range(0, len(pixels), batch_size):
         batch = collator.normalize(pixels[start:start + batch_size]).to(device)
         with torch.inference_mode():
-            logits = model(pixel_values=batch).family_logits.float().cpu()
-        scores.append(torch.sigmoid(logits[:, 1:] - logits[:, :1]))
+            scores.append(own_scores(model(pixel_values=batch).family_logits.float().cpu()))
     joined = torch.cat(scores).numpy() if scores else np.empty((0, len(families)), dtype=np.float32)
     return {family: joined[:, i] for i, family in enumerate(families)}
 

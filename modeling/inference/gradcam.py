@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modeling.inference.core import LogitsOnly, fake_probability, verdict_ids
+from modeling.inference.core import LogitsOnly, fake_probability, own_scores, verdict_ids
 
 OVERLAY_SCALE = 8  # 32x32 -> 256x256 on screen
 
@@ -27,6 +27,7 @@ class Explanation:
     probabilities: dict[str, float]  # label -> P
     predicted: str
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict)  # label -> (32, 32) float in [0, 1]
+    family_scores: dict[str, float] = field(default_factory=dict)  # a family head's: family -> P(family | it or REAL)
 
     def overlay(self, label: str | None = None, scale: int = OVERLAY_SCALE) -> Image.Image:
         return overlay(self.view, self.heatmaps[label or self.predicted], scale)
@@ -71,14 +72,17 @@ def explain_images(model, processor, images: list[Image.Image], all_classes: boo
     """Predict and explain PIL images: the heatmap of the predicted class, or of every class."""
     pixel_values = processor(images, return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
-        logits = model(pixel_values=pixel_values.to(next(model.parameters()).device)).logits.float().cpu()
+        outputs = model(pixel_values=pixel_values.to(next(model.parameters()).device))
+    logits, families = outputs.logits.float().cpu(), getattr(model.config, "fake_families", None) or []
+    own = own_scores(outputs.family_logits.float().cpu()).tolist() if families else [[] for _ in images]
     probabilities, id2label = logits.softmax(-1), model.config.id2label
     predicted = verdict_ids(fake_probability(logits, model.config), model.config).tolist()  # its decision threshold
     targets = [[class_id] * len(images) for class_id in id2label] if all_classes else [predicted]
     heatmaps = [(chosen, gradcam(model, pixel_values, chosen)) for chosen in targets]
     views = _views(pixel_values, processor)
     return [Explanation(view=views[i], probabilities={id2label[k]: float(probabilities[i, k]) for k in id2label},
-                        predicted=id2label[predicted[i]], heatmaps={id2label[t[i]]: cams[i] for t, cams in heatmaps})
+                        predicted=id2label[predicted[i]], heatmaps={id2label[t[i]]: cams[i] for t, cams in heatmaps},
+                        family_scores=dict(zip(families, own[i])))
             for i in range(len(images))]
 
 

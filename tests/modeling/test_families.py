@@ -134,3 +134,27 @@ def test_a_family_recipe_names_the_families_it_trained_on_and_reports_each_ones_
     # one family (the toy data's made-up generators name none): the plain REAL/FAKE head
     plain = train(data=str(toy_dataset), output_dir=tmp_path / "plain", config="cifake-forensic", num_train_epochs=1)
     assert CifakeForImageClassification.from_pretrained(plain.output_dir).config.fake_families is None
+
+
+def test_the_space_gives_each_familys_own_score_beside_the_verdict(tmp_path):
+    from PIL import Image
+
+    from modeling.inference.gradcam import explain_images
+    from space.app import Detector
+
+    processor = CifakeImageProcessor()
+    picture = tmp_path / "picture.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(picture)
+    model = _model(["Stable Diffusion", "GAN"])
+    notes = Detector(str(tmp_path), model, processor).classify(str(picture))[3]
+    with Image.open(picture) as image:
+        result = explain_images(model, processor, [image.convert("RGB")])[0]
+    with torch.no_grad():
+        logits = model(pixel_values=processor(Image.open(picture), return_tensors="pt")["pixel_values"]).family_logits
+    assert list(result.family_scores) == ["Stable Diffusion", "GAN"]
+    assert result.family_scores["GAN"] == pytest.approx(float(logits[0, [2, 0]].softmax(-1)[0]), abs=1e-6)
+    assert ("Its own score for each, P(that family | that family or REAL), which ranks that family's fakes against "
+            "real photos better than P(FAKE) does: " + ", ".join(f"{f} {p:.1%}" for f, p in result.family_scores.items())
+            ) in notes
+    plain = Detector(str(tmp_path), _model(None), processor).classify(str(picture))[3]
+    assert "own score" not in plain
