@@ -200,12 +200,20 @@ def is_reduced(model, image: Image.Image) -> bool:
     return min(image.size) > model.config.image_size
 
 
-def score_images(model, processor, images: list[Image.Image]) -> torch.Tensor:
-    """P(FAKE) of pictures already stored as the model's training data was (`as_stored_for`), in one batch on
-    the model's device; returned on the CPU."""
+def image_scores(model, processor, images: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(P(FAKE), a family head's `own_scores` (N, families) or None) of pictures already stored as the model's
+    training data was (`as_stored_for`), in one batch on the model's device; returned on the CPU."""
     pixel_values = processor(images, return_tensors="pt")["pixel_values"].to(next(model.parameters()).device)
     with torch.inference_mode():
-        return fake_probability(model(pixel_values=pixel_values).logits.cpu(), model.config)
+        outputs = model(pixel_values=pixel_values)
+    family_logits = getattr(outputs, "family_logits", None)  # a model of an older kit has none
+    return (fake_probability(outputs.logits.cpu(), model.config),
+            None if family_logits is None else own_scores(family_logits.float().cpu()))
+
+
+def score_images(model, processor, images: list[Image.Image]) -> torch.Tensor:
+    """P(FAKE) of pictures already stored as the model's training data was (`image_scores`' first)."""
+    return image_scores(model, processor, images)[0]
 
 
 def as_stored_for(model, processor, image: Image.Image) -> Image.Image:

@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifake_kit.errors import CifakeError
@@ -18,14 +18,14 @@ from modeling.inference.core import (
     REDUCTION_CAVEAT,
     as_stored_for,
     decision_threshold,
+    image_scores,
     is_reduced,
     load_model,
     open_image,
-    score_images,
     verdict_ids,
 )
 
-CSV_COLUMNS = ["path", "verdict", "p_fake", "threshold"]
+CSV_COLUMNS = ["path", "verdict", "p_fake", "threshold"]  # then, for a family head, one own_score_* column per family
 
 
 @dataclass
@@ -35,6 +35,19 @@ class Verdict:
     p_fake: float | None
     problem: str = ""
     reduced: bool = False  # the picture was larger than the model's input and shrunk to it first
+    family_scores: dict[str, float] = field(default_factory=dict)  # a family head's: family -> P(family | it or REAL)
+
+    def most_like(self) -> str:
+        """For a FAKE verdict of a family head, the family whose own score is highest, with it; else ""."""
+        if self.verdict != "FAKE" or not self.family_scores:
+            return ""
+        family = max(self.family_scores, key=self.family_scores.get)
+        return f"most like {family} ({self.family_scores[family]:.4f})"
+
+
+def own_score_column(family: str) -> str:
+    """The CSV column of a family's own score: "Stable Diffusion" -> own_score_stable_diffusion."""
+    return "own_score_" + "_".join(family.lower().replace("-", " ").split())
 
 
 def image_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
@@ -80,10 +93,13 @@ def predict_files(paths: Iterable[str | Path], model, processor, threshold: floa
     batch: list[tuple[Path, object, bool]] = []
 
     def run() -> Iterator[Verdict]:
-        p_fake = score_images(model, processor, [image for _, image, _ in batch])
-        for (path, _, reduced), p, label in zip(batch, p_fake.tolist(),
-                                                 verdict_ids(p_fake, model.config, threshold).tolist()):
-            yield Verdict(str(path), model.config.id2label[label], p, reduced=reduced)
+        p_fake, own = image_scores(model, processor, [image for _, image, _ in batch])
+        families = getattr(model.config, "fake_families", None) or []
+        own_rows = own.tolist() if own is not None else [[] for _ in batch]
+        for (path, _, reduced), p, label, scores in zip(batch, p_fake.tolist(),
+                                                         verdict_ids(p_fake, model.config, threshold).tolist(), own_rows):
+            yield Verdict(str(path), model.config.id2label[label], p, reduced=reduced,
+                          family_scores=dict(zip(families, scores)))
         batch.clear()
 
     for path, passed_over in image_files(paths):
@@ -148,7 +164,7 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
             skipped.append(verdict)
             continue
         counts[verdict.verdict] += 1
-        out(f"{verdict.path}\t{verdict.verdict}\t{verdict.p_fake:.4f}")
+        out(f"{verdict.path}\t{verdict.verdict}\t{verdict.p_fake:.4f}" + (f"\t{like}" if (like := verdict.most_like()) else ""))
         rows.append(verdict)
     total = len(rows)
     if total == 0 and not skipped:
@@ -158,6 +174,11 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         size = net.config.image_size
         note(f"{reduced} of them {'was' if reduced == 1 else 'were'} reduced to {size}x{size} first (a shorter side over "
              f"{size} pixels). {REDUCTION_CAVEAT}")
+    families = getattr(net.config, "fake_families", None) or []
+    if families and rows:
+        note(f"The model tells {len(families)} generator families apart ({', '.join(families)}): a FAKE line names the one "
+             f"whose own score, P(that family | that family or REAL), is highest" +
+             ("; the CSV gives each family's." if target is not None else "; --csv FILE gives each family's."))
     if skipped:
         note(f"skipped {len(skipped)} path(s) that are not readable images:")
         for verdict in skipped:
@@ -170,9 +191,10 @@ def predict_command(paths: list[str], model: str, csv_path: str | None = None, t
         with tempfile.NamedTemporaryFile("w", newline="", dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
                                          delete=False) as handle:
             writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
+            writer.writerow(CSV_COLUMNS + [own_score_column(family) for family in families])
             for verdict in rows:
-                writer.writerow([verdict.path, verdict.verdict, f"{verdict.p_fake:.6f}", f"{used:.6g}"])
+                writer.writerow([verdict.path, verdict.verdict, f"{verdict.p_fake:.6f}", f"{used:.6g}"]
+                                + [f"{verdict.family_scores[family]:.6f}" for family in families])
         os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, target)
         note(f"wrote {csv_path}")

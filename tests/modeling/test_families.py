@@ -158,3 +158,39 @@ def test_the_space_gives_each_familys_own_score_beside_the_verdict(tmp_path):
             ) in notes
     plain = Detector(str(tmp_path), _model(None), processor).classify(str(picture))[3]
     assert "own score" not in plain
+
+
+def test_predict_names_the_likeliest_family_of_a_fake_and_writes_each_familys_own_score(tmp_path):
+    import csv
+
+    from PIL import Image
+
+    from modeling.inference.core import image_scores
+    from modeling.inference.predict import predict_command
+
+    model, processor = _model(["Stable Diffusion", "GAN"]), CifakeImageProcessor()
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    rng = np.random.default_rng(1)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / name)
+    lines, notes = [], []
+    paths = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    predict_command(paths, str(tmp_path / "model"), csv_path=str(tmp_path / "out.csv"), threshold=1e-9, out=lines.append,
+                    note=notes.append)  # a threshold that calls both FAKE
+    with open(tmp_path / "out.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["path", "verdict", "p_fake", "threshold", "own_score_stable_diffusion", "own_score_gan"]
+    for path, row, line in zip(paths, rows, lines):
+        with Image.open(path) as image:
+            p_fake, own = image_scores(model, processor, [image.convert("RGB")])
+        scores = {"Stable Diffusion": float(own[0, 0]), "GAN": float(own[0, 1])}
+        assert float(row["own_score_gan"]) == pytest.approx(scores["GAN"], abs=1e-5)
+        assert float(row["own_score_stable_diffusion"]) == pytest.approx(scores["Stable Diffusion"], abs=1e-5)
+        best = max(scores, key=scores.get)
+        assert line.endswith(f"\tmost like {best} ({scores[best]:.4f})") and row["verdict"] == "FAKE"
+    assert any("tells 2 generator families apart (Stable Diffusion, GAN)" in note for note in notes)
+    # a REAL verdict names no family
+    lines.clear()
+    predict_command(paths, str(tmp_path / "model"), threshold=1 - 1e-9, out=lines.append, note=notes.append)
+    assert all(line.split("\t")[1] == "REAL" and "most like" not in line for line in lines)
