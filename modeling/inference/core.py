@@ -116,17 +116,18 @@ def check_model_folder(path: Path) -> None:
 
 
 def iter_logits(
-    model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None
+    model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None, output: str = "logits"
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(indices, normalised batch, float logits on the CPU) for uint8 images (N, 3, 32, 32), batch by batch;
-    `collator` is a `data.CifakeCollator`, `indices` picks and orders the images (default: all)."""
+    `collator` is a `data.CifakeCollator`, `indices` picks and orders the images (default: all); `output`
+    names the model output to give ("family_logits" for a family head's)."""
     device = next(model.parameters()).device
     order = torch.arange(len(pixels)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         batch = collator.normalize(pixels[index]).to(device, non_blocking=True)
         with torch.inference_mode():
-            logits = model(pixel_values=batch).logits.float().cpu()
+            logits = getattr(model(pixel_values=batch), output).float().cpu()
         yield index, batch, logits
 
 
@@ -179,11 +180,7 @@ def family_scores(model, collator, pixels: torch.Tensor, batch_size: int = 1024)
     families = getattr(model.config, "fake_families", None) or []
     if not families:
         return {}
-    device, scores = next(model.parameters()).device, []
-    for start in range(0, len(pixels), batch_size):
-        batch = collator.normalize(pixels[start:start + batch_size]).to(device)
-        with torch.inference_mode():
-            scores.append(own_scores(model(pixel_values=batch).family_logits.float().cpu()))
+    scores = [own_scores(logits) for _, _, logits in iter_logits(model, collator, pixels, batch_size, output="family_logits")]
     joined = torch.cat(scores).numpy() if scores else np.empty((0, len(families)), dtype=np.float32)
     return {family: joined[:, i] for i, family in enumerate(families)}
 
