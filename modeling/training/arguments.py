@@ -83,6 +83,9 @@ class CifakeArguments:
         "0 = off: every epoch runs and the final model is kept (default: the recipe's)"))
     augment: bool | None = field(default=None, metadata=_help(
         "true or false: random flips and crops (default: the recipe's)", metavar="BOOL"))
+    family_head: bool | None = field(default=None, metadata=_help(
+        "true or false: one output per generator family of the training fakes, beside REAL, where they come from two "
+        "families or more (default: the recipe's; cifake-forensic's is true)", metavar="BOOL"))
     validation_fraction: float = field(default=0.1, metadata=_help(
         "share of train held out for validation (default: 0.1)"))
     split: str = field(default="test", metadata=_help("split scored at the end (default: test)"))

@@ -71,7 +71,7 @@ SELECTION_METRICS = ("accuracy", "roc_auc")  # both: higher is better
 # warmup_ratio, as TrainingArguments' warmup_steps: below 1 a share of the steps, from 1 on a step count.
 _TRAINING_RANGES = {**{name: RANGES[flag] for flag, name in RECIPE_FIELDS.items() if flag in RANGES},
                     "crop_padding": NONNEGATIVE_COUNT, "early_stopping_patience": NONNEGATIVE_COUNT}
-_KIT_OVERRIDES = ("early_stopping_patience", "augment")  # CifakeArguments fields that override the recipe when given
+_KIT_OVERRIDES = ("early_stopping_patience", "augment", "family_head")  # CifakeArguments fields that override the recipe
 
 
 @dataclass

@@ -131,9 +131,11 @@ def test_a_family_recipe_names_the_families_it_trained_on_and_reports_each_ones_
             roc_auc_score(mine[pair], scores[family][pair]))
     card = render_model_card(result.output_dir, "me/cifake-cnn", dataset_id="me/toy")
     assert "ROC AUC, GAN images vs REAL, by the family's own score" in card and "roc_auc_vs_real_own_score" in card
-    # one family (the toy data's made-up generators name none): the plain REAL/FAKE head
+    # one family (the toy data's made-up generators name none), or --family_head false: the plain REAL/FAKE head
     plain = train(data=str(toy_dataset), output_dir=tmp_path / "plain", config="cifake-forensic", num_train_epochs=1)
     assert CifakeForImageClassification.from_pretrained(plain.output_dir).config.fake_families is None
+    off = train(data=str(data), output_dir=tmp_path / "off", config="cifake-forensic", num_train_epochs=1, family_head=False)
+    assert CifakeForImageClassification.from_pretrained(off.output_dir).config.fake_families is None
 
 
 def test_the_space_gives_each_familys_own_score_beside_the_verdict(tmp_path):
