@@ -248,7 +248,7 @@ def headline(metrics: dict) -> str:
     families = [row for row in metrics.get("per_family") or [] if row.get("roc_auc_vs_real") is not None]
     if families:
         line += "; AUROC of each family's FAKE images vs all REAL: " + ", ".join(
-            f"{row['family']} {row['roc_auc_vs_real']:.3f}" + (f" (by its own score {own:.3f})" if
+            f"{row['family']} {row['roc_auc_vs_real']:.3f}" + (f" ({own:.3f} by its own score)" if
                                                                (own := row.get("roc_auc_vs_real_own_score")) is not None
                                                                else "") + f" ({row['images']})" for row in families)
     return line

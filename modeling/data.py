@@ -279,8 +279,8 @@ def fake_families(pixels: CifakePixels) -> list[str]:
     return [family for family in [name for name, _ in GENERATOR_FAMILIES] + [OTHER_FAMILY] if family in found]
 
 
-def family_labels(pixels: CifakePixels, families: list[str]) -> torch.Tensor:
-    """A family head's targets (`CifakeForImageClassification`'s `family_labels`): 0 for REAL, 1 + the
+def family_targets(pixels: CifakePixels, families: list[str]) -> torch.Tensor:
+    """A family head's targets (`CifakeForImageClassification`'s `family_targets`): 0 for REAL, 1 + the
     index in `families` for FAKE."""
     index = {family: i + 1 for i, family in enumerate(families)}
     return torch.tensor([0 if family is None else index[family] for family in families_of(pixels)], dtype=torch.long)
@@ -289,12 +289,12 @@ def family_labels(pixels: CifakePixels, families: list[str]) -> torch.Tensor:
 class CifakeTensorDataset(torch.utils.data.Dataset):
     """Examples from decoded tensors, a whole batch at once (`__getitems__`); with `augment`, randomly
     flipped and cropped from a padded copy (`augment_batch`), as the usual CIFAR recipe does. With
-    `families` (a family head's), each example carries its `family_labels` too."""
+    `families` (a family head's), each example carries its `family_targets` too."""
 
     def __init__(self, pixels: CifakePixels, augment: bool = False, seed: int = 0, crop_padding: int = 4,
                  families: list[str] | None = None):
         self.pixels, self.labels = pixels.pixels, pixels.labels
-        self.families = family_labels(pixels, families) if families else None
+        self.families = family_targets(pixels, families) if families else None
         self.augment, self.crop_padding = augment, crop_padding
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -311,7 +311,7 @@ class CifakeTensorDataset(torch.utils.data.Dataset):
             images = augment_batch(images, self.generator, self.crop_padding)
         batch = {"pixel_values": images, "labels": self.labels[index]}
         if self.families is not None:
-            batch["family_labels"] = self.families[index]
+            batch["family_targets"] = self.families[index]
         return batch
 
 
@@ -345,7 +345,7 @@ class CifakeCollator:
             whole = len(batch) == 1 and batch[0]["pixel_values"].ndim == 4
             batch = batch[0] if whole else torch.utils.data.default_collate(batch)
         return {"pixel_values": self.normalize(batch["pixel_values"]), "labels": batch["labels"],
-                **({"family_labels": batch["family_labels"]} if "family_labels" in batch else {})}
+                **({"family_targets": batch["family_targets"]} if "family_targets" in batch else {})}
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(self.shift, pixels.float(), self.scale)

@@ -3,8 +3,8 @@
 Reads from small to big: one conv layer, a block (convs + 2x2 max-pool), the forensic inputs
 (fixed high-pass residuals, whole-image statistics, the residual's spectrum), the encoder, the
 timm backbone wrapper, then the PreTrainedModel classes. This file travels to the Hub with the weights
-(`trust_remote_code`): it imports only torch, transformers and timm, and its own config by a
-relative import.
+(`trust_remote_code`): it imports only torch, transformers, timm and the standard library, and its
+own config by a relative import.
 """
 
 from __future__ import annotations
@@ -280,6 +280,9 @@ class CifakeForImageClassification(CifakePreTrainedModel):
     `config.fake_families`, the output layer has a logit for REAL and one per family, and FAKE's logit is
     their log-sum-exp: P(FAKE) is the families' P summed."""
 
+    # Its loss is a mean over the batch, `num_items_in_batch` unused: Trainer then scales it for gradient accumulation.
+    accepts_loss_kwargs = False
+
     def __init__(self, config: CifakeConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -300,7 +303,7 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         output_hidden_states: bool | None = None,
-        family_labels: torch.LongTensor | None = None,
+        family_targets: torch.LongTensor | None = None,
         **kwargs,
     ) -> CifakeClassifierOutput | tuple:
         r"""
@@ -308,7 +311,7 @@ class CifakeForImageClassification(CifakePreTrainedModel):
             Images as the image processor makes them.
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class ids (FAKE=0, REAL=1); when given, the cross-entropy loss is returned too.
-        family_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+        family_targets (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             With a family head: 0 for REAL, 1 + the index in `config.fake_families` for FAKE; when given, the
             loss is the cross-entropy over the families (in place of `labels`').
         """
@@ -322,8 +325,8 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         else:
             family_logits = None
         loss = None
-        if family_labels is not None and family_logits is not None:
-            loss = nn.functional.cross_entropy(family_logits, family_labels.to(logits.device))
+        if family_targets is not None and family_logits is not None:
+            loss = nn.functional.cross_entropy(family_logits, family_targets.to(logits.device))
         elif labels is not None:
             loss = nn.functional.cross_entropy(logits, labels.to(logits.device))
         return CifakeClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,

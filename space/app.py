@@ -146,8 +146,8 @@ class Detector:
         notes.insert(0, f"The model says **{result.predicted}** ({result.probabilities[result.predicted]:.1%}). "
                         f"The heatmap shows where its evidence for {result.predicted} lies.")
         if result.family_scores:
-            notes.insert(1, "It also tells the generator families it learnt apart. Its own score for each, P(that family "
-                            "| that family or REAL), which ranks that family's fakes against real photos better than "
+            notes.insert(1, "It also tells apart the generator families it learnt. Its own score for each, P(that "
+                            "family | that family or REAL), ranks that family's fakes against real photos better than "
                             "P(FAKE) does: " + ", ".join(f"{family} {p:.1%}" for family, p in result.family_scores.items())
                             + ".")
         if result.probabilities[result.predicted] < 0.5:

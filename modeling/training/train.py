@@ -115,7 +115,9 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
     push_to, dataset_id = given.pop("hub_model_id", None) if given.pop("push_to_hub", False) else None, opts.dataset_id
     if given.get("eval_strategy") == "steps":  # a checkpoint at every validation, as load_best_model_at_end needs
         given = {"save_strategy": "steps", "save_steps": given["eval_steps"], **given}
-    settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": training, "data": str(opts.data),
+    # family_head is recorded only when on, so that runs of earlier kits (which had none) still resume
+    recorded = {key: value for key, value in training.items() if key != "family_head" or value}
+    settings = {"recipe": name, "model": model_config.to_diff_dict(), "training": recorded, "data": str(opts.data),
                 "pretrained": opts.pretrained, "seed": seed, "validation_fraction": opts.validation_fraction,
                 "streaming": opts.streaming, "max_steps": max_steps}
     settings["model"].pop("transformers_version", None)
@@ -146,6 +148,7 @@ def _train(opts: CifakeArguments, given: dict, lock) -> TrainResult | None:
                    batch_flag=None if opts.resume else "--per_device_train_batch_size")
     processor = CifakeImageProcessor()
     val_pixels = None
+    model_config.fake_families = None  # set below from the data, by the recipe's family_head; a stream: the plain head
     if opts.streaming:
         train_set, eval_set, sizes = _streaming_sets(opts.data, processor, training, opts.validation_fraction, seed,
                                                      columns)
@@ -234,18 +237,13 @@ class CifakeTrainer(Trainer):
             self.args.dataloader_drop_last = asked
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """Trainer's, except for a family head (batches with `family_labels`): cross-entropy over the families,
-        smoothed by the run's label_smoothing_factor and normalised as Trainer's own label smoother does."""
-        if "family_labels" not in inputs:
+        """Trainer's, except for a family head (batches with `family_targets`): the families' cross-entropy, smoothed
+        by the run's label_smoothing_factor, a mean over the batch."""
+        if "family_targets" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         outputs = model(pixel_values=inputs["pixel_values"])
-        targets = inputs["family_labels"].to(outputs.family_logits.device)
-        loss = torch.nn.functional.cross_entropy(outputs.family_logits, targets,
-                                                 label_smoothing=self.args.label_smoothing_factor,
-                                                 reduction="mean" if num_items_in_batch is None else "sum")
-        if num_items_in_batch is not None:  # over the whole accumulated batch, on every device
-            loss = loss / num_items_in_batch * (self.accelerator.num_processes
-                                                if self.args.average_tokens_across_devices else 1)
+        loss = torch.nn.functional.cross_entropy(outputs.family_logits, inputs["family_targets"].to(outputs.family_logits.device),
+                                                 label_smoothing=self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -307,7 +305,6 @@ def training_arguments(output_dir, training: dict, seed: int = 0, train_size: in
         "dataloader_pin_memory": cuda,
         "report_to": "none",
         "remove_unused_columns": False,  # batches arrive whole from CifakeTensorDataset.__getitems__
-        "label_names": ["labels"],  # a family head's family_labels are an input, not what the metrics score
         "disable_tqdm": not verbose(),
     }
     sized = _sized(training, train_size, streaming, max_steps, overrides.get("gradient_accumulation_steps", 1))

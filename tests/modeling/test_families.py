@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from cifake_kit.schema import FAKE, REAL
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
-from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, fake_families, family_labels, load_pixels
+from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, fake_families, family_targets, load_pixels
 from modeling.inference.core import fake_probability, family_scores
 from modeling.recipes import resolve_recipe
 
@@ -45,7 +45,7 @@ def test_the_families_merge_into_real_and_fake_and_survive_saving(tmp_path):
     assert torch.allclose(fake_probability(out.logits, model.config), by_family[:, 1:].sum(-1), atol=1e-6)
     assert torch.allclose(out.logits.softmax(-1)[:, 1], by_family[:, 0], atol=1e-6)
     family = torch.tensor([0, 1, 2, 3, 1, 0])
-    assert torch.isclose(model(pixel_values=x, family_labels=family).loss,
+    assert torch.isclose(model(pixel_values=x, family_targets=family).loss,
                          torch.nn.functional.cross_entropy(out.family_logits, family))
     labels = torch.tensor([1, 0, 0, 0, 0, 1])
     assert torch.isclose(model(pixel_values=x, labels=labels).loss, torch.nn.functional.cross_entropy(out.logits, labels))
@@ -62,10 +62,10 @@ def test_each_fake_image_gets_its_generators_family_and_real_ones_zero():
                       "w86763777/pytorch-ddpm"])
     families = fake_families(pixels)
     assert families == ["Stable Diffusion", "DDPM", "GAN", "other"]  # the kit's order, unknown ones last
-    assert family_labels(pixels, families).tolist() == [0, 3, 1, 4, 4, 2]
+    assert family_targets(pixels, families).tolist() == [0, 3, 1, 4, 4, 2]
     batch = CifakeTensorDataset(pixels, families=families).__getitems__([1, 2])
-    assert batch["family_labels"].tolist() == [3, 1]
-    assert "family_labels" not in CifakeTensorDataset(pixels).__getitems__([1, 2])
+    assert batch["family_targets"].tolist() == [3, 1]
+    assert "family_targets" not in CifakeTensorDataset(pixels).__getitems__([1, 2])
 
 
 def test_family_scores_pit_each_family_against_real_alone():
@@ -81,6 +81,8 @@ def test_family_scores_pit_each_family_against_real_alone():
 
 
 def test_the_trainer_learns_the_families_smoothed_as_the_run_asks(tmp_path):
+    from transformers.utils import find_labels
+
     from modeling.training.train import make_trainer
 
     _, _, training = resolve_recipe("cifake-forensic")
@@ -89,11 +91,14 @@ def test_the_trainer_learns_the_families_smoothed_as_the_run_asks(tmp_path):
     data = CifakeTensorDataset(pixels, families=model.config.fake_families)
     trainer = make_trainer(model, CifakeImageProcessor(), data, data, tmp_path, training)
     batch = trainer.data_collator(data.__getitems__([0, 1, 2, 3]))
-    assert batch["family_labels"].tolist() == [0, 2, 1, 0]
-    loss = trainer.compute_loss(model, dict(batch))
+    assert batch["family_targets"].tolist() == [0, 2, 1, 0]
     expected = torch.nn.functional.cross_entropy(model(pixel_values=batch["pixel_values"]).family_logits,
-                                                 batch["family_labels"], label_smoothing=training["label_smoothing"])
-    assert training["label_smoothing"] > 0 and torch.isclose(loss, expected)
+                                                 batch["family_targets"], label_smoothing=training["label_smoothing"])
+    assert training["label_smoothing"] > 0 and torch.isclose(trainer.compute_loss(model, dict(batch)), expected)
+    # a mean over the batch, which Trainer divides by the gradient accumulation steps itself (as every kit model's)
+    assert trainer.model_accepts_loss_kwargs is False
+    # a plain Trainer (a user fine-tuning the model) sees one label column: the REAL/FAKE labels
+    assert find_labels(CifakeForImageClassification) == ["labels"]
 
 
 def _with_generators(source, out, renamed: dict):
@@ -122,13 +127,14 @@ def test_a_family_recipe_names_the_families_it_trained_on_and_reports_each_ones_
     report = json.loads(result.report.read_text())
     rows = {row["family"]: row for row in report["metrics"]["per_family"]}
     pixels = load_pixels(data, "test", CifakeImageProcessor())
-    scores = family_scores(model, CifakeCollator(CifakeImageProcessor()), pixels.pixels)
+    with torch.no_grad():
+        logits = model(pixel_values=CifakeCollator(CifakeImageProcessor()).normalize(pixels.pixels)).family_logits
     real = pixels.labels.numpy() == REAL
-    for family, word in (("GAN", "gan"), ("DDPM", "ddpm")):
+    for column, (family, word) in enumerate((("DDPM", "ddpm"), ("GAN", "gan")), start=1):
         mine = np.array([bool(g) and word in g for g in pixels.generator_ids])
         pair = mine | real
-        assert rows[family]["roc_auc_vs_real_own_score"] == pytest.approx(
-            roc_auc_score(mine[pair], scores[family][pair]))
+        own = logits[:, [column, 0]].softmax(-1)[:, 0].numpy()  # P(family | family or REAL)
+        assert rows[family]["roc_auc_vs_real_own_score"] == pytest.approx(roc_auc_score(mine[pair], own[pair]), abs=1e-6)
     card = render_model_card(result.output_dir, "me/cifake-cnn", dataset_id="me/toy")
     assert "ROC AUC, GAN images vs REAL, by the family's own score" in card and "roc_auc_vs_real_own_score" in card
     # one family (the toy data's made-up generators name none), or --family_head false: the plain REAL/FAKE head
@@ -136,6 +142,10 @@ def test_a_family_recipe_names_the_families_it_trained_on_and_reports_each_ones_
     assert CifakeForImageClassification.from_pretrained(plain.output_dir).config.fake_families is None
     off = train(data=str(data), output_dir=tmp_path / "off", config="cifake-forensic", num_train_epochs=1, family_head=False)
     assert CifakeForImageClassification.from_pretrained(off.output_dir).config.fake_families is None
+    # a run records family_head only when on: runs of earlier kits, which knew none, still resume
+    recorded = {name: json.loads((run.output_dir / "cifake_run.json").read_text())["training"] for name, run in
+                (("on", result), ("off", off))}
+    assert recorded["on"]["family_head"] is True and "family_head" not in recorded["off"]
 
 
 def test_the_space_gives_each_familys_own_score_beside_the_verdict(tmp_path):
@@ -155,7 +165,7 @@ def test_the_space_gives_each_familys_own_score_beside_the_verdict(tmp_path):
         logits = model(pixel_values=processor(Image.open(picture), return_tensors="pt")["pixel_values"]).family_logits
     assert list(result.family_scores) == ["Stable Diffusion", "GAN"]
     assert result.family_scores["GAN"] == pytest.approx(float(logits[0, [2, 0]].softmax(-1)[0]), abs=1e-6)
-    assert ("Its own score for each, P(that family | that family or REAL), which ranks that family's fakes against "
+    assert ("Its own score for each, P(that family | that family or REAL), ranks that family's fakes against "
             "real photos better than P(FAKE) does: " + ", ".join(f"{f} {p:.1%}" for f, p in result.family_scores.items())
             ) in notes
     plain = Detector(str(tmp_path), _model(None), processor).classify(str(picture))[3]
