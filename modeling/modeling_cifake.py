@@ -280,9 +280,6 @@ class CifakeForImageClassification(CifakePreTrainedModel):
     `config.fake_families`, the output layer has a logit for REAL and one per family, and FAKE's logit is
     their log-sum-exp: P(FAKE) is the families' P summed."""
 
-    # Its loss is a mean over the batch, `num_items_in_batch` unused: Trainer then scales it for gradient accumulation.
-    accepts_loss_kwargs = False
-
     def __init__(self, config: CifakeConfig):
         super().__init__(config)
         self.num_labels = config.num_labels

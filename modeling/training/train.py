@@ -238,12 +238,19 @@ class CifakeTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Trainer's, except for a family head (batches with `family_targets`): the families' cross-entropy, smoothed
-        by the run's label_smoothing_factor, a mean over the batch."""
+        by the run's label_smoothing_factor and normalised as Trainer's own label smoother normalises."""
         if "family_targets" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         outputs = model(pixel_values=inputs["pixel_values"])
-        loss = torch.nn.functional.cross_entropy(outputs.family_logits, inputs["family_targets"].to(outputs.family_logits.device),
-                                                 label_smoothing=self.args.label_smoothing_factor)
+        logits, parallel = outputs.family_logits, self.args.n_gpu > 1
+        loss = torch.nn.functional.cross_entropy(logits, inputs["family_targets"].to(logits.device),
+                                                 label_smoothing=self.args.label_smoothing_factor,
+                                                 reduction="mean" if num_items_in_batch is None or parallel else "sum")
+        if num_items_in_batch is not None and parallel:  # DataParallel: one loss over every GPU's outputs
+            loss = loss / self.current_gradient_accumulation_steps  # Trainer takes it as scaled for accumulation
+        elif num_items_in_batch is not None:  # over the whole accumulated batch, on every process
+            loss = loss / num_items_in_batch * (self.accelerator.num_processes
+                                                if self.args.average_tokens_across_devices else 1)
         return (loss, outputs) if return_outputs else loss
 
 

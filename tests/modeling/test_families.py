@@ -95,8 +95,8 @@ def test_the_trainer_learns_the_families_smoothed_as_the_run_asks(tmp_path):
     expected = torch.nn.functional.cross_entropy(model(pixel_values=batch["pixel_values"]).family_logits,
                                                  batch["family_targets"], label_smoothing=training["label_smoothing"])
     assert training["label_smoothing"] > 0 and torch.isclose(trainer.compute_loss(model, dict(batch)), expected)
-    # a mean over the batch, which Trainer divides by the gradient accumulation steps itself (as every kit model's)
-    assert trainer.model_accepts_loss_kwargs is False
+    # within gradient accumulation: over the items of the whole accumulated batch, as Trainer's label smoother
+    assert torch.isclose(trainer.compute_loss(model, dict(batch), num_items_in_batch=8), expected * 4 / 8)
     # a plain Trainer (a user fine-tuning the model) sees one label column: the REAL/FAKE labels
     assert find_labels(CifakeForImageClassification) == ["labels"]
 
