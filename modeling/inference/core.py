@@ -173,6 +173,14 @@ def own_scores(family_logits: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(family_logits[:, 1:] - family_logits[:, :1])
 
 
+def likeliest_family(scores: dict[str, float]) -> str:
+    """"most like FAMILY (its own score)" for a family head's scores of one picture (the highest); "" for none."""
+    if not scores:
+        return ""
+    family = max(scores, key=scores.get)
+    return f"most like {family} ({scores[family]:.4f})"
+
+
 def family_scores(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """With a family head (`config.fake_families`), each family's score for uint8 images (N, 3, 32, 32):
     P(family | that family or REAL), which ranks that family's fakes against real photos untroubled by the

@@ -16,7 +16,15 @@ from cifake_kit.errors import CifakeError
 from cifake_kit.outputs import check_output_dir
 from cifake_kit.schema import FAKE, IMAGE_SIZE, LABEL_NAMES
 from modeling.data import DEFAULT_COLUMNS, CifakeCollator, load_pixels
-from modeling.inference.core import as_stored_for, fake_probability, iter_logits, load_model, open_image, verdict_ids
+from modeling.inference.core import (
+    as_stored_for,
+    fake_probability,
+    iter_logits,
+    likeliest_family,
+    load_model,
+    open_image,
+    verdict_ids,
+)
 from modeling.inference.gradcam import Explanation, enlarge, explain_images, gradcam
 from modeling.plotting import pyplot, save
 
@@ -76,7 +84,9 @@ def plot_grid(names: list[str], explanations: list[Explanation], path: Path, tit
                              squeeze=False)
     for row, (name, result) in enumerate(zip(names, explanations)):
         axes[row, 0].imshow(enlarge(result.view))
-        axes[row, 0].set_title(f"{name}\n{result.predicted} {result.probabilities[result.predicted]:.1%}", fontsize=8)
+        like = likeliest_family(result.family_scores) if result.predicted == "FAKE" else ""
+        axes[row, 0].set_title(f"{name}\n{result.predicted} {result.probabilities[result.predicted]:.1%}"
+                               + (f"\n{like}" if like else ""), fontsize=8)
         for col, (label, _) in enumerate(result.heatmaps.items(), 1):
             axes[row, col].imshow(result.overlay(label))
             axes[row, col].set_title(f"Grad-CAM for {label}\nP({label}) = {result.probabilities[label]:.1%}", fontsize=8)

@@ -20,6 +20,7 @@ from modeling.inference.core import (
     decision_threshold,
     image_scores,
     is_reduced,
+    likeliest_family,
     load_model,
     open_image,
     verdict_ids,
@@ -39,10 +40,7 @@ class Verdict:
 
     def most_like(self) -> str:
         """For a FAKE verdict of a family head, the family whose own score is highest, with it; else ""."""
-        if self.verdict != "FAKE" or not self.family_scores:
-            return ""
-        family = max(self.family_scores, key=self.family_scores.get)
-        return f"most like {family} ({self.family_scores[family]:.4f})"
+        return likeliest_family(self.family_scores) if self.verdict == "FAKE" else ""
 
 
 def own_score_column(family: str) -> str:

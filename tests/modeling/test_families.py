@@ -1,6 +1,7 @@
 """The family head: one output per generator family, merged into REAL/FAKE; its training, scores and report."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -206,3 +207,22 @@ def test_predict_names_the_likeliest_family_of_a_fake_and_writes_each_familys_ow
     lines.clear()
     predict_command(paths, str(tmp_path / "model"), threshold=1 - 1e-9, out=lines.append, note=notes.append)
     assert all(line.split("\t")[1] == "REAL" and "most like" not in line for line in lines)
+
+
+def test_explains_grid_names_the_likeliest_family_of_a_fake(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from modeling.inference import explain
+    from modeling.inference.gradcam import explain_images
+
+    model, processor = _model(["Stable Diffusion", "GAN"]), CifakeImageProcessor()
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    result = explain_images(model, processor, [image])[0]
+    titles = {}
+    monkeypatch.setattr(explain, "save", lambda fig, path: titles.setdefault(path, fig.axes[0].get_title()))
+    fake = replace(result, predicted="FAKE")
+    explain.plot_grid(["x.png"], [fake], tmp_path / "fake.png")
+    best = max(result.family_scores, key=result.family_scores.get)
+    assert titles[tmp_path / "fake.png"].endswith(f"\nmost like {best} ({result.family_scores[best]:.4f})")
+    explain.plot_grid(["x.png"], [replace(result, predicted="REAL")], tmp_path / "real.png")
+    assert "most like" not in titles[tmp_path / "real.png"]
