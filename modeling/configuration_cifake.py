@@ -78,7 +78,7 @@ class CifakeConfig(PreTrainedConfig):
             Families of generators (two or more: "Stable Diffusion", "GAN", "DDPM", ...) that the output layer
             tells apart: one logit for REAL and one per family, trained on each FAKE image's family. The
             model's `logits` stay REAL/FAKE (P(FAKE) is the families' P summed); `family_logits` give each
-            family's own, and `family_scores` P(family | family or REAL). `cifake train` sets it where its
+            family's own, and each family's own score is P(family | family or REAL). `cifake train` sets it where its
             recipe asks for a family head and the training images come from two families or more;
             unset is the plain REAL/FAKE output.
 

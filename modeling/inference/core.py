@@ -115,20 +115,25 @@ def check_model_folder(path: Path) -> None:
     )
 
 
-def iter_logits(
-    model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None, output: str = "logits"
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(indices, normalised batch, float logits on the CPU) for uint8 images (N, 3, 32, 32), batch by batch;
-    `collator` is a `data.CifakeCollator`, `indices` picks and orders the images (default: all); `output`
-    names the model output to give ("family_logits" for a family head's)."""
+def iter_outputs(model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None) -> Iterator[tuple]:
+    """(indices, normalised batch, the model's outputs) for uint8 images (N, 3, 32, 32), batch by batch;
+    `collator` is a `data.CifakeCollator`, `indices` picks and orders the images (default: all)."""
     device = next(model.parameters()).device
     order = torch.arange(len(pixels)) if indices is None else torch.as_tensor(indices, dtype=torch.long)
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         batch = collator.normalize(pixels[index]).to(device, non_blocking=True)
         with torch.inference_mode():
-            logits = getattr(model(pixel_values=batch), output).float().cpu()
-        yield index, batch, logits
+            outputs = model(pixel_values=batch)
+        yield index, batch, outputs
+
+
+def iter_logits(
+    model, collator, pixels: torch.Tensor, batch_size: int = 1024, indices=None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """`iter_outputs` with the float logits on the CPU in place of the outputs."""
+    for index, batch, outputs in iter_outputs(model, collator, pixels, batch_size, indices):
+        yield index, batch, outputs.logits.float().cpu()
 
 
 class LogitsOnly(torch.nn.Module):
@@ -163,8 +168,7 @@ def verdict_ids(p_fake: torch.Tensor | np.ndarray, config, threshold: float | No
 
 def predict(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """(the model's verdicts at its decision threshold, P(FAKE)) for uint8 images (N, 3, 32, 32)."""
-    scores = [fake_probability(logits, model.config) for _, _, logits in iter_logits(model, collator, pixels, batch_size)]
-    p_fake = torch.cat(scores).numpy() if scores else np.empty(0, dtype=np.float32)
+    p_fake = score_pixels(model, collator, pixels, batch_size)[0]
     return verdict_ids(p_fake, model.config), p_fake
 
 
@@ -181,16 +185,19 @@ def likeliest_family(scores: dict[str, float]) -> str:
     return f"most like {family} ({scores[family]:.4f})"
 
 
-def family_scores(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
-    """With a family head (`config.fake_families`), each family's score for uint8 images (N, 3, 32, 32):
-    P(family | that family or REAL), which ranks that family's fakes against real photos untroubled by the
-    other families' doubts (P(FAKE) sums them all). {} for a plain REAL/FAKE model."""
+def score_pixels(model, collator, pixels: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """P(FAKE) of uint8 images (N, 3, 32, 32) and, with a family head (`config.fake_families`), each family's
+    own score, P(family | that family or REAL), which ranks that family's fakes against real photos untroubled
+    by the other families' doubts (P(FAKE) sums them all); {} for a plain REAL/FAKE model. One pass."""
     families = getattr(model.config, "fake_families", None) or []
-    if not families:
-        return {}
-    scores = [own_scores(logits) for _, _, logits in iter_logits(model, collator, pixels, batch_size, output="family_logits")]
-    joined = torch.cat(scores).numpy() if scores else np.empty((0, len(families)), dtype=np.float32)
-    return {family: joined[:, i] for i, family in enumerate(families)}
+    p_fake, own = [], []
+    for _, _, outputs in iter_outputs(model, collator, pixels, batch_size):
+        p_fake.append(fake_probability(outputs.logits.float().cpu(), model.config))
+        if families:
+            own.append(own_scores(outputs.family_logits.float().cpu()))
+    joined = torch.cat(own).numpy() if own else np.empty((0, len(families)), dtype=np.float32)
+    return (torch.cat(p_fake).numpy() if p_fake else np.empty(0, dtype=np.float32),
+            {family: joined[:, i] for i, family in enumerate(families)})
 
 
 # What a reduced picture's verdict is worth (docs/detection.md, "Real photos reduced as the SD images were").

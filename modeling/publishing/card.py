@@ -174,7 +174,7 @@ def _this_model_section(report: dict, run: dict, data: str, generators: list, de
                   "all REAL images of the split." + (
                       " This model names the family of each FAKE image it learnt from (`fake_families` in its "
                       "config): `roc_auc_vs_real_own_score` ranks by P(that family | that family or REAL), the "
-                      "`family_scores` of the kit's `modeling.inference.core`." if own else ""), "",
+                      "`score_pixels` of the kit's `modeling.inference.core`." if own else ""), "",
                   metrics_table(metrics["per_family"], ["family", "generators", "images", "roc_auc_vs_real"]
                                 + (["roc_auc_vs_real_own_score"] if own else [])
                                 + ["average_precision_vs_real", "recall_fake", "recall_fake_at_threshold"])]

@@ -67,7 +67,7 @@ def breakdown(labels, p_fake, threshold: float, generator_ids=None, classes=None
     """Results per `generator_id` and per family (`generator_family`): its FAKE images against all REAL
     ones (ROC AUC, average precision) and the share called FAKE at 0.5 and at `threshold`; per CIFAR-10
     class, accuracy at both and ROC AUC within it. Groups of one label get None for pairwise metrics.
-    `family_scores` (a family head's, `inference.core.family_scores`) add each family's ROC AUC by its own
+    `family_scores` (a family head's own scores, `inference.core.score_pixels`) add each family's ROC AUC by its own
     score, `roc_auc_vs_real_own_score`."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 

@@ -28,7 +28,7 @@ from modeling.data import (
     hub_dataset_id,
     load_pixels,
 )
-from modeling.inference.core import decision_threshold, family_scores, load_model, predict
+from modeling.inference.core import decision_threshold, load_model, score_pixels
 from modeling.layout import EVAL_DIR, EVALUATION_FILES, PREDICTIONS_CSV, REPORT_JSON, ROBUSTNESS_JSON, ROBUSTNESS_MD
 from modeling.layout import EVALUATION_STAGING as _STAGING
 from modeling.scoring.detection import PREDICTION_COLUMNS, breakdown, one_label
@@ -64,14 +64,12 @@ class Evaluation:
 def score(model, processor, pixels: CifakePixels, batch_size: int = 1024) -> tuple[dict, np.ndarray]:
     """Every metric of `model` on decoded images (`scored_metrics`, at the model's threshold, and per
     generator, family and CIFAR-10 class), and their P(FAKE)."""
-    collator = CifakeCollator(processor)
-    _, p_fake = predict(model, collator, pixels.pixels, batch_size)
+    p_fake, own = score_pixels(model, CifakeCollator(processor), pixels.pixels, batch_size)
     labels = pixels.labels.numpy()
     threshold = decision_threshold(model.config)
     metrics = scored_metrics(labels, p_fake, threshold)
     metrics["threshold_source"] = "validation split" if model.config.fake_threshold is not None else "default (0.5)"
-    groups = breakdown(labels, p_fake, threshold, pixels.generator_ids, pixels.classes.numpy(), pixels.class_names,
-                       family_scores(model, collator, pixels.pixels, batch_size))
+    groups = breakdown(labels, p_fake, threshold, pixels.generator_ids, pixels.classes.numpy(), pixels.class_names, own)
     metrics.update(groups)
     metrics["per_cifar10_class_accuracy"] = {row["cifar10_class"]: row["accuracy"] for row in groups["per_cifar10_class"]}
     return one_label(metrics), p_fake

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from cifake_kit.schema import FAKE, REAL
 from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
 from modeling.data import CifakeCollator, CifakePixels, CifakeTensorDataset, fake_families, family_targets, load_pixels
-from modeling.inference.core import fake_probability, family_scores
+from modeling.inference.core import fake_probability, score_pixels
 from modeling.recipes import resolve_recipe
 
 FORENSIC = resolve_recipe("cifake-forensic")[1]
@@ -73,12 +73,13 @@ def test_family_scores_pit_each_family_against_real_alone():
     model = _model(["Stable Diffusion", "GAN"])
     collator = CifakeCollator(CifakeImageProcessor())
     pixels = _pixels([REAL] * 5, [None] * 5).pixels
-    scores = family_scores(model, collator, pixels, batch_size=2)
+    p_fake, scores = score_pixels(model, collator, pixels, batch_size=2)
     logits = model(pixel_values=collator.normalize(pixels)).family_logits
     for i, family in enumerate(["Stable Diffusion", "GAN"]):
         pair = logits[:, [i + 1, 0]].softmax(-1)[:, 0]  # P(family | family or REAL)
         assert np.allclose(scores[family], pair.detach().numpy(), atol=1e-6)
-    assert family_scores(_model(None), collator, pixels) == {}
+    assert np.allclose(p_fake, 1 - logits.softmax(-1)[:, 0].detach().numpy(), atol=1e-6)  # the same pass gives P(FAKE)
+    assert score_pixels(_model(None), collator, pixels)[1] == {}
 
 
 def test_the_trainer_learns_the_families_smoothed_as_the_run_asks(tmp_path):
