@@ -146,10 +146,10 @@ class Detector:
         notes.insert(0, f"The model says **{result.predicted}** ({result.probabilities[result.predicted]:.1%}). "
                         f"The heatmap shows where its evidence for {result.predicted} lies.")
         if result.family_scores:
-            notes.insert(1, "It also tells apart the generator families it learnt. Its own score for each, P(that "
-                            "family | that family or REAL), ranks that family's fakes against real photos better than "
-                            "P(FAKE) does: " + ", ".join(f"{family} {p:.1%}" for family, p in result.family_scores.items())
-                            + ".")
+            notes.append("It also tells apart the generator families it learnt. Its own score for each, P(that "
+                         "family | that family or REAL), ranks that family's fakes against real photos better than "
+                         "P(FAKE) does: " + ", ".join(f"{family} {p:.1%}" for family, p in result.family_scores.items())
+                         + ".")
         if result.probabilities[result.predicted] < 0.5:
             threshold = decision_threshold(self.model.config)
             notes[0] += (f" Its threshold, chosen on validation images, is P(FAKE) {threshold:.1%}: from there on it "

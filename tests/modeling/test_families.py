@@ -172,6 +172,12 @@ def test_the_space_gives_each_familys_own_score_beside_the_verdict(tmp_path):
             ) in notes
     plain = Detector(str(tmp_path), _model(None), processor).classify(str(picture))[3]
     assert "own score" not in plain
+    # a reduced picture: what its verdict is worth comes first, right under the verdict
+    large = tmp_path / "large.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(large)
+    paragraphs = Detector(str(tmp_path), model, processor).classify(str(large))[3].split("\n\n")
+    assert paragraphs[0].startswith("The model says") and paragraphs[1].startswith("This picture (96x96) was reduced")
+    assert paragraphs[2].startswith("It also tells apart the generator families")
 
 
 def test_predict_names_the_likeliest_family_of_a_fake_and_writes_each_familys_own_score(tmp_path):
