@@ -265,6 +265,15 @@ class CifakeModel(CifakePreTrainedModel):
         )
 
 
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """The batch's mean cross-entropy; given `num_items_in_batch` (Trainer's count of the accumulated batch), its
+    sum over that count, as Trainer expects of a model that takes loss kwargs (identical without accumulation)."""
+    if num_items_in_batch is None:
+        return nn.functional.cross_entropy(logits, targets.to(logits.device))
+    loss = nn.functional.cross_entropy(logits, targets.to(logits.device), reduction="sum")
+    return loss / torch.as_tensor(num_items_in_batch, device=loss.device)
+
+
 @dataclass
 class CifakeClassifierOutput(ImageClassifierOutputWithNoAttention):
     r"""
@@ -311,6 +320,9 @@ class CifakeForImageClassification(CifakePreTrainedModel):
         family_targets (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             With a family head: 0 for REAL, 1 + the index in `config.fake_families` for FAKE; when given, the
             loss is the cross-entropy over the families (in place of `labels`').
+        kwargs:
+            `num_items_in_batch`, which `Trainer` passes: the images of the whole accumulated batch. The loss is then
+            this batch's sum over that count, so that gradient accumulation's steps add up to one mean.
         """
         if pixel_values is None:
             raise ValueError("pixel_values is required: pass images through the CIFAKE image processor.")
@@ -323,9 +335,9 @@ class CifakeForImageClassification(CifakePreTrainedModel):
             family_logits = None
         loss = None
         if family_targets is not None and family_logits is not None:
-            loss = nn.functional.cross_entropy(family_logits, family_targets.to(logits.device))
+            loss = _cross_entropy(family_logits, family_targets, kwargs.get("num_items_in_batch"))
         elif labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device))
+            loss = _cross_entropy(logits, labels, kwargs.get("num_items_in_batch"))
         return CifakeClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                       family_logits=family_logits)
 

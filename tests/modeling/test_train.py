@@ -377,3 +377,45 @@ def test_a_last_training_batch_of_one_image_is_left_out_not_a_crash(tmp_path, bu
                    per_device_train_batch_size=train_images - 1)
     assert json.loads(result.report.read_text())["sizes"]["train"] == train_images
     assert read_state(tmp_path / "m")["global_step"] == 2  # one batch an epoch
+
+
+def _accumulating_trainer(tmp_path, accumulation: int):
+    """A `paper-best` trainer (no label smoothing: Trainer takes the model's own loss) over 8 random images,
+    one optimizer step of them: 8 at once, or in `accumulation` micro-batches. Learning rate 0: the weights stay."""
+    import numpy as np
+    import torch
+
+    from modeling import CifakeConfig, CifakeForImageClassification, CifakeImageProcessor
+    from modeling.data import CifakePixels, CifakeTensorDataset
+    from modeling.recipes import resolve_recipe
+    from modeling.training.train import make_trainer
+
+    _, config, training = resolve_recipe("paper-best")
+    assert training["label_smoothing"] == 0
+    torch.manual_seed(0)
+    model = CifakeForImageClassification(CifakeConfig(**{**config, "dropout": 0.0}))
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (8, 3, 32, 32), dtype=np.uint8))
+    data = CifakeTensorDataset(CifakePixels(images, torch.tensor([0, 1] * 4), torch.full((8,), -1), [], "test"))
+    training = {**training, "epochs": 1, "batch_size": 8 // accumulation, "learning_rate": 0.0, "warmup_ratio": 0,
+                "early_stopping_patience": 0}
+    return make_trainer(model, CifakeImageProcessor(), data, data, tmp_path / str(accumulation), training,
+                        gradient_accumulation_steps=accumulation, save_strategy="no", eval_strategy="no")
+
+
+def test_with_gradient_accumulation_the_models_own_loss_is_a_mean_over_the_accumulated_batch(tmp_path):
+    import torch
+
+    trainer = _accumulating_trainer(tmp_path, 2)
+    model, batch = trainer.model.eval(), trainer.data_collator(trainer.train_dataset.__getitems__([0, 1, 2, 3]))
+    mean = torch.nn.functional.cross_entropy(model(pixel_values=batch["pixel_values"]).logits, batch["labels"])
+    # Trainer passes the accumulated batch's size and takes the loss as normalised by it: 4 of 8 items here
+    assert torch.isclose(trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(8)), mean * 4 / 8)
+    assert torch.isclose(trainer.compute_loss(model, dict(batch)), mean)  # alone: the batch's mean
+    # so the loss a run logs is the same whether a step's 8 images come at once or in 2 micro-batches
+    losses = {}
+    for accumulation in (1, 2):
+        trainer = _accumulating_trainer(tmp_path, accumulation)
+        trainer.train()
+        losses[accumulation] = trainer.state.log_history[0]["loss"]
+        assert trainer.state.global_step == 1
+    assert losses[2] == pytest.approx(losses[1], rel=0.1)  # a mean per micro-batch would log twice as much
