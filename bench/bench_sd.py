@@ -15,7 +15,8 @@ Parts (--parts, default all):
             best recipe; (b) the best recipe trained without the photo-like SD images, scored on them.
             The best recipe: the one with the highest validation ROC AUC (never chosen on the test split).
   sources   leave one source out: for each SD source of at least MIN_HELD_OUT images, the best recipe
-            trained without it, scored on all its images against the real test photos, beside the
+            trained without it, scored on all its images (and on its photo-like ones, the kind of SD image
+            a detector is judged on elsewhere) against the real test photos, beside the
             best model (which saw the source in training) on its test-split images: how well a detector
             carries to SD users, prompts and subjects it never saw.
   reduced   real photos larger than 32x32 (the few the kit's dependencies install) reduced as the SD images
@@ -243,14 +244,19 @@ def part_sources(ctx) -> dict:
             unseen = Scored(run["model_dir"], data)
             fake, real = unseen.labels == _sd.FAKE, unseen.labels == _sd.REAL
             in_test = np.array([k in tested for k in unseen.keys])
-            row["real_images"] = int(real.sum())
+            photo = np.array([k in ctx["table"] and ctx["table"][k].content == _sd.PHOTO for k in unseen.keys])
+            row["real_images"], row["photo_images"] = int(real.sum()), int((fake & photo).sum())
             row["unseen"][name] = {"all": auc(unseen.p_fake, fake, real),
-                                   "test_images": auc(unseen.p_fake, fake & in_test, real), "seconds": run["seconds"]}
+                                   "test_images": auc(unseen.p_fake, fake & in_test, real),
+                                   "photo_like": auc(unseen.p_fake, fake & photo, real), "seconds": run["seconds"]}
             shutil.rmtree(data, ignore_errors=True)
         out.append(row)
         body.append([source.split(":", 1)[1], images, row["training_fakes"]]
                     + [f"{fmt(row['unseen'][name]['all'])} / {fmt(row['unseen'][name]['test_images'])}"
-                       for name, _ in variants] + [fmt(row["seen_test_images"])])
+                       for name, _ in variants]
+                    + [f"{fmt(row['unseen'][best['name']]['photo_like'])} ({row['photo_images']})" if row["photo_images"]
+                       else "none",
+                       fmt(row["seen_test_images"])])
     left = sorted(s.split(":", 1)[1] for s, n in counts.items() if n < MIN_HELD_OUT)
     print(f"\n## Leave one source out: SD users, prompts and subjects never seen ({best['name']})\n")
     print(f"Each source held out of training (and of validation), scored against the "
@@ -258,10 +264,14 @@ def part_sources(ctx) -> dict:
           f"Beside it, the best model, which trained on the source's other images, on its test-split images. "
           f"Sources of fewer than {MIN_HELD_OUT} images ({', '.join(left) or 'none'}) get no row.\n")
     print(table(["held-out source", "its SD images", "training fakes left"]
-                + [f"never seen: {name}" for name, _ in variants] + ["seen in training"], body))
+                + [f"never seen: {name}" for name, _ in variants]
+                + [f"never seen, its photo-like images only: {best['name']}", "seen in training"], body))
     for name, _ in variants:
         values = [r["unseen"][name]["all"] for r in out]
-        print(f"\nNever seen, {name}: mean ROC AUC {np.mean(values):.3f} over {len(values)} sources.")
+        photo = [r["unseen"][name]["photo_like"] for r in out if r["unseen"][name]["photo_like"] is not None]
+        print(f"\nNever seen, {name}: mean ROC AUC {np.mean(values):.3f} over {len(values)} sources"
+              + (f"; photo-like images only, {np.mean(photo):.3f} over the {len(photo)} sources that have some."
+                 if photo else "."))
     return {"rows": out}
 
 
