@@ -9,7 +9,7 @@ high-pass residual energy, per-channel mean / std / percentiles), fitted on the 
 less a 10% validation part on which its threshold is chosen, exactly as `cifake train` does.
 Recipes: trained with `modeling.training.train.train` as `cifake train --config NAME` runs them. With
 --ablation, the forensic recipe is trained again without each of its parts (and with the colour
-statistics it leaves out). Every number comes
+statistics it leaves out), and with a plain REAL/FAKE output in place of its family head. Every number comes
 from the kit's own metric code (FAKE is the positive class).
 
     python bench/bench_detect.py [--ablation] [--recipes paper-best cifake-forensic] [--data DIR]
@@ -27,7 +27,8 @@ from _genuine import bench_task
 
 DEFAULT_RECIPES = ["paper-best", "cifake-cnn-plus", "cifake-forensic"]
 FORENSIC = "cifake-forensic"
-# Ablation: the forensic recipe without one of its parts (model config fields switched off).
+# Ablation: the forensic recipe without one of its parts (model config fields switched off), and with a plain
+# REAL/FAKE output instead of one output per generator family (a training field).
 ABLATIONS = {
     "forensic - high-pass input": {"highpass_input": False},
     "forensic - spectrum": {"spectrum_size": 0},
@@ -35,6 +36,7 @@ ABLATIONS = {
     "forensic, conv stack only": {"highpass_input": False, "spectrum_size": 0},
     "forensic, flatten instead of mean/std pooling": {"global_pooling": "flatten"},
 }
+TRAINING_ABLATIONS = {"forensic, plain REAL/FAKE output": {"family_head": False}}  # --family_head false
 
 
 def hand_features(pixels: np.ndarray) -> np.ndarray:
@@ -136,6 +138,7 @@ def main():
     runs = [(name, name) for name in args.recipes]
     if args.ablation:
         runs += [(name, recipe_spec(FORENSIC, model=off)) for name, off in ABLATIONS.items()]
+        runs += [(name, recipe_spec(FORENSIC, training=off)) for name, off in TRAINING_ABLATIONS.items()]
     check_recipes(runs)
 
     print(header("CIFAKE kit: detection on genuine fakes, recipes vs a hand-feature baseline (bench/bench_detect.py)"))
