@@ -248,11 +248,11 @@ def part_sources(ctx) -> dict:
             unseen = Scored(run["model_dir"], data)
             fake, real = unseen.labels == _sd.FAKE, unseen.labels == _sd.REAL
             in_test = np.array([k in tested for k in unseen.keys])
-            photo = np.array([k in ctx["table"] and ctx["table"][k].content == _sd.PHOTO for k in unseen.keys])
-            row["real_images"], row["photo_images"] = int(real.sum()), int((fake & photo).sum())
+            photo = content_scores(unseen.keys, unseen.labels, unseen.p_fake, ctx["table"])["photo-like SD vs all real"]
+            row["real_images"], row["photo_images"] = int(real.sum()), photo["fake_images"]
             row["unseen"][name] = {"all": auc(unseen.p_fake, fake, real),
                                    "test_images": auc(unseen.p_fake, fake & in_test, real),
-                                   "photo_like": auc(unseen.p_fake, fake & photo, real), "seconds": run["seconds"]}
+                                   "photo_like": photo["auc"], "seconds": run["seconds"]}
             shutil.rmtree(data, ignore_errors=True)
         out.append(row)
         body.append([source.split(":", 1)[1], images, row["training_fakes"]]
